@@ -1,0 +1,3 @@
+fn main() {
+    gpucloud_codegen::generate_client("../../openapi/primeintellect/generated.json");
+}

@@ -1,0 +1,56 @@
+//! The APIs this repository vendors, and where each one's files live.
+
+use std::path::{Path, PathBuf};
+
+/// One vendored API: its upstream document, overlay and generator input.
+pub struct Api {
+    /// Short name used on the command line (`--api NAME`).
+    pub name: &'static str,
+    /// Folder under `openapi/`.
+    pub dir: &'static str,
+    /// The raw client crate generated from it.
+    pub crate_name: &'static str,
+}
+
+pub const APIS: &[Api] = &[
+    Api {
+        name: "primeintellect",
+        dir: "primeintellect",
+        crate_name: "primeintellect-api",
+    },
+    Api {
+        name: "runpod-v2",
+        dir: "runpod-v2",
+        crate_name: "runpod-api",
+    },
+    Api {
+        name: "runpod-v1",
+        dir: "runpod-v1",
+        crate_name: "runpod-v1-api",
+    },
+];
+
+impl Api {
+    pub fn find(name: &str) -> Option<&'static Api> {
+        APIS.iter().find(|api| api.name == name)
+    }
+
+    fn folder(&self, root: &Path) -> PathBuf {
+        root.join("openapi").join(self.dir)
+    }
+
+    /// The provider's document, byte for byte.
+    pub fn upstream(&self, root: &Path) -> PathBuf {
+        self.folder(root).join("upstream.json")
+    }
+
+    /// Our deliberate, reasoned changes to the upstream document.
+    pub fn overlay(&self, root: &Path) -> PathBuf {
+        self.folder(root).join("overlay.json")
+    }
+
+    /// What progenitor reads: upstream + overlay + normalization (OpenAPI 3.0).
+    pub fn generated(&self, root: &Path) -> PathBuf {
+        self.folder(root).join("generated.json")
+    }
+}

@@ -1,0 +1,208 @@
+//! `cargo xtask regen [--check] [--api NAME] [--from PATH|URL] [--dry-run]`
+//!
+//! For each API in `openapi/`: upstream document -> overlay -> normalization passes ->
+//! `generated.json`, the OpenAPI 3.0 input the raw client's `build.rs` hands to progenitor.
+//!
+//! - `--check` regenerates in memory and fails when a checked-in file is stale or an upstream
+//!   document is no longer the recorded one (sha256 in `upstream.sha256`).
+//! - `--from PATH|URL` (with `--api`) takes a new upstream document, prints a change report
+//!   against the vendored one, then vendors it and regenerates; `--dry-run` only reports.
+//!   A URL is fetched with `curl`; nothing else touches the network.
+
+mod apis;
+mod normalize;
+mod overlay;
+mod report;
+mod schema_walk;
+
+use apis::{APIS, Api};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask regen [--check] [--api NAME] [--from PATH|URL [--dry-run]]
+       cargo xtask passes      (list the normalization passes with their reasons)";
+
+struct Args {
+    check: bool,
+    api: Option<String>,
+    from: Option<String>,
+    dry_run: bool,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args { check: false, api: None, from: None, dry_run: false };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--check" => parsed.check = true,
+            "--dry-run" => parsed.dry_run = true,
+            "--api" => parsed.api = Some(args.next().ok_or("--api needs a NAME")?),
+            "--from" => parsed.from = Some(args.next().ok_or("--from needs a PATH or URL")?),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if parsed.from.is_some() && parsed.api.is_none() {
+        return Err("--from needs --api NAME to say which document it replaces".into());
+    }
+    if parsed.check && parsed.from.is_some() {
+        return Err("--check and --from do not combine".into());
+    }
+    Ok(parsed)
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repository root").to_path_buf()
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn to_pretty(doc: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(doc).expect("a Value always serializes");
+    text.push('\n');
+    text
+}
+
+/// upstream + overlay + normalization, as the text `generated.json` must hold.
+fn generate(api: &Api, root: &Path, upstream: &Value) -> Result<(String, Vec<(&'static str, usize)>), String> {
+    let mut doc = upstream.clone();
+    let overlay_path = api.overlay(root);
+    if overlay_path.exists() {
+        let text = std::fs::read_to_string(&overlay_path).map_err(|e| format!("{}: {e}", overlay_path.display()))?;
+        overlay::Overlay::parse(&text)?.apply(&mut doc).map_err(|e| format!("{}: {e}", api.name))?;
+    }
+    let counts = normalize::normalize(&mut doc);
+    Ok((to_pretty(&doc), counts))
+}
+
+fn fetch(source: &str) -> Result<Vec<u8>, String> {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        let output = std::process::Command::new("curl")
+            .args(["--fail", "--silent", "--show-error", "--location", source])
+            .output()
+            .map_err(|e| format!("running curl: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("curl {source}: {}", String::from_utf8_lossy(&output.stderr).trim()));
+        }
+        Ok(output.stdout)
+    } else {
+        std::fs::read(source).map_err(|e| format!("{source}: {e}"))
+    }
+}
+
+/// First differing line of two texts, for a readable `--check` failure.
+fn first_difference(old: &str, new: &str) -> String {
+    let differing = old.lines().zip(new.lines()).position(|(a, b)| a != b);
+    match differing {
+        Some(i) => format!(
+            "line {}: checked in {:?}, regenerated {:?}",
+            i + 1,
+            old.lines().nth(i).unwrap_or(""),
+            new.lines().nth(i).unwrap_or("")
+        ),
+        None => format!("checked in has {} lines, regenerated {}", old.lines().count(), new.lines().count()),
+    }
+}
+
+fn regen(args: &Args) -> Result<bool, String> {
+    let root = repo_root();
+    let selected: Vec<&Api> = match &args.api {
+        Some(name) => vec![Api::find(name).ok_or_else(|| {
+            format!("unknown API {name:?}; known: {}", APIS.iter().map(|a| a.name).collect::<Vec<_>>().join(", "))
+        })?],
+        None => APIS.iter().collect(),
+    };
+    let mut clean = true;
+    for api in selected {
+        let upstream_path = api.upstream(&root);
+        let sha_path = upstream_path.with_file_name("upstream.sha256");
+        if let Some(source) = &args.from {
+            let bytes = fetch(source)?;
+            let candidate: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{source}: not JSON: {e}"))?;
+            let current = read_json(&upstream_path)?;
+            let (text, total) = report::change_report(&current, &candidate);
+            println!("== change report for {} ({})\n{text}", api.name, api.crate_name);
+            // Fail early if the overlay no longer applies or normalization breaks.
+            let (generated, _) = generate(api, &root, &candidate)?;
+            if args.dry_run {
+                println!("{total} differences; --dry-run: nothing written");
+                continue;
+            }
+            std::fs::write(&upstream_path, &bytes).map_err(|e| e.to_string())?;
+            std::fs::write(&sha_path, format!("{}\n", sha256_hex(&bytes))).map_err(|e| e.to_string())?;
+            std::fs::write(api.generated(&root), generated).map_err(|e| e.to_string())?;
+            println!("vendored {source} as {} and regenerated", upstream_path.display());
+            continue;
+        }
+        let bytes = std::fs::read(&upstream_path).map_err(|e| format!("{}: {e}", upstream_path.display()))?;
+        let recorded = std::fs::read_to_string(&sha_path).unwrap_or_default();
+        let actual = sha256_hex(&bytes);
+        if recorded.trim() != actual {
+            clean = false;
+            eprintln!(
+                "{}: upstream.json sha256 is {actual}, upstream.sha256 records {:?}: the vendored document was edited; \
+                 put local changes in overlay.json, or vendor a new document with --from",
+                api.name,
+                recorded.trim()
+            );
+        }
+        let upstream: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", upstream_path.display()))?;
+        let (generated, counts) = generate(api, &root, &upstream)?;
+        let target = api.generated(&root);
+        let existing = std::fs::read_to_string(&target).unwrap_or_default();
+        if args.check {
+            if existing != generated {
+                clean = false;
+                eprintln!(
+                    "{}: {} is stale ({}); run `cargo xtask regen`",
+                    api.name,
+                    target.display(),
+                    first_difference(&existing, &generated)
+                );
+            } else {
+                println!("{}: up to date", api.name);
+            }
+        } else {
+            let summary: Vec<String> =
+                counts.iter().filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name}={n}")).collect();
+            if existing != generated {
+                std::fs::write(&target, &generated).map_err(|e| e.to_string())?;
+                println!("{}: wrote {} ({})", api.name, target.display(), summary.join(" "));
+            } else {
+                println!("{}: unchanged ({})", api.name, summary.join(" "));
+            }
+        }
+    }
+    Ok(clean)
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("regen") => match parse_args(args).and_then(|a| regen(&a)) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("xtask regen: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("passes") => {
+            for pass in normalize::PASSES {
+                println!("{}: {}", pass.name, pass.reason);
+            }
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
