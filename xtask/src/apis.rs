@@ -13,21 +13,9 @@ pub struct Api {
 }
 
 pub const APIS: &[Api] = &[
-    Api {
-        name: "primeintellect",
-        dir: "primeintellect",
-        crate_name: "primeintellect-api",
-    },
-    Api {
-        name: "runpod-v2",
-        dir: "runpod-v2",
-        crate_name: "runpod-api",
-    },
-    Api {
-        name: "runpod-v1",
-        dir: "runpod-v1",
-        crate_name: "runpod-v1-api",
-    },
+    Api { name: "primeintellect", dir: "primeintellect", crate_name: "primeintellect-api" },
+    Api { name: "runpod-v2", dir: "runpod-v2", crate_name: "runpod-api" },
+    Api { name: "runpod-v1", dir: "runpod-v1", crate_name: "runpod-v1-api" },
 ];
 
 impl Api {

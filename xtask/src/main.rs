@@ -71,7 +71,10 @@ fn to_pretty(doc: &Value) -> String {
 }
 
 /// upstream + overlay + normalization, as the text `generated.json` must hold.
-fn generate(api: &Api, root: &Path, upstream: &Value) -> Result<(String, Vec<(&'static str, usize)>), String> {
+/// How many places each normalization pass rewrote, in pass order.
+type PassCounts = Vec<(&'static str, usize)>;
+
+fn generate(api: &Api, root: &Path, upstream: &Value) -> Result<(String, PassCounts), String> {
     let mut doc = upstream.clone();
     let overlay_path = api.overlay(root);
     if overlay_path.exists() {
@@ -153,7 +156,8 @@ fn regen(args: &Args) -> Result<bool, String> {
                 recorded.trim()
             );
         }
-        let upstream: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", upstream_path.display()))?;
+        let upstream: Value =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", upstream_path.display()))?;
         let (generated, counts) = generate(api, &root, &upstream)?;
         let target = api.generated(&root);
         let existing = std::fs::read_to_string(&target).unwrap_or_default();

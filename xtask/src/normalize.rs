@@ -458,10 +458,10 @@ pub fn one_success_kind_per_operation(doc: &mut Value) -> usize {
                 continue;
             }
             for code in &success {
-                if let Some(response) = responses.get_mut(code).and_then(Value::as_object_mut) {
-                    if response.shift_remove("content").is_some() {
-                        count += 1;
-                    }
+                if let Some(response) = responses.get_mut(code).and_then(Value::as_object_mut)
+                    && response.shift_remove("content").is_some()
+                {
+                    count += 1;
                 }
             }
         }
@@ -506,10 +506,10 @@ fn response_reachable_schemas(doc: &Value) -> BTreeSet<String> {
     let schemas = doc.pointer("/components/schemas");
     let mut reachable = BTreeSet::new();
     while let Some(name) = pending.pop() {
-        if reachable.insert(name.clone()) {
-            if let Some(schema) = schemas.and_then(|s| s.get(&name)) {
-                collect_refs(schema, &mut pending);
-            }
+        if reachable.insert(name.clone())
+            && let Some(schema) = schemas.and_then(|s| s.get(&name))
+        {
+            collect_refs(schema, &mut pending);
         }
     }
     reachable
@@ -687,8 +687,10 @@ mod tests {
 
     #[test]
     fn string_default_on_array_is_dropped() {
-        let (n, s) =
-            on_schema(drop_mistyped_defaults, json!({"type": "array", "items": {"type": "string"}, "default": "8888/http"}));
+        let (n, s) = on_schema(
+            drop_mistyped_defaults,
+            json!({"type": "array", "items": {"type": "string"}, "default": "8888/http"}),
+        );
         assert_eq!(n, 1);
         assert_eq!(s, json!({"type": "array", "items": {"type": "string"}}));
         let (n, _) = on_schema(drop_mistyped_defaults, json!({"type": "integer", "default": 3}));
@@ -697,7 +699,8 @@ mod tests {
 
     #[test]
     fn object_with_items_becomes_map() {
-        let (n, s) = on_schema(object_items_to_additional_properties, json!({"type": "object", "items": {"type": "string"}}));
+        let (n, s) =
+            on_schema(object_items_to_additional_properties, json!({"type": "object", "items": {"type": "string"}}));
         assert_eq!(n, 1);
         assert_eq!(s, json!({"type": "object", "additionalProperties": {"type": "string"}}));
     }
@@ -734,7 +737,8 @@ mod tests {
 
     #[test]
     fn problem_json_is_typed_as_json() {
-        let mut doc = json!({"components": {"responses": {"E": {"content": {"application/problem+json": {"schema": {}}}}}}});
+        let mut doc =
+            json!({"components": {"responses": {"E": {"content": {"application/problem+json": {"schema": {}}}}}}});
         assert_eq!(problem_json_as_json(&mut doc), 1);
         assert!(doc["components"]["responses"]["E"]["content"]["application/json"].is_object());
     }

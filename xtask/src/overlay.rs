@@ -65,10 +65,10 @@ const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head
 impl Overlay {
     pub fn parse(text: &str) -> Result<Overlay, String> {
         let overlay: Overlay = serde_json::from_str(text).map_err(|e| format!("overlay: {e}"))?;
-        if let Some(renames) = &overlay.operation_ids {
-            if renames.reason.trim().is_empty() {
-                return Err("overlay operation_ids has no reason".into());
-            }
+        if let Some(renames) = &overlay.operation_ids
+            && renames.reason.trim().is_empty()
+        {
+            return Err("overlay operation_ids has no reason".into());
         }
         for patch in &overlay.patches {
             if patch.reason.trim().is_empty() {
@@ -112,12 +112,7 @@ fn unescape(token: &str) -> String {
 
 fn apply_patch(doc: &mut Value, patch: &Patch) -> Result<(), String> {
     let missing = || format!("overlay patch target {} does not exist", patch.path);
-    let value = || {
-        patch
-            .value
-            .clone()
-            .ok_or_else(|| format!("overlay patch at {} needs a value", patch.path))
-    };
+    let value = || patch.value.clone().ok_or_else(|| format!("overlay patch at {} needs a value", patch.path));
     match patch.op {
         PatchOp::Replace => *doc.pointer_mut(&patch.path).ok_or_else(missing)? = value()?,
         PatchOp::Append => {
@@ -132,9 +127,7 @@ fn apply_patch(doc: &mut Value, patch: &Patch) -> Result<(), String> {
             let (parent, last) = patch.path.rsplit_once('/').ok_or_else(missing)?;
             let key = unescape(last);
             let parent = doc.pointer_mut(parent).ok_or_else(missing)?;
-            let object = parent
-                .as_object_mut()
-                .ok_or_else(|| format!("parent of {} is not an object", patch.path))?;
+            let object = parent.as_object_mut().ok_or_else(|| format!("parent of {} is not an object", patch.path))?;
             if patch.op == PatchOp::Add {
                 object.insert(key, value()?);
             } else if object.shift_remove(&key).is_none() {
@@ -174,11 +167,9 @@ mod tests {
     #[test]
     fn stale_targets_are_errors() {
         let mut doc = json!({"paths": {}});
-        let overlay =
-            Overlay::parse(r#"{"operation_ids": {"reason": "r", "ids": {"GET /gone": "x"}}}"#).unwrap();
+        let overlay = Overlay::parse(r#"{"operation_ids": {"reason": "r", "ids": {"GET /gone": "x"}}}"#).unwrap();
         assert!(overlay.apply(&mut doc).unwrap_err().contains("GET /gone"));
-        let overlay =
-            Overlay::parse(r#"{"patches": [{"op": "remove", "path": "/nope/x", "reason": "r"}]}"#).unwrap();
+        let overlay = Overlay::parse(r#"{"patches": [{"op": "remove", "path": "/nope/x", "reason": "r"}]}"#).unwrap();
         assert!(overlay.apply(&mut doc).is_err());
     }
 

@@ -31,7 +31,9 @@ fn schemas(doc: &Value) -> BTreeMap<String, &Value> {
 fn keys(value: &Value, field: &str) -> Vec<String> {
     match value.get(field) {
         Some(Value::Object(map)) => map.keys().cloned().collect(),
-        Some(Value::Array(items)) => items.iter().map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string())).collect(),
+        Some(Value::Array(items)) => {
+            items.iter().map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string())).collect()
+        }
         _ => Vec::new(),
     }
 }

@@ -52,10 +52,10 @@ pub fn walk_schema(schema: &mut Value, f: &mut dyn FnMut(&mut Map<String, Value>
             if let Value::Array(items) = value {
                 items.iter_mut().for_each(|item| walk_schema(item, f));
             }
-        } else if SCHEMA_MAP_KEYS.contains(&key) {
-            if let Value::Object(children) = value {
-                children.values_mut().for_each(|child| walk_schema(child, f));
-            }
+        } else if SCHEMA_MAP_KEYS.contains(&key)
+            && let Value::Object(children) = value
+        {
+            children.values_mut().for_each(|child| walk_schema(child, f));
         }
     }
     f(map);

@@ -9,8 +9,15 @@
 //!   constructor, timeouts, `User-Agent`, the hook that drops progenitor's `api-version`
 //!   header). It lives once, in `src/client_extras.rs` here, and is linted like any of our code.
 //!
+//! Where a provider's responses spell a field differently from its schema (`totalCount` vs
+//! `total_count`), the document's `x-gpucloud-field-aliases` extension (set in the overlay) lists
+//! the spellings, and every generated field that deserializes one of them accepts the others too
+//! (`#[serde(alias)]`): typify has no way to express that from a schema.
+//!
 //! `rerun-if-changed` names exactly the spec and the build script, so an ordinary rebuild (a
 //! facade edit, say) never reruns generation.
+
+mod aliases;
 
 use std::path::{Path, PathBuf};
 
@@ -35,8 +42,8 @@ pub fn generate_client(spec: &str) {
 /// Runs progenitor on the document at `spec_path` and returns formatted Rust source.
 pub fn render(spec_path: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(spec_path).map_err(|e| e.to_string())?;
-    let spec: openapiv3::OpenAPI =
-        serde_json::from_str(&text).map_err(|e| format!("not an OpenAPI 3.0 document (run `cargo xtask regen`): {e}"))?;
+    let spec: openapiv3::OpenAPI = serde_json::from_str(&text)
+        .map_err(|e| format!("not an OpenAPI 3.0 document (run `cargo xtask regen`): {e}"))?;
     let mut settings = progenitor::GenerationSettings::new();
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
@@ -44,7 +51,9 @@ pub fn render(spec_path: &Path) -> Result<String, String> {
         .with_derive("PartialEq");
     let mut generator = progenitor::Generator::new(&settings);
     let tokens = generator.generate_tokens(&spec).map_err(|e| e.to_string())?;
-    let file: syn::File = syn::parse2(tokens).map_err(|e| e.to_string())?;
+    let mut file: syn::File = syn::parse2(tokens).map_err(|e| e.to_string())?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    aliases::add_field_aliases(&mut file, &aliases::alias_groups(&doc)?);
     Ok(prettyplease::unparse(&file))
 }
 
@@ -52,5 +61,74 @@ fn write(path: &Path, contents: &str) {
     // Writing identical bytes would still bump the mtime and make dependents rebuild.
     if std::fs::read_to_string(path).ok().as_deref() != Some(contents) {
         std::fs::write(path, contents).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
+}
+
+/// The operationIds of a generator-ready document, converted to the method names progenitor
+/// gives them (snake case). Used by each raw crate's test that every operation is reachable.
+pub fn expected_method_names(spec_path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(spec_path).map_err(|e| e.to_string())?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let paths = doc.get("paths").and_then(|p| p.as_object()).ok_or("document has no paths")?;
+    let mut names = Vec::new();
+    for item in paths.values() {
+        for method in ["get", "put", "post", "delete", "options", "head", "patch", "trace"] {
+            if let Some(op) = item.get(method) {
+                let id = op.get("operationId").and_then(|id| id.as_str()).ok_or("operation without operationId")?;
+                names.push(snake_case(id));
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The public methods of `impl Client` in progenitor's builder-style output.
+pub fn generated_method_names(code: &str) -> Vec<String> {
+    code.split("pub fn ")
+        .skip(1)
+        .filter_map(|rest| {
+            let signature: String = rest.split('{').next()?.chars().filter(|c| !c.is_whitespace()).collect();
+            let (name, params) = signature.split_once('(')?;
+            // Operation methods take only `&self` and return their builder.
+            let is_operation = params.starts_with("&self)->builder::") || params.starts_with("&self,)->builder::");
+            is_operation.then(|| name.to_string())
+        })
+        .collect()
+}
+
+fn snake_case(id: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = id.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev_lower = i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
+            if i > 0 && !out.ends_with('_') && (prev_lower || (prev_upper && next_lower)) {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c == '-' || c == ' ' {
+            out.push('_');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn operation_ids_become_snake_case() {
+        for (id, name) in [
+            ("listGpuTypes", "list_gpu_types"),
+            ("UpdatePodViaPost", "update_pod_via_post"),
+            ("get_gpu_availability", "get_gpu_availability"),
+            ("getSshKeys", "get_ssh_keys"),
+            ("GetOpenAPI", "get_open_api"),
+        ] {
+            assert_eq!(super::snake_case(id), name);
+        }
     }
 }

@@ -7,13 +7,13 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use primeintellect_api::Client;
+//! use primeintellect_api::{Client, types};
 //! let key = secrecy::SecretString::from(std::env::var("PRIME_API_KEY")?);
 //! let client = Client::with_api_key(&key, None)?;
 //! let offers = client
 //!     .get_gpu_availability()
-//!     .gpu_type("H100_80GB")
-//!     .regions(vec!["united_states".to_string(), "canada".to_string()])
+//!     .gpu_type("H100_80GB".to_string())
+//!     .regions(vec![types::Regions::from("united_states".to_string()), "canada".to_string().into()])
 //!     .send()
 //!     .await?;
 //! println!("{} offers", offers.items.len());
