@@ -1,0 +1,209 @@
+//! One error type for everything the facade does.
+//!
+//! Every error from a provider carries the provider, the operation, the HTTP status and the
+//! provider's own message (PrimeIntellect's `errors[]`, RunPod's RFC 9457 problem document).
+//! [`Error::is_retryable`] says whether sending the same *read or delete* again could succeed;
+//! creates follow stricter rules (see [`crate::retry`]).
+//!
+//! No error message ever contains an API key: messages are built from server bodies and
+//! transport errors, and server text is scrubbed of the key before it is stored.
+
+use crate::model::{PodId, Provider};
+use std::time::Duration;
+
+/// Convenient alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The provider answered with an error status.
+    #[error("{provider} {operation}: HTTP {status}: {message}")]
+    Api {
+        /// Which cloud.
+        provider: Provider,
+        /// Which operation (`create_pod`, `list_pods`, ...).
+        operation: &'static str,
+        /// HTTP status code.
+        status: u16,
+        /// The provider's own message.
+        message: String,
+        /// How long the provider asked us to wait (`Retry-After`, or RunPod's `RateLimit` reset).
+        retry_after: Option<Duration>,
+    },
+    /// The request did not complete: connection refused or reset, timeout, TLS failure.
+    #[error("{provider} {operation}: {message}")]
+    Transport {
+        /// Which cloud.
+        provider: Provider,
+        /// Which operation.
+        operation: &'static str,
+        /// What happened.
+        message: String,
+        /// Whether the request may have reached the server (false only for connect failures).
+        maybe_sent: bool,
+    },
+    /// The provider answered, but the body is not what its API documents (truncated, malformed).
+    #[error("{provider} {operation}: HTTP {status}: unreadable response: {message}")]
+    Decode {
+        /// Which cloud.
+        provider: Provider,
+        /// Which operation.
+        operation: &'static str,
+        /// HTTP status code of the unreadable response.
+        status: u16,
+        /// What could not be decoded.
+        message: String,
+    },
+    /// Bad input, caught before any request was sent.
+    #[error("invalid {field}: {message}")]
+    InvalidInput {
+        /// The field at fault (`gpu_count`, `disk_gb`, `image`, ...).
+        field: &'static str,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// The provider cannot do this (PrimeIntellect has no stop/start).
+    #[error("{provider} does not support {operation}")]
+    Unsupported {
+        /// Which cloud.
+        provider: Provider,
+        /// What was asked.
+        operation: &'static str,
+    },
+    /// No API key was given and the environment variable is unset.
+    #[error("no API key for {provider}: set {variable} (or pass a key explicitly)")]
+    MissingCredentials {
+        /// Which cloud.
+        provider: Provider,
+        /// The variable that was read.
+        variable: &'static str,
+    },
+    /// The client could not be configured (bad base URL, TLS backend).
+    #[error("{provider}: {message}")]
+    Config {
+        /// Which cloud.
+        provider: Provider,
+        /// What is wrong.
+        message: String,
+    },
+    /// A wait ran past its deadline.
+    #[error("timed out after {waited:?} waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The pod reached a state it will not recover from.
+    #[error("pod {id} failed: provider status {status}")]
+    PodFailed {
+        /// The pod.
+        id: PodId,
+        /// The provider's status.
+        status: String,
+    },
+    /// A paginated listing could not be completed; nothing partial is returned as complete.
+    #[error("{provider} {operation}: listing stopped after {pages} pages: {message}")]
+    Pagination {
+        /// Which cloud.
+        provider: Provider,
+        /// Which listing.
+        operation: &'static str,
+        /// Pages read before stopping.
+        pages: u64,
+        /// Why it stopped.
+        message: String,
+    },
+    /// A create failed ambiguously and reconciliation could not tell whether a pod exists.
+    /// Anything found later under `launch_tag` belongs to this attempt.
+    #[error("{provider}: create_pod outcome unknown (launch tag {launch_tag}): {cause}")]
+    CreateUnconfirmed {
+        /// Which cloud.
+        provider: Provider,
+        /// The unique tag the attempt carried in its name.
+        launch_tag: String,
+        /// The failure that made the outcome ambiguous.
+        cause: Box<Error>,
+    },
+    /// A launch found no offer it could start; each attempt's failure is listed.
+    #[error("no capacity: {}", summarize(.attempts))]
+    NoCapacity {
+        /// The offers tried and why each failed (empty when no offer matched).
+        attempts: Vec<LaunchAttempt>,
+    },
+}
+
+/// One failed candidate of a launch.
+#[derive(Debug)]
+pub struct LaunchAttempt {
+    /// Which cloud.
+    pub provider: Provider,
+    /// The GPU offered.
+    pub gpu_type: String,
+    /// Its price.
+    pub price_per_hour: f64,
+    /// Why it failed.
+    pub error: Error,
+}
+
+fn summarize(attempts: &[LaunchAttempt]) -> String {
+    if attempts.is_empty() {
+        return "no offer matched the request".into();
+    }
+    attempts
+        .iter()
+        .map(|a| format!("{} {} ${:.2}/h: {}", a.provider, a.gpu_type, a.price_per_hour, a.error))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidInput { field, message: message.into() }
+    }
+
+    /// The HTTP status, when the provider answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } | Error::Decode { status, .. } => Some(*status),
+            Error::CreateUnconfirmed { cause, .. } => cause.status(),
+            _ => None,
+        }
+    }
+
+    /// How long the provider asked us to wait before trying again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Whether the same read or delete could succeed if sent again: connection errors,
+    /// timeouts, 408, 429, 5xx and unreadable bodies. Never true for bad input, auth or 4xx.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Api { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            Error::Transport { .. } => true,
+            Error::Decode { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the server certainly did not act on the request, so even a create may be sent
+    /// again: a 429 (rejected by the rate limiter) or a connection that never opened.
+    pub fn certainly_not_processed(&self) -> bool {
+        match self {
+            Error::Api { status, .. } => *status == 429,
+            Error::Transport { maybe_sent, .. } => !maybe_sent,
+            _ => false,
+        }
+    }
+
+    /// A 404 from the provider.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+}

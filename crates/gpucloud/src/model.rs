@@ -1,0 +1,519 @@
+//! The provider-neutral model: providers, pod ids, pods, statuses, offers, volumes.
+//!
+//! Everything here is plain data, `serde`-serializable, with the provider's own record kept in
+//! `raw` for whatever the unified view leaves out.
+
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A GPU cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// PrimeIntellect (`api.primeintellect.ai`), an aggregator reselling ~24 underlying clouds.
+    PrimeIntellect,
+    /// RunPod (`api.runpod.io/v2`).
+    RunPod,
+}
+
+impl Provider {
+    /// Every provider, in a stable order.
+    pub const ALL: [Provider; 2] = [Provider::PrimeIntellect, Provider::RunPod];
+
+    /// The short name used in pod ids and on the command line: `primeintellect`, `runpod`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::PrimeIntellect => "primeintellect",
+            Provider::RunPod => "runpod",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = Error;
+
+    /// Accepts `primeintellect` (or `prime`, `pi`) and `runpod`, in any case.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "primeintellect" | "prime" | "pi" | "prime-intellect" => Ok(Provider::PrimeIntellect),
+            "runpod" | "rp" => Ok(Provider::RunPod),
+            _ => Err(Error::invalid("provider", format!("{s:?} is not a provider; expected primeintellect or runpod"))),
+        }
+    }
+}
+
+/// A pod's identity across providers, written `provider:id` (e.g. `runpod:xedezhzb9la3ye`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PodId {
+    provider: Provider,
+    id: String,
+}
+
+impl PodId {
+    /// A pod id; `id` is the provider's own identifier and must not be empty.
+    pub fn new(provider: Provider, id: impl Into<String>) -> Self {
+        Self { provider, id: id.into() }
+    }
+
+    /// Which cloud the pod lives on.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// The provider's own identifier.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl fmt::Display for PodId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.provider, self.id)
+    }
+}
+
+impl FromStr for PodId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let invalid = |why: &str| Error::invalid("pod id", format!("{s:?} {why}; expected provider:id, e.g. runpod:xedezhzb9la3ye"));
+        let (provider, id) = s.split_once(':').ok_or_else(|| invalid("has no provider prefix"))?;
+        let provider: Provider = provider.parse().map_err(|_| invalid("names an unknown provider"))?;
+        if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+            return Err(invalid("has an empty or malformed id"));
+        }
+        Ok(PodId::new(provider, id))
+    }
+}
+
+impl Serialize for PodId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PodId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a pod is in its life, mapped from both providers' statuses.
+///
+/// | gpucloud | PrimeIntellect | RunPod v2 |
+/// |---|---|---|
+/// | `Provisioning` | `PROVISIONING`, `PENDING` | `PROVISIONING` |
+/// | `Starting` | (`ACTIVE` before its SSH endpoint is known) | `STARTING` |
+/// | `Running` | `ACTIVE` | `RUNNING` |
+/// | `Stopped` | `STOPPED` | `EXITED` |
+/// | `Terminating` | `DELETING` | — |
+/// | `Terminated` | `TERMINATED` | `TERMINATED` |
+/// | `Failed` | `ERROR` | `ERROR` |
+/// | `Unknown(raw)` | `UNKNOWN` and anything new | anything new |
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PodStatus {
+    /// Capacity is being allocated.
+    Provisioning,
+    /// The machine exists and its container or OS is starting.
+    Starting,
+    /// Up and reachable.
+    Running,
+    /// Stopped (RunPod only); not billed for GPU time.
+    Stopped,
+    /// Being torn down.
+    Terminating,
+    /// Gone for good.
+    Terminated,
+    /// The provider reports an unrecoverable error.
+    Failed,
+    /// A status the SDK does not know, kept as the provider sent it.
+    Unknown(String),
+}
+
+impl PodStatus {
+    /// The lowercase name used in JSON output: `provisioning`, ..., `unknown`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            PodStatus::Provisioning => "provisioning",
+            PodStatus::Starting => "starting",
+            PodStatus::Running => "running",
+            PodStatus::Stopped => "stopped",
+            PodStatus::Terminating => "terminating",
+            PodStatus::Terminated => "terminated",
+            PodStatus::Failed => "failed",
+            PodStatus::Unknown(_) => "unknown",
+        }
+    }
+
+    /// Terminated or failed: waiting longer will not make it run.
+    pub fn is_final(&self) -> bool {
+        matches!(self, PodStatus::Terminated | PodStatus::Failed)
+    }
+
+    /// Maps a PrimeIntellect `PodStatusEnum` value.
+    pub fn from_primeintellect(raw: &str) -> Self {
+        match raw {
+            "PROVISIONING" | "PENDING" => PodStatus::Provisioning,
+            "ACTIVE" => PodStatus::Running,
+            "STOPPED" => PodStatus::Stopped,
+            "DELETING" => PodStatus::Terminating,
+            "TERMINATED" => PodStatus::Terminated,
+            "ERROR" => PodStatus::Failed,
+            other => PodStatus::Unknown(other.to_string()),
+        }
+    }
+
+    /// Maps a RunPod v2 `PodStatus` value.
+    pub fn from_runpod(raw: &str) -> Self {
+        match raw {
+            "PROVISIONING" => PodStatus::Provisioning,
+            "STARTING" => PodStatus::Starting,
+            "RUNNING" => PodStatus::Running,
+            "EXITED" => PodStatus::Stopped,
+            "TERMINATED" => PodStatus::Terminated,
+            "ERROR" => PodStatus::Failed,
+            other => PodStatus::Unknown(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for PodStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PodStatus::Unknown(raw) => write!(f, "unknown ({raw})"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+impl Serialize for PodStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// How to reach a pod over SSH.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SshEndpoint {
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// User name (for RunPod's proxy, an opaque routing token).
+    pub user: String,
+}
+
+impl SshEndpoint {
+    /// Parses the forms providers use: `user@host -p port`, `ssh user@host -p port`,
+    /// `user@host:port`, `user@host`, or a bare host (user `root`, port 22).
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut words = text.split_whitespace().filter(|w| *w != "ssh").peekable();
+        let mut target = None;
+        let mut port = None;
+        while let Some(word) = words.next() {
+            if word == "-p" {
+                port = words.next().and_then(|p| p.parse().ok());
+            } else if word == "-i" || word == "-o" {
+                words.next();
+            } else if !word.starts_with('-') && target.is_none() {
+                target = Some(word);
+            }
+        }
+        let target = target?;
+        let (user, host) = target.split_once('@').unwrap_or(("root", target));
+        let (host, inline_port) = match host.rsplit_once(':') {
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty() => (h, p.parse().ok()),
+            _ => (host, None),
+        };
+        if host.is_empty() || user.is_empty() {
+            return None;
+        }
+        Some(Self { host: host.to_string(), port: port.or(inline_port).unwrap_or(22), user: user.to_string() })
+    }
+}
+
+impl fmt::Display for SshEndpoint {
+    /// As an `ssh` command line: `ssh root@1.2.3.4 -p 22`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ssh {}@{} -p {}", self.user, self.host, self.port)
+    }
+}
+
+/// A machine on either cloud.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pod {
+    /// `provider:id`.
+    pub id: PodId,
+    /// Which cloud it runs on.
+    pub provider: Provider,
+    /// The name it was created with (launches add a `-gc<tag>` suffix; see [`LaunchSpec`](crate::LaunchSpec)).
+    pub name: String,
+    /// The unified status.
+    pub status: PodStatus,
+    /// The provider's own status string.
+    pub provider_status: String,
+    /// Canonical GPU name (see [`crate::gpu`]), or the provider's name when unknown.
+    pub gpu_type: String,
+    /// Number of GPUs.
+    pub gpu_count: u32,
+    /// Price in USD per hour, when the provider reports it.
+    pub price_per_hour: Option<f64>,
+    /// SSH endpoint, once the provider reports one.
+    pub ssh: Option<SshEndpoint>,
+    /// Creation time, when reported (PrimeIntellect's offset-less timestamps are read as UTC).
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The provider's record as it came.
+    #[serde(skip)]
+    pub raw: serde_json::Value,
+}
+
+impl Pod {
+    /// Running with a known SSH endpoint: what [`Provisioner::wait_until_ready`](crate::Provisioner::wait_until_ready) waits for.
+    pub fn is_ready(&self) -> bool {
+        self.status == PodStatus::Running && self.ssh.is_some()
+    }
+}
+
+/// How much stock an offer has.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Stock {
+    /// None left.
+    Unavailable,
+    /// A few.
+    Low,
+    /// Some.
+    Medium,
+    /// Plenty.
+    High,
+    /// Available, amount not stated.
+    Available,
+    /// A value the SDK does not know, kept as sent.
+    Unknown(String),
+}
+
+impl Stock {
+    /// Maps PrimeIntellect `stockStatus` and RunPod `availability` values.
+    pub fn parse(raw: &str) -> Self {
+        match raw.to_ascii_lowercase().as_str() {
+            "none" | "unavailable" | "out_of_stock" | "outofstock" => Stock::Unavailable,
+            "low" => Stock::Low,
+            "medium" => Stock::Medium,
+            "high" => Stock::High,
+            "available" => Stock::Available,
+            _ => Stock::Unknown(raw.to_string()),
+        }
+    }
+
+    /// Lowercase name used in JSON output.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Stock::Unavailable => "unavailable",
+            Stock::Low => "low",
+            Stock::Medium => "medium",
+            Stock::High => "high",
+            Stock::Available => "available",
+            Stock::Unknown(raw) => raw,
+        }
+    }
+
+    /// Whether a launch can be attempted at all.
+    pub fn is_available(&self) -> bool {
+        *self != Stock::Unavailable
+    }
+}
+
+impl Serialize for Stock {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A customizable resource of an offer (disk GB, vCPUs, memory GB), as PrimeIntellect describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceSpec {
+    /// Smallest amount allowed.
+    pub min: u32,
+    /// Amount used when none is chosen.
+    pub default: u32,
+    /// Largest amount allowed.
+    pub max: u32,
+    /// Amounts must be `min + k * step`.
+    pub step: u32,
+    /// USD per unit per hour.
+    pub price_per_unit: f64,
+    /// Whether the default amount is already in the GPU price.
+    pub default_included_in_price: bool,
+}
+
+impl ResourceSpec {
+    /// The hourly cost of `amount` units under PrimeIntellect's rule: nothing for the default
+    /// amount when it is included in the price, otherwise `amount * price_per_unit`.
+    pub fn cost(&self, amount: u32) -> f64 {
+        if amount == self.default && self.default_included_in_price { 0.0 } else { f64::from(amount) * self.price_per_unit }
+    }
+}
+
+/// What a provider needs to create a pod from an offer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum OfferDetails {
+    /// A PrimeIntellect availability entry.
+    PrimeIntellect {
+        /// `cloudId`, opaque, copied into the create request.
+        cloud_id: String,
+        /// PI `GPUType` name.
+        gpu_type: String,
+        /// `socket` (PCIe, SXM5, ...).
+        socket: String,
+        /// The underlying provider type (`runpod`, `hyperstack`, ...).
+        provider_type: String,
+        /// `secure_cloud` or `community_cloud`.
+        security: String,
+        /// Data center id, when stated.
+        data_center: Option<String>,
+        /// Country code, when stated.
+        country: Option<String>,
+        /// Whether the price varies (create with a `maxPrice` cap).
+        variable_price: bool,
+    },
+    /// A RunPod catalog GPU type on one cloud tier.
+    RunPod {
+        /// RunPod GPU type id, e.g. `NVIDIA H100 80GB HBM3`.
+        gpu_type_id: String,
+        /// `SECURE` or `COMMUNITY`.
+        cloud: String,
+        /// Data centers that reported stock, best first.
+        data_center_ids: Vec<String>,
+        /// Largest GPU count this type allows per pod on this tier.
+        max_gpu_count: Option<u32>,
+    },
+}
+
+/// A live offer: a GPU configuration one provider will rent now, at a price.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Offer {
+    /// The provider to create it through.
+    pub provider: Provider,
+    /// For PrimeIntellect's resold capacity, the cloud underneath (`hyperstack`, `runpod`, ...).
+    pub via: Option<String>,
+    /// Canonical GPU name (see [`crate::gpu`]).
+    pub gpu_type: String,
+    /// GPUs per pod.
+    pub gpu_count: u32,
+    /// Memory per GPU, in GB.
+    pub gpu_memory_gb: Option<u32>,
+    /// USD per hour for the whole pod at default resources.
+    pub price_per_hour: f64,
+    /// Interruptible (spot) capacity.
+    pub spot: bool,
+    /// Region, when stated.
+    pub region: Option<String>,
+    /// Data center, when stated.
+    pub data_center: Option<String>,
+    /// Country code, when stated.
+    pub country: Option<String>,
+    /// How much is left.
+    pub stock: Stock,
+    /// Images the offer can boot (PrimeIntellect); empty means any image (RunPod).
+    pub images: Vec<String>,
+    /// Disk customization, GB.
+    pub disk: Option<ResourceSpec>,
+    /// vCPU customization.
+    pub vcpu: Option<ResourceSpec>,
+    /// Memory customization, GB.
+    pub memory: Option<ResourceSpec>,
+    /// What the provider needs to create a pod from this offer.
+    pub details: OfferDetails,
+}
+
+/// A network disk (PrimeIntellect) or network volume (RunPod).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Volume {
+    /// The provider's id.
+    pub id: String,
+    /// Which cloud.
+    pub provider: Provider,
+    /// Its name.
+    pub name: String,
+    /// Size in GB.
+    pub size_gb: u64,
+    /// Provider status (`ACTIVE`, ...), when reported.
+    pub status: Option<String>,
+    /// Data center, when reported.
+    pub data_center: Option<String>,
+    /// USD per hour, when reported.
+    pub price_per_hour: Option<f64>,
+    /// The provider's record as it came.
+    #[serde(skip)]
+    pub raw: serde_json::Value,
+}
+
+/// What to create a volume with.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeSpec {
+    /// Name (required by RunPod, optional for PrimeIntellect).
+    pub name: String,
+    /// Size in GB.
+    pub size_gb: u32,
+    /// Data center (required by RunPod).
+    pub data_center: Option<String>,
+    /// PrimeIntellect only: the underlying provider type (e.g. `runpod`, `hyperstack`).
+    pub provider_type: Option<String>,
+    /// PrimeIntellect only: the disk offer's `cloudId`.
+    pub cloud_id: Option<String>,
+    /// PrimeIntellect only: country code.
+    pub country: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_ids_round_trip_and_reject_garbage() {
+        let id: PodId = "runpod:xedezhzb9la3ye".parse().unwrap();
+        assert_eq!(id.provider(), Provider::RunPod);
+        assert_eq!(id.to_string(), "runpod:xedezhzb9la3ye");
+        for bad in ["", "runpod", "runpod:", "aws:abc", ":abc", "runpod:a b"] {
+            let err = bad.parse::<PodId>().unwrap_err().to_string();
+            assert!(err.contains("pod id") && err.contains("provider:id"), "{err}");
+        }
+    }
+
+    #[test]
+    fn ssh_endpoints_parse_in_every_form() {
+        let e = SshEndpoint::parse("root@1.2.3.4 -p 2222").unwrap();
+        assert_eq!((e.user.as_str(), e.host.as_str(), e.port), ("root", "1.2.3.4", 2222));
+        let e = SshEndpoint::parse("ssh 7h9k-64411eb2@ssh.runpod.io -i ~/.ssh/id").unwrap();
+        assert_eq!((e.user.as_str(), e.port), ("7h9k-64411eb2", 22));
+        let e = SshEndpoint::parse("ubuntu@10.0.0.1:2200").unwrap();
+        assert_eq!(e.port, 2200);
+        assert!(SshEndpoint::parse("").is_none());
+        assert_eq!(SshEndpoint::parse("1.2.3.4").unwrap().user, "root");
+    }
+
+    #[test]
+    fn statuses_map_and_keep_unknown_values() {
+        assert_eq!(PodStatus::from_primeintellect("ACTIVE"), PodStatus::Running);
+        assert_eq!(PodStatus::from_runpod("EXITED"), PodStatus::Stopped);
+        assert_eq!(PodStatus::from_runpod("MIGRATING"), PodStatus::Unknown("MIGRATING".into()));
+        assert_eq!(serde_json::to_value(PodStatus::Unknown("X".into())).unwrap(), "unknown");
+    }
+
+    #[test]
+    fn default_resources_included_in_price_cost_nothing() {
+        let spec = ResourceSpec { min: 10, default: 50, max: 100, step: 10, price_per_unit: 0.01, default_included_in_price: true };
+        assert_eq!(spec.cost(50), 0.0);
+        assert!((spec.cost(60) - 0.6).abs() < 1e-9);
+    }
+}

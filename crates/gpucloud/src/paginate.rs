@@ -1,0 +1,191 @@
+//! Pagination as a `Stream`, over both of PrimeIntellect's page shapes.
+//!
+//! - offset/limit with `{totalCount, offset, limit, data}` (pods, disks, SSH keys, history);
+//! - 1-based `page`/`page_size` with `{items, totalCount}` (availability).
+//!
+//! Both are "page number `n` of size `s`" underneath; [`PageShape`] only says how `n` is put on
+//! the wire. A listing stops at the first of: `totalCount` reached, a short or empty page, or
+//! [`Pagination::max_pages`] — the last one is an error, not a silent partial result (a server
+//! that ignores `offset`, as mock servers do, would otherwise loop forever). A failed page is
+//! yielded as an error and ends the stream.
+//!
+//! With [`Pagination::prefetch`] > 1, up to that many pages are in flight at once, still yielded
+//! in order; memory stays bounded by `prefetch` pages.
+
+use crate::error::Error;
+use crate::model::Provider;
+use futures::stream::{self, BoxStream, StreamExt};
+use std::future::Future;
+use std::sync::Arc;
+
+/// How a page is addressed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageShape {
+    /// `offset` = index × size, `limit` = size.
+    OffsetLimit,
+    /// `page` = index + 1 (1-based), `page_size` = size.
+    PageNumber,
+}
+
+/// Which page to fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 0-based page index.
+    pub index: u64,
+    /// Items per page.
+    pub size: u64,
+}
+
+impl PageRequest {
+    /// The `offset` query value.
+    pub fn offset(&self) -> u64 {
+        self.index * self.size
+    }
+
+    /// The 1-based `page` query value.
+    pub fn page_number(&self) -> u64 {
+        self.index + 1
+    }
+}
+
+/// One page as the server returned it.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The server's `totalCount`, when it sent one.
+    pub total: Option<u64>,
+}
+
+/// Pagination settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Pagination {
+    /// Items per page (PrimeIntellect allows up to 200 for disks, 100 for pods).
+    pub page_size: u64,
+    /// Hard bound on pages read; reaching it is an error.
+    pub max_pages: u64,
+    /// Pages fetched concurrently (1 = one after another).
+    pub prefetch: usize,
+}
+
+impl Default for Pagination {
+    fn default() -> Self {
+        Self { page_size: 100, max_pages: 1_000, prefetch: 1 }
+    }
+}
+
+/// A stream of pages. `fetch` gets each [`PageRequest`] and returns that page.
+pub fn pages<T, F, Fut>(
+    provider: Provider,
+    operation: &'static str,
+    settings: Pagination,
+    fetch: F,
+) -> BoxStream<'static, Result<Page<T>, Error>>
+where
+    T: Send + 'static,
+    F: Fn(PageRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Page<T>, Error>> + Send + 'static,
+{
+    let size = settings.page_size.max(1);
+    let max_pages = settings.max_pages.max(1);
+    let fetch = Arc::new(fetch);
+    let requests = stream::iter(0..).map(move |index| {
+        let fetch = Arc::clone(&fetch);
+        async move { (index, fetch(PageRequest { index, size }).await) }
+    });
+    // State: items seen so far, and whether the stream is done.
+    requests
+        .buffered(settings.prefetch.max(1))
+        .scan((0u64, false), move |(seen, done), (index, result)| {
+            if *done {
+                return futures::future::ready(None);
+            }
+            let out = match result {
+                Err(e) => {
+                    *done = true;
+                    Some(Err(e))
+                }
+                Ok(page) => {
+                    *seen += page.items.len() as u64;
+                    let short = (page.items.len() as u64) < size;
+                    let total_reached = page.total.is_some_and(|t| *seen >= t);
+                    if short || total_reached {
+                        *done = true;
+                        Some(Ok(page))
+                    } else if index + 1 >= max_pages {
+                        *done = true;
+                        Some(Err(Error::Pagination {
+                            provider,
+                            operation,
+                            pages: index + 1,
+                            message: format!("more pages remain after the {max_pages}-page bound ({seen} items read)"),
+                        }))
+                    } else {
+                        Some(Ok(page))
+                    }
+                }
+            };
+            futures::future::ready(out)
+        })
+        .boxed()
+}
+
+/// The items of a page stream, in order; an error ends the stream.
+pub fn items<T: Send + 'static>(
+    pages: BoxStream<'static, Result<Page<T>, Error>>,
+) -> BoxStream<'static, Result<T, Error>> {
+    pages
+        .flat_map(|page| match page {
+            Ok(page) => stream::iter(page.items.into_iter().map(Ok).collect::<Vec<_>>()),
+            Err(e) => stream::iter(vec![Err(e)]),
+        })
+        .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+
+    fn server(total: u64, honest_total: bool, fail_at: Option<u64>) -> impl Fn(PageRequest) -> futures::future::Ready<Result<Page<u64>, Error>> {
+        move |req: PageRequest| {
+            if fail_at == Some(req.index) {
+                return futures::future::ready(Err(Error::invalid("page", "boom")));
+            }
+            let items: Vec<u64> = (req.offset()..(req.offset() + req.size).min(total)).collect();
+            futures::future::ready(Ok(Page { items, total: honest_total.then_some(total) }))
+        }
+    }
+
+    async fn collect(settings: Pagination, total: u64, honest: bool, fail_at: Option<u64>) -> Result<Vec<u64>, Error> {
+        items(pages(Provider::PrimeIntellect, "list", settings, server(total, honest, fail_at))).try_collect().await
+    }
+
+    #[tokio::test]
+    async fn reads_every_page_in_order() {
+        for prefetch in [1, 4] {
+            let settings = Pagination { page_size: 10, max_pages: 100, prefetch };
+            assert_eq!(collect(settings, 35, true, None).await.unwrap(), (0..35).collect::<Vec<_>>());
+            assert_eq!(collect(settings, 30, false, None).await.unwrap(), (0..30).collect::<Vec<_>>());
+            assert_eq!(collect(settings, 0, true, None).await.unwrap(), Vec::<u64>::new());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_page_is_an_error_not_a_partial_list() {
+        let settings = Pagination { page_size: 10, max_pages: 100, prefetch: 3 };
+        assert!(collect(settings, 35, true, Some(1)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_server_that_ignores_offsets_hits_the_page_bound() {
+        let repeat = |_req: PageRequest| futures::future::ready(Ok(Page { items: vec![1u64; 10], total: None }));
+        let settings = Pagination { page_size: 10, max_pages: 5, prefetch: 2 };
+        let result: Result<Vec<u64>, Error> = items(pages(Provider::PrimeIntellect, "list", settings, repeat)).try_collect().await;
+        assert!(matches!(result, Err(Error::Pagination { pages: 5, .. })));
+        // A stated total of 0 beside a full page (Prism's mocks) stops after that page.
+        let zero = |_req: PageRequest| futures::future::ready(Ok(Page { items: vec![1u64; 10], total: Some(0) }));
+        let result: Vec<u64> = items(pages(Provider::PrimeIntellect, "list", settings, zero)).try_collect().await.unwrap();
+        assert_eq!(result.len(), 10);
+    }
+}

@@ -1,0 +1,395 @@
+//! [`PrimeIntellect`]: the [`Provisioner`] for `api.primeintellect.ai`.
+
+use crate::caller::{Caller, base_url_from_env, key_from_env};
+use crate::error::{Error, Result};
+use crate::gpu;
+use crate::model::{Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Volume, VolumeSpec};
+use crate::paginate::{self, Page, Pagination};
+use crate::provisioner::{Capabilities, LaunchSpec, OfferQuery, Provisioner, new_launch_tag};
+use crate::reconcile::{ReconcilePolicy, reconcile_create};
+use crate::retry::{RetryPolicy, Safety};
+use crate::time::parse_timestamp;
+use async_trait::async_trait;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use primeintellect_api::types;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Environment variable holding the API key.
+pub const API_KEY_ENV: &str = "PRIME_API_KEY";
+/// Environment variable overriding the server root (default `https://api.primeintellect.ai`).
+pub const BASE_URL_ENV: &str = "PRIME_API_BASE_URL";
+
+/// PrimeIntellect: GPU offers from ~24 underlying clouds, pods created from an offer, network
+/// disks. No stop/start.
+#[derive(Debug, Clone)]
+pub struct PrimeIntellect {
+    client: primeintellect_api::Client,
+    caller: Caller,
+    pagination: Pagination,
+    poll_interval: Duration,
+    reconcile: ReconcilePolicy,
+}
+
+impl PrimeIntellect {
+    /// A client for `base_url` (default: the real service) authenticating with `api_key`.
+    pub fn new(api_key: SecretString, base_url: Option<&str>) -> Result<Self> {
+        let client = primeintellect_api::Client::with_api_key(&api_key, base_url)
+            .map_err(|e| Error::Config { provider: Provider::PrimeIntellect, message: e.to_string() })?;
+        Ok(Self {
+            client,
+            caller: Caller::new(Provider::PrimeIntellect, api_key, RetryPolicy::default()),
+            pagination: Pagination::default(),
+            poll_interval: Duration::from_secs(5),
+            reconcile: ReconcilePolicy::default(),
+        })
+    }
+
+    /// A client configured from `PRIME_API_KEY` and, if set, `PRIME_API_BASE_URL`.
+    pub fn from_env() -> Result<Self> {
+        let key = key_from_env(Provider::PrimeIntellect, API_KEY_ENV)?;
+        Self::new(key, base_url_from_env(BASE_URL_ENV).as_deref())
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.caller.set_policy(policy);
+        self
+    }
+
+    /// Replaces the pagination settings.
+    pub fn with_pagination(mut self, pagination: Pagination) -> Self {
+        self.pagination = pagination;
+        self
+    }
+
+    /// Sets how often waits poll.
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Sets how ambiguous creates are reconciled.
+    pub fn with_reconcile_policy(mut self, policy: ReconcilePolicy) -> Self {
+        self.reconcile = policy;
+        self
+    }
+
+    /// The generated client, for operations the facade does not wrap.
+    pub fn raw(&self) -> &primeintellect_api::Client {
+        &self.client
+    }
+
+    /// Retries performed so far by this client.
+    pub fn retries(&self) -> u64 {
+        self.caller.stats.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Every pod, as a stream of pages (offset/limit) under this client's pagination settings.
+    pub fn pod_pages(&self) -> BoxStream<'static, Result<Page<Pod>>> {
+        let this = self.clone();
+        paginate::pages(Provider::PrimeIntellect, "list_pods", self.pagination, move |req| {
+            let this = this.clone();
+            async move {
+                let page = this
+                    .caller
+                    .call("list_pods", Safety::Idempotent, || {
+                        this.client.list_pods().offset(req.offset() as i64).limit(req.size as i64).send()
+                    })
+                    .await?;
+                let items = page.data.iter().map(to_pod).collect::<Result<Vec<_>>>()?;
+                Ok(Page { items, total: positive(page.total_count) })
+            }
+        })
+    }
+
+    fn create_body(&self, spec: &LaunchSpec, tag: &str) -> Result<types::BodyCreatePodApiV1PodsPost> {
+        let OfferDetails::PrimeIntellect { cloud_id, gpu_type, socket, provider_type, security, data_center, country, variable_price } =
+            &spec.offer.details
+        else {
+            return Err(Error::invalid("offer", "is not a PrimeIntellect offer"));
+        };
+        let image = spec.image.clone().or_else(|| spec.offer.images.first().cloned()).unwrap_or_else(|| "ubuntu_22_cuda_12".into());
+        // A variable-price offer is capped at the estimate when the caller set no cap.
+        let max_price = spec.max_price_per_hour.or(variable_price.then(|| crate::validate::estimate_price(spec)));
+        let mut pod = json!({
+            "name": spec.tagged_name(tag),
+            "cloudId": cloud_id,
+            "gpuType": gpu_type,
+            "socket": socket,
+            "gpuCount": spec.offer.gpu_count,
+            "image": image,
+            "security": security,
+        });
+        let optional = [
+            ("dataCenterId", data_center.clone().map(Value::from)),
+            ("country", country.clone().map(Value::from)),
+            ("diskSize", spec.disk_gb.map(Value::from)),
+            ("vcpus", spec.vcpus.map(Value::from)),
+            ("memory", spec.memory_gb.map(Value::from)),
+            ("maxPrice", max_price.map(Value::from)),
+            ("customTemplateId", spec.custom_template_id.clone().map(Value::from)),
+            ("sshKeyId", spec.ssh_key_id.clone().map(Value::from)),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                pod[key] = value;
+            }
+        }
+        if !spec.env.is_empty() {
+            pod["envVars"] = spec.env.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+        }
+        let mut body = json!({"pod": pod, "provider": {"type": provider_type}});
+        if !spec.volume_ids.is_empty() {
+            body["disks"] = json!(spec.volume_ids);
+        }
+        self.caller.build("offer", body)
+    }
+}
+
+fn positive(total: i64) -> Option<u64> {
+    // A missing totalCount decodes as 0; only a positive count is trusted as a stop signal.
+    (total > 0).then_some(total as u64)
+}
+
+fn first_string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Array(items) => items.iter().find_map(first_string),
+        _ => None,
+    }
+}
+
+fn resource(spec: &Option<types::CustomSpecValue>) -> Option<ResourceSpec> {
+    let spec = spec.as_ref()?;
+    let to_u32 = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    Some(ResourceSpec {
+        min: to_u32(spec.min_count?),
+        default: to_u32(spec.default_count.or(spec.min_count)?),
+        max: to_u32(spec.max_count?),
+        step: to_u32(spec.step.unwrap_or(1).max(1)),
+        price_per_unit: spec.price_per_unit.unwrap_or(0.0),
+        default_included_in_price: spec.default_included_in_price.unwrap_or(false),
+    })
+}
+
+pub(crate) fn to_offer(item: &types::GpuAvailability) -> Option<Offer> {
+    let gpu_price = item.prices.on_demand.or(item.prices.community_price)?;
+    let (disk, vcpu, memory) = (resource(&item.disk), resource(&item.vcpu), resource(&item.memory));
+    let defaults: f64 = [&disk, &vcpu, &memory].iter().filter_map(|r| r.as_ref()).map(|r| r.cost(r.default)).sum();
+    Some(Offer {
+        provider: Provider::PrimeIntellect,
+        via: Some(item.provider.0.clone()),
+        gpu_type: gpu::canonical_name(&item.gpu_type.0),
+        gpu_count: u32::try_from(item.gpu_count.max(0)).unwrap_or(0),
+        gpu_memory_gb: u32::try_from(item.gpu_memory).ok(),
+        price_per_hour: gpu_price + defaults,
+        spot: item.is_spot.unwrap_or(false),
+        region: item.region.as_ref().map(|r| r.0.clone()),
+        data_center: item.data_center.clone(),
+        country: item.country.clone(),
+        stock: Stock::parse(&item.stock_status),
+        images: item.images.iter().map(|i| i.0.clone()).collect(),
+        disk,
+        vcpu,
+        memory,
+        details: OfferDetails::PrimeIntellect {
+            cloud_id: item.cloud_id.clone(),
+            gpu_type: item.gpu_type.0.clone(),
+            socket: item.socket.0.clone(),
+            provider_type: item.provider.0.clone(),
+            security: item.security.0.clone(),
+            data_center: item.data_center.clone(),
+            country: item.country.clone(),
+            variable_price: item.prices.is_variable.unwrap_or(false),
+        },
+    })
+}
+
+pub(crate) fn to_pod(pod: &types::ApiPodConfig) -> Result<Pod> {
+    let raw = serde_json::to_value(pod).unwrap_or(Value::Null);
+    let id = pod.id.clone().filter(|id| !id.is_empty()).ok_or_else(|| Error::Decode {
+        provider: Provider::PrimeIntellect,
+        operation: "pod",
+        status: 200,
+        message: "a pod record has no id".into(),
+    })?;
+    let ssh = first_string(&raw["sshConnection"]).and_then(|s| SshEndpoint::parse(&s)).or_else(|| {
+        first_string(&raw["ip"]).map(|ip| SshEndpoint { host: ip, port: 22, user: "root".into() })
+    });
+    let provider_status = pod.status.as_ref().map(|s| s.0.clone()).unwrap_or_else(|| "UNKNOWN".into());
+    let mut status = PodStatus::from_primeintellect(&provider_status);
+    if status == PodStatus::Running && ssh.is_none() {
+        status = PodStatus::Starting;
+    }
+    Ok(Pod {
+        id: PodId::new(Provider::PrimeIntellect, id),
+        provider: Provider::PrimeIntellect,
+        name: pod.name.clone(),
+        status,
+        provider_status,
+        gpu_type: gpu::canonical_name(&pod.gpu_name.0),
+        gpu_count: u32::try_from(pod.gpu_count.max(0)).unwrap_or(0),
+        price_per_hour: Some(pod.price_hr),
+        ssh,
+        created_at: pod.created_at.as_deref().and_then(parse_timestamp),
+        raw,
+    })
+}
+
+fn to_volume(disk: &types::ApiDiskConfig) -> Volume {
+    Volume {
+        id: disk.id.clone().unwrap_or_default(),
+        provider: Provider::PrimeIntellect,
+        name: disk.name.to_string(),
+        size_gb: u64::try_from(disk.size).unwrap_or(0),
+        status: disk.status.as_ref().map(|s| s.0.clone()),
+        data_center: disk.info.as_ref().and_then(|i| serde_json::to_value(i).ok()).and_then(|v| v["dataCenterId"].as_str().map(String::from)),
+        price_per_hour: disk.price_hr,
+        raw: serde_json::to_value(disk).unwrap_or(Value::Null),
+    }
+}
+
+fn check_pod_id(id: &PodId) -> Result<&str> {
+    if id.provider() != Provider::PrimeIntellect {
+        return Err(Error::invalid("pod id", format!("{id} is not a PrimeIntellect pod")));
+    }
+    Ok(id.id())
+}
+
+#[async_trait]
+impl Provisioner for PrimeIntellect {
+    fn provider(&self) -> Provider {
+        Provider::PrimeIntellect
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { stop_start: false, spot: true, custom_resources: true, volumes: true }
+    }
+
+    async fn offers(&self, query: &OfferQuery) -> Result<Vec<Offer>> {
+        query.validate()?;
+        let gpu_type = query.gpu.as_deref().map(|g| gpu::lookup(g).map(|m| m.name.to_string()).unwrap_or_else(|| g.to_string()));
+        let regions: Vec<types::Regions> = query.regions.iter().map(|r| types::Regions::from(r.clone())).collect();
+        let disks: Vec<String> = query.volume_id.iter().cloned().collect();
+        let this = self.clone();
+        let gpu_count = query.gpu_count;
+        let settings = Pagination { page_size: 100, ..self.pagination };
+        let pages = paginate::pages(Provider::PrimeIntellect, "get_gpu_availability", settings, move |req| {
+            let (this, gpu_type, regions, disks) = (this.clone(), gpu_type.clone(), regions.clone(), disks.clone());
+            async move {
+                let page = this
+                    .caller
+                    .call("get_gpu_availability", Safety::Idempotent, || {
+                        let mut call = this.client.get_gpu_availability().page(nonzero(req.page_number())).page_size(nonzero(req.size));
+                        if let Some(gpu) = &gpu_type {
+                            call = call.gpu_type(types::GpuType::from(gpu.clone()));
+                        }
+                        if let Some(count) = gpu_count {
+                            call = call.gpu_count(i64::from(count));
+                        }
+                        if !regions.is_empty() {
+                            call = call.regions(regions.clone());
+                        }
+                        if !disks.is_empty() {
+                            call = call.disks(disks.clone());
+                        }
+                        call.send()
+                    })
+                    .await?;
+                Ok(Page { items: page.items.iter().filter_map(to_offer).collect(), total: positive(page.total_count) })
+            }
+        });
+        let offers: Vec<Offer> = paginate::items(pages).try_collect().await?;
+        Ok(offers.into_iter().filter(|o| query.matches(o)).collect())
+    }
+
+    async fn create(&self, spec: &LaunchSpec) -> Result<Pod> {
+        crate::validate::validate_launch(spec)?;
+        let tag = spec.launch_tag.clone().unwrap_or_else(new_launch_tag);
+        let body = self.create_body(spec, &tag)?;
+        tracing::info!(provider = "primeintellect", launch_tag = %tag, gpu = %spec.offer.gpu_type, "creating pod");
+        let created = self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
+        match created {
+            Ok(pod) => to_pod(&pod),
+            Err(e) if e.is_ambiguous_for_create() => reconcile_create(self, &tag, e, self.reconcile).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get(&self, id: &PodId) -> Result<Pod> {
+        let pod_id = check_pod_id(id)?;
+        let pod = self.caller.call("get_pod", Safety::Idempotent, || self.client.get_pod().pod_id(pod_id).send()).await?;
+        to_pod(&pod)
+    }
+
+    fn list(&self) -> BoxStream<'_, Result<Pod>> {
+        paginate::items(self.pod_pages()).boxed()
+    }
+
+    async fn terminate(&self, id: &PodId) -> Result<()> {
+        let pod_id = check_pod_id(id)?;
+        match self.caller.call("delete_pod", Safety::Idempotent, || self.client.delete_pod().pod_id(pod_id).send()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_volumes(&self) -> Result<Vec<Volume>> {
+        let this = self.clone();
+        let settings = Pagination { page_size: 200.min(self.pagination.page_size.max(1)), ..self.pagination };
+        let pages = paginate::pages(Provider::PrimeIntellect, "list_disks", settings, move |req| {
+            let this = this.clone();
+            async move {
+                let page = this
+                    .caller
+                    .call("list_disks", Safety::Idempotent, || {
+                        this.client.list_disks().offset(req.offset() as i64).limit(req.size as i64).send()
+                    })
+                    .await?;
+                Ok(Page { items: page.data.iter().map(to_volume).collect(), total: positive(page.total_count) })
+            }
+        });
+        paginate::items(pages).try_collect().await
+    }
+
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
+        if spec.size_gb == 0 {
+            return Err(Error::invalid("size_gb", "must be at least 1"));
+        }
+        let provider_type = spec.provider_type.clone().ok_or_else(|| {
+            Error::invalid("provider_type", "PrimeIntellect disks are created on an underlying provider (e.g. runpod, hyperstack); see get_disk_availability")
+        })?;
+        let mut disk = json!({"size": spec.size_gb});
+        if !spec.name.is_empty() {
+            disk["name"] = json!(spec.name);
+        }
+        for (key, value) in [("dataCenterId", &spec.data_center), ("cloudId", &spec.cloud_id), ("country", &spec.country)] {
+            if let Some(value) = value {
+                disk[key] = json!(value);
+            }
+        }
+        let body: types::BodyCreateDiskApiV1DisksPost = self.caller.build("volume", json!({"disk": disk, "provider": {"type": provider_type}}))?;
+        // A disk create is not retried on ambiguous failures either: a duplicate disk bills too.
+        let disk = self.caller.call("create_disk", Safety::Create, || self.client.create_disk().body(body.clone()).send()).await?;
+        Ok(to_volume(&disk))
+    }
+
+    async fn delete_volume(&self, id: &str) -> Result<()> {
+        match self.caller.call("delete_disk", Safety::Idempotent, || self.client.delete_disk().disk_id(id).send()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.poll_interval
+    }
+}
+
+fn nonzero(n: u64) -> std::num::NonZeroU64 {
+    std::num::NonZeroU64::new(n).unwrap_or(std::num::NonZeroU64::MIN)
+}

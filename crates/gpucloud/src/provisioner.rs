@@ -1,0 +1,267 @@
+//! The [`Provisioner`] trait: what every cloud can do, behind one object-safe interface.
+
+use crate::error::{Error, Result};
+use crate::model::{Offer, Pod, PodId, PodStatus, Provider, Volume, VolumeSpec};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What a provider supports beyond the common core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Capabilities {
+    /// Pods can be stopped and started again (RunPod yes, PrimeIntellect no).
+    pub stop_start: bool,
+    /// Offers can be interruptible (spot).
+    pub spot: bool,
+    /// Offers can customize disk, vCPU and memory.
+    pub custom_resources: bool,
+    /// Network volumes can be attached at creation.
+    pub volumes: bool,
+}
+
+/// Which offers to list. Every field is optional; an empty query lists everything.
+#[derive(Debug, Clone, Default)]
+pub struct OfferQuery {
+    /// GPU model, any spelling ([`crate::gpu::lookup`]).
+    pub gpu: Option<String>,
+    /// GPUs per pod.
+    pub gpu_count: Option<u32>,
+    /// Regions (PrimeIntellect region names such as `united_states`; for RunPod, matched
+    /// against data center ids and countries).
+    pub regions: Vec<String>,
+    /// Highest acceptable price per hour.
+    pub max_price_per_hour: Option<f64>,
+    /// `Some(true)` only spot, `Some(false)` only on-demand.
+    pub spot: Option<bool>,
+    /// Only offers that can attach this volume (PrimeIntellect `disks=` filter).
+    pub volume_id: Option<String>,
+    /// Leave out offers reported as out of stock (default true in [`crate::Fleet`]).
+    pub in_stock_only: bool,
+}
+
+impl OfferQuery {
+    /// A query for `gpu`, `count` GPUs, in-stock only.
+    pub fn gpu(gpu: impl Into<String>, count: u32) -> Self {
+        Self { gpu: Some(gpu.into()), gpu_count: Some(count), in_stock_only: true, ..Self::default() }
+    }
+
+    /// Whether `offer` satisfies the filters the providers cannot apply server-side.
+    pub fn matches(&self, offer: &Offer) -> bool {
+        let gpu_ok = match &self.gpu {
+            Some(wanted) => crate::gpu::canonical_name(wanted) == offer.gpu_type,
+            None => true,
+        };
+        gpu_ok
+            && self.gpu_count.is_none_or(|n| n == offer.gpu_count)
+            && self.max_price_per_hour.is_none_or(|max| offer.price_per_hour <= max)
+            && self.spot.is_none_or(|spot| spot == offer.spot)
+            && (!self.in_stock_only || offer.stock.is_available())
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.gpu_count == Some(0) {
+            return Err(Error::invalid("gpu_count", "must be at least 1"));
+        }
+        if let Some(max) = self.max_price_per_hour
+            && !(max.is_finite() && max > 0.0)
+        {
+            return Err(Error::invalid("max_price_per_hour", format!("{max} is not a positive price")));
+        }
+        Ok(())
+    }
+}
+
+/// Everything needed to create a pod from an offer.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// The offer to create from (from [`Provisioner::offers`]).
+    pub offer: Offer,
+    /// Pod name, 1-[`MAX_NAME_LEN`] characters of `[A-Za-z0-9._-]`. The SDK appends
+    /// `-gc<10 chars>`, a per-attempt tag it uses to find the pod again if the create's answer
+    /// is lost (see [`Provisioner::create`]).
+    pub name: String,
+    /// Image: for PrimeIntellect one of the offer's `images` (or `custom_template` with
+    /// `custom_template_id`); for RunPod a container image reference. `None` picks the offer's
+    /// first image (PrimeIntellect) or [`DEFAULT_RUNPOD_IMAGE`].
+    pub image: Option<String>,
+    /// PrimeIntellect custom template id, with `image = "custom_template"`.
+    pub custom_template_id: Option<String>,
+    /// Disk in GB (PrimeIntellect: within the offer's disk spec; RunPod: container disk).
+    pub disk_gb: Option<u32>,
+    /// vCPUs (PrimeIntellect, within the offer's spec).
+    pub vcpus: Option<u32>,
+    /// Memory in GB (PrimeIntellect, within the offer's spec).
+    pub memory_gb: Option<u32>,
+    /// Refuse to create if the estimated price exceeds this; also sent as PrimeIntellect's `maxPrice`.
+    pub max_price_per_hour: Option<f64>,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Volumes to attach (PrimeIntellect disk ids; RunPod: at most one network volume).
+    pub volume_ids: Vec<String>,
+    /// PrimeIntellect SSH key id.
+    pub ssh_key_id: Option<String>,
+    /// The attempt's tag; set by [`Provisioner::create`] when `None`.
+    pub launch_tag: Option<String>,
+}
+
+/// Longest `LaunchSpec::name` accepted (the tag suffix makes room within providers' limits).
+pub const MAX_NAME_LEN: usize = 48;
+/// Image used for RunPod when none is given.
+pub const DEFAULT_RUNPOD_IMAGE: &str = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04";
+/// Environment variable carrying the launch tag on providers that keep env vars.
+pub const LAUNCH_TAG_ENV: &str = "GPUCLOUD_LAUNCH_TAG";
+
+impl LaunchSpec {
+    /// A spec for `offer` with `name` and defaults for everything else.
+    pub fn new(offer: Offer, name: impl Into<String>) -> Self {
+        Self {
+            offer,
+            name: name.into(),
+            image: None,
+            custom_template_id: None,
+            disk_gb: None,
+            vcpus: None,
+            memory_gb: None,
+            max_price_per_hour: None,
+            env: BTreeMap::new(),
+            volume_ids: Vec::new(),
+            ssh_key_id: None,
+            launch_tag: None,
+        }
+    }
+
+    /// The name the pod is created with: `name-gc<tag>`.
+    pub fn tagged_name(&self, tag: &str) -> String {
+        format!("{}-{tag}", self.name)
+    }
+}
+
+/// A fresh, unique launch tag: `gc` and 10 random lowercase alphanumerics.
+pub fn new_launch_tag() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let suffix: String = (0..10).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    format!("gc{suffix}")
+}
+
+/// The one interface over every cloud. Object-safe: use it as `Box<dyn Provisioner>` or
+/// `Arc<dyn Provisioner>`, or put several in a [`crate::Fleet`].
+///
+/// Reads and deletes are retried per [`crate::RetryPolicy`]; creates never blindly (see
+/// [`Provisioner::create`]).
+#[async_trait]
+pub trait Provisioner: Send + Sync + std::fmt::Debug {
+    /// Which cloud this is.
+    fn provider(&self) -> Provider;
+
+    /// What it supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Live offers matching `query`, in the provider's order.
+    async fn offers(&self, query: &OfferQuery) -> Result<Vec<Offer>>;
+
+    /// Creates a pod from `spec.offer`. The input is validated first (no request is sent for
+    /// bad input). The pod's name carries a unique launch tag; if the create's outcome is
+    /// ambiguous (timeout, dropped connection, 5xx, unreadable answer) the request is **not**
+    /// sent again: the provider's pods are listed and the tagged pod, if any, is returned.
+    /// [`Error::CreateUnconfirmed`] means none was found yet; [`crate::Fleet`] cleans up
+    /// anything that appears later under that tag.
+    async fn create(&self, spec: &LaunchSpec) -> Result<Pod>;
+
+    /// The pod's current state.
+    async fn get(&self, id: &PodId) -> Result<Pod>;
+
+    /// Every pod of the account, streamed page by page (errors end the stream).
+    fn list(&self) -> BoxStream<'_, Result<Pod>>;
+
+    /// Terminates the pod. Idempotent: a pod that is already gone is success.
+    async fn terminate(&self, id: &PodId) -> Result<()>;
+
+    /// Stops a pod, keeping its disk. [`Error::Unsupported`] where the provider cannot.
+    async fn stop(&self, id: &PodId) -> Result<()> {
+        let _ = id;
+        Err(Error::Unsupported { provider: self.provider(), operation: "stop" })
+    }
+
+    /// Starts a stopped pod. [`Error::Unsupported`] where the provider cannot.
+    async fn start(&self, id: &PodId) -> Result<()> {
+        let _ = id;
+        Err(Error::Unsupported { provider: self.provider(), operation: "start" })
+    }
+
+    /// Network volumes / disks of the account.
+    async fn list_volumes(&self) -> Result<Vec<Volume>>;
+
+    /// Creates a volume.
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume>;
+
+    /// Deletes a volume (permanently). A volume already gone is success.
+    async fn delete_volume(&self, id: &str) -> Result<()>;
+
+    /// How often [`Provisioner::wait_until_ready`] polls.
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(3)
+    }
+
+    /// Polls until the pod is running with a known SSH endpoint, or `deadline` passes
+    /// ([`Error::Timeout`]), or the pod fails ([`Error::PodFailed`]). Transient errors while
+    /// polling are retried by the retry policy; a deadline is never exceeded by more than one
+    /// request's timeout.
+    async fn wait_until_ready(&self, id: &PodId, deadline: Instant) -> Result<Pod> {
+        let started = Instant::now();
+        loop {
+            let pod = tokio::time::timeout_at(deadline, self.get(id)).await.map_err(|_| Error::Timeout {
+                what: format!("pod {id} to become ready"),
+                waited: started.elapsed(),
+            })??;
+            if pod.is_ready() {
+                return Ok(pod);
+            }
+            if pod.status.is_final() {
+                return Err(Error::PodFailed { id: id.clone(), status: pod.provider_status });
+            }
+            tracing::debug!(pod = %id, status = %pod.status, "waiting for pod");
+            let next = Instant::now() + self.poll_interval();
+            if next >= deadline {
+                return Err(Error::Timeout {
+                    what: format!("pod {id} to become ready (last status {})", pod.status),
+                    waited: started.elapsed(),
+                });
+            }
+            tokio::time::sleep_until(next).await;
+        }
+    }
+
+    /// Terminates and then polls until the provider reports the pod terminated or gone, or
+    /// `deadline` passes.
+    async fn terminate_and_confirm(&self, id: &PodId, deadline: Instant) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            tokio::time::timeout_at(deadline, self.terminate(id)).await.map_err(|_| Error::Timeout {
+                what: format!("pod {id} to terminate"),
+                waited: started.elapsed(),
+            })??;
+            match tokio::time::timeout_at(deadline, self.get(id)).await {
+                Ok(Ok(pod)) if pod.status == PodStatus::Terminated => return Ok(()),
+                Ok(Err(e)) if e.is_not_found() => return Ok(()),
+                Ok(Ok(_)) | Ok(Err(_)) => {}
+                Err(_) => return Err(Error::Timeout { what: format!("pod {id} to terminate"), waited: started.elapsed() }),
+            }
+            let next = Instant::now() + self.poll_interval().min(Duration::from_secs(2));
+            if next >= deadline {
+                return Err(Error::Timeout { what: format!("pod {id} to terminate"), waited: started.elapsed() });
+            }
+            tokio::time::sleep_until(next).await;
+        }
+    }
+
+    /// Pods whose name carries `tag` (used to reconcile creates and to clean up).
+    async fn find_by_launch_tag(&self, tag: &str) -> Result<Vec<Pod>> {
+        use futures::TryStreamExt;
+        let pods: Vec<Pod> = self.list().try_collect().await?;
+        Ok(pods.into_iter().filter(|p| p.name.ends_with(tag) && p.status != PodStatus::Terminated).collect())
+    }
+}

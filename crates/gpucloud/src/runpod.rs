@@ -1,0 +1,334 @@
+//! [`RunPod`]: the [`Provisioner`] for RunPod REST v2 (`api.runpod.io/v2`).
+
+use crate::caller::{Caller, base_url_from_env, key_from_env};
+use crate::error::{Error, Result};
+use crate::gpu;
+use crate::model::{Offer, OfferDetails, Pod, PodId, PodStatus, Provider, SshEndpoint, Stock, Volume, VolumeSpec};
+use crate::provisioner::{Capabilities, DEFAULT_RUNPOD_IMAGE, LAUNCH_TAG_ENV, LaunchSpec, OfferQuery, Provisioner, new_launch_tag};
+use crate::reconcile::{ReconcilePolicy, reconcile_create};
+use crate::retry::{RetryPolicy, Safety};
+use crate::time::parse_timestamp;
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
+use runpod_api::types;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Environment variable holding the API key.
+pub const API_KEY_ENV: &str = "RUNPOD_API_KEY";
+/// Environment variable overriding the server root (default `https://api.runpod.io`).
+pub const BASE_URL_ENV: &str = "RUNPOD_API_BASE_URL";
+
+/// The cloud tiers RunPod sells on.
+const CLOUDS: [&str; 2] = ["SECURE", "COMMUNITY"];
+
+/// RunPod v2: pods with stop/start, network volumes, a GPU catalog with prices and live stock.
+///
+/// v2's create places one GPU type and does not fall back; [`crate::Fleet`] tries candidates
+/// in order (the conveniences of RunPod v1's `gpuTypeIds`/`dataCenterIds` lists).
+#[derive(Debug, Clone)]
+pub struct RunPod {
+    client: runpod_api::Client,
+    caller: Caller,
+    poll_interval: Duration,
+    reconcile: ReconcilePolicy,
+}
+
+impl RunPod {
+    /// A client for `base_url` (default: the real service) authenticating with `api_key`.
+    pub fn new(api_key: SecretString, base_url: Option<&str>) -> Result<Self> {
+        let client = runpod_api::Client::with_api_key(&api_key, base_url)
+            .map_err(|e| Error::Config { provider: Provider::RunPod, message: e.to_string() })?;
+        Ok(Self {
+            client,
+            caller: Caller::new(Provider::RunPod, api_key, RetryPolicy::default()),
+            poll_interval: Duration::from_secs(5),
+            reconcile: ReconcilePolicy::default(),
+        })
+    }
+
+    /// A client configured from `RUNPOD_API_KEY` and, if set, `RUNPOD_API_BASE_URL`.
+    pub fn from_env() -> Result<Self> {
+        let key = key_from_env(Provider::RunPod, API_KEY_ENV)?;
+        Self::new(key, base_url_from_env(BASE_URL_ENV).as_deref())
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.caller.set_policy(policy);
+        self
+    }
+
+    /// Sets how often waits poll.
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Sets how ambiguous creates are reconciled.
+    pub fn with_reconcile_policy(mut self, policy: ReconcilePolicy) -> Self {
+        self.reconcile = policy;
+        self
+    }
+
+    /// The generated client, for operations the facade does not wrap.
+    pub fn raw(&self) -> &runpod_api::Client {
+        &self.client
+    }
+
+    /// Retries performed so far by this client.
+    pub fn retries(&self) -> u64 {
+        self.caller.stats.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn catalog(&self, cloud: &str, count: u32) -> Result<Vec<types::GpuType>> {
+        let include: Vec<types::CatalogInclude> = self.caller.build("include", json!(["AVAILABILITY"]))?;
+        let product: Vec<types::Product> = self.caller.build("product", json!(["POD"]))?;
+        let cloud_filter: types::GpuCloudFilter = self.caller.build("cloud", json!(cloud))?;
+        let count = std::num::NonZeroU64::new(u64::from(count.max(1))).unwrap_or(std::num::NonZeroU64::MIN);
+        let list = self
+            .caller
+            .call("list_gpu_types", Safety::Idempotent, || {
+                self.client
+                    .list_gpu_types()
+                    .include(include.clone())
+                    .product(product.clone())
+                    .cloud(cloud_filter.clone())
+                    .count(count)
+                    .send()
+            })
+            .await?;
+        Ok(list.gpus)
+    }
+
+    async fn action(&self, id: &PodId, action: &str) -> Result<()> {
+        let pod_id = check_pod_id(id)?;
+        let body: types::PodActionRequest = self.caller.build("action", json!({"action": action}))?;
+        self.caller.call("pod_action", Safety::Idempotent, || self.client.pod_action().id(pod_id).body(body.clone()).send()).await?;
+        Ok(())
+    }
+}
+
+fn check_pod_id(id: &PodId) -> Result<&str> {
+    if id.provider() != Provider::RunPod {
+        return Err(Error::invalid("pod id", format!("{id} is not a RunPod pod")));
+    }
+    Ok(id.id())
+}
+
+fn to_offers(gpu: &types::GpuType, cloud: &str, count: u32) -> Option<Offer> {
+    let (offered, unit_price, max) = match cloud {
+        "SECURE" => (gpu.secure, gpu.price.secure, gpu.max_count.secure),
+        _ => (gpu.community, gpu.price.community, gpu.max_count.community),
+    };
+    if !offered || unit_price <= 0.0 || (max > 0 && i64::from(count) > max) {
+        return None;
+    }
+    let mut data_centers: Vec<&types::DataCenterAvailability> = gpu.data_centers.iter().collect();
+    let rank = |level: &str| match Stock::parse(level) {
+        Stock::High => 0,
+        Stock::Medium => 1,
+        Stock::Low => 2,
+        Stock::Unavailable => 4,
+        _ => 3,
+    };
+    data_centers.sort_by_key(|dc| rank(&dc.availability.0));
+    let stock = gpu.availability.as_ref().map(|a| Stock::parse(&a.0)).unwrap_or(Stock::Unknown("unreported".into()));
+    Some(Offer {
+        provider: Provider::RunPod,
+        via: None,
+        gpu_type: gpu::canonical_name(&gpu.id),
+        gpu_count: count,
+        gpu_memory_gb: u32::try_from(gpu.memory).ok(),
+        // List price is per GPU; f32 on the wire, rounded back to cents' precision.
+        price_per_hour: ((f64::from(unit_price) * f64::from(count)) * 10_000.0).round() / 10_000.0,
+        spot: false,
+        region: None,
+        data_center: data_centers.first().map(|dc| dc.id.clone()),
+        country: None,
+        stock,
+        images: Vec::new(),
+        disk: None,
+        vcpu: None,
+        memory: None,
+        details: OfferDetails::RunPod {
+            gpu_type_id: gpu.id.clone(),
+            cloud: cloud.to_string(),
+            data_center_ids: data_centers.iter().filter(|dc| Stock::parse(&dc.availability.0).is_available()).map(|dc| dc.id.clone()).collect(),
+            max_gpu_count: u32::try_from(max).ok(),
+        },
+    })
+}
+
+fn ssh_of(pod: &types::Pod) -> Option<SshEndpoint> {
+    let endpoint = pod.ssh.direct.as_ref().or(pod.ssh.proxy.as_ref())?;
+    Some(SshEndpoint { host: endpoint.host.clone(), port: u16::try_from(endpoint.port).unwrap_or(22), user: endpoint.username.clone() })
+}
+
+pub(crate) fn to_pod(pod: &types::Pod) -> Pod {
+    let provider_status = pod.status.0.clone();
+    Pod {
+        id: PodId::new(Provider::RunPod, pod.id.clone()),
+        provider: Provider::RunPod,
+        name: pod.name.clone(),
+        status: PodStatus::from_runpod(&provider_status),
+        provider_status,
+        gpu_type: pod.gpu.as_ref().map(|g| gpu::canonical_name(&g.id)).unwrap_or_else(|| "CPU".into()),
+        gpu_count: pod.gpu.as_ref().map(|g| u32::try_from(g.count.get()).unwrap_or(u32::MAX)).unwrap_or(0),
+        price_per_hour: Some(f64::from(pod.cost)),
+        ssh: ssh_of(pod),
+        created_at: parse_timestamp(&pod.created_at),
+        raw: serde_json::to_value(pod).unwrap_or(Value::Null),
+    }
+}
+
+fn to_volume(volume: &types::NetworkVolume) -> Volume {
+    Volume {
+        id: volume.id.clone(),
+        provider: Provider::RunPod,
+        name: volume.name.clone(),
+        size_gb: u64::try_from(volume.size).unwrap_or(0),
+        status: None,
+        data_center: Some(volume.data_center.clone()),
+        price_per_hour: None,
+        raw: serde_json::to_value(volume).unwrap_or(Value::Null),
+    }
+}
+
+#[async_trait]
+impl Provisioner for RunPod {
+    fn provider(&self) -> Provider {
+        Provider::RunPod
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { stop_start: true, spot: false, custom_resources: false, volumes: true }
+    }
+
+    async fn offers(&self, query: &OfferQuery) -> Result<Vec<Offer>> {
+        query.validate()?;
+        if query.spot == Some(true) {
+            return Ok(Vec::new()); // v2 has no interruptible pods.
+        }
+        let count = query.gpu_count.unwrap_or(1);
+        let catalogs = futures::future::try_join_all(CLOUDS.iter().map(|cloud| self.catalog(cloud, count))).await?;
+        let mut offers = Vec::new();
+        for (cloud, gpus) in CLOUDS.iter().zip(catalogs) {
+            offers.extend(gpus.iter().filter_map(|g| to_offers(g, cloud, count)));
+        }
+        let regions: Vec<String> = query.regions.iter().map(|r| r.to_ascii_uppercase()).collect();
+        Ok(offers
+            .into_iter()
+            .filter(|o| query.matches(o))
+            .filter(|o| {
+                regions.is_empty()
+                    || matches!(&o.details, OfferDetails::RunPod { data_center_ids, .. }
+                        if data_center_ids.iter().any(|dc| regions.iter().any(|r| dc.starts_with(r.as_str()))))
+            })
+            .collect())
+    }
+
+    async fn create(&self, spec: &LaunchSpec) -> Result<Pod> {
+        crate::validate::validate_launch(spec)?;
+        let OfferDetails::RunPod { gpu_type_id, cloud, data_center_ids, .. } = &spec.offer.details else {
+            return Err(Error::invalid("offer", "is not a RunPod offer"));
+        };
+        let tag = spec.launch_tag.clone().unwrap_or_else(new_launch_tag);
+        let mut env = spec.env.clone();
+        env.insert(LAUNCH_TAG_ENV.to_string(), tag.clone());
+        let mut body = json!({
+            "name": spec.tagged_name(&tag),
+            "image": spec.image.clone().unwrap_or_else(|| DEFAULT_RUNPOD_IMAGE.to_string()),
+            "gpu": {"id": gpu_type_id, "count": spec.offer.gpu_count},
+            "cloud": cloud,
+            "env": env,
+            "ports": ["22/tcp"],
+            "startSsh": true,
+        });
+        if !data_center_ids.is_empty() {
+            body["dataCenterIds"] = json!(data_center_ids);
+        }
+        if let Some(disk) = spec.disk_gb {
+            body["disk"] = json!(disk);
+        }
+        if let Some(volume) = spec.volume_ids.first() {
+            body["mounts"] = json!({"network": [{"volumeId": volume, "path": "/workspace"}]});
+        }
+        let body: types::CreatePodRequest = self.caller.build("launch spec", body)?;
+        tracing::info!(provider = "runpod", launch_tag = %tag, gpu = %gpu_type_id, "creating pod");
+        let created = self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
+        match created {
+            Ok(pod) => Ok(to_pod(&pod)),
+            Err(e) if e.is_ambiguous_for_create() => reconcile_create(self, &tag, e, self.reconcile).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get(&self, id: &PodId) -> Result<Pod> {
+        let pod_id = check_pod_id(id)?;
+        let pod = self.caller.call("get_pod", Safety::Idempotent, || self.client.get_pod().id(pod_id).send()).await?;
+        Ok(to_pod(&pod))
+    }
+
+    fn list(&self) -> BoxStream<'_, Result<Pod>> {
+        // v2 lists are unpaginated: one request, then the pods one by one.
+        stream::once(async move {
+            self.caller.call("list_pods", Safety::Idempotent, || self.client.list_pods().send()).await
+        })
+        .flat_map(|result| match result {
+            Ok(list) => stream::iter(list.pods.iter().map(|p| Ok(to_pod(p))).collect::<Vec<_>>()),
+            Err(e) => stream::iter(vec![Err(e)]),
+        })
+        .boxed()
+    }
+
+    async fn terminate(&self, id: &PodId) -> Result<()> {
+        let pod_id = check_pod_id(id)?;
+        match self.caller.call("delete_pod", Safety::Idempotent, || self.client.delete_pod().id(pod_id).send()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn stop(&self, id: &PodId) -> Result<()> {
+        self.action(id, "stop").await
+    }
+
+    async fn start(&self, id: &PodId) -> Result<()> {
+        self.action(id, "start").await
+    }
+
+    async fn list_volumes(&self) -> Result<Vec<Volume>> {
+        let list = self.caller.call("list_network_volumes", Safety::Idempotent, || self.client.list_network_volumes().send()).await?;
+        Ok(list.network_volumes.iter().map(to_volume).collect())
+    }
+
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
+        if spec.size_gb == 0 {
+            return Err(Error::invalid("size_gb", "must be at least 1"));
+        }
+        if spec.name.is_empty() {
+            return Err(Error::invalid("name", "RunPod network volumes need a name"));
+        }
+        let data_center = spec.data_center.clone().ok_or_else(|| Error::invalid("data_center", "RunPod network volumes need a data center id (e.g. US-KS-2)"))?;
+        let body: types::CreateNetworkVolumeRequest =
+            self.caller.build("volume", json!({"name": spec.name, "size": spec.size_gb, "dataCenter": data_center}))?;
+        let volume =
+            self.caller.call("create_network_volume", Safety::Create, || self.client.create_network_volume().body(body.clone()).send()).await?;
+        Ok(to_volume(&volume))
+    }
+
+    async fn delete_volume(&self, id: &str) -> Result<()> {
+        match self.caller.call("delete_network_volume", Safety::Idempotent, || self.client.delete_network_volume().id(id).send()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.poll_interval
+    }
+}

@@ -1,0 +1,162 @@
+//! Checks made before any request is sent, and PrimeIntellect's price rule.
+
+use crate::error::{Error, Result};
+use crate::model::{Offer, Provider, ResourceSpec};
+use crate::provisioner::{LaunchSpec, MAX_NAME_LEN};
+
+fn check_resource(field: &'static str, amount: Option<u32>, spec: Option<&ResourceSpec>, provider: Provider) -> Result<()> {
+    let Some(amount) = amount else { return Ok(()) };
+    if amount == 0 {
+        return Err(Error::invalid(field, "must be at least 1"));
+    }
+    let Some(spec) = spec else {
+        if provider == Provider::PrimeIntellect && field != "disk_gb" {
+            return Err(Error::invalid(field, "this offer cannot be customized"));
+        }
+        return Ok(());
+    };
+    if amount < spec.min || amount > spec.max {
+        return Err(Error::invalid(field, format!("{amount} is outside the offer's range {}..={}", spec.min, spec.max)));
+    }
+    if spec.step > 1 && (amount - spec.min) % spec.step != 0 {
+        return Err(Error::invalid(
+            field,
+            format!("{amount} is not on the offer's step: allowed are {} + k*{} up to {}", spec.min, spec.step, spec.max),
+        ));
+    }
+    Ok(())
+}
+
+/// The estimated hourly price of `spec`: the offer's GPU price plus, for each customized
+/// resource, PrimeIntellect's rule ([`ResourceSpec::cost`]). The offer's price already includes
+/// the defaults, so only the difference from the default's cost is added.
+pub fn estimate_price(spec: &LaunchSpec) -> f64 {
+    let offer = &spec.offer;
+    let extra = |amount: Option<u32>, resource: &Option<ResourceSpec>| match (amount, resource) {
+        (Some(amount), Some(r)) => r.cost(amount) - r.cost(r.default),
+        _ => 0.0,
+    };
+    offer.price_per_hour + extra(spec.disk_gb, &offer.disk) + extra(spec.vcpus, &offer.vcpu) + extra(spec.memory_gb, &offer.memory)
+}
+
+/// Validates `spec` against its offer. Every error names the field and what is allowed.
+pub fn validate_launch(spec: &LaunchSpec) -> Result<()> {
+    let offer: &Offer = &spec.offer;
+    if spec.name.is_empty() || spec.name.len() > MAX_NAME_LEN {
+        return Err(Error::invalid("name", format!("must be 1 to {MAX_NAME_LEN} characters, got {}", spec.name.len())));
+    }
+    if let Some(bad) = spec.name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+        return Err(Error::invalid("name", format!("{bad:?} is not allowed; use letters, digits, '-', '_' and '.'")));
+    }
+    if offer.gpu_count == 0 {
+        return Err(Error::invalid("gpu_count", "must be at least 1"));
+    }
+    check_resource("disk_gb", spec.disk_gb, offer.disk.as_ref(), offer.provider)?;
+    check_resource("vcpus", spec.vcpus, offer.vcpu.as_ref(), offer.provider)?;
+    check_resource("memory_gb", spec.memory_gb, offer.memory.as_ref(), offer.provider)?;
+    if offer.provider == Provider::RunPod && (spec.vcpus.is_some() || spec.memory_gb.is_some()) {
+        return Err(Error::invalid("vcpus", "RunPod GPU pods size vCPUs and memory from the GPU type; leave them unset"));
+    }
+    if let Some(image) = &spec.image {
+        if image.trim().is_empty() {
+            return Err(Error::invalid("image", "must not be empty"));
+        }
+        if offer.provider == Provider::PrimeIntellect && !offer.images.is_empty() {
+            let template = image == "custom_template";
+            if template && spec.custom_template_id.is_none() {
+                return Err(Error::invalid("custom_template_id", "required when image is custom_template"));
+            }
+            if !template && !offer.images.iter().any(|i| i == image) {
+                return Err(Error::invalid("image", format!("{image:?} is not offered; allowed: {}", offer.images.join(", "))));
+            }
+        }
+    }
+    if offer.provider == Provider::RunPod && spec.volume_ids.len() > 1 {
+        return Err(Error::invalid("volume_ids", "RunPod attaches at most one network volume"));
+    }
+    for (key, _) in &spec.env {
+        if key.is_empty() || key.contains('=') {
+            return Err(Error::invalid("env", format!("{key:?} is not a valid variable name")));
+        }
+    }
+    if let Some(max) = spec.max_price_per_hour {
+        if !(max.is_finite() && max > 0.0) {
+            return Err(Error::invalid("max_price_per_hour", format!("{max} is not a positive price")));
+        }
+        let estimate = estimate_price(spec);
+        if estimate > max + 1e-9 {
+            return Err(Error::invalid(
+                "max_price_per_hour",
+                format!("the estimated price ${estimate:.4}/h exceeds the cap ${max:.4}/h"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{OfferDetails, Stock};
+
+    fn offer() -> Offer {
+        Offer {
+            provider: Provider::PrimeIntellect,
+            via: Some("hyperstack".into()),
+            gpu_type: "H100_80GB".into(),
+            gpu_count: 1,
+            gpu_memory_gb: Some(80),
+            price_per_hour: 2.0,
+            spot: false,
+            region: None,
+            data_center: None,
+            country: None,
+            stock: Stock::High,
+            images: vec!["ubuntu_22_cuda_12".into()],
+            disk: Some(ResourceSpec { min: 50, default: 100, max: 1000, step: 10, price_per_unit: 0.001, default_included_in_price: true }),
+            vcpu: Some(ResourceSpec { min: 4, default: 8, max: 32, step: 4, price_per_unit: 0.01, default_included_in_price: false }),
+            memory: None,
+            details: OfferDetails::RunPod { gpu_type_id: String::new(), cloud: String::new(), data_center_ids: vec![], max_gpu_count: None },
+        }
+    }
+
+    #[test]
+    fn resources_outside_range_or_step_name_the_field_and_range() {
+        let mut spec = LaunchSpec::new(offer(), "job");
+        spec.disk_gb = Some(2000);
+        let err = validate_launch(&spec).unwrap_err().to_string();
+        assert!(err.contains("disk_gb") && err.contains("50..=1000"), "{err}");
+        spec.disk_gb = Some(55);
+        let err = validate_launch(&spec).unwrap_err().to_string();
+        assert!(err.contains("disk_gb") && err.contains("step"), "{err}");
+        spec.disk_gb = Some(60);
+        validate_launch(&spec).unwrap();
+        spec.memory_gb = Some(64);
+        assert!(validate_launch(&spec).unwrap_err().to_string().contains("memory_gb"));
+    }
+
+    #[test]
+    fn image_must_be_offered_and_name_well_formed() {
+        let mut spec = LaunchSpec::new(offer(), "job");
+        spec.image = Some("my/image".into());
+        assert!(validate_launch(&spec).unwrap_err().to_string().contains("ubuntu_22_cuda_12"));
+        let spec = LaunchSpec::new(offer(), "bad name");
+        assert!(validate_launch(&spec).unwrap_err().to_string().contains("invalid name"));
+        let spec = LaunchSpec::new(offer(), "x".repeat(49));
+        assert!(validate_launch(&spec).unwrap_err().to_string().contains("1 to 48"));
+    }
+
+    #[test]
+    fn price_follows_primeintellects_rule_and_respects_the_cap() {
+        let mut spec = LaunchSpec::new(offer(), "job");
+        assert_eq!(estimate_price(&spec), 2.0);
+        // Disk default is included: 200 GB costs 200*0.001 = 0.2 more.
+        spec.disk_gb = Some(200);
+        assert!((estimate_price(&spec) - 2.2).abs() < 1e-9);
+        // vCPU default is not included: going from 8 to 16 adds 8*0.01.
+        spec.vcpus = Some(16);
+        assert!((estimate_price(&spec) - 2.28).abs() < 1e-9);
+        spec.max_price_per_hour = Some(2.1);
+        assert!(validate_launch(&spec).unwrap_err().to_string().contains("exceeds the cap"));
+    }
+}
