@@ -1,0 +1,149 @@
+//! Seeded fault injection.
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A kind of misbehaviour the emulator can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// 429 with `Retry-After` (and RunPod's `RateLimit`), request not processed.
+    RateLimit,
+    /// 503, request not processed.
+    ServerError,
+    /// The request is processed, then the connection drops in the middle of the response body.
+    ConnectionReset,
+    /// The request is processed, then the response body is cut short (invalid JSON).
+    TruncatedBody,
+    /// Creates only: no capacity, reported as HTTP 500, nothing created.
+    StockoutAs500,
+    /// Creates only: the pod is created, then the answer is a 500.
+    CreateThen500,
+    /// Lists only: pods created in the last `list_lag` are missing from the list.
+    ListLag,
+}
+
+impl FaultKind {
+    /// Every kind.
+    pub const ALL: [FaultKind; 7] = [
+        FaultKind::RateLimit,
+        FaultKind::ServerError,
+        FaultKind::ConnectionReset,
+        FaultKind::TruncatedBody,
+        FaultKind::StockoutAs500,
+        FaultKind::CreateThen500,
+        FaultKind::ListLag,
+    ];
+
+    /// The kebab-case name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::RateLimit => "rate-limit",
+            FaultKind::ServerError => "server-error",
+            FaultKind::ConnectionReset => "connection-reset",
+            FaultKind::TruncatedBody => "truncated-body",
+            FaultKind::StockoutAs500 => "stockout-as-500",
+            FaultKind::CreateThen500 => "create-then-500",
+            FaultKind::ListLag => "list-lag",
+        }
+    }
+
+    /// Parses [`FaultKind::name`].
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    fn applies_to(self, request: RequestClass) -> bool {
+        match self {
+            FaultKind::StockoutAs500 | FaultKind::CreateThen500 => request == RequestClass::Create,
+            FaultKind::ListLag => request == RequestClass::List,
+            _ => true,
+        }
+    }
+}
+
+/// What kind of request a fault is being considered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestClass {
+    /// Creating a pod.
+    Create,
+    /// Listing pods.
+    List,
+    /// Anything else.
+    Other,
+}
+
+/// Which faults to inject, how often, and their parameters.
+#[derive(Debug, Clone)]
+pub struct FaultConfig {
+    /// Probability that a request gets a fault (0.0 to 1.0).
+    pub rate: f64,
+    /// Kinds to choose from (uniformly among those that apply to the request).
+    pub kinds: Vec<FaultKind>,
+    /// Extra latency added to every request.
+    pub latency: Duration,
+    /// `Retry-After` sent with injected 429s.
+    pub retry_after: Duration,
+    /// How long a new pod stays invisible to lists under [`FaultKind::ListLag`].
+    pub list_lag: Duration,
+    /// `true`: only pod creates get faults (everything else is served normally).
+    pub creates_only: bool,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        Self {
+            rate: 0.0,
+            kinds: FaultKind::ALL.to_vec(),
+            latency: Duration::ZERO,
+            retry_after: Duration::from_secs(1),
+            list_lag: Duration::from_millis(500),
+            creates_only: false,
+        }
+    }
+}
+
+impl FaultConfig {
+    /// No faults.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Every kind at `rate`.
+    pub fn all(rate: f64) -> Self {
+        Self { rate, ..Self::default() }
+    }
+}
+
+/// The seeded dice and the tally.
+#[derive(Debug)]
+pub(crate) struct FaultInjector {
+    pub config: FaultConfig,
+    rng: StdRng,
+    pub injected: BTreeMap<FaultKind, u64>,
+}
+
+impl FaultInjector {
+    pub fn new(config: FaultConfig, seed: u64) -> Self {
+        Self { config, rng: StdRng::seed_from_u64(seed), injected: BTreeMap::new() }
+    }
+
+    /// Decides whether this request gets a fault, and which.
+    pub fn roll(&mut self, request: RequestClass) -> Option<FaultKind> {
+        if (self.config.creates_only && request != RequestClass::Create)
+            || self.config.rate <= 0.0
+            || !self.rng.random_bool(self.config.rate.min(1.0))
+        {
+            return None;
+        }
+        let candidates: Vec<FaultKind> = self.config.kinds.iter().copied().filter(|k| k.applies_to(request)).collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let kind = candidates[self.rng.random_range(0..candidates.len())];
+        *self.injected.entry(kind).or_default() += 1;
+        Some(kind)
+    }
+}

@@ -1,0 +1,334 @@
+//! # gpucloud-emulator
+//!
+//! A local emulator of the PrimeIntellect API (`/api/v1/...`) and RunPod REST v2 (`/v2/...`) on
+//! one loopback port, close enough that the generated clients and the `gpucloud` facade work
+//! against it unchanged. Its wire format goes through the generated types, so what it sends is
+//! what the providers' documents describe.
+//!
+//! - **State**: pods (`PROVISIONING` → `ACTIVE`/`RUNNING` after [`EmulatorConfig::ready_delay`],
+//!   with an SSH endpoint), stop/start (RunPod), terminate, disks / network volumes.
+//! - **Offers**: a catalog of both clouds, filtered like the real APIs (GPU type, count,
+//!   regions, disks), paginated in PrimeIntellect's two shapes.
+//! - **Auth**: `Authorization: Bearer <api_key>` is required (401 otherwise); request bodies
+//!   are validated (PrimeIntellect 422 `errors[]`, RunPod problem+json).
+//! - **Faults**, seeded: see [`FaultKind`] and [`FaultConfig`].
+//! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+//! use gpucloud_emulator::{Emulator, EmulatorConfig};
+//! let emulator = Emulator::start(EmulatorConfig::default()).await?;
+//! println!("PrimeIntellect and RunPod at {}", emulator.base_url());
+//! assert_eq!(emulator.live_pods().len(), 0);
+//! # Ok(()) }
+//! ```
+
+mod catalog;
+mod faults;
+mod primeintellect;
+mod runpod;
+mod state;
+
+pub use faults::{FaultConfig, FaultKind};
+pub use state::{Api, EmulatedPod, EmulatedVolume};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use faults::{FaultInjector, RequestClass};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The API key the emulator accepts unless configured otherwise.
+pub const DEFAULT_API_KEY: &str = "emulator-key";
+
+/// How the emulator behaves.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// The bearer token it accepts.
+    pub api_key: String,
+    /// Seed for ids and faults: the same seed replays the same run.
+    pub seed: u64,
+    /// How long a new pod provisions before it runs.
+    pub ready_delay: Duration,
+    /// Faults to inject.
+    pub faults: FaultConfig,
+    /// Loopback port (0 picks a free one).
+    pub port: u16,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self { api_key: DEFAULT_API_KEY.into(), seed: 1, ready_delay: Duration::from_secs(2), faults: FaultConfig::none(), port: 0 }
+    }
+}
+
+/// Counters for tests and reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmulatorStats {
+    /// Requests served (inspection endpoints excluded).
+    pub requests: u64,
+    /// Pods created.
+    pub creates: u64,
+    /// Pods not terminated.
+    pub live_pods: usize,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<String, u64>,
+}
+
+pub(crate) struct Inner {
+    pub config: EmulatorConfig,
+    state: Mutex<state::State>,
+    faults: Mutex<FaultInjector>,
+}
+
+/// Shared state handed to every handler.
+pub(crate) type Shared = Arc<Inner>;
+
+impl Inner {
+    pub fn state(&self) -> MutexGuard<'_, state::State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn faults(&self) -> MutexGuard<'_, FaultInjector> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Marks a list request that should hide pods younger than the lag.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListLag(pub Duration);
+
+/// A running emulator. Dropping it stops the server.
+pub struct Emulator {
+    addr: SocketAddr,
+    inner: Shared,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+/// Round-trips `value` through the generated type `T`, so the emulator only ever sends what the
+/// provider's document describes.
+pub(crate) fn wire<T: serde::de::DeserializeOwned + Serialize>(value: serde_json::Value) -> serde_json::Value {
+    match serde_json::from_value::<T>(value.clone()) {
+        Ok(typed) => serde_json::to_value(typed).unwrap_or(value),
+        Err(e) => {
+            // A bug in the emulator: fail loudly in tests rather than serve an off-spec body.
+            debug_assert!(false, "emulator response does not match {}: {e}", std::any::type_name::<T>());
+            tracing::error!(type_name = std::any::type_name::<T>(), error = %e, "emulator response does not match the API document");
+            value
+        }
+    }
+}
+
+/// Query pairs in order, repeated keys kept (`regions=a&regions=b`).
+pub(crate) fn query_pairs(query: Option<String>) -> Vec<(String, String)> {
+    query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+fn is_runpod(path: &str) -> bool {
+    path.starts_with("/v2/")
+}
+
+fn unauthorized(path: &str) -> Response {
+    if is_runpod(path) {
+        runpod::problem(StatusCode::UNAUTHORIZED, "missing or invalid bearer token")
+    } else {
+        (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"detail": "Authorization failed"}))).into_response()
+    }
+}
+
+fn provider_error(path: &str, status: StatusCode, detail: &str) -> Response {
+    if is_runpod(path) { runpod::problem(status, detail) } else { primeintellect::error(status, "request", detail) }
+}
+
+fn classify(request: &Request) -> RequestClass {
+    let path = request.uri().path();
+    let pods = path == "/api/v1/pods/" || path == "/v2/pods";
+    match (request.method().as_str(), pods) {
+        ("POST", true) => RequestClass::Create,
+        ("GET", true) => RequestClass::List,
+        _ => RequestClass::Other,
+    }
+}
+
+/// Auth, latency and faults around every API request.
+async fn gate(axum::extract::State(inner): axum::extract::State<Shared>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let expected = format!("Bearer {}", inner.config.api_key);
+    if request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return unauthorized(&path);
+    }
+    inner.state().requests += 1;
+    let (fault, config) = {
+        let mut faults = inner.faults();
+        (faults.roll(classify(&request)), faults.config.clone())
+    };
+    if !config.latency.is_zero() {
+        tokio::time::sleep(config.latency).await;
+    }
+    match fault {
+        Some(FaultKind::RateLimit) => {
+            let mut response = provider_error(&path, StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
+            let seconds = config.retry_after.as_secs_f64();
+            let headers = response.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_str(&format!("{seconds}")).expect("a number is a header value"));
+            if is_runpod(&path) {
+                let value = format!("limit=60, remaining=0, reset={}", seconds.ceil() as u64);
+                headers.insert("ratelimit", HeaderValue::from_str(&value).expect("ascii"));
+            }
+            return response;
+        }
+        Some(FaultKind::ServerError) => return provider_error(&path, StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable"),
+        Some(FaultKind::StockoutAs500) => return provider_error(&path, StatusCode::INTERNAL_SERVER_ERROR, "no instances available"),
+        Some(FaultKind::ListLag) => {
+            request.extensions_mut().insert(ListLag(config.list_lag));
+        }
+        _ => {}
+    }
+    let response = next.run(request).await;
+    match fault {
+        Some(FaultKind::CreateThen500) if response.status().is_success() => {
+            provider_error(&path, StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+        Some(FaultKind::TruncatedBody) => {
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let cut = bytes.slice(..bytes.len() / 2);
+            let mut response = Response::from_parts(parts, Body::from(cut));
+            response.headers_mut().remove(header::CONTENT_LENGTH);
+            response
+        }
+        Some(FaultKind::ConnectionReset) => {
+            let (mut parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let half = bytes.slice(..bytes.len() / 2);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> =
+                vec![Ok(half), Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "emulated reset"))];
+            Response::from_parts(parts, Body::from_stream(futures::stream::iter(chunks)))
+        }
+        _ => response,
+    }
+}
+
+async fn inspect(axum::extract::State(inner): axum::extract::State<Shared>) -> Response {
+    let state = inner.state();
+    let pods: Vec<&EmulatedPod> = state.pods.iter().filter(|p| !p.terminated).collect();
+    axum::Json(serde_json::json!({"pods": pods, "volumes": state.volumes, "requests": state.requests, "creates": state.creates,
+                                  "faults": inner.faults().injected.iter().map(|(k, v)| (k.name(), *v)).collect::<BTreeMap<_, _>>()}))
+    .into_response()
+}
+
+impl Emulator {
+    /// Starts the emulator on `127.0.0.1:config.port`.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
+        let addr = listener.local_addr()?;
+        let inner = Arc::new(Inner {
+            state: Mutex::new(state::State::new(config.seed)),
+            faults: Mutex::new(FaultInjector::new(config.faults.clone(), config.seed)),
+            config,
+        });
+        let api = Router::new()
+            .merge(primeintellect::routes())
+            .merge(runpod::routes())
+            .layer(axum::middleware::from_fn_with_state(Arc::clone(&inner), gate));
+        let app = Router::new().route("/_emulator/state", axum::routing::get(inspect)).merge(api).with_state(Arc::clone(&inner));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "emulator server stopped");
+            }
+        });
+        Ok(Self { addr, inner, shutdown: Some(tx) })
+    }
+
+    /// `http://127.0.0.1:PORT`: the server root for both providers (`PRIME_API_BASE_URL` and
+    /// `RUNPOD_API_BASE_URL`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API key it accepts.
+    pub fn api_key(&self) -> &str {
+        &self.inner.config.api_key
+    }
+
+    /// Pods that are not terminated.
+    pub fn live_pods(&self) -> Vec<EmulatedPod> {
+        self.inner.state().pods.iter().filter(|p| !p.terminated).cloned().collect()
+    }
+
+    /// Every pod ever created, terminated ones included.
+    pub fn all_pods(&self) -> Vec<EmulatedPod> {
+        self.inner.state().pods.clone()
+    }
+
+    /// Volumes.
+    pub fn volumes(&self) -> Vec<EmulatedVolume> {
+        self.inner.state().volumes.clone()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EmulatorStats {
+        let state = self.inner.state();
+        EmulatorStats {
+            requests: state.requests,
+            creates: state.creates,
+            live_pods: state.pods.iter().filter(|p| !p.terminated).count(),
+            faults: self.inner.faults().injected.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
+        }
+    }
+
+    /// Replaces the fault configuration (the seeded sequence continues).
+    pub fn set_faults(&self, faults: FaultConfig) {
+        self.inner.faults().config = faults;
+    }
+
+    /// Makes creates for this PrimeIntellect `cloudId`/`GPUType` or RunPod GPU id fail with
+    /// "no instances available" (HTTP 500) while offers still list it.
+    pub fn set_stocked_out(&self, key: &str, stocked_out: bool) {
+        let mut state = self.inner.state();
+        if stocked_out {
+            state.stocked_out.insert(key.to_string());
+        } else {
+            state.stocked_out.remove(key);
+        }
+    }
+
+    /// Stops the server and waits for it to release the port.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

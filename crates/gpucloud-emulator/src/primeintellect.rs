@@ -1,0 +1,275 @@
+//! The PrimeIntellect API (`/api/v1/...`), as far as gpucloud and its users need it.
+
+use crate::catalog;
+use crate::state::{Api, EmulatedPod, EmulatedVolume, Phase, now_rfc3339};
+use crate::{Shared, query_pairs, wire};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use primeintellect_api::types;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/api/v1/availability/gpus", get(availability))
+        .route("/api/v1/availability/disks", get(disk_availability))
+        .route("/api/v1/pods/", get(list_pods).post(create_pod))
+        .route("/api/v1/pods/status", get(pods_status))
+        .route("/api/v1/pods/{id}", get(get_pod).delete(delete_pod))
+        .route("/api/v1/disks/", get(list_disks).post(create_disk))
+        .route("/api/v1/disks/{id}", get(get_disk).delete(delete_disk))
+        .route("/api/v1/ssh_keys/", get(list_ssh_keys))
+}
+
+/// PrimeIntellect's validation error shape.
+pub(crate) fn error(status: StatusCode, param: &str, details: &str) -> Response {
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        let body = wire::<types::ErrorResponse>(json!({"errors": [{"param": param, "details": details}]}));
+        (status, axum::Json(body)).into_response()
+    } else {
+        (status, axum::Json(json!({"detail": details}))).into_response()
+    }
+}
+
+fn number(pairs: &[(String, String)], key: &str) -> Option<u64> {
+    pairs.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok())
+}
+
+fn paginate<T: Clone>(items: &[T], pairs: &[(String, String)], default_limit: u64) -> (Vec<T>, u64, u64) {
+    let offset = number(pairs, "offset").unwrap_or(0);
+    let limit = number(pairs, "limit").unwrap_or(default_limit);
+    let page = items.iter().skip(offset as usize).take(limit as usize).cloned().collect();
+    (page, offset, limit)
+}
+
+async fn availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    let values = |key: &str| pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+    let gpu_type = values("gpu_type").into_iter().next();
+    let gpu_count = number(&pairs, "gpu_count");
+    let regions = values("regions");
+    let page = number(&pairs, "page").unwrap_or(1).max(1);
+    let page_size = number(&pairs, "page_size").unwrap_or(100).max(1);
+    let disk_filter = values("disks");
+    let state = shared.state();
+    // An offer can attach a disk in the same data center.
+    let disk_centers: Vec<String> = state
+        .volumes
+        .iter()
+        .filter(|v| v.api == Api::PrimeIntellect && disk_filter.contains(&v.id))
+        .map(|v| v.data_center.clone())
+        .collect();
+    let matching: Vec<Value> = catalog::primeintellect()
+        .into_iter()
+        .filter(|o| gpu_type.as_deref().is_none_or(|g| g == o.gpu_type))
+        .filter(|o| gpu_count.is_none_or(|n| n == u64::from(o.gpu_count)))
+        .filter(|o| regions.is_empty() || regions.iter().any(|r| r == o.region))
+        .filter(|o| disk_filter.is_empty() || disk_centers.iter().any(|dc| dc == o.data_center))
+        .map(|o| o.to_json())
+        .collect();
+    let total = matching.len();
+    let items: Vec<Value> = matching.into_iter().skip(((page - 1) * page_size) as usize).take(page_size as usize).collect();
+    axum::Json(wire::<types::AvailabilityResponse>(json!({"items": items, "totalCount": total}))).into_response()
+}
+
+async fn disk_availability() -> Response {
+    let items: Vec<Value> = ["runpod", "hyperstack"]
+        .iter()
+        .zip(["US-KS-2", "CANADA-1"])
+        .map(|(provider, dc)| {
+            json!({"cloudId": null, "provider": provider, "dataCenter": dc, "country": if dc == "US-KS-2" {"US"} else {"CA"},
+                   "region": if dc == "US-KS-2" {"united_states"} else {"canada"},
+                   "spec": {"minCount": 10, "defaultCount": 10, "maxCount": 8192, "pricePerUnit": 0.0001111, "step": 1,
+                            "defaultIncludedInPrice": false, "additionalInfo": null},
+                   "stockStatus": "Available", "security": "secure_cloud", "isMultinode": false})
+        })
+        .collect();
+    axum::Json(wire::<types::DiskAvailabilityResponse>(json!({"items": items, "totalCount": 2}))).into_response()
+}
+
+fn pod_json(pod: &EmulatedPod, shared: &Shared) -> Value {
+    let phase = pod.phase(shared.config.ready_delay);
+    let status = match phase {
+        Phase::Provisioning => "PROVISIONING",
+        Phase::Running => "ACTIVE",
+        Phase::Stopped => "STOPPED",
+        Phase::Terminated => "TERMINATED",
+    };
+    let running = phase == Phase::Running;
+    // PrimeIntellect's real timestamps carry no UTC offset.
+    let created_at = pod.created_at.trim_end_matches('Z').to_string();
+    wire::<types::ApiPodConfig>(json!({
+        "id": pod.id, "userId": "emulator-user", "teamId": null, "name": pod.name, "type": "HOSTED",
+        "providerType": pod.provider_type, "status": status,
+        "installationStatus": if running { "FINISHED" } else { "PENDING" },
+        "installationProgress": if running { 100 } else { 0 },
+        "createdAt": created_at, "updatedAt": created_at,
+        "gpuName": pod.gpu_type, "gpuCount": pod.gpu_count, "socket": pod.socket, "priceHr": pod.price,
+        "environmentType": pod.image,
+        "sshConnection": if running { json!(format!("root@127.0.0.1 -p {}", pod.ssh_port)) } else { Value::Null },
+        "ip": if running { json!(["127.0.0.1"]) } else { json!([null]) },
+        "isSpot": false, "autoRestart": false
+    }))
+}
+
+async fn list_pods(State(shared): State<Shared>, RawQuery(query): RawQuery, lag: Option<axum::Extension<crate::ListLag>>) -> Response {
+    let pairs = query_pairs(query);
+    let state = shared.state();
+    let hide = lag.map(|axum::Extension(crate::ListLag(d))| d);
+    let pods: Vec<Value> = state.listed_pods(Api::PrimeIntellect, hide).into_iter().map(|p| pod_json(p, &shared)).collect();
+    let (page, offset, limit) = paginate(&pods, &pairs, 100);
+    let body = json!({"totalCount": pods.len(), "offset": offset, "limit": limit, "data": page});
+    axum::Json(wire::<types::GenericPaginationResponseListApiPodConfig>(body)).into_response()
+}
+
+async fn pods_status(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    let ids: Vec<&String> = pairs.iter().filter(|(k, _)| k == "pod_ids").map(|(_, v)| v).collect();
+    let state = shared.state();
+    let data: Vec<Value> = state
+        .pods
+        .iter()
+        .filter(|p| p.api == Api::PrimeIntellect && ids.contains(&&p.id))
+        .map(|p| {
+            let pod = pod_json(p, &shared);
+            json!({"podId": p.id, "providerType": p.provider_type, "status": pod["status"], "sshConnection": pod["sshConnection"], "ip": pod["ip"]})
+        })
+        .collect();
+    axum::Json(json!({"data": data})).into_response()
+}
+
+async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
+    let request: types::BodyCreatePodApiV1PodsPost = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "body", &e.to_string()),
+    };
+    let pod = &request.pod;
+    let Some(offer) = catalog::primeintellect().into_iter().find(|o| o.cloud_id == pod.cloud_id) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.cloudId", "no such offer");
+    };
+    if pod.gpu_type.0 != offer.gpu_type || pod.socket.0 != offer.socket || pod.gpu_count.get() != u64::from(offer.gpu_count) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "pod", "gpuType, socket and gpuCount must match the offer");
+    }
+    if request.provider.type_.0 != offer.provider {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "provider.type", "does not match the offer's provider");
+    }
+    let image = pod.image.as_ref().map(|i| i.0.clone()).unwrap_or_else(|| "ubuntu_22_cuda_12".into());
+    if !offer.to_json()["images"].as_array().is_some_and(|images| images.iter().any(|i| i == image.as_str())) && image != "custom_template" {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.image", "not available for this offer");
+    }
+    let name = pod.name.clone().unwrap_or_else(|| "pod".into());
+    if name.is_empty() || name.len() > 64 {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.name", "must be 1 to 64 characters");
+    }
+    let mut state = shared.state();
+    if state.stocked_out.contains(offer.cloud_id) || state.stocked_out.contains(offer.gpu_type) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "pod", "No instances available for this configuration");
+    }
+    let id = state.new_id(Api::PrimeIntellect);
+    let ssh_port = state.next_ssh_port();
+    let env = pod.env_vars.iter().flatten().map(|e| (e.key.clone(), e.value.clone())).collect();
+    let record = EmulatedPod {
+        api: Api::PrimeIntellect,
+        id,
+        name,
+        gpu_type: offer.gpu_type.to_string(),
+        socket: offer.socket.to_string(),
+        gpu_count: offer.gpu_count,
+        price: offer.price,
+        provider_type: offer.provider.to_string(),
+        data_center: offer.data_center.to_string(),
+        image,
+        env,
+        stopped: false,
+        terminated: false,
+        created_at: now_rfc3339(),
+        created: Instant::now(),
+        ssh_port,
+    };
+    state.creates += 1;
+    let body = pod_json(&record, &shared);
+    state.pods.push(record);
+    axum::Json(body).into_response()
+}
+
+async fn get_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let state = shared.state();
+    match state.pods.iter().find(|p| p.api == Api::PrimeIntellect && p.id == id) {
+        Some(pod) => axum::Json(pod_json(pod, &shared)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "pod_id", "Pod not found"),
+    }
+}
+
+async fn delete_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let mut state = shared.state();
+    match state.pod_mut(Api::PrimeIntellect, &id) {
+        Some(pod) if !pod.terminated => {
+            pod.terminated = true;
+            axum::Json(wire::<types::ApiDeletePodResponse>(json!({"status": "TERMINATED"}))).into_response()
+        }
+        _ => error(StatusCode::NOT_FOUND, "pod_id", "Pod not found"),
+    }
+}
+
+fn disk_json(volume: &EmulatedVolume) -> Value {
+    wire::<types::ApiDiskConfig>(json!({
+        "id": volume.id, "userId": "emulator-user", "name": volume.name, "size": volume.size, "status": "ACTIVE", "providerType": volume.provider_type,
+        "createdAt": volume.created_at.trim_end_matches('Z'), "priceHr": volume.size as f64 * 0.0001111,
+        "pods": [], "clusters": [], "info": {"dataCenterId": volume.data_center}
+    }))
+}
+
+async fn list_disks(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    let state = shared.state();
+    let disks: Vec<Value> = state.volumes.iter().filter(|v| v.api == Api::PrimeIntellect).map(disk_json).collect();
+    let (page, offset, limit) = paginate(&disks, &pairs, 50);
+    axum::Json(json!({"totalCount": disks.len(), "offset": offset, "limit": limit, "data": page})).into_response()
+}
+
+async fn create_disk(State(shared): State<Shared>, body: Bytes) -> Response {
+    let request: types::BodyCreateDiskApiV1DisksPost = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "body", &e.to_string()),
+    };
+    let mut state = shared.state();
+    let id = state.new_id(Api::PrimeIntellect);
+    let volume = EmulatedVolume {
+        api: Api::PrimeIntellect,
+        id,
+        name: request.disk.name.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "disk".into()),
+        size: request.disk.size.get(),
+        data_center: request.disk.data_center_id.clone().unwrap_or_else(|| "US-KS-2".into()),
+        provider_type: request.provider.type_.0.clone(),
+        created_at: now_rfc3339(),
+    };
+    let body = disk_json(&volume);
+    state.volumes.push(volume);
+    axum::Json(body).into_response()
+}
+
+async fn get_disk(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let state = shared.state();
+    match state.volumes.iter().find(|v| v.api == Api::PrimeIntellect && v.id == id) {
+        Some(v) => axum::Json(disk_json(v)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "disk_id", "Disk not found"),
+    }
+}
+
+async fn delete_disk(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let mut state = shared.state();
+    let before = state.volumes.len();
+    state.volumes.retain(|v| !(v.api == Api::PrimeIntellect && v.id == id));
+    if state.volumes.len() == before {
+        return error(StatusCode::NOT_FOUND, "disk_id", "Disk not found");
+    }
+    axum::Json(json!({"status": "deleted"})).into_response()
+}
+
+async fn list_ssh_keys() -> Response {
+    axum::Json(json!({"totalCount": 0, "offset": 0, "limit": 100, "data": []})).into_response()
+}

@@ -1,0 +1,218 @@
+//! RunPod REST v2 (`/v2/...`), as far as gpucloud and its users need it.
+
+use crate::catalog;
+use crate::state::{Api, EmulatedPod, EmulatedVolume, Phase, now_rfc3339};
+use crate::{Shared, query_pairs, wire};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use runpod_api::types;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/v2/catalog/gpus", get(list_gpu_types))
+        .route("/v2/pods", get(list_pods).post(create_pod))
+        .route("/v2/pods/{id}", get(get_pod).delete(delete_pod))
+        .route("/v2/pods/{id}/action", post(pod_action))
+        .route("/v2/network-volumes", get(list_volumes).post(create_volume))
+        .route("/v2/network-volumes/{id}", get(get_volume).delete(delete_volume))
+}
+
+/// An RFC 9457 problem document.
+pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
+    let body = wire::<types::ErrorResponse>(json!({
+        "title": status.canonical_reason().unwrap_or("Error"), "status": status.as_u16(), "detail": detail
+    }));
+    (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+}
+
+async fn list_gpu_types(RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    let count: u32 = pairs.iter().find(|(k, _)| k == "count").and_then(|(_, v)| v.parse().ok()).unwrap_or(1);
+    let gpus: Vec<Value> = catalog::runpod()
+        .iter()
+        .map(|g| {
+            let mut gpu = g.to_json();
+            if count > 8 {
+                gpu["availability"] = json!("NONE");
+            }
+            gpu
+        })
+        .collect();
+    axum::Json(wire::<types::ListGpuTypesResponse>(json!({"gpus": gpus}))).into_response()
+}
+
+fn pod_json(pod: &EmulatedPod, shared: &Shared) -> Value {
+    let phase = pod.phase(shared.config.ready_delay);
+    let (status, actions) = match phase {
+        Phase::Provisioning => ("PROVISIONING", json!(["terminate"])),
+        Phase::Running => ("RUNNING", json!(["stop", "restart", "terminate"])),
+        Phase::Stopped => ("EXITED", json!(["start", "terminate"])),
+        Phase::Terminated => ("TERMINATED", json!([])),
+    };
+    let running = phase == Phase::Running;
+    let ssh = if running {
+        json!({"proxy": {"host": "127.0.0.1", "port": 22, "username": format!("{}-emulator", pod.id),
+                         "command": format!("ssh {}-emulator@127.0.0.1", pod.id)},
+               "direct": {"host": "127.0.0.1", "port": pod.ssh_port, "username": "root",
+                          "command": format!("ssh root@127.0.0.1 -p {}", pod.ssh_port)}})
+    } else {
+        json!({"proxy": null, "direct": null})
+    };
+    wire::<types::Pod>(json!({
+        "id": pod.id, "name": pod.name, "image": pod.image, "args": "", "disk": 50, "ports": ["22/tcp"], "env": pod.env,
+        "registry": null, "status": status, "actions": actions, "mounts": {},
+        "gpu": {"id": pod.gpu_type, "count": pod.gpu_count}, "cloud": pod.provider_type, "dataCenterId": pod.data_center,
+        "cudaVersion": "12.8", "ssh": ssh, "template": null, "cost": pod.price, "locked": false,
+        "globalNetworking": {"enabled": false}, "runtime": {}, "createdAt": pod.created_at,
+        "startedAt": if running { json!(pod.created_at) } else { Value::Null }
+    }))
+}
+
+async fn list_pods(State(shared): State<Shared>, lag: Option<axum::Extension<crate::ListLag>>) -> Response {
+    let state = shared.state();
+    let hide = lag.map(|axum::Extension(crate::ListLag(d))| d);
+    let pods: Vec<Value> = state.listed_pods(Api::RunPod, hide).into_iter().map(|p| pod_json(p, &shared)).collect();
+    axum::Json(wire::<types::ListPodsResponse>(json!({"pods": pods}))).into_response()
+}
+
+async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
+    let request: types::CreatePodRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}")),
+    };
+    let Some(gpu) = request.gpu.as_ref() else {
+        return problem(StatusCode::BAD_REQUEST, "exactly one of gpu or cpu must be set");
+    };
+    let gpu_id = gpu.id.clone();
+    let count = u32::try_from(gpu.count.get()).unwrap_or(u32::MAX);
+    let cloud = request.cloud.0.clone();
+    let Some(entry) = catalog::runpod().into_iter().find(|g| g.id == gpu_id) else {
+        return problem(StatusCode::BAD_REQUEST, &format!("unknown GPU type {gpu_id:?}"));
+    };
+    let unit_price = if cloud == "COMMUNITY" { entry.community } else { entry.secure };
+    if unit_price <= 0.0 || entry.availability == "NONE" || count > 8 {
+        return problem(StatusCode::BAD_REQUEST, "There are no instances currently available for this configuration");
+    }
+    let mut state = shared.state();
+    if state.stocked_out.contains(entry.id) {
+        return problem(StatusCode::INTERNAL_SERVER_ERROR, "no instances available");
+    }
+    let id = state.new_id(Api::RunPod);
+    let ssh_port = state.next_ssh_port();
+    let record = EmulatedPod {
+        api: Api::RunPod,
+        id,
+        name: request.name.to_string(),
+        gpu_type: entry.id.to_string(),
+        socket: String::new(),
+        gpu_count: count,
+        price: ((unit_price * f64::from(count)) * 100.0).round() / 100.0,
+        provider_type: cloud,
+        data_center: request.data_center_ids.first().cloned().unwrap_or_else(|| entry.data_centers.first().unwrap_or(&"US-KS-2").to_string()),
+        image: request.image.clone().unwrap_or_default(),
+        env: request.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        stopped: false,
+        terminated: false,
+        created_at: now_rfc3339(),
+        created: Instant::now(),
+        ssh_port,
+    };
+    state.creates += 1;
+    let body = pod_json(&record, &shared);
+    state.pods.push(record);
+    (StatusCode::CREATED, axum::Json(body)).into_response()
+}
+
+async fn get_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let state = shared.state();
+    match state.pods.iter().find(|p| p.api == Api::RunPod && p.id == id) {
+        Some(pod) => axum::Json(pod_json(pod, &shared)).into_response(),
+        None => problem(StatusCode::NOT_FOUND, "pod not found"),
+    }
+}
+
+async fn delete_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let mut state = shared.state();
+    match state.pod_mut(Api::RunPod, &id) {
+        Some(pod) if !pod.terminated => {
+            pod.terminated = true;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => problem(StatusCode::NOT_FOUND, "pod not found"),
+    }
+}
+
+async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    let request: types::PodActionRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}")),
+    };
+    let mut state = shared.state();
+    let Some(pod) = state.pod_mut(Api::RunPod, &id).filter(|p| !p.terminated) else {
+        return problem(StatusCode::NOT_FOUND, "pod not found");
+    };
+    match request.action.0.as_str() {
+        "stop" => pod.stopped = true,
+        "start" | "restart" => pod.stopped = false,
+        "terminate" => pod.terminated = true,
+        other => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$.action: unknown action {other:?}")),
+    }
+    let pod = pod.clone();
+    drop(state);
+    axum::Json(pod_json(&pod, &shared)).into_response()
+}
+
+fn volume_json(volume: &EmulatedVolume) -> Value {
+    wire::<types::NetworkVolume>(json!({"id": volume.id, "name": volume.name, "size": volume.size, "dataCenter": volume.data_center, "type": "STANDARD"}))
+}
+
+async fn list_volumes(State(shared): State<Shared>) -> Response {
+    let state = shared.state();
+    let volumes: Vec<Value> = state.volumes.iter().filter(|v| v.api == Api::RunPod).map(volume_json).collect();
+    axum::Json(wire::<types::ListNetworkVolumesResponse>(json!({"networkVolumes": volumes}))).into_response()
+}
+
+async fn create_volume(State(shared): State<Shared>, body: Bytes) -> Response {
+    let request: types::CreateNetworkVolumeRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}")),
+    };
+    let mut state = shared.state();
+    let id = state.new_id(Api::RunPod);
+    let volume = EmulatedVolume {
+        api: Api::RunPod,
+        id,
+        name: request.name.to_string(),
+        size: u64::try_from(request.size).unwrap_or(0),
+        data_center: request.data_center.to_string(),
+        provider_type: "runpod".into(),
+        created_at: now_rfc3339(),
+    };
+    let body = volume_json(&volume);
+    state.volumes.push(volume);
+    (StatusCode::CREATED, axum::Json(body)).into_response()
+}
+
+async fn get_volume(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let state = shared.state();
+    match state.volumes.iter().find(|v| v.api == Api::RunPod && v.id == id) {
+        Some(v) => axum::Json(volume_json(v)).into_response(),
+        None => problem(StatusCode::NOT_FOUND, "network volume not found"),
+    }
+}
+
+async fn delete_volume(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let mut state = shared.state();
+    let before = state.volumes.len();
+    state.volumes.retain(|v| !(v.api == Api::RunPod && v.id == id));
+    if state.volumes.len() == before {
+        return problem(StatusCode::NOT_FOUND, "network volume not found");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}

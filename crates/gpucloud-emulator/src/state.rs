@@ -1,0 +1,159 @@
+//! What the emulator remembers: pods, volumes, and counters.
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// Which API a resource belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// PrimeIntellect.
+    PrimeIntellect,
+    /// RunPod v2.
+    RunPod,
+}
+
+/// An emulated pod.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmulatedPod {
+    /// Which API created it.
+    pub api: Api,
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// GPU type (PI name or RunPod id).
+    pub gpu_type: String,
+    /// Socket (PI).
+    pub socket: String,
+    /// GPUs.
+    pub gpu_count: u32,
+    /// USD per hour.
+    pub price: f64,
+    /// Underlying provider (PI) or cloud tier (RunPod).
+    pub provider_type: String,
+    /// Data center.
+    pub data_center: String,
+    /// Image.
+    pub image: String,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// Stopped (RunPod).
+    pub stopped: bool,
+    /// Terminated.
+    pub terminated: bool,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    #[serde(skip)]
+    pub(crate) created: Instant,
+    /// SSH port on loopback.
+    pub ssh_port: u16,
+}
+
+/// A pod's lifecycle phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Being allocated.
+    Provisioning,
+    /// Up.
+    Running,
+    /// Stopped.
+    Stopped,
+    /// Gone.
+    Terminated,
+}
+
+impl EmulatedPod {
+    /// The phase at this moment, given the configured readiness delay.
+    pub fn phase(&self, ready_delay: Duration) -> Phase {
+        if self.terminated {
+            Phase::Terminated
+        } else if self.stopped {
+            Phase::Stopped
+        } else if self.created.elapsed() < ready_delay {
+            Phase::Provisioning
+        } else {
+            Phase::Running
+        }
+    }
+}
+
+/// An emulated disk / network volume.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmulatedVolume {
+    /// Which API.
+    pub api: Api,
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// GB.
+    pub size: u64,
+    /// Data center.
+    pub data_center: String,
+    /// Underlying provider (PI).
+    pub provider_type: String,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+/// All emulator state.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub pods: Vec<EmulatedPod>,
+    pub volumes: Vec<EmulatedVolume>,
+    pub stocked_out: BTreeSet<String>,
+    pub requests: u64,
+    pub creates: u64,
+    rng: StdRng,
+    next_port: u16,
+}
+
+impl State {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            pods: Vec::new(),
+            volumes: Vec::new(),
+            stocked_out: BTreeSet::new(),
+            requests: 0,
+            creates: 0,
+            rng: StdRng::seed_from_u64(seed ^ 0x5eed),
+            next_port: 22000,
+        }
+    }
+
+    /// A fresh id in the style of `api`.
+    pub fn new_id(&mut self, api: Api) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        const HEX: &[u8] = b"0123456789abcdef";
+        let (alphabet, len) = match api {
+            Api::PrimeIntellect => (HEX, 32),
+            Api::RunPod => (ALPHABET, 14),
+        };
+        (0..len).map(|_| alphabet[self.rng.random_range(0..alphabet.len())] as char).collect()
+    }
+
+    pub fn next_ssh_port(&mut self) -> u16 {
+        self.next_port = self.next_port.wrapping_add(1).max(22001);
+        self.next_port
+    }
+
+    pub fn pod_mut(&mut self, api: Api, id: &str) -> Option<&mut EmulatedPod> {
+        self.pods.iter_mut().find(|p| p.api == api && p.id == id)
+    }
+
+    /// Pods a list shows: live ones, without those hidden by list lag.
+    pub fn listed_pods(&self, api: Api, hide_newer_than: Option<Duration>) -> Vec<&EmulatedPod> {
+        self.pods
+            .iter()
+            .filter(|p| p.api == api && !p.terminated)
+            .filter(|p| hide_newer_than.is_none_or(|lag| p.created.elapsed() >= lag))
+            .collect()
+    }
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,47 @@
+//! Shared test setup: an emulator and fast-polling provisioners pointed at it.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use gpucloud::{Fleet, PrimeIntellect, ReconcilePolicy, RetryPolicy, RunPod, SecretString};
+use gpucloud_emulator::{Emulator, EmulatorConfig, FaultConfig};
+use std::time::Duration;
+
+pub const FAST_RECONCILE: ReconcilePolicy = ReconcilePolicy { attempts: 5, delay: Duration::from_millis(150) };
+
+pub async fn emulator(ready_delay: Duration, faults: FaultConfig) -> Emulator {
+    Emulator::start(EmulatorConfig { ready_delay, faults, ..EmulatorConfig::default() }).await.unwrap()
+}
+
+pub fn primeintellect(emulator: &Emulator) -> PrimeIntellect {
+    PrimeIntellect::new(SecretString::from(emulator.api_key().to_string()), Some(&emulator.base_url()))
+        .unwrap()
+        .with_retry_policy(RetryPolicy::fast())
+        .with_poll_interval(Duration::from_millis(50))
+        .with_reconcile_policy(FAST_RECONCILE)
+}
+
+pub fn runpod(emulator: &Emulator) -> RunPod {
+    RunPod::new(SecretString::from(emulator.api_key().to_string()), Some(&emulator.base_url()))
+        .unwrap()
+        .with_retry_policy(RetryPolicy::fast())
+        .with_poll_interval(Duration::from_millis(50))
+        .with_reconcile_policy(FAST_RECONCILE)
+}
+
+pub fn fleet(emulator: &Emulator) -> Fleet {
+    Fleet::new()
+        .with(primeintellect(emulator))
+        .with(runpod(emulator))
+        .with_cleanup_timeout(Duration::from_secs(10))
+        .with_sweep_policy(FAST_RECONCILE)
+}
+
+/// Waits until the emulator has `n` live pods (background cleanup takes a moment).
+pub async fn eventually_live_pods(emulator: &Emulator, n: usize) {
+    for _ in 0..100 {
+        if emulator.live_pods().len() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("expected {n} live pods, found {:?}", emulator.live_pods());
+}
