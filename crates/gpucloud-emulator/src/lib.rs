@@ -65,7 +65,13 @@ pub struct EmulatorConfig {
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
-        Self { api_key: DEFAULT_API_KEY.into(), seed: 1, ready_delay: Duration::from_secs(2), faults: FaultConfig::none(), port: 0 }
+        Self {
+            api_key: DEFAULT_API_KEY.into(),
+            seed: 1,
+            ready_delay: Duration::from_secs(2),
+            faults: FaultConfig::none(),
+            port: 0,
+        }
     }
 }
 
@@ -183,15 +189,22 @@ async fn gate(axum::extract::State(inner): axum::extract::State<Shared>, mut req
             let mut response = provider_error(&path, StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
             let seconds = config.retry_after.as_secs_f64();
             let headers = response.headers_mut();
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_str(&format!("{seconds}")).expect("a number is a header value"));
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_str(&format!("{seconds}")).expect("a number is a header value"),
+            );
             if is_runpod(&path) {
                 let value = format!("limit=60, remaining=0, reset={}", seconds.ceil() as u64);
                 headers.insert("ratelimit", HeaderValue::from_str(&value).expect("ascii"));
             }
             return response;
         }
-        Some(FaultKind::ServerError) => return provider_error(&path, StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable"),
-        Some(FaultKind::StockoutAs500) => return provider_error(&path, StatusCode::INTERNAL_SERVER_ERROR, "no instances available"),
+        Some(FaultKind::ServerError) => {
+            return provider_error(&path, StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable");
+        }
+        Some(FaultKind::StockoutAs500) => {
+            return provider_error(&path, StatusCode::INTERNAL_SERVER_ERROR, "no instances available");
+        }
         Some(FaultKind::ListLag) => {
             request.extensions_mut().insert(ListLag(config.list_lag));
         }
@@ -245,7 +258,10 @@ impl Emulator {
             .merge(primeintellect::routes())
             .merge(runpod::routes())
             .layer(axum::middleware::from_fn_with_state(Arc::clone(&inner), gate));
-        let app = Router::new().route("/_emulator/state", axum::routing::get(inspect)).merge(api).with_state(Arc::clone(&inner));
+        let app = Router::new()
+            .route("/_emulator/state", axum::routing::get(inspect))
+            .merge(api)
+            .with_state(Arc::clone(&inner));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let server = axum::serve(listener, app).with_graceful_shutdown(async {

@@ -72,7 +72,8 @@ async fn availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -
         .map(|o| o.to_json())
         .collect();
     let total = matching.len();
-    let items: Vec<Value> = matching.into_iter().skip(((page - 1) * page_size) as usize).take(page_size as usize).collect();
+    let items: Vec<Value> =
+        matching.into_iter().skip(((page - 1) * page_size) as usize).take(page_size as usize).collect();
     axum::Json(wire::<types::AvailabilityResponse>(json!({"items": items, "totalCount": total}))).into_response()
 }
 
@@ -116,11 +117,16 @@ fn pod_json(pod: &EmulatedPod, shared: &Shared) -> Value {
     }))
 }
 
-async fn list_pods(State(shared): State<Shared>, RawQuery(query): RawQuery, lag: Option<axum::Extension<crate::ListLag>>) -> Response {
+async fn list_pods(
+    State(shared): State<Shared>,
+    RawQuery(query): RawQuery,
+    lag: Option<axum::Extension<crate::ListLag>>,
+) -> Response {
     let pairs = query_pairs(query);
     let state = shared.state();
     let hide = lag.map(|axum::Extension(crate::ListLag(d))| d);
-    let pods: Vec<Value> = state.listed_pods(Api::PrimeIntellect, hide).into_iter().map(|p| pod_json(p, &shared)).collect();
+    let pods: Vec<Value> =
+        state.listed_pods(Api::PrimeIntellect, hide).into_iter().map(|p| pod_json(p, &shared)).collect();
     let (page, offset, limit) = paginate(&pods, &pairs, 100);
     let body = json!({"totalCount": pods.len(), "offset": offset, "limit": limit, "data": page});
     axum::Json(wire::<types::GenericPaginationResponseListApiPodConfig>(body)).into_response()
@@ -151,14 +157,19 @@ async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
     let Some(offer) = catalog::primeintellect().into_iter().find(|o| o.cloud_id == pod.cloud_id) else {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.cloudId", "no such offer");
     };
-    if pod.gpu_type.0 != offer.gpu_type || pod.socket.0 != offer.socket || pod.gpu_count.get() != u64::from(offer.gpu_count) {
+    if pod.gpu_type.0 != offer.gpu_type
+        || pod.socket.0 != offer.socket
+        || pod.gpu_count.get() != u64::from(offer.gpu_count)
+    {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "pod", "gpuType, socket and gpuCount must match the offer");
     }
     if request.provider.type_.0 != offer.provider {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "provider.type", "does not match the offer's provider");
     }
     let image = pod.image.as_ref().map(|i| i.0.clone()).unwrap_or_else(|| "ubuntu_22_cuda_12".into());
-    if !offer.to_json()["images"].as_array().is_some_and(|images| images.iter().any(|i| i == image.as_str())) && image != "custom_template" {
+    if !offer.to_json()["images"].as_array().is_some_and(|images| images.iter().any(|i| i == image.as_str()))
+        && image != "custom_template"
+    {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.image", "not available for this offer");
     }
     let name = pod.name.clone().unwrap_or_else(|| "pod".into());

@@ -114,7 +114,11 @@ async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
         gpu_count: count,
         price: ((unit_price * f64::from(count)) * 100.0).round() / 100.0,
         provider_type: cloud,
-        data_center: request.data_center_ids.first().cloned().unwrap_or_else(|| entry.data_centers.first().unwrap_or(&"US-KS-2").to_string()),
+        data_center: request
+            .data_center_ids
+            .first()
+            .cloned()
+            .unwrap_or_else(|| entry.data_centers.first().unwrap_or(&"US-KS-2").to_string()),
         image: request.image.clone().unwrap_or_default(),
         env: request.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         stopped: false,
@@ -169,7 +173,9 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
 }
 
 fn volume_json(volume: &EmulatedVolume) -> Value {
-    wire::<types::NetworkVolume>(json!({"id": volume.id, "name": volume.name, "size": volume.size, "dataCenter": volume.data_center, "type": "STANDARD"}))
+    wire::<types::NetworkVolume>(
+        json!({"id": volume.id, "name": volume.name, "size": volume.size, "dataCenter": volume.data_center, "type": "STANDARD"}),
+    )
 }
 
 async fn list_volumes(State(shared): State<Shared>) -> Response {

@@ -22,7 +22,8 @@ impl ProviderMessage for primeintellect_api::types::ErrorResponse {
 
 impl ProviderMessage for runpod_api::types::ErrorResponse {
     fn message(&self) -> String {
-        let mut text = if self.detail.is_empty() { self.title.clone() } else { format!("{}: {}", self.title, self.detail) };
+        let mut text =
+            if self.detail.is_empty() { self.title.clone() } else { format!("{}: {}", self.title, self.detail) };
         if !self.errors.is_empty() {
             text.push_str(&format!(" ({})", self.errors.join("; ")));
         }
@@ -74,9 +75,12 @@ impl CallSite<'_> {
                     .unwrap_or_else(|| if body.trim().is_empty() { reason(status) } else { body.trim().to_string() });
                 Error::Api { provider, operation, status, retry_after, message: self.scrub(&message) }
             }
-            RawError::InvalidResponsePayload(bytes, e) => {
-                Error::Decode { provider, operation, status: 200, message: self.scrub(&format!("{e} ({} bytes)", bytes.len())) }
-            }
+            RawError::InvalidResponsePayload(bytes, e) => Error::Decode {
+                provider,
+                operation,
+                status: 200,
+                message: self.scrub(&format!("{e} ({} bytes)", bytes.len())),
+            },
             RawError::ResponseBodyError(e) => Error::Transport {
                 provider,
                 operation,

@@ -60,7 +60,8 @@ impl Caller {
     /// Builds a generated-client type from JSON; a failure is a bug in the request we built, or
     /// input the document forbids, reported as invalid input on `field`.
     pub fn build<T: serde::de::DeserializeOwned>(&self, field: &'static str, value: serde_json::Value) -> Result<T> {
-        serde_json::from_value(value).map_err(|e| Error::invalid(field, format!("rejected by the {} API schema: {e}", self.provider)))
+        serde_json::from_value(value)
+            .map_err(|e| Error::invalid(field, format!("rejected by the {} API schema: {e}", self.provider)))
     }
 }
 

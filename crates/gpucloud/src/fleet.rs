@@ -195,7 +195,11 @@ impl Drop for LaunchCleanup {
         let (timeout, sweep) = (self.timeout, self.sweep);
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                tracing::warn!(pods = pending.pods.len(), tags = pending.tags.len(), "launch dropped; cleaning up in the background");
+                tracing::warn!(
+                    pods = pending.pods.len(),
+                    tags = pending.tags.len(),
+                    "launch dropped; cleaning up in the background"
+                );
                 handle.spawn(async move {
                     let _ = Self::run(pending, timeout, sweep).await;
                 });
@@ -326,7 +330,9 @@ impl Fleet {
             crate::Stock::Low => 2,
             _ => 3,
         };
-        results.offers.sort_by(|a, b| a.price_per_hour.total_cmp(&b.price_per_hour).then(stock_rank(a).cmp(&stock_rank(b))));
+        results
+            .offers
+            .sort_by(|a, b| a.price_per_hour.total_cmp(&b.price_per_hour).then(stock_rank(a).cmp(&stock_rank(b))));
         results
     }
 
@@ -345,7 +351,11 @@ impl Fleet {
     }
 
     /// Like [`Fleet::launch`], reporting each step to `progress` (for progress displays).
-    pub async fn launch_with_progress(&self, request: &LaunchRequest, mut progress: impl FnMut(LaunchEvent<'_>) + Send) -> Result<Pod> {
+    pub async fn launch_with_progress(
+        &self,
+        request: &LaunchRequest,
+        mut progress: impl FnMut(LaunchEvent<'_>) + Send,
+    ) -> Result<Pod> {
         let started = Instant::now();
         let deadline = started + request.ready_timeout;
         let cleanup = LaunchCleanup { pending: Arc::default(), timeout: self.cleanup_timeout, sweep: self.sweep };
@@ -354,7 +364,11 @@ impl Fleet {
         for (provider, error) in results.errors {
             attempts.push(LaunchAttempt { provider, gpu_type: "(offers)".into(), price_per_hour: 0.0, error });
         }
-        let candidates = results.offers.into_iter().filter(|o| offer_accepts_image(o, request.image.as_deref())).take(request.max_candidates.max(1));
+        let candidates = results
+            .offers
+            .into_iter()
+            .filter(|o| offer_accepts_image(o, request.image.as_deref()))
+            .take(request.max_candidates.max(1));
         let outcome = 'launch: {
             for offer in candidates {
                 if Instant::now() >= deadline {
@@ -374,7 +388,12 @@ impl Fleet {
                     Err(error) => {
                         tracing::warn!(provider = %offer.provider, gpu = %offer.gpu_type, %error, "create failed; trying the next offer");
                         let stop = matches!(after_create_failure(&error), Next::Stop);
-                        attempts.push(LaunchAttempt { provider: offer.provider, gpu_type: offer.gpu_type.clone(), price_per_hour: offer.price_per_hour, error });
+                        attempts.push(LaunchAttempt {
+                            provider: offer.provider,
+                            gpu_type: offer.gpu_type.clone(),
+                            price_per_hour: offer.price_per_hour,
+                            error,
+                        });
                         if stop {
                             break 'launch Err(Error::NoCapacity { attempts: std::mem::take(&mut attempts) });
                         }
@@ -399,7 +418,12 @@ impl Fleet {
                         if let Err(e) = cleanup.discard(&provisioner, &pod.id).await {
                             tracing::error!(pod = %pod.id, error = %e, "could not confirm termination yet; cleanup will retry");
                         }
-                        attempts.push(LaunchAttempt { provider: offer.provider, gpu_type: offer.gpu_type.clone(), price_per_hour: offer.price_per_hour, error });
+                        attempts.push(LaunchAttempt {
+                            provider: offer.provider,
+                            gpu_type: offer.gpu_type.clone(),
+                            price_per_hour: offer.price_per_hour,
+                            error,
+                        });
                     }
                 }
             }
@@ -428,7 +452,8 @@ impl Fleet {
     /// Every pod of every provider; providers that fail are reported beside the pods.
     pub async fn list(&self) -> (Vec<Pod>, Vec<(Provider, Error)>) {
         use futures::TryStreamExt;
-        let lists = self.provisioners.iter().map(|p| async move { (p.provider(), p.list().try_collect::<Vec<Pod>>().await) });
+        let lists =
+            self.provisioners.iter().map(|p| async move { (p.provider(), p.list().try_collect::<Vec<Pod>>().await) });
         let mut pods = Vec::new();
         let mut errors = Vec::new();
         for (provider, result) in futures::future::join_all(lists).await {
@@ -528,7 +553,9 @@ impl Drop for PodGuard {
                     }
                 });
             }
-            Err(_) => tracing::error!(pod = %pod.id, "PodGuard dropped outside a Tokio runtime: the pod may still be billing"),
+            Err(_) => {
+                tracing::error!(pod = %pod.id, "PodGuard dropped outside a Tokio runtime: the pod may still be billing")
+            }
         }
     }
 }

@@ -104,7 +104,9 @@ pub fn lookup(name: &str) -> Option<&'static GpuModel> {
         return None;
     }
     MODELS.iter().find(|m| fold(m.name) == key || fold(m.display) == key).or_else(|| {
-        MODELS.iter().find(|m| m.runpod_ids.iter().any(|(id, _)| fold(id) == key) || m.aliases.iter().any(|a| fold(a) == key))
+        MODELS
+            .iter()
+            .find(|m| m.runpod_ids.iter().any(|(id, _)| fold(id) == key) || m.aliases.iter().any(|a| fold(a) == key))
     })
 }
 
@@ -146,11 +148,14 @@ mod tests {
 
     #[test]
     fn no_two_models_share_a_name() {
-        let mut keys: Vec<String> = MODELS.iter().flat_map(|m| {
-            let mut k = vec![fold(m.name)];
-            k.extend(m.runpod_ids.iter().map(|(id, _)| fold(id)));
-            k
-        }).collect();
+        let mut keys: Vec<String> = MODELS
+            .iter()
+            .flat_map(|m| {
+                let mut k = vec![fold(m.name)];
+                k.extend(m.runpod_ids.iter().map(|(id, _)| fold(id)));
+                k
+            })
+            .collect();
         let total = keys.len();
         keys.sort();
         keys.dedup();

@@ -32,7 +32,9 @@ pub mod validate;
 
 pub use error::{Error, LaunchAttempt, Result};
 pub use fleet::{Fleet, LaunchRequest, OfferResults, PodGuard};
-pub use model::{Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Volume, VolumeSpec};
+pub use model::{
+    Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Volume, VolumeSpec,
+};
 pub use paginate::{Page, PageShape, Pagination};
 pub use primeintellect::PrimeIntellect;
 pub use provisioner::{Capabilities, LaunchSpec, OfferQuery, Provisioner};

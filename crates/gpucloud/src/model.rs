@@ -84,7 +84,9 @@ impl FromStr for PodId {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        let invalid = |why: &str| Error::invalid("pod id", format!("{s:?} {why}; expected provider:id, e.g. runpod:xedezhzb9la3ye"));
+        let invalid = |why: &str| {
+            Error::invalid("pod id", format!("{s:?} {why}; expected provider:id, e.g. runpod:xedezhzb9la3ye"))
+        };
         let (provider, id) = s.split_once(':').ok_or_else(|| invalid("has no provider prefix"))?;
         let provider: Provider = provider.parse().map_err(|_| invalid("names an unknown provider"))?;
         if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
@@ -358,7 +360,11 @@ impl ResourceSpec {
     /// The hourly cost of `amount` units under PrimeIntellect's rule: nothing for the default
     /// amount when it is included in the price, otherwise `amount * price_per_unit`.
     pub fn cost(&self, amount: u32) -> f64 {
-        if amount == self.default && self.default_included_in_price { 0.0 } else { f64::from(amount) * self.price_per_unit }
+        if amount == self.default && self.default_included_in_price {
+            0.0
+        } else {
+            f64::from(amount) * self.price_per_unit
+        }
     }
 }
 
@@ -512,7 +518,14 @@ mod tests {
 
     #[test]
     fn default_resources_included_in_price_cost_nothing() {
-        let spec = ResourceSpec { min: 10, default: 50, max: 100, step: 10, price_per_unit: 0.01, default_included_in_price: true };
+        let spec = ResourceSpec {
+            min: 10,
+            default: 50,
+            max: 100,
+            step: 10,
+            price_per_unit: 0.01,
+            default_included_in_price: true,
+        };
         assert_eq!(spec.cost(50), 0.0);
         assert!((spec.cost(60) - 0.6).abs() < 1e-9);
     }

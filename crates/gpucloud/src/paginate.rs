@@ -147,7 +147,11 @@ mod tests {
     use super::*;
     use futures::TryStreamExt;
 
-    fn server(total: u64, honest_total: bool, fail_at: Option<u64>) -> impl Fn(PageRequest) -> futures::future::Ready<Result<Page<u64>, Error>> {
+    fn server(
+        total: u64,
+        honest_total: bool,
+        fail_at: Option<u64>,
+    ) -> impl Fn(PageRequest) -> futures::future::Ready<Result<Page<u64>, Error>> {
         move |req: PageRequest| {
             if fail_at == Some(req.index) {
                 return futures::future::ready(Err(Error::invalid("page", "boom")));
@@ -181,11 +185,13 @@ mod tests {
     async fn a_server_that_ignores_offsets_hits_the_page_bound() {
         let repeat = |_req: PageRequest| futures::future::ready(Ok(Page { items: vec![1u64; 10], total: None }));
         let settings = Pagination { page_size: 10, max_pages: 5, prefetch: 2 };
-        let result: Result<Vec<u64>, Error> = items(pages(Provider::PrimeIntellect, "list", settings, repeat)).try_collect().await;
+        let result: Result<Vec<u64>, Error> =
+            items(pages(Provider::PrimeIntellect, "list", settings, repeat)).try_collect().await;
         assert!(matches!(result, Err(Error::Pagination { pages: 5, .. })));
         // A stated total of 0 beside a full page (Prism's mocks) stops after that page.
         let zero = |_req: PageRequest| futures::future::ready(Ok(Page { items: vec![1u64; 10], total: Some(0) }));
-        let result: Vec<u64> = items(pages(Provider::PrimeIntellect, "list", settings, zero)).try_collect().await.unwrap();
+        let result: Vec<u64> =
+            items(pages(Provider::PrimeIntellect, "list", settings, zero)).try_collect().await.unwrap();
         assert_eq!(result.len(), 10);
     }
 }

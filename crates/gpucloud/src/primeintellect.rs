@@ -3,7 +3,9 @@
 use crate::caller::{Caller, base_url_from_env, key_from_env};
 use crate::error::{Error, Result};
 use crate::gpu;
-use crate::model::{Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Volume, VolumeSpec};
+use crate::model::{
+    Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Volume, VolumeSpec,
+};
 use crate::paginate::{self, Page, Pagination};
 use crate::provisioner::{Capabilities, LaunchSpec, OfferQuery, Provisioner, new_launch_tag};
 use crate::reconcile::{ReconcilePolicy, reconcile_create};
@@ -105,12 +107,24 @@ impl PrimeIntellect {
     }
 
     fn create_body(&self, spec: &LaunchSpec, tag: &str) -> Result<types::BodyCreatePodApiV1PodsPost> {
-        let OfferDetails::PrimeIntellect { cloud_id, gpu_type, socket, provider_type, security, data_center, country, variable_price } =
-            &spec.offer.details
+        let OfferDetails::PrimeIntellect {
+            cloud_id,
+            gpu_type,
+            socket,
+            provider_type,
+            security,
+            data_center,
+            country,
+            variable_price,
+        } = &spec.offer.details
         else {
             return Err(Error::invalid("offer", "is not a PrimeIntellect offer"));
         };
-        let image = spec.image.clone().or_else(|| spec.offer.images.first().cloned()).unwrap_or_else(|| "ubuntu_22_cuda_12".into());
+        let image = spec
+            .image
+            .clone()
+            .or_else(|| spec.offer.images.first().cloned())
+            .unwrap_or_else(|| "ubuntu_22_cuda_12".into());
         // A variable-price offer is capped at the estimate when the caller set no cap.
         let max_price = spec.max_price_per_hour.or(variable_price.then(|| crate::validate::estimate_price(spec)));
         let mut pod = json!({
@@ -215,9 +229,9 @@ pub(crate) fn to_pod(pod: &types::ApiPodConfig) -> Result<Pod> {
         status: 200,
         message: "a pod record has no id".into(),
     })?;
-    let ssh = first_string(&raw["sshConnection"]).and_then(|s| SshEndpoint::parse(&s)).or_else(|| {
-        first_string(&raw["ip"]).map(|ip| SshEndpoint { host: ip, port: 22, user: "root".into() })
-    });
+    let ssh = first_string(&raw["sshConnection"])
+        .and_then(|s| SshEndpoint::parse(&s))
+        .or_else(|| first_string(&raw["ip"]).map(|ip| SshEndpoint { host: ip, port: 22, user: "root".into() }));
     let provider_status = pod.status.as_ref().map(|s| s.0.clone()).unwrap_or_else(|| "UNKNOWN".into());
     let mut status = PodStatus::from_primeintellect(&provider_status);
     if status == PodStatus::Running && ssh.is_none() {
@@ -245,7 +259,11 @@ fn to_volume(disk: &types::ApiDiskConfig) -> Volume {
         name: disk.name.to_string(),
         size_gb: u64::try_from(disk.size).unwrap_or(0),
         status: disk.status.as_ref().map(|s| s.0.clone()),
-        data_center: disk.info.as_ref().and_then(|i| serde_json::to_value(i).ok()).and_then(|v| v["dataCenterId"].as_str().map(String::from)),
+        data_center: disk
+            .info
+            .as_ref()
+            .and_then(|i| serde_json::to_value(i).ok())
+            .and_then(|v| v["dataCenterId"].as_str().map(String::from)),
         price_per_hour: disk.price_hr,
         raw: serde_json::to_value(disk).unwrap_or(Value::Null),
     }
@@ -270,7 +288,8 @@ impl Provisioner for PrimeIntellect {
 
     async fn offers(&self, query: &OfferQuery) -> Result<Vec<Offer>> {
         query.validate()?;
-        let gpu_type = query.gpu.as_deref().map(|g| gpu::lookup(g).map(|m| m.name.to_string()).unwrap_or_else(|| g.to_string()));
+        let gpu_type =
+            query.gpu.as_deref().map(|g| gpu::lookup(g).map(|m| m.name.to_string()).unwrap_or_else(|| g.to_string()));
         let regions: Vec<types::Regions> = query.regions.iter().map(|r| types::Regions::from(r.clone())).collect();
         let disks: Vec<String> = query.volume_id.iter().cloned().collect();
         let this = self.clone();
@@ -282,7 +301,11 @@ impl Provisioner for PrimeIntellect {
                 let page = this
                     .caller
                     .call("get_gpu_availability", Safety::Idempotent, || {
-                        let mut call = this.client.get_gpu_availability().page(nonzero(req.page_number())).page_size(nonzero(req.size));
+                        let mut call = this
+                            .client
+                            .get_gpu_availability()
+                            .page(nonzero(req.page_number()))
+                            .page_size(nonzero(req.size));
                         if let Some(gpu) = &gpu_type {
                             call = call.gpu_type(types::GpuType::from(gpu.clone()));
                         }
@@ -310,7 +333,8 @@ impl Provisioner for PrimeIntellect {
         let tag = spec.launch_tag.clone().unwrap_or_else(new_launch_tag);
         let body = self.create_body(spec, &tag)?;
         tracing::info!(provider = "primeintellect", launch_tag = %tag, gpu = %spec.offer.gpu_type, "creating pod");
-        let created = self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
+        let created =
+            self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
         match created {
             Ok(pod) => to_pod(&pod),
             Err(e) if e.is_ambiguous_for_create() => reconcile_create(self, &tag, e, self.reconcile).await,
@@ -320,7 +344,8 @@ impl Provisioner for PrimeIntellect {
 
     async fn get(&self, id: &PodId) -> Result<Pod> {
         let pod_id = check_pod_id(id)?;
-        let pod = self.caller.call("get_pod", Safety::Idempotent, || self.client.get_pod().pod_id(pod_id).send()).await?;
+        let pod =
+            self.caller.call("get_pod", Safety::Idempotent, || self.client.get_pod().pod_id(pod_id).send()).await?;
         to_pod(&pod)
     }
 
@@ -330,7 +355,11 @@ impl Provisioner for PrimeIntellect {
 
     async fn terminate(&self, id: &PodId) -> Result<()> {
         let pod_id = check_pod_id(id)?;
-        match self.caller.call("delete_pod", Safety::Idempotent, || self.client.delete_pod().pod_id(pod_id).send()).await {
+        match self
+            .caller
+            .call("delete_pod", Safety::Idempotent, || self.client.delete_pod().pod_id(pod_id).send())
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
@@ -366,19 +395,26 @@ impl Provisioner for PrimeIntellect {
         if !spec.name.is_empty() {
             disk["name"] = json!(spec.name);
         }
-        for (key, value) in [("dataCenterId", &spec.data_center), ("cloudId", &spec.cloud_id), ("country", &spec.country)] {
+        for (key, value) in
+            [("dataCenterId", &spec.data_center), ("cloudId", &spec.cloud_id), ("country", &spec.country)]
+        {
             if let Some(value) = value {
                 disk[key] = json!(value);
             }
         }
-        let body: types::BodyCreateDiskApiV1DisksPost = self.caller.build("volume", json!({"disk": disk, "provider": {"type": provider_type}}))?;
+        let body: types::BodyCreateDiskApiV1DisksPost =
+            self.caller.build("volume", json!({"disk": disk, "provider": {"type": provider_type}}))?;
         // A disk create is not retried on ambiguous failures either: a duplicate disk bills too.
-        let disk = self.caller.call("create_disk", Safety::Create, || self.client.create_disk().body(body.clone()).send()).await?;
+        let disk = self
+            .caller
+            .call("create_disk", Safety::Create, || self.client.create_disk().body(body.clone()).send())
+            .await?;
         Ok(to_volume(&disk))
     }
 
     async fn delete_volume(&self, id: &str) -> Result<()> {
-        match self.caller.call("delete_disk", Safety::Idempotent, || self.client.delete_disk().disk_id(id).send()).await {
+        match self.caller.call("delete_disk", Safety::Idempotent, || self.client.delete_disk().disk_id(id).send()).await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),

@@ -240,15 +240,16 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
     async fn terminate_and_confirm(&self, id: &PodId, deadline: Instant) -> Result<()> {
         let started = Instant::now();
         loop {
-            tokio::time::timeout_at(deadline, self.terminate(id)).await.map_err(|_| Error::Timeout {
-                what: format!("pod {id} to terminate"),
-                waited: started.elapsed(),
-            })??;
+            tokio::time::timeout_at(deadline, self.terminate(id))
+                .await
+                .map_err(|_| Error::Timeout { what: format!("pod {id} to terminate"), waited: started.elapsed() })??;
             match tokio::time::timeout_at(deadline, self.get(id)).await {
                 Ok(Ok(pod)) if pod.status == PodStatus::Terminated => return Ok(()),
                 Ok(Err(e)) if e.is_not_found() => return Ok(()),
                 Ok(Ok(_)) | Ok(Err(_)) => {}
-                Err(_) => return Err(Error::Timeout { what: format!("pod {id} to terminate"), waited: started.elapsed() }),
+                Err(_) => {
+                    return Err(Error::Timeout { what: format!("pod {id} to terminate"), waited: started.elapsed() });
+                }
             }
             let next = Instant::now() + self.poll_interval().min(Duration::from_secs(2));
             if next >= deadline {

@@ -55,5 +55,9 @@ pub(crate) async fn reconcile_create<P: Provisioner + ?Sized>(
             tokio::time::sleep(policy.delay).await;
         }
     }
-    Err(Error::CreateUnconfirmed { provider: provisioner.provider(), launch_tag: tag.to_string(), cause: Box::new(cause) })
+    Err(Error::CreateUnconfirmed {
+        provider: provisioner.provider(),
+        launch_tag: tag.to_string(),
+        cause: Box::new(cause),
+    })
 }

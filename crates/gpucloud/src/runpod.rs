@@ -4,7 +4,9 @@ use crate::caller::{Caller, base_url_from_env, key_from_env};
 use crate::error::{Error, Result};
 use crate::gpu;
 use crate::model::{Offer, OfferDetails, Pod, PodId, PodStatus, Provider, SshEndpoint, Stock, Volume, VolumeSpec};
-use crate::provisioner::{Capabilities, DEFAULT_RUNPOD_IMAGE, LAUNCH_TAG_ENV, LaunchSpec, OfferQuery, Provisioner, new_launch_tag};
+use crate::provisioner::{
+    Capabilities, DEFAULT_RUNPOD_IMAGE, LAUNCH_TAG_ENV, LaunchSpec, OfferQuery, Provisioner, new_launch_tag,
+};
 use crate::reconcile::{ReconcilePolicy, reconcile_create};
 use crate::retry::{RetryPolicy, Safety};
 use crate::time::parse_timestamp;
@@ -94,7 +96,7 @@ impl RunPod {
                     .list_gpu_types()
                     .include(include.clone())
                     .product(product.clone())
-                    .cloud(cloud_filter.clone())
+                    .cloud(cloud_filter)
                     .count(count)
                     .send()
             })
@@ -105,7 +107,9 @@ impl RunPod {
     async fn action(&self, id: &PodId, action: &str) -> Result<()> {
         let pod_id = check_pod_id(id)?;
         let body: types::PodActionRequest = self.caller.build("action", json!({"action": action}))?;
-        self.caller.call("pod_action", Safety::Idempotent, || self.client.pod_action().id(pod_id).body(body.clone()).send()).await?;
+        self.caller
+            .call("pod_action", Safety::Idempotent, || self.client.pod_action().id(pod_id).body(body.clone()).send())
+            .await?;
         Ok(())
     }
 }
@@ -155,7 +159,11 @@ fn to_offers(gpu: &types::GpuType, cloud: &str, count: u32) -> Option<Offer> {
         details: OfferDetails::RunPod {
             gpu_type_id: gpu.id.clone(),
             cloud: cloud.to_string(),
-            data_center_ids: data_centers.iter().filter(|dc| Stock::parse(&dc.availability.0).is_available()).map(|dc| dc.id.clone()).collect(),
+            data_center_ids: data_centers
+                .iter()
+                .filter(|dc| Stock::parse(&dc.availability.0).is_available())
+                .map(|dc| dc.id.clone())
+                .collect(),
             max_gpu_count: u32::try_from(max).ok(),
         },
     })
@@ -163,7 +171,11 @@ fn to_offers(gpu: &types::GpuType, cloud: &str, count: u32) -> Option<Offer> {
 
 fn ssh_of(pod: &types::Pod) -> Option<SshEndpoint> {
     let endpoint = pod.ssh.direct.as_ref().or(pod.ssh.proxy.as_ref())?;
-    Some(SshEndpoint { host: endpoint.host.clone(), port: u16::try_from(endpoint.port).unwrap_or(22), user: endpoint.username.clone() })
+    Some(SshEndpoint {
+        host: endpoint.host.clone(),
+        port: u16::try_from(endpoint.port).unwrap_or(22),
+        user: endpoint.username.clone(),
+    })
 }
 
 pub(crate) fn to_pod(pod: &types::Pod) -> Pod {
@@ -257,7 +269,8 @@ impl Provisioner for RunPod {
         }
         let body: types::CreatePodRequest = self.caller.build("launch spec", body)?;
         tracing::info!(provider = "runpod", launch_tag = %tag, gpu = %gpu_type_id, "creating pod");
-        let created = self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
+        let created =
+            self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
         match created {
             Ok(pod) => Ok(to_pod(&pod)),
             Err(e) if e.is_ambiguous_for_create() => reconcile_create(self, &tag, e, self.reconcile).await,
@@ -301,7 +314,10 @@ impl Provisioner for RunPod {
     }
 
     async fn list_volumes(&self) -> Result<Vec<Volume>> {
-        let list = self.caller.call("list_network_volumes", Safety::Idempotent, || self.client.list_network_volumes().send()).await?;
+        let list = self
+            .caller
+            .call("list_network_volumes", Safety::Idempotent, || self.client.list_network_volumes().send())
+            .await?;
         Ok(list.network_volumes.iter().map(to_volume).collect())
     }
 
@@ -312,16 +328,26 @@ impl Provisioner for RunPod {
         if spec.name.is_empty() {
             return Err(Error::invalid("name", "RunPod network volumes need a name"));
         }
-        let data_center = spec.data_center.clone().ok_or_else(|| Error::invalid("data_center", "RunPod network volumes need a data center id (e.g. US-KS-2)"))?;
+        let data_center = spec.data_center.clone().ok_or_else(|| {
+            Error::invalid("data_center", "RunPod network volumes need a data center id (e.g. US-KS-2)")
+        })?;
         let body: types::CreateNetworkVolumeRequest =
             self.caller.build("volume", json!({"name": spec.name, "size": spec.size_gb, "dataCenter": data_center}))?;
-        let volume =
-            self.caller.call("create_network_volume", Safety::Create, || self.client.create_network_volume().body(body.clone()).send()).await?;
+        let volume = self
+            .caller
+            .call("create_network_volume", Safety::Create, || {
+                self.client.create_network_volume().body(body.clone()).send()
+            })
+            .await?;
         Ok(to_volume(&volume))
     }
 
     async fn delete_volume(&self, id: &str) -> Result<()> {
-        match self.caller.call("delete_network_volume", Safety::Idempotent, || self.client.delete_network_volume().id(id).send()).await {
+        match self
+            .caller
+            .call("delete_network_volume", Safety::Idempotent, || self.client.delete_network_volume().id(id).send())
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),

@@ -25,7 +25,12 @@ mod tests {
     #[test]
     fn every_provider_form_parses() {
         let expected = "2025-11-07T21:07:15.183Z";
-        for text in ["2025-11-07T21:07:15.183000", "2025-11-07T21:07:15.183Z", "2025-11-07T22:07:15.183+01:00", "2025-11-07 21:07:15.183 +0000 UTC"] {
+        for text in [
+            "2025-11-07T21:07:15.183000",
+            "2025-11-07T21:07:15.183Z",
+            "2025-11-07T22:07:15.183+01:00",
+            "2025-11-07 21:07:15.183 +0000 UTC",
+        ] {
             let t = parse_timestamp(text).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), expected, "{text}");
         }

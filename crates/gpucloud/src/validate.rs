@@ -4,7 +4,12 @@ use crate::error::{Error, Result};
 use crate::model::{Offer, Provider, ResourceSpec};
 use crate::provisioner::{LaunchSpec, MAX_NAME_LEN};
 
-fn check_resource(field: &'static str, amount: Option<u32>, spec: Option<&ResourceSpec>, provider: Provider) -> Result<()> {
+fn check_resource(
+    field: &'static str,
+    amount: Option<u32>,
+    spec: Option<&ResourceSpec>,
+    provider: Provider,
+) -> Result<()> {
     let Some(amount) = amount else { return Ok(()) };
     if amount == 0 {
         return Err(Error::invalid(field, "must be at least 1"));
@@ -16,12 +21,18 @@ fn check_resource(field: &'static str, amount: Option<u32>, spec: Option<&Resour
         return Ok(());
     };
     if amount < spec.min || amount > spec.max {
-        return Err(Error::invalid(field, format!("{amount} is outside the offer's range {}..={}", spec.min, spec.max)));
+        return Err(Error::invalid(
+            field,
+            format!("{amount} is outside the offer's range {}..={}", spec.min, spec.max),
+        ));
     }
     if spec.step > 1 && (amount - spec.min) % spec.step != 0 {
         return Err(Error::invalid(
             field,
-            format!("{amount} is not on the offer's step: allowed are {} + k*{} up to {}", spec.min, spec.step, spec.max),
+            format!(
+                "{amount} is not on the offer's step: allowed are {} + k*{} up to {}",
+                spec.min, spec.step, spec.max
+            ),
         ));
     }
     Ok(())
@@ -36,7 +47,10 @@ pub fn estimate_price(spec: &LaunchSpec) -> f64 {
         (Some(amount), Some(r)) => r.cost(amount) - r.cost(r.default),
         _ => 0.0,
     };
-    offer.price_per_hour + extra(spec.disk_gb, &offer.disk) + extra(spec.vcpus, &offer.vcpu) + extra(spec.memory_gb, &offer.memory)
+    offer.price_per_hour
+        + extra(spec.disk_gb, &offer.disk)
+        + extra(spec.vcpus, &offer.vcpu)
+        + extra(spec.memory_gb, &offer.memory)
 }
 
 /// Validates `spec` against its offer. Every error names the field and what is allowed.
@@ -55,7 +69,10 @@ pub fn validate_launch(spec: &LaunchSpec) -> Result<()> {
     check_resource("vcpus", spec.vcpus, offer.vcpu.as_ref(), offer.provider)?;
     check_resource("memory_gb", spec.memory_gb, offer.memory.as_ref(), offer.provider)?;
     if offer.provider == Provider::RunPod && (spec.vcpus.is_some() || spec.memory_gb.is_some()) {
-        return Err(Error::invalid("vcpus", "RunPod GPU pods size vCPUs and memory from the GPU type; leave them unset"));
+        return Err(Error::invalid(
+            "vcpus",
+            "RunPod GPU pods size vCPUs and memory from the GPU type; leave them unset",
+        ));
     }
     if let Some(image) = &spec.image {
         if image.trim().is_empty() {
@@ -67,14 +84,17 @@ pub fn validate_launch(spec: &LaunchSpec) -> Result<()> {
                 return Err(Error::invalid("custom_template_id", "required when image is custom_template"));
             }
             if !template && !offer.images.iter().any(|i| i == image) {
-                return Err(Error::invalid("image", format!("{image:?} is not offered; allowed: {}", offer.images.join(", "))));
+                return Err(Error::invalid(
+                    "image",
+                    format!("{image:?} is not offered; allowed: {}", offer.images.join(", ")),
+                ));
             }
         }
     }
     if offer.provider == Provider::RunPod && spec.volume_ids.len() > 1 {
         return Err(Error::invalid("volume_ids", "RunPod attaches at most one network volume"));
     }
-    for (key, _) in &spec.env {
+    for key in spec.env.keys() {
         if key.is_empty() || key.contains('=') {
             return Err(Error::invalid("env", format!("{key:?} is not a valid variable name")));
         }
@@ -113,10 +133,29 @@ mod tests {
             country: None,
             stock: Stock::High,
             images: vec!["ubuntu_22_cuda_12".into()],
-            disk: Some(ResourceSpec { min: 50, default: 100, max: 1000, step: 10, price_per_unit: 0.001, default_included_in_price: true }),
-            vcpu: Some(ResourceSpec { min: 4, default: 8, max: 32, step: 4, price_per_unit: 0.01, default_included_in_price: false }),
+            disk: Some(ResourceSpec {
+                min: 50,
+                default: 100,
+                max: 1000,
+                step: 10,
+                price_per_unit: 0.001,
+                default_included_in_price: true,
+            }),
+            vcpu: Some(ResourceSpec {
+                min: 4,
+                default: 8,
+                max: 32,
+                step: 4,
+                price_per_unit: 0.01,
+                default_included_in_price: false,
+            }),
             memory: None,
-            details: OfferDetails::RunPod { gpu_type_id: String::new(), cloud: String::new(), data_center_ids: vec![], max_gpu_count: None },
+            details: OfferDetails::RunPod {
+                gpu_type_id: String::new(),
+                cloud: String::new(),
+                data_center_ids: vec![],
+                max_gpu_count: None,
+            },
         }
     }
 

@@ -20,7 +20,8 @@ async fn offers_from_both_providers_are_merged_cheapest_first() {
 #[tokio::test]
 async fn a_failing_provider_is_reported_beside_the_others_offers() {
     let emulator = common::emulator(Duration::ZERO, FaultConfig::none()).await;
-    let broken = gpucloud::RunPod::new(gpucloud::SecretString::from("bad".to_string()), Some(&emulator.base_url())).unwrap();
+    let broken =
+        gpucloud::RunPod::new(gpucloud::SecretString::from("bad".to_string()), Some(&emulator.base_url())).unwrap();
     let fleet = gpucloud::Fleet::new().with(common::primeintellect(&emulator)).with(broken);
     let results = fleet.offers(&OfferQuery::gpu("H100_80GB", 1)).await;
     assert!(!results.offers.is_empty());
@@ -57,7 +58,8 @@ async fn failover_skips_a_stocked_out_offer() {
 
 #[tokio::test]
 async fn a_create_that_500s_after_creating_is_reconciled_to_exactly_one_pod() {
-    let faults = FaultConfig { rate: 1.0, kinds: vec![FaultKind::CreateThen500], creates_only: true, ..FaultConfig::none() };
+    let faults =
+        FaultConfig { rate: 1.0, kinds: vec![FaultKind::CreateThen500], creates_only: true, ..FaultConfig::none() };
     let emulator = common::emulator(Duration::from_millis(100), faults).await;
     let fleet = common::fleet(&emulator);
     let pod = fleet.launch(&LaunchRequest::new("H100_80GB", 1, "job")).await.unwrap();
@@ -79,7 +81,12 @@ async fn a_create_whose_answer_is_lost_is_reconciled_despite_list_lag() {
         let create = pi.create(&spec);
         let lag = async {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            emulator.set_faults(FaultConfig { rate: 1.0, kinds: vec![FaultKind::ListLag], list_lag: Duration::from_millis(300), ..FaultConfig::none() });
+            emulator.set_faults(FaultConfig {
+                rate: 1.0,
+                kinds: vec![FaultKind::ListLag],
+                list_lag: Duration::from_millis(300),
+                ..FaultConfig::none()
+            });
         };
         let (pod, ()) = tokio::join!(create, lag);
         let pod = pod.unwrap_or_else(|e| panic!("{kind:?}: {e}"));

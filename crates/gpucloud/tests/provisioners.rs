@@ -11,7 +11,9 @@ use tokio::time::Instant;
 async fn lifecycle(provisioner: &dyn Provisioner, emulator: &gpucloud_emulator::Emulator) {
     let offers = provisioner.offers(&OfferQuery::gpu("H100_80GB", 1)).await.unwrap();
     assert!(!offers.is_empty(), "{:?} has H100 offers", provisioner.provider());
-    assert!(offers.iter().all(|o| o.gpu_type == "H100_80GB" && o.gpu_count == 1 && o.provider == provisioner.provider()));
+    assert!(
+        offers.iter().all(|o| o.gpu_type == "H100_80GB" && o.gpu_count == 1 && o.provider == provisioner.provider())
+    );
 
     let mut spec = LaunchSpec::new(offers[0].clone(), "lifecycle");
     spec.disk_gb = Some(100);
@@ -63,7 +65,13 @@ async fn volumes_on_both_providers() {
     let emulator = common::emulator(Duration::ZERO, FaultConfig::none()).await;
     let pi = common::primeintellect(&emulator);
     let rp = common::runpod(&emulator);
-    let spec = VolumeSpec { name: "data".into(), size_gb: 100, data_center: Some("US-KS-2".into()), provider_type: Some("runpod".into()), ..VolumeSpec::default() };
+    let spec = VolumeSpec {
+        name: "data".into(),
+        size_gb: 100,
+        data_center: Some("US-KS-2".into()),
+        provider_type: Some("runpod".into()),
+        ..VolumeSpec::default()
+    };
     for provisioner in [&pi as &dyn Provisioner, &rp] {
         let volume = provisioner.create_volume(&spec).await.unwrap();
         assert_eq!(volume.size_gb, 100);
@@ -74,7 +82,8 @@ async fn volumes_on_both_providers() {
         provisioner.delete_volume(&volume.id).await.unwrap();
         assert!(provisioner.list_volumes().await.unwrap().is_empty());
     }
-    let err = rp.create_volume(&VolumeSpec { name: "x".into(), size_gb: 10, ..VolumeSpec::default() }).await.unwrap_err();
+    let err =
+        rp.create_volume(&VolumeSpec { name: "x".into(), size_gb: 10, ..VolumeSpec::default() }).await.unwrap_err();
     assert!(err.to_string().contains("data_center"), "{err}");
 }
 
@@ -103,7 +112,10 @@ async fn bad_input_is_rejected_before_any_request() {
     let mut spec = LaunchSpec::new(offer.clone(), "ok");
     spec.disk_gb = Some(5);
     let err = pi.create(&spec).await.unwrap_err();
-    assert!(matches!(&err, Error::InvalidInput { field: "disk_gb", message } if message.contains("50..=2000")), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidInput { field: "disk_gb", message } if message.contains("50..=2000")),
+        "{err}"
+    );
     let mut spec = LaunchSpec::new(offer, "ok");
     spec.image = Some("not-an-image".into());
     assert!(matches!(pi.create(&spec).await, Err(Error::InvalidInput { field: "image", .. })));
@@ -123,7 +135,9 @@ async fn a_pod_of_another_provider_is_refused() {
 #[tokio::test]
 async fn wrong_key_is_a_typed_401_without_the_key() {
     let emulator = common::emulator(Duration::ZERO, FaultConfig::none()).await;
-    let rp = gpucloud::RunPod::new(gpucloud::SecretString::from("wrong-key-123456".to_string()), Some(&emulator.base_url())).unwrap();
+    let rp =
+        gpucloud::RunPod::new(gpucloud::SecretString::from("wrong-key-123456".to_string()), Some(&emulator.base_url()))
+            .unwrap();
     let err = rp.list().try_collect::<Vec<_>>().await.unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert!(!err.to_string().contains("wrong-key-123456"));
