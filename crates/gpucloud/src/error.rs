@@ -127,6 +127,9 @@ pub enum Error {
         /// The failure that made the outcome ambiguous.
         cause: Box<Error>,
     },
+    /// The caller cancelled the operation (e.g. Ctrl-C); anything it started was cleaned up.
+    #[error("cancelled")]
+    Cancelled,
     /// A launch found no offer it could start; each attempt's failure is listed.
     #[error("no capacity: {}", summarize(.attempts))]
     NoCapacity {

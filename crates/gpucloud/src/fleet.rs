@@ -347,14 +347,17 @@ impl Fleet {
     /// # Ok(()) }
     /// ```
     pub async fn launch(&self, request: &LaunchRequest) -> Result<Pod> {
-        self.launch_with_progress(request, |_| {}).await
+        self.launch_with_progress(request, |_| {}, std::future::pending()).await
     }
 
-    /// Like [`Fleet::launch`], reporting each step to `progress` (for progress displays).
+    /// Like [`Fleet::launch`], reporting each step to `progress` (for progress displays), and
+    /// stopping when `cancel` completes (e.g. on Ctrl-C): then everything the launch started is
+    /// terminated and confirmed before [`Error::Cancelled`] is returned.
     pub async fn launch_with_progress(
         &self,
         request: &LaunchRequest,
         mut progress: impl FnMut(LaunchEvent<'_>) + Send,
+        cancel: impl std::future::Future<Output = ()> + Send,
     ) -> Result<Pod> {
         let started = Instant::now();
         let deadline = started + request.ready_timeout;
@@ -369,67 +372,76 @@ impl Fleet {
             .into_iter()
             .filter(|o| offer_accepts_image(o, request.image.as_deref()))
             .take(request.max_candidates.max(1));
-        let outcome = 'launch: {
-            for offer in candidates {
-                if Instant::now() >= deadline {
-                    break 'launch Err(Error::Timeout { what: "a ready pod".into(), waited: started.elapsed() });
-                }
-                let provisioner = match self.provisioner(offer.provider) {
-                    Ok(p) => Arc::clone(p),
-                    Err(_) => continue,
-                };
-                let mut spec = request.spec_for(&offer);
-                let tag = new_launch_tag();
-                spec.launch_tag = Some(tag.clone());
-                cleanup.track_tag(&provisioner, &tag);
-                progress(LaunchEvent::Creating { offer: &offer });
-                let pod = match provisioner.create(&spec).await {
-                    Ok(pod) => pod,
-                    Err(error) => {
-                        tracing::warn!(provider = %offer.provider, gpu = %offer.gpu_type, %error, "create failed; trying the next offer");
-                        let stop = matches!(after_create_failure(&error), Next::Stop);
-                        attempts.push(LaunchAttempt {
-                            provider: offer.provider,
-                            gpu_type: offer.gpu_type.clone(),
-                            price_per_hour: offer.price_per_hour,
-                            error,
-                        });
-                        if stop {
-                            break 'launch Err(Error::NoCapacity { attempts: std::mem::take(&mut attempts) });
-                        }
-                        continue;
+        let steps = async {
+            let outcome: Result<Pod> = 'launch: {
+                for offer in candidates {
+                    if Instant::now() >= deadline {
+                        break 'launch Err(Error::Timeout { what: "a ready pod".into(), waited: started.elapsed() });
                     }
-                };
-                cleanup.track_pod(&provisioner, &pod.id);
-                progress(LaunchEvent::Created { pod: &pod });
-                if !request.wait {
-                    cleanup.release(&pod.id, &tag);
-                    break 'launch Ok(pod);
-                }
-                progress(LaunchEvent::Waiting { pod: &pod });
-                match provisioner.wait_until_ready(&pod.id, deadline).await {
-                    Ok(ready) => {
+                    let provisioner = match self.provisioner(offer.provider) {
+                        Ok(p) => Arc::clone(p),
+                        Err(_) => continue,
+                    };
+                    let mut spec = request.spec_for(&offer);
+                    let tag = new_launch_tag();
+                    spec.launch_tag = Some(tag.clone());
+                    cleanup.track_tag(&provisioner, &tag);
+                    progress(LaunchEvent::Creating { offer: &offer });
+                    let pod = match provisioner.create(&spec).await {
+                        Ok(pod) => pod,
+                        Err(error) => {
+                            tracing::warn!(provider = %offer.provider, gpu = %offer.gpu_type, %error, "create failed; trying the next offer");
+                            let stop = matches!(after_create_failure(&error), Next::Stop);
+                            attempts.push(LaunchAttempt {
+                                provider: offer.provider,
+                                gpu_type: offer.gpu_type.clone(),
+                                price_per_hour: offer.price_per_hour,
+                                error,
+                            });
+                            if stop {
+                                break 'launch Err(Error::NoCapacity { attempts: std::mem::take(&mut attempts) });
+                            }
+                            continue;
+                        }
+                    };
+                    cleanup.track_pod(&provisioner, &pod.id);
+                    progress(LaunchEvent::Created { pod: &pod });
+                    if !request.wait {
                         cleanup.release(&pod.id, &tag);
-                        break 'launch Ok(ready);
+                        break 'launch Ok(pod);
                     }
-                    Err(error @ Error::Timeout { .. }) => break 'launch Err(error),
-                    Err(error) => {
-                        tracing::warn!(pod = %pod.id, %error, "pod did not become ready; terminating it and trying the next offer");
-                        if let Err(e) = cleanup.discard(&provisioner, &pod.id).await {
-                            tracing::error!(pod = %pod.id, error = %e, "could not confirm termination yet; cleanup will retry");
+                    progress(LaunchEvent::Waiting { pod: &pod });
+                    match provisioner.wait_until_ready(&pod.id, deadline).await {
+                        Ok(ready) => {
+                            cleanup.release(&pod.id, &tag);
+                            break 'launch Ok(ready);
                         }
-                        attempts.push(LaunchAttempt {
-                            provider: offer.provider,
-                            gpu_type: offer.gpu_type.clone(),
-                            price_per_hour: offer.price_per_hour,
-                            error,
-                        });
+                        Err(error @ Error::Timeout { .. }) => break 'launch Err(error),
+                        Err(error) => {
+                            tracing::warn!(pod = %pod.id, %error, "pod did not become ready; terminating it and trying the next offer");
+                            if let Err(e) = cleanup.discard(&provisioner, &pod.id).await {
+                                tracing::error!(pod = %pod.id, error = %e, "could not confirm termination yet; cleanup will retry");
+                            }
+                            attempts.push(LaunchAttempt {
+                                provider: offer.provider,
+                                gpu_type: offer.gpu_type.clone(),
+                                price_per_hour: offer.price_per_hour,
+                                error,
+                            });
+                        }
                     }
                 }
-            }
-            Err(Error::NoCapacity { attempts: std::mem::take(&mut attempts) })
+                Err(Error::NoCapacity { attempts: std::mem::take(&mut attempts) })
+            };
+            (outcome, progress)
         };
-        progress(LaunchEvent::CleaningUp);
+        let (outcome, mut progress) = tokio::select! {
+            (outcome, progress) = steps => (outcome, Some(progress)),
+            () = cancel => (Err(Error::Cancelled), None),
+        };
+        if let Some(progress) = progress.as_mut() {
+            progress(LaunchEvent::CleaningUp);
+        }
         let cleaned = cleanup.finish().await;
         match (outcome, cleaned) {
             (Ok(pod), Ok(())) => Ok(pod),
