@@ -73,7 +73,7 @@ pub enum Error {
         operation: &'static str,
     },
     /// No API key was given and the environment variable is unset.
-    #[error("no API key for {provider}: set {variable} (or pass a key explicitly)")]
+    #[error("no API key: set {variable} (or pass a key explicitly)")]
     MissingCredentials {
         /// Which cloud.
         provider: Provider,

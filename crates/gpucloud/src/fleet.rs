@@ -73,10 +73,11 @@ pub struct LaunchRequest {
 }
 
 impl LaunchRequest {
-    /// A request for `count` GPUs of `gpu`, named `name`, waiting up to 10 minutes.
+    /// A request for `count` on-demand GPUs of `gpu` (in stock), named `name`, waiting up to
+    /// 10 minutes. Set `query.spot` to `None` or `Some(true)` to allow interruptible capacity.
     pub fn new(gpu: impl Into<String>, count: u32, name: impl Into<String>) -> Self {
         Self {
-            query: OfferQuery::gpu(gpu, count),
+            query: OfferQuery { spot: Some(false), ..OfferQuery::gpu(gpu, count) },
             name: name.into(),
             image: None,
             disk_gb: None,

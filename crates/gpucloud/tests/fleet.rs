@@ -150,7 +150,8 @@ async fn a_cancelled_launch_cleans_up_before_returning() {
     let emulator = common::emulator(Duration::from_secs(30), FaultConfig::none()).await;
     let fleet = common::fleet(&emulator);
     let cancel = tokio::time::sleep(Duration::from_millis(400));
-    let err = fleet.launch_with_progress(&LaunchRequest::new("H100_80GB", 1, "cancel"), |_| {}, cancel).await.unwrap_err();
+    let err =
+        fleet.launch_with_progress(&LaunchRequest::new("H100_80GB", 1, "cancel"), |_| {}, cancel).await.unwrap_err();
     assert!(matches!(err, Error::Cancelled), "{err}");
     assert_eq!(emulator.stats().creates, 1);
     assert!(emulator.live_pods().is_empty(), "cleanup finished before the error was returned");

@@ -1,0 +1,258 @@
+//! Command-line syntax.
+
+use clap::{Args, Parser, Subcommand};
+use gpucloud::Provider;
+
+/// GPU machines on PrimeIntellect and RunPod, through one command.
+///
+/// Credentials: PRIME_API_KEY and RUNPOD_API_KEY (each provider whose key is set is used).
+/// Endpoints: PRIME_API_BASE_URL and RUNPOD_API_BASE_URL (server roots). --emulator (or
+/// GPUCLOUD_EMULATOR=1) runs everything against a built-in emulator instead: nothing is real.
+///
+/// Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 credentials or authentication,
+/// 4 no capacity, 5 timeout, 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "gpucloud", version, propagate_version = true)]
+pub struct Cli {
+    /// Use a built-in, in-process emulator of both clouds instead of the real APIs.
+    #[arg(long, global = true, env = "GPUCLOUD_EMULATOR", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub emulator: bool,
+
+    /// Allow plain-http base URLs for hosts other than loopback (the API key would travel unencrypted).
+    #[arg(long, global = true)]
+    pub allow_insecure_http: bool,
+
+    /// Log what the SDK does (retries, reconciliations) to stderr; repeat for more.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List live offers from every configured provider, cheapest first.
+    Offers(OffersArgs),
+    /// Launch a pod: cheapest matching offer first, failing over; wait until it is ready.
+    Up(UpArgs),
+    /// List pods.
+    Ls(LsArgs),
+    /// Show one pod (POD is provider:id).
+    Get(GetArgs),
+    /// Terminate pods (POD is provider:id) and wait for the termination to be confirmed.
+    Down(DownArgs),
+    /// Network volumes (PrimeIntellect disks, RunPod network volumes).
+    #[command(subcommand)]
+    Volumes(VolumesCommand),
+    /// Run the emulator as a standalone server until interrupted.
+    Emulator(EmulatorArgs),
+    /// The whole job on the built-in emulator: offers from both clouds, launch the cheapest,
+    /// wait with progress, show its SSH endpoint, terminate it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OffersArgs {
+    /// GPU model, any spelling (H100_80GB, "NVIDIA H100 80GB HBM3", "H100 SXM", ...).
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// GPUs per pod.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub count: Option<u32>,
+    /// Only these providers (primeintellect, runpod); repeatable.
+    #[arg(long = "provider", value_parser = parse_provider)]
+    pub providers: Vec<Provider>,
+    /// Highest price per hour, USD.
+    #[arg(long, value_parser = parse_price)]
+    pub max_price: Option<f64>,
+    /// Only spot (interruptible) offers.
+    #[arg(long, conflicts_with = "on_demand")]
+    pub spot: bool,
+    /// Only on-demand offers.
+    #[arg(long)]
+    pub on_demand: bool,
+    /// Regions (PrimeIntellect names such as united_states; RunPod data-center prefixes such as US); repeatable.
+    #[arg(long = "region")]
+    pub regions: Vec<String>,
+    /// Show at most this many offers.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Include offers reported as out of stock.
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// GPU model, any spelling.
+    #[arg(long)]
+    pub gpu: String,
+    /// GPUs per pod.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub count: u32,
+    /// Only these providers; repeatable.
+    #[arg(long = "provider", value_parser = parse_provider)]
+    pub providers: Vec<Provider>,
+    /// Image (PrimeIntellect: one of the offer's images, e.g. ubuntu_22_cuda_12; RunPod: a container image).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Pod name (a unique launch tag is appended).
+    #[arg(long, default_value = "gpucloud")]
+    pub name: String,
+    /// Disk size in GB.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub disk: Option<u32>,
+    /// Highest price per hour, USD.
+    #[arg(long, value_parser = parse_price)]
+    pub max_price: Option<f64>,
+    /// Seconds to wait for the pod to be ready; past that it is terminated.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+    /// Return as soon as the pod is created, without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Allow spot (interruptible) offers; by default only on-demand capacity is launched.
+    #[arg(long)]
+    pub spot: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only this provider.
+    #[arg(long, value_parser = parse_provider)]
+    pub provider: Option<Provider>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// provider:id, e.g. runpod:xedezhzb9la3ye.
+    #[arg(value_parser = parse_pod_id)]
+    pub pod: gpucloud::PodId,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// One or more provider:id.
+    #[arg(required = true, value_parser = parse_pod_id)]
+    pub pods: Vec<gpucloud::PodId>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumesCommand {
+    /// List volumes.
+    Ls {
+        /// Only this provider.
+        #[arg(long, value_parser = parse_provider)]
+        provider: Option<Provider>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a volume.
+    Create {
+        /// Provider.
+        #[arg(long, value_parser = parse_provider)]
+        provider: Provider,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Size in GB.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        size: u32,
+        /// Data center id (RunPod requires it).
+        #[arg(long)]
+        data_center: Option<String>,
+        /// PrimeIntellect: the underlying provider (e.g. runpod, hyperstack).
+        #[arg(long)]
+        via: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a volume (permanent).
+    Rm {
+        /// Provider.
+        #[arg(long, value_parser = parse_provider)]
+        provider: Provider,
+        /// Volume id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Seed for ids and faults.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The API key to accept.
+    #[arg(long, default_value = gpucloud_emulator::DEFAULT_API_KEY)]
+    pub api_key: String,
+    /// Seconds a pod provisions before it runs.
+    #[arg(long, default_value_t = 5.0)]
+    pub ready_delay: f64,
+    /// Probability (0-1) that a request gets a fault.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub fault_rate: f64,
+    /// Fault kinds to inject (default all): rate-limit, server-error, connection-reset,
+    /// truncated-body, stockout-as-500, create-then-500, list-lag.
+    #[arg(long = "fault", value_parser = parse_fault)]
+    pub faults: Vec<gpucloud_emulator::FaultKind>,
+    /// Extra latency per request, milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// GPU model to launch.
+    #[arg(long, default_value = "H100_80GB")]
+    pub gpu: String,
+    /// Seconds the emulated pod provisions.
+    #[arg(long, default_value_t = 3.0)]
+    pub ready_delay: f64,
+}
+
+fn parse_provider(s: &str) -> Result<Provider, String> {
+    s.parse().map_err(|e: gpucloud::Error| e.to_string())
+}
+
+fn parse_pod_id(s: &str) -> Result<gpucloud::PodId, String> {
+    s.parse().map_err(|e: gpucloud::Error| e.to_string())
+}
+
+fn parse_price(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive price in USD per hour")),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
+    }
+}
+
+fn parse_fault(s: &str) -> Result<gpucloud_emulator::FaultKind, String> {
+    gpucloud_emulator::FaultKind::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = gpucloud_emulator::FaultKind::ALL.iter().map(|k| k.name()).collect();
+        format!("{s:?} is not a fault kind; expected one of {}", names.join(", "))
+    })
+}

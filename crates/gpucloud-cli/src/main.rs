@@ -1,0 +1,314 @@
+//! `gpucloud`: the command-line face of the gpucloud SDK. See `gpucloud --help`.
+
+mod cli;
+mod render;
+mod setup;
+
+use clap::Parser;
+use cli::{Cli, Command, VolumesCommand};
+use gpucloud::fleet::LaunchEvent;
+use gpucloud::{Error, LaunchRequest, OfferQuery, Provider, VolumeSpec};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use setup::Session;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit code for an error; documented in `gpucloud --help`.
+fn exit_code(error: &Error) -> u8 {
+    match error {
+        Error::InvalidInput { .. } => 2,
+        Error::MissingCredentials { .. } => 3,
+        Error::Api { status: 401 | 403, .. } => 3,
+        Error::NoCapacity { .. } => 4,
+        Error::Timeout { .. } => 5,
+        Error::Cancelled => 130,
+        _ => 1,
+    }
+}
+
+fn report(error: &Error) {
+    eprintln!("gpucloud: error: {error}");
+    if matches!(error, Error::MissingCredentials { .. }) {
+        eprintln!(
+            "hint: export PRIME_API_KEY=... and/or RUNPOD_API_KEY=..., or try the built-in emulator with --emulator"
+        );
+    }
+}
+
+async fn session(cli: &Cli, providers: &[Provider], ready_delay: Duration) -> Result<Session, Error> {
+    if cli.emulator {
+        setup::emulated(providers, ready_delay).await
+    } else {
+        setup::from_env(providers, cli.allow_insecure_http)
+    }
+}
+
+fn spinner() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("a valid template"));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Error> {
+    let session = session(cli, &args.providers, Duration::from_secs(2)).await?;
+    let query = OfferQuery {
+        gpu: args.gpu.clone(),
+        gpu_count: args.count,
+        regions: args.regions.clone(),
+        max_price_per_hour: args.max_price,
+        spot: if args.spot {
+            Some(true)
+        } else if args.on_demand {
+            Some(false)
+        } else {
+            None
+        },
+        volume_id: None,
+        in_stock_only: !args.all,
+    };
+    let results = session.fleet.offers(&query).await;
+    for (provider, error) in &results.errors {
+        eprintln!("gpucloud: warning: no offers from {provider}: {error}");
+    }
+    let shown: Vec<_> = results.offers.into_iter().take(args.limit).collect();
+    if args.json {
+        render::print_json(&Value::Array(shown.iter().map(render::offer_json).collect()));
+    } else if shown.is_empty() {
+        eprintln!("no matching offers");
+    } else {
+        render::offers_table(&shown);
+    }
+    match results.errors.into_iter().next() {
+        Some((_, error)) if shown.is_empty() => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// Launches with a spinner; Ctrl-C cancels and cleans up.
+async fn launch(session: &Session, request: &LaunchRequest, quiet: bool) -> Result<gpucloud::Pod, Error> {
+    let bar = if quiet { ProgressBar::hidden() } else { spinner() };
+    bar.set_message("looking for offers");
+    let progress = |event: LaunchEvent<'_>| match event {
+        LaunchEvent::Creating { offer } => bar.set_message(format!(
+            "creating {}x {} on {}{} at ${:.2}/h",
+            offer.gpu_count,
+            offer.gpu_type,
+            offer.provider,
+            offer.via.as_deref().map(|v| format!(" via {v}")).unwrap_or_default(),
+            offer.price_per_hour
+        )),
+        LaunchEvent::Created { pod } => bar.set_message(format!("created {}", pod.id)),
+        LaunchEvent::Waiting { pod } => bar.set_message(format!("waiting for {} to be ready", pod.id)),
+        LaunchEvent::CleaningUp => bar.set_message("cleaning up"),
+        _ => {}
+    };
+    let cancel = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let result = session.fleet.launch_with_progress(request, progress, cancel).await;
+    bar.finish_and_clear();
+    result
+}
+
+fn launch_request(args: &cli::UpArgs) -> LaunchRequest {
+    let mut request = LaunchRequest::new(args.gpu.clone(), args.count, args.name.clone());
+    request.image = args.image.clone();
+    request.disk_gb = args.disk;
+    request.max_price_per_hour = args.max_price;
+    request.query.max_price_per_hour = args.max_price;
+    if args.spot {
+        request.query.spot = None;
+    }
+    request.ready_timeout = Duration::from_secs(args.timeout);
+    request.wait = !args.no_wait;
+    request
+}
+
+fn print_pod(pod: &gpucloud::Pod, json: bool) {
+    if json {
+        render::print_json(&render::pod_json(pod));
+    } else {
+        render::pods_table(std::slice::from_ref(pod));
+    }
+}
+
+async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
+    let session = session(cli, &args.providers, Duration::from_secs(2)).await?;
+    let pod = launch(&session, &launch_request(args), args.json).await?;
+    print_pod(&pod, args.json);
+    if !args.json {
+        if let Some(ssh) = &pod.ssh {
+            eprintln!("ready: {ssh}");
+        }
+        eprintln!("terminate with: gpucloud down {}", pod.id);
+    }
+    Ok(())
+}
+
+async fn ls(cli: &Cli, args: &cli::LsArgs) -> Result<(), Error> {
+    let only: Vec<Provider> = args.provider.into_iter().collect();
+    let session = session(cli, &only, Duration::from_secs(2)).await?;
+    let (pods, errors) = session.fleet.list().await;
+    if args.json {
+        render::print_json(&Value::Array(pods.iter().map(render::pod_json).collect()));
+    } else {
+        render::pods_table(&pods);
+    }
+    for (provider, error) in &errors {
+        eprintln!("gpucloud: warning: could not list {provider} pods: {error}");
+    }
+    errors.into_iter().next().map_or(Ok(()), |(_, e)| Err(e))
+}
+
+async fn get(cli: &Cli, args: &cli::GetArgs) -> Result<(), Error> {
+    let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
+    let pod = session.fleet.get(&args.pod).await?;
+    print_pod(&pod, args.json);
+    Ok(())
+}
+
+async fn down(cli: &Cli, args: &cli::DownArgs) -> Result<(), Error> {
+    let mut providers: Vec<Provider> = args.pods.iter().map(|p| p.provider()).collect();
+    providers.dedup();
+    let session = session(cli, &providers, Duration::from_secs(2)).await?;
+    let mut first_error = None;
+    for id in &args.pods {
+        match session.fleet.terminate(id).await {
+            Ok(()) => println!("terminated {id}"),
+            Err(e) => {
+                eprintln!("gpucloud: error: {id}: {e}");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn volumes(cli: &Cli, command: &VolumesCommand) -> Result<(), Error> {
+    match command {
+        VolumesCommand::Ls { provider, json } => {
+            let only: Vec<Provider> = provider.iter().copied().collect();
+            let session = session(cli, &only, Duration::from_secs(2)).await?;
+            let mut all = Vec::new();
+            for provisioner in session.fleet.provisioners() {
+                all.extend(provisioner.list_volumes().await?);
+            }
+            if *json {
+                render::print_json(&Value::Array(all.iter().map(render::volume_json).collect()));
+            } else {
+                render::volumes_table(&all);
+            }
+        }
+        VolumesCommand::Create { provider, name, size, data_center, via, json } => {
+            let session = session(cli, &[*provider], Duration::from_secs(2)).await?;
+            let spec = VolumeSpec {
+                name: name.clone(),
+                size_gb: *size,
+                data_center: data_center.clone(),
+                provider_type: via.clone(),
+                ..VolumeSpec::default()
+            };
+            let volume = session.fleet.provisioner(*provider)?.create_volume(&spec).await?;
+            if *json {
+                render::print_json(&render::volume_json(&volume));
+            } else {
+                render::volumes_table(std::slice::from_ref(&volume));
+            }
+        }
+        VolumesCommand::Rm { provider, id } => {
+            let session = session(cli, &[*provider], Duration::from_secs(2)).await?;
+            session.fleet.provisioner(*provider)?.delete_volume(id).await?;
+            println!("deleted {provider} volume {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
+    let faults = gpucloud_emulator::FaultConfig {
+        rate: args.fault_rate,
+        kinds: if args.faults.is_empty() { gpucloud_emulator::FaultKind::ALL.to_vec() } else { args.faults.clone() },
+        latency: Duration::from_millis(args.latency_ms),
+        ..gpucloud_emulator::FaultConfig::default()
+    };
+    let config = gpucloud_emulator::EmulatorConfig {
+        api_key: args.api_key.clone(),
+        seed: args.seed,
+        ready_delay: Duration::from_secs_f64(args.ready_delay.max(0.0)),
+        faults,
+        port: args.port,
+    };
+    let emulator = gpucloud_emulator::Emulator::start(config).await.map_err(|e| Error::Config {
+        provider: Provider::PrimeIntellect,
+        message: format!("cannot listen on port {}: {e}", args.port),
+    })?;
+    println!("gpucloud emulator listening on {}", emulator.base_url());
+    println!("  export PRIME_API_BASE_URL={0} RUNPOD_API_BASE_URL={0}", emulator.base_url());
+    println!("  export PRIME_API_KEY={0} RUNPOD_API_KEY={0}", args.api_key);
+    println!("  state: curl {}/_emulator/state     (Ctrl-C stops)", emulator.base_url());
+    let _ = tokio::signal::ctrl_c().await;
+    emulator.shutdown().await;
+    Ok(())
+}
+
+async fn demo(args: &cli::DemoArgs) -> Result<(), Error> {
+    let session = setup::emulated(&[], Duration::from_secs_f64(args.ready_delay.max(0.0))).await?;
+    let query = OfferQuery::gpu(args.gpu.clone(), 1);
+    let results = session.fleet.offers(&query).await;
+    println!("Offers for 1x {} from both clouds, cheapest first:", args.gpu);
+    render::offers_table(&results.offers.iter().take(6).cloned().collect::<Vec<_>>());
+    let request = LaunchRequest { query, ..LaunchRequest::new(args.gpu.clone(), 1, "demo") };
+    let pod = launch(&session, &request, false).await?;
+    println!("\nLaunched the cheapest offer:");
+    render::pods_table(std::slice::from_ref(&pod));
+    match &pod.ssh {
+        Some(ssh) => println!("SSH endpoint: {ssh}"),
+        None => println!("SSH endpoint: (not reported)"),
+    }
+    session.fleet.terminate(&pod.id).await?;
+    let left = session.emulator.as_ref().map(|e| e.live_pods().len()).unwrap_or(0);
+    println!("Terminated {} (confirmed); pods left on the emulator: {left}", pod.id);
+    Ok(())
+}
+
+async fn run(cli: &Cli) -> Result<(), Error> {
+    match &cli.command {
+        Command::Offers(args) => offers(cli, args).await,
+        Command::Up(args) => up(cli, args).await,
+        Command::Ls(args) => ls(cli, args).await,
+        Command::Get(args) => get(cli, args).await,
+        Command::Down(args) => down(cli, args).await,
+        Command::Volumes(command) => volumes(cli, command).await,
+        Command::Emulator(args) => emulator(args).await,
+        Command::Demo(args) => demo(args).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "gpucloud=info,warn",
+        2 => "gpucloud=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GPUCLOUD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("gpucloud: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error);
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}

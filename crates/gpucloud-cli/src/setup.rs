@@ -1,0 +1,134 @@
+//! Building the fleet: from credentials in the environment, or on the built-in emulator.
+
+use gpucloud::{Error, Fleet, PrimeIntellect, Provider, ReconcilePolicy, RunPod, SecretString};
+use gpucloud_emulator::{Emulator, EmulatorConfig};
+use std::time::Duration;
+
+/// The fleet a command works with, and the emulator behind it when there is one.
+pub struct Session {
+    pub fleet: Fleet,
+    /// Kept alive for the command's duration.
+    pub emulator: Option<Emulator>,
+}
+
+/// Refuses to send an API key over plain http to anything but loopback, unless allowed.
+pub fn check_base_url(variable: &str, url: &str, allow_insecure_http: bool) -> Result<(), Error> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| Error::InvalidInput { field: "base URL", message: format!("{variable}={url:?}: {e}") })?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if parsed.scheme() == "http" && !loopback && !allow_insecure_http {
+        return Err(Error::InvalidInput {
+            field: "base URL",
+            message: format!(
+                "{variable}={url:?} is plain http to a non-loopback host: the API key would travel unencrypted; use https or pass --allow-insecure-http"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn base_url(variable: &'static str, allow_insecure_http: bool) -> Result<Option<String>, Error> {
+    match std::env::var(variable) {
+        Ok(url) if !url.trim().is_empty() => {
+            check_base_url(variable, url.trim(), allow_insecure_http)?;
+            Ok(Some(url.trim().to_string()))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn key(variable: &str) -> Option<SecretString> {
+    std::env::var(variable).ok().filter(|k| !k.trim().is_empty()).map(|k| SecretString::from(k.trim().to_string()))
+}
+
+/// The real providers whose keys are set, restricted to `only` when non-empty.
+pub fn from_env(only: &[Provider], allow_insecure_http: bool) -> Result<Session, Error> {
+    let wanted = |p: Provider| only.is_empty() || only.contains(&p);
+    let mut fleet = Fleet::new();
+    let mut configured = 0;
+    if wanted(Provider::PrimeIntellect) {
+        match key(gpucloud::primeintellect::API_KEY_ENV) {
+            Some(k) => {
+                let url = base_url(gpucloud::primeintellect::BASE_URL_ENV, allow_insecure_http)?;
+                fleet = fleet.with(PrimeIntellect::new(k, url.as_deref())?);
+                configured += 1;
+            }
+            None if !only.is_empty() => {
+                return Err(Error::MissingCredentials {
+                    provider: Provider::PrimeIntellect,
+                    variable: gpucloud::primeintellect::API_KEY_ENV,
+                });
+            }
+            None => {}
+        }
+    }
+    if wanted(Provider::RunPod) {
+        match key(gpucloud::runpod::API_KEY_ENV) {
+            Some(k) => {
+                let url = base_url(gpucloud::runpod::BASE_URL_ENV, allow_insecure_http)?;
+                fleet = fleet.with(RunPod::new(k, url.as_deref())?);
+                configured += 1;
+            }
+            None if !only.is_empty() => {
+                return Err(Error::MissingCredentials {
+                    provider: Provider::RunPod,
+                    variable: gpucloud::runpod::API_KEY_ENV,
+                });
+            }
+            None => {}
+        }
+    }
+    if configured == 0 {
+        return Err(Error::MissingCredentials {
+            provider: Provider::PrimeIntellect,
+            variable: "PRIME_API_KEY or RUNPOD_API_KEY",
+        });
+    }
+    Ok(Session { fleet, emulator: None })
+}
+
+/// Both providers on a fresh in-process emulator.
+pub async fn emulated(only: &[Provider], ready_delay: Duration) -> Result<Session, Error> {
+    let emulator = Emulator::start(EmulatorConfig { ready_delay, ..EmulatorConfig::default() }).await.map_err(|e| {
+        Error::Config { provider: Provider::PrimeIntellect, message: format!("starting the emulator: {e}") }
+    })?;
+    eprintln!(
+        "gpucloud: using the built-in emulator at {} — offers and pods are simulated, nothing is real or billed",
+        emulator.base_url()
+    );
+    let key = SecretString::from(emulator.api_key().to_string());
+    let url = emulator.base_url();
+    let poll = Duration::from_millis(200);
+    let reconcile = ReconcilePolicy { attempts: 5, delay: Duration::from_millis(200) };
+    let wanted = |p: Provider| only.is_empty() || only.contains(&p);
+    let mut fleet = Fleet::new().with_sweep_policy(reconcile);
+    if wanted(Provider::PrimeIntellect) {
+        fleet = fleet.with(
+            PrimeIntellect::new(key.clone(), Some(&url))?.with_poll_interval(poll).with_reconcile_policy(reconcile),
+        );
+    }
+    if wanted(Provider::RunPod) {
+        fleet = fleet.with(RunPod::new(key, Some(&url))?.with_poll_interval(poll).with_reconcile_policy(reconcile));
+    }
+    Ok(Session { fleet, emulator: Some(emulator) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_base_url;
+
+    #[test]
+    fn plain_http_is_refused_except_on_loopback() {
+        assert!(check_base_url("X", "http://api.example.com", false).is_err());
+        assert!(check_base_url("X", "http://api.example.com", true).is_ok());
+        assert!(check_base_url("X", "https://api.example.com", false).is_ok());
+        for ok in ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"] {
+            assert!(check_base_url("X", ok, false).is_ok(), "{ok}");
+        }
+    }
+}

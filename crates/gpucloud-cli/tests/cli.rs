@@ -1,0 +1,242 @@
+//! The `gpucloud` binary, run as a user would, against an emulator it is pointed at through the
+//! documented environment variables.
+
+use assert_cmd::Command;
+use gpucloud_emulator::{Emulator, EmulatorConfig};
+use predicates::prelude::*;
+use serde_json::Value;
+use std::time::Duration;
+
+const ENV: [&str; 5] =
+    ["PRIME_API_KEY", "RUNPOD_API_KEY", "PRIME_API_BASE_URL", "RUNPOD_API_BASE_URL", "GPUCLOUD_EMULATOR"];
+
+fn bare() -> Command {
+    let mut cmd = Command::cargo_bin("gpucloud").unwrap();
+    for var in ENV {
+        cmd.env_remove(var);
+    }
+    cmd.timeout(Duration::from_secs(60));
+    cmd
+}
+
+fn against(emulator: &Emulator) -> Command {
+    let mut cmd = bare();
+    cmd.env("PRIME_API_KEY", emulator.api_key())
+        .env("RUNPOD_API_KEY", emulator.api_key())
+        .env("PRIME_API_BASE_URL", emulator.base_url())
+        .env("RUNPOD_API_BASE_URL", emulator.base_url());
+    cmd
+}
+
+async fn emulator(ready_delay: Duration) -> Emulator {
+    Emulator::start(EmulatorConfig { ready_delay, ..EmulatorConfig::default() }).await.unwrap()
+}
+
+/// Runs a command off the async runtime (the emulator lives on it) and returns its output.
+async fn run(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+}
+
+fn json(output: &std::process::Output) -> Value {
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+fn keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    keys
+}
+
+const POD_KEYS: [&str; 9] =
+    ["created_at", "gpu_count", "gpu_type", "id", "name", "price_per_hour", "provider", "ssh", "status"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offers_json_has_the_documented_shape_and_order() {
+    let emulator = emulator(Duration::ZERO).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["offers", "--gpu", "H100_80GB", "--json"]);
+    let offers = json(&run(cmd).await);
+    let offers = offers.as_array().unwrap();
+    assert!(offers.len() >= 4);
+    assert_eq!(
+        keys(&offers[0]),
+        ["data_center", "gpu_count", "gpu_type", "price_per_hour", "provider", "region", "spot", "stock", "via"]
+    );
+    let prices: Vec<f64> = offers.iter().map(|o| o["price_per_hour"].as_f64().unwrap()).collect();
+    assert!(prices.windows(2).all(|w| w[0] <= w[1]));
+    let mut cmd = against(&emulator);
+    cmd.args(["offers", "--provider", "runpod", "--limit", "1", "--on-demand"]);
+    cmd.assert().success().stdout(predicate::str::contains("PROVIDER").and(predicate::str::contains("runpod")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_ls_get_down_round_trip() {
+    let emulator = emulator(Duration::from_millis(300)).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--gpu", "A100_80GB", "--name", "cli", "--timeout", "30", "--json"]);
+    let pod = json(&run(cmd).await);
+    assert_eq!(keys(&pod), POD_KEYS);
+    assert_eq!(pod["status"], "running");
+    assert!(pod["ssh"].as_str().unwrap().starts_with("ssh "));
+    let id = pod["id"].as_str().unwrap().to_string();
+    assert_eq!(emulator.live_pods().len(), 1);
+
+    let mut cmd = against(&emulator);
+    cmd.args(["ls", "--json"]);
+    let pods = json(&run(cmd).await);
+    assert_eq!(pods.as_array().unwrap().len(), 1);
+    assert_eq!(pods[0]["id"], id.as_str());
+
+    let mut cmd = against(&emulator);
+    cmd.args(["get", &id, "--json"]);
+    assert_eq!(json(&run(cmd).await)["id"], id.as_str());
+
+    let mut cmd = against(&emulator);
+    cmd.args(["down", &id]);
+    let output = run(cmd).await;
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("terminated"));
+    assert!(emulator.live_pods().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_no_wait_returns_a_provisioning_pod() {
+    let emulator = emulator(Duration::from_secs(60)).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--gpu", "RTX 4090", "--provider", "runpod", "--no-wait", "--json"]);
+    let pod = json(&run(cmd).await);
+    assert_eq!(pod["status"], "provisioning");
+    assert_eq!(pod["provider"], "runpod");
+    assert_eq!(emulator.live_pods().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_past_its_timeout_exits_5_and_leaves_nothing() {
+    let emulator = emulator(Duration::from_secs(60)).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--gpu", "H100_80GB", "--timeout", "1"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(5), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("timed out"));
+    assert_eq!(emulator.stats().creates, 1);
+    assert!(emulator.live_pods().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_capacity_exits_4() {
+    let emulator = emulator(Duration::ZERO).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--gpu", "B200"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(4), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no capacity"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn volumes_create_ls_rm() {
+    let emulator = emulator(Duration::ZERO).await;
+    let mut cmd = against(&emulator);
+    cmd.args([
+        "volumes",
+        "create",
+        "--provider",
+        "runpod",
+        "--name",
+        "data",
+        "--size",
+        "50",
+        "--data-center",
+        "US-KS-2",
+        "--json",
+    ]);
+    let volume = json(&run(cmd).await);
+    assert_eq!(keys(&volume), ["data_center", "id", "name", "provider", "size_gb", "status"]);
+    let id = volume["id"].as_str().unwrap().to_string();
+    let mut cmd = against(&emulator);
+    cmd.args(["volumes", "ls", "--json"]);
+    assert_eq!(json(&run(cmd).await).as_array().unwrap().len(), 1);
+    let mut cmd = against(&emulator);
+    cmd.args(["volumes", "rm", "--provider", "runpod", &id]);
+    assert!(run(cmd).await.status.success());
+    assert!(emulator.volumes().is_empty());
+}
+
+#[test]
+fn bad_flags_get_a_clear_message_and_a_usage_exit_code() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["up"], "--gpu"),
+        (&["up", "--gpu", "H100", "--count", "0"], "--count"),
+        (&["get", "not-a-pod"], "provider:id"),
+        (&["offers", "--max-price=-1"], "positive price"),
+        (&["offers", "--provider", "aws"], "not a provider"),
+        (&["emulator", "--fault", "gremlins"], "not a fault kind"),
+    ];
+    for (args, expected) in cases {
+        bare().args(args).assert().code(2).stderr(predicate::str::contains(expected));
+    }
+}
+
+#[test]
+fn a_missing_key_says_how_to_set_one_or_try_the_emulator() {
+    bare()
+        .args(["ls"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("PRIME_API_KEY").and(predicate::str::contains("--emulator")));
+    bare().args(["get", "runpod:abc"]).assert().code(3).stderr(predicate::str::contains("RUNPOD_API_KEY"));
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused() {
+    bare()
+        .env("RUNPOD_API_KEY", "k")
+        .env("RUNPOD_API_BASE_URL", "http://api.example.com")
+        .args(["ls"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unencrypted").and(predicate::str::contains("--allow-insecure-http")));
+}
+
+#[test]
+fn the_demo_runs_the_whole_job_on_the_emulator() {
+    bare()
+        .args(["demo", "--ready-delay", "0.3"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("SSH endpoint: ssh").and(predicate::str::contains("pods left on the emulator: 0")),
+        )
+        .stderr(predicate::str::contains("nothing is real"));
+}
+
+#[test]
+fn emulator_mode_is_announced_and_works_for_offers() {
+    bare()
+        .args(["--emulator", "offers", "--gpu", "A100_80GB"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("emulator"));
+    bare()
+        .env("GPUCLOUD_EMULATOR", "1")
+        .args(["ls", "--json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("[]"));
+}
+
+#[test]
+fn the_standalone_emulator_serves_until_killed() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpucloud"))
+        .args(["emulator", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(line.contains("listening on http://127.0.0.1:"), "{line}");
+}
