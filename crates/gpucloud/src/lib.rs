@@ -42,3 +42,8 @@ pub use reconcile::ReconcilePolicy;
 pub use retry::RetryPolicy;
 pub use runpod::RunPod;
 pub use secrecy::SecretString;
+
+/// The README's Rust examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
