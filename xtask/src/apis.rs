@@ -10,12 +10,15 @@ pub struct Api {
     pub dir: &'static str,
     /// The raw client crate generated from it.
     pub crate_name: &'static str,
+    /// Whether the Prism mock needs its own copy (upstream with only Prism's fix-ups).
+    pub prism_copy: bool,
 }
 
 pub const APIS: &[Api] = &[
-    Api { name: "primeintellect", dir: "primeintellect", crate_name: "primeintellect-api" },
-    Api { name: "runpod-v2", dir: "runpod-v2", crate_name: "runpod-api" },
-    Api { name: "runpod-v1", dir: "runpod-v1", crate_name: "runpod-v1-api" },
+    // Duplicate GPUType values make Prism silently stop validating request bodies.
+    Api { name: "primeintellect", dir: "primeintellect", crate_name: "primeintellect-api", prism_copy: true },
+    Api { name: "runpod-v2", dir: "runpod-v2", crate_name: "runpod-api", prism_copy: false },
+    Api { name: "runpod-v1", dir: "runpod-v1", crate_name: "runpod-v1-api", prism_copy: false },
 ];
 
 impl Api {
@@ -35,6 +38,11 @@ impl Api {
     /// Our deliberate, reasoned changes to the upstream document.
     pub fn overlay(&self, root: &Path) -> PathBuf {
         self.folder(root).join("overlay.json")
+    }
+
+    /// What the Prism conformance test serves: upstream with only the fix-ups Prism needs.
+    pub fn prism(&self, root: &Path) -> PathBuf {
+        self.folder(root).join("prism.json")
     }
 
     /// What progenitor reads: upstream + overlay + normalization (OpenAPI 3.0).

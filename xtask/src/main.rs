@@ -85,6 +85,35 @@ fn generate(api: &Api, root: &Path, upstream: &Value) -> Result<(String, PassCou
     Ok((to_pretty(&doc), counts))
 }
 
+/// The document Prism serves: the upstream one with duplicate enum values removed, nothing else.
+fn prism_copy(upstream: &Value) -> String {
+    let mut doc = upstream.clone();
+    normalize::dedupe_enum_values(&mut doc);
+    to_pretty(&doc)
+}
+
+/// Writes `text` to `path`, or under `--check` reports whether it differs. Returns "clean".
+fn sync_file(check: bool, name: &str, path: &Path, text: &str) -> Result<bool, String> {
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    if existing == text {
+        if check {
+            println!("{name}: {} up to date", path.display());
+        }
+        return Ok(true);
+    }
+    if check {
+        eprintln!(
+            "{name}: {} is stale ({}); run `cargo xtask regen`",
+            path.display(),
+            first_difference(&existing, text)
+        );
+        return Ok(false);
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("{name}: wrote {}", path.display());
+    Ok(true)
+}
+
 fn fetch(source: &str) -> Result<Vec<u8>, String> {
     if source.starts_with("http://") || source.starts_with("https://") {
         let output = std::process::Command::new("curl")
@@ -159,29 +188,14 @@ fn regen(args: &Args) -> Result<bool, String> {
         let upstream: Value =
             serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", upstream_path.display()))?;
         let (generated, counts) = generate(api, &root, &upstream)?;
-        let target = api.generated(&root);
-        let existing = std::fs::read_to_string(&target).unwrap_or_default();
-        if args.check {
-            if existing != generated {
-                clean = false;
-                eprintln!(
-                    "{}: {} is stale ({}); run `cargo xtask regen`",
-                    api.name,
-                    target.display(),
-                    first_difference(&existing, &generated)
-                );
-            } else {
-                println!("{}: up to date", api.name);
-            }
-        } else {
+        if !args.check {
             let summary: Vec<String> =
                 counts.iter().filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name}={n}")).collect();
-            if existing != generated {
-                std::fs::write(&target, &generated).map_err(|e| e.to_string())?;
-                println!("{}: wrote {} ({})", api.name, target.display(), summary.join(" "));
-            } else {
-                println!("{}: unchanged ({})", api.name, summary.join(" "));
-            }
+            println!("{}: passes {}", api.name, summary.join(" "));
+        }
+        clean &= sync_file(args.check, api.name, &api.generated(&root), &generated)?;
+        if api.prism_copy {
+            clean &= sync_file(args.check, api.name, &api.prism(&root), &prism_copy(&upstream))?;
         }
     }
     Ok(clean)

@@ -146,19 +146,30 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             return Some(wait.to_std().unwrap_or(Duration::ZERO));
         }
     }
+    // One or more policies, comma-separated: `limit=60, remaining=0, reset=7` (one policy in
+    // key=value form) or `"minute";r=0;t=12, "hour";r=2800;t=1812` (structured, one per item).
     let rate_limit = headers.get("ratelimit")?.to_str().ok()?;
-    let mut remaining = None;
-    let mut reset = None;
-    for part in rate_limit.split([',', ';']) {
-        let Some((key, value)) = part.trim().split_once('=') else { continue };
-        let value = value.trim().trim_matches('"');
-        match key.trim() {
-            "remaining" | "r" => remaining = value.parse::<u64>().ok(),
-            "reset" | "t" => reset = value.parse::<u64>().ok(),
-            _ => {}
+    let structured = rate_limit.contains(';');
+    let items: Vec<&str> = if structured { rate_limit.split(',').collect() } else { vec![rate_limit] };
+    let mut wait: Option<u64> = None;
+    for item in items {
+        let mut remaining = None;
+        let mut reset = None;
+        for part in item.split([',', ';']) {
+            let Some((key, value)) = part.trim().split_once('=') else { continue };
+            let value = value.trim().trim_matches('"');
+            match key.trim() {
+                "remaining" | "r" => remaining = value.parse::<u64>().ok(),
+                "reset" | "t" => reset = value.parse::<u64>().ok(),
+                _ => {}
+            }
+        }
+        if remaining == Some(0) {
+            let this = reset.unwrap_or(1).min(86_400);
+            wait = Some(wait.map_or(this, |w| w.max(this)));
         }
     }
-    (remaining == Some(0)).then(|| Duration::from_secs(reset.unwrap_or(1).min(86_400)))
+    wait.map(Duration::from_secs)
 }
 
 #[cfg(test)]
@@ -178,6 +189,11 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
         headers.insert("ratelimit", HeaderValue::from_static("limit=60, remaining=5, reset=12"));
         assert_eq!(retry_after(&headers), None);
+        // RunPod's documented form: only the exhausted window counts.
+        headers.insert("ratelimit", HeaderValue::from_static("\"minute\";r=0;t=12, \"hour\";r=2800;t=1812"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(12)));
+        headers.insert("ratelimit", HeaderValue::from_static("\"minute\";r=5;t=12, \"hour\";r=0;t=1812"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(1812)));
     }
 
     #[test]
