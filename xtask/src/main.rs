@@ -22,7 +22,32 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask regen [--check] [--api NAME] [--from PATH|URL [--dry-run]]
-       cargo xtask passes      (list the normalization passes with their reasons)";
+       cargo xtask passes      (list the normalization passes with their reasons)
+       cargo xtask soak [--cycles N] [--rate R] [--seed S] [--report FILE]   (full fault soak, release build)";
+
+/// The full-size fault soak: the soak test, in release mode, with the given size.
+fn soak(mut args: impl Iterator<Item = String>) -> Result<bool, String> {
+    let mut env = vec![("GPUCLOUD_SOAK_CYCLES", "1000".to_string()), ("GPUCLOUD_SOAK_FAULT_RATE", "0.2".to_string())];
+    while let Some(arg) = args.next() {
+        let variable = match arg.as_str() {
+            "--cycles" => "GPUCLOUD_SOAK_CYCLES",
+            "--rate" => "GPUCLOUD_SOAK_FAULT_RATE",
+            "--seed" => "GPUCLOUD_SOAK_SEED",
+            "--report" => "GPUCLOUD_SOAK_REPORT",
+            other => return Err(format!("unknown argument {other:?}")),
+        };
+        let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        env.retain(|(k, _)| *k != variable);
+        env.push((variable, value));
+    }
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--release", "-p", "gpucloud", "--test", "soak", "--", "--nocapture"])
+        .envs(env)
+        .current_dir(repo_root())
+        .status()
+        .map_err(|e| format!("running cargo: {e}"))?;
+    Ok(status.success())
+}
 
 struct Args {
     check: bool,
@@ -209,6 +234,14 @@ fn main() -> ExitCode {
             Ok(false) => ExitCode::FAILURE,
             Err(e) => {
                 eprintln!("xtask regen: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("soak") => match soak(args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("xtask soak: {e}");
                 ExitCode::FAILURE
             }
         },

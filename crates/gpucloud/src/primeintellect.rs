@@ -88,6 +88,11 @@ impl PrimeIntellect {
         self.caller.stats.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// What this client's retry and reconciliation layers have done (shared by its clones).
+    pub fn stats(&self) -> &crate::retry::RetryStats {
+        &self.caller.stats
+    }
+
     /// Every pod, as a stream of pages (offset/limit) under this client's pagination settings.
     pub fn pod_pages(&self) -> BoxStream<'static, Result<Page<Pod>>> {
         let this = self.clone();
@@ -337,7 +342,9 @@ impl Provisioner for PrimeIntellect {
             self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
         match created {
             Ok(pod) => to_pod(&pod),
-            Err(e) if e.is_ambiguous_for_create() => reconcile_create(self, &tag, e, self.reconcile).await,
+            Err(e) if e.is_ambiguous_for_create() => {
+                reconcile_create(self, &tag, e, self.reconcile, &self.caller.stats).await
+            }
             Err(e) => Err(e),
         }
     }

@@ -239,21 +239,24 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
     /// `deadline` passes.
     async fn terminate_and_confirm(&self, id: &PodId, deadline: Instant) -> Result<()> {
         let started = Instant::now();
+        let timeout = || Error::Timeout { what: format!("pod {id} to terminate"), waited: started.elapsed() };
         loop {
-            tokio::time::timeout_at(deadline, self.terminate(id))
-                .await
-                .map_err(|_| Error::Timeout { what: format!("pod {id} to terminate"), waited: started.elapsed() })??;
-            match tokio::time::timeout_at(deadline, self.get(id)).await {
-                Ok(Ok(pod)) if pod.status == PodStatus::Terminated => return Ok(()),
-                Ok(Err(e)) if e.is_not_found() => return Ok(()),
-                Ok(Ok(_)) | Ok(Err(_)) => {}
-                Err(_) => {
-                    return Err(Error::Timeout { what: format!("pod {id} to terminate"), waited: started.elapsed() });
-                }
+            // Transient failures (after the retry policy's own attempts) do not end the effort:
+            // a pod we mean to remove keeps billing, so we keep trying until the deadline.
+            match tokio::time::timeout_at(deadline, self.terminate(id)).await {
+                Err(_) => return Err(timeout()),
+                Ok(Err(e)) if !e.is_retryable() => return Err(e),
+                Ok(Err(e)) => tracing::warn!(pod = %id, error = %e, "terminate failed; trying again"),
+                Ok(Ok(())) => match tokio::time::timeout_at(deadline, self.get(id)).await {
+                    Err(_) => return Err(timeout()),
+                    Ok(Ok(pod)) if pod.status == PodStatus::Terminated => return Ok(()),
+                    Ok(Err(e)) if e.is_not_found() => return Ok(()),
+                    Ok(_) => {}
+                },
             }
             let next = Instant::now() + self.poll_interval().min(Duration::from_secs(2));
             if next >= deadline {
-                return Err(Error::Timeout { what: format!("pod {id} to terminate"), waited: started.elapsed() });
+                return Err(timeout());
             }
             tokio::time::sleep_until(next).await;
         }

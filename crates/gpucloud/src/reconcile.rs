@@ -3,6 +3,8 @@
 use crate::error::{Error, Result};
 use crate::model::Pod;
 use crate::provisioner::Provisioner;
+use crate::retry::RetryStats;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How hard [`Provisioner::create`] looks for the pod of an ambiguous create before giving up
@@ -40,12 +42,14 @@ pub(crate) async fn reconcile_create<P: Provisioner + ?Sized>(
     tag: &str,
     cause: Error,
     policy: ReconcilePolicy,
+    stats: &RetryStats,
 ) -> Result<Pod> {
     tracing::warn!(provider = %provisioner.provider(), launch_tag = tag, error = %cause, "create outcome ambiguous; reconciling by listing pods");
     for attempt in 1..=policy.attempts.max(1) {
         match provisioner.find_by_launch_tag(tag).await {
             Ok(mut found) if !found.is_empty() => {
                 tracing::info!(provider = %provisioner.provider(), launch_tag = tag, pod = %found[0].id, "create reconciled: the pod exists");
+                stats.reconciled.fetch_add(1, Ordering::Relaxed);
                 return Ok(found.swap_remove(0));
             }
             Ok(_) => {}
@@ -55,6 +59,7 @@ pub(crate) async fn reconcile_create<P: Provisioner + ?Sized>(
             tokio::time::sleep(policy.delay).await;
         }
     }
+    stats.unconfirmed.fetch_add(1, Ordering::Relaxed);
     Err(Error::CreateUnconfirmed {
         provider: provisioner.provider(),
         launch_tag: tag.to_string(),

@@ -14,8 +14,10 @@
 //! Ambiguous failures are reconciled instead: see [`Provisioner::create`](crate::Provisioner::create).
 //!
 //! **Retry budget**: each client holds [`RetryPolicy::budget`] tokens; a retry spends 5 (10 after
-//! a transport error), a success refunds 1. An empty budget stops retrying, so a struggling
-//! provider sees fewer requests, not a retry storm (the AWS SDK's standard mode works this way).
+//! a transport error). A call that finally succeeds gives back what its retries spent (at least
+//! 1), so transient faults cost nothing in the long run, while calls that keep failing drain the
+//! budget. An empty budget stops retrying, so a struggling provider sees fewer requests, not a
+//! retry storm (the AWS SDK's standard mode works this way).
 //!
 //! Every retry is logged at `WARN` by `tracing` with the provider, operation, attempt and delay.
 
@@ -103,17 +105,21 @@ impl RetryBudget {
         }
     }
 
-    fn refund(&self) {
+    fn refund(&self, amount: u32) {
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        *tokens = (*tokens + 1).min(self.capacity);
+        *tokens = (*tokens + amount).min(self.capacity);
     }
 }
 
-/// Counters of what the retry layer did, for reports and tests.
+/// Counters of what one client's retry and reconciliation layers did, for reports and tests.
 #[derive(Debug, Default)]
 pub struct RetryStats {
     /// Requests sent again.
     pub retries: std::sync::atomic::AtomicU64,
+    /// Ambiguous creates whose pod was found by listing.
+    pub reconciled: std::sync::atomic::AtomicU64,
+    /// Ambiguous creates whose pod could not be found ([`crate::Error::CreateUnconfirmed`]).
+    pub unconfirmed: std::sync::atomic::AtomicU64,
 }
 
 /// Runs `attempt` under `policy`. The one place requests are repeated.
@@ -137,10 +143,11 @@ where
         .without_max_times()
         .build();
     let mut tried = 1;
+    let mut spent = 0;
     loop {
         let error = match attempt().await {
             Ok(value) => {
-                budget.refund();
+                budget.refund(spent.max(1));
                 return Ok(value);
             }
             Err(error) => error,
@@ -162,6 +169,7 @@ where
             tracing::warn!(operation, %error, "retry budget exhausted; not retrying");
             return Err(error);
         }
+        spent += cost;
         stats.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(operation, attempt = tried, delay_ms = delay.as_millis() as u64, %error, "retrying");
         tokio::time::sleep(delay).await;

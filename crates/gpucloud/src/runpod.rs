@@ -84,6 +84,11 @@ impl RunPod {
         self.caller.stats.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// What this client's retry and reconciliation layers have done (shared by its clones).
+    pub fn stats(&self) -> &crate::retry::RetryStats {
+        &self.caller.stats
+    }
+
     async fn catalog(&self, cloud: &str, count: u32) -> Result<Vec<types::GpuType>> {
         let include: Vec<types::CatalogInclude> = self.caller.build("include", json!(["AVAILABILITY"]))?;
         let product: Vec<types::Product> = self.caller.build("product", json!(["POD"]))?;
@@ -273,7 +278,9 @@ impl Provisioner for RunPod {
             self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
         match created {
             Ok(pod) => Ok(to_pod(&pod)),
-            Err(e) if e.is_ambiguous_for_create() => reconcile_create(self, &tag, e, self.reconcile).await,
+            Err(e) if e.is_ambiguous_for_create() => {
+                reconcile_create(self, &tag, e, self.reconcile, &self.caller.stats).await
+            }
             Err(e) => Err(e),
         }
     }
