@@ -23,6 +23,8 @@ pub mod gpu;
 pub mod model;
 pub mod paginate;
 pub mod primeintellect;
+#[cfg(test)]
+mod properties;
 pub mod provisioner;
 mod reconcile;
 pub mod retry;

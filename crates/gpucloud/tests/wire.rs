@@ -120,3 +120,29 @@ async fn retry_after_is_honoured() {
     assert!(started.elapsed() >= Duration::from_secs(1), "waited {:?}", started.elapsed());
     assert_eq!(client.retries(), 1);
 }
+
+#[tokio::test]
+async fn the_authorization_header_is_not_forwarded_to_another_host_on_redirect() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/pods"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"pods": []})))
+        .mount(&elsewhere)
+        .await;
+    let origin = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/pods"))
+        .respond_with(
+            ResponseTemplate::new(302).insert_header("location", format!("{}/v2/pods", elsewhere.uri()).as_str()),
+        )
+        .mount(&origin)
+        .await;
+    let client = RunPod::new(SecretString::from("sk-redirect-secret"), Some(&origin.uri())).unwrap();
+    let pods: Vec<_> = client.list().try_collect().await.unwrap();
+    assert!(pods.is_empty());
+    let received = elsewhere.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1, "the redirect was followed");
+    assert!(received[0].headers.get("authorization").is_none(), "the key must not reach another host");
+    let at_origin = origin.received_requests().await.unwrap();
+    assert!(at_origin[0].headers.get("authorization").is_some());
+}
