@@ -2,9 +2,9 @@
 //! (written by `cargo xtask regen`), run progenitor's builder-style generator on it, and write the
 //! result to `OUT_DIR`.
 //!
-//! Two files are written:
-//! - `codegen.rs`: progenitor's output, included by the crate inside a module that carries the
-//!   lint allowances generated code needs;
+//! Three files are written; the crate root includes `client.rs`, which includes the others:
+//! - `client.rs`: a module around the generated code with the lint allowances it needs;
+//! - `codegen.rs`: progenitor's output;
 //! - `client_extras.rs`: the hand-written additions every raw client shares (API-key
 //!   constructor, timeouts, `User-Agent`, the hook that drops progenitor's `api-version`
 //!   header). It lives once, in `src/client_extras.rs` here, and is linted like any of our code.
@@ -23,6 +23,27 @@ use std::path::{Path, PathBuf};
 
 const CLIENT_EXTRAS: &str = include_str!("client_extras.rs");
 
+/// What a raw crate's root includes: progenitor's output inside a module carrying the lint
+/// allowances generated code needs (it is not ours to restyle), then the shared extras.
+const CLIENT_ROOT: &str = r#"#[allow(
+    missing_docs,
+    unused_imports,
+    unreachable_patterns,
+    dead_code,
+    deprecated,
+    clippy::all,
+    clippy::pedantic,
+    reason = "progenitor output is not ours to restyle"
+)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/codegen.rs"));
+}
+
+pub use generated::*;
+
+include!(concat!(env!("OUT_DIR"), "/client_extras.rs"));
+"#;
+
 /// Generates the client for `spec` (a path relative to the calling crate's manifest directory).
 ///
 /// Panics with a readable message on any failure: this runs inside `build.rs`, where a panic is
@@ -37,6 +58,7 @@ pub fn generate_client(spec: &str) {
     let code = render(&spec_path).unwrap_or_else(|e| panic!("generating a client from {}: {e}", spec_path.display()));
     write(&out_dir.join("codegen.rs"), &code);
     write(&out_dir.join("client_extras.rs"), CLIENT_EXTRAS);
+    write(&out_dir.join("client.rs"), CLIENT_ROOT);
 }
 
 /// Runs progenitor on the document at `spec_path` and returns formatted Rust source.
@@ -80,6 +102,18 @@ pub fn expected_method_names(spec_path: &Path) -> Result<Vec<String>, String> {
         }
     }
     Ok(names)
+}
+
+/// Asserts that every operation of the document at `spec` (relative to the calling crate) is a
+/// method of the generated client in `codegen` (the crate's `OUT_DIR/codegen.rs`).
+pub fn assert_every_operation_is_a_method(manifest_dir: &str, spec: &str, codegen: &str) {
+    let mut expected = expected_method_names(&Path::new(manifest_dir).join(spec)).expect("the spec is readable");
+    let code = std::fs::read_to_string(codegen).expect("the generated code is readable");
+    let mut generated = generated_method_names(&code);
+    expected.sort();
+    generated.sort();
+    assert!(!expected.is_empty(), "the document lists operations");
+    assert_eq!(generated, expected);
 }
 
 /// The public methods of `impl Client` in progenitor's builder-style output.

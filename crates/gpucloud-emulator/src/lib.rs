@@ -332,6 +332,38 @@ impl Emulator {
         }
     }
 
+    /// Adds `count` running PrimeIntellect or RunPod pods directly (for benchmarks and tests that
+    /// need a large account without creating each pod through the API).
+    pub fn seed_pods(&self, api: Api, count: usize) {
+        let mut state = self.inner.state();
+        for i in 0..count {
+            let id = state.new_id(api);
+            let ssh_port = state.next_ssh_port();
+            let (gpu_type, provider_type) = match api {
+                Api::PrimeIntellect => ("H100_80GB", "hyperstack"),
+                Api::RunPod => ("NVIDIA H100 80GB HBM3", "SECURE"),
+            };
+            state.pods.push(EmulatedPod {
+                api,
+                id,
+                name: format!("seeded-{i}"),
+                gpu_type: gpu_type.into(),
+                socket: "SXM5".into(),
+                gpu_count: 1,
+                price: 2.0,
+                provider_type: provider_type.into(),
+                data_center: "CANADA-1".into(),
+                image: "ubuntu_22_cuda_12".into(),
+                env: Default::default(),
+                stopped: false,
+                terminated: false,
+                created_at: state::now_rfc3339(),
+                created: std::time::Instant::now() - self.inner.config.ready_delay,
+                ssh_port,
+            });
+        }
+    }
+
     /// Stops the server and waits for it to release the port.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -77,3 +77,12 @@ pub(crate) fn key_from_env(provider: Provider, variable: &'static str) -> Result
 pub(crate) fn base_url_from_env(variable: &str) -> Option<String> {
     std::env::var(variable).ok().filter(|v| !v.trim().is_empty())
 }
+
+/// A delete's result, with "already gone" (404) counted as success: deletes are idempotent.
+pub(crate) fn gone_is_ok<T>(result: Result<T>) -> Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,6 +1,6 @@
 //! [`PrimeIntellect`]: the [`Provisioner`] for `api.primeintellect.ai`.
 
-use crate::caller::{Caller, base_url_from_env, key_from_env};
+use crate::caller::{Caller, base_url_from_env, gone_is_ok, key_from_env};
 use crate::error::{Error, Result};
 use crate::gpu;
 use crate::model::{
@@ -362,15 +362,9 @@ impl Provisioner for PrimeIntellect {
 
     async fn terminate(&self, id: &PodId) -> Result<()> {
         let pod_id = check_pod_id(id)?;
-        match self
-            .caller
-            .call("delete_pod", Safety::Idempotent, || self.client.delete_pod().pod_id(pod_id).send())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        gone_is_ok(
+            self.caller.call("delete_pod", Safety::Idempotent, || self.client.delete_pod().pod_id(pod_id).send()).await,
+        )
     }
 
     async fn list_volumes(&self) -> Result<Vec<Volume>> {
@@ -420,12 +414,9 @@ impl Provisioner for PrimeIntellect {
     }
 
     async fn delete_volume(&self, id: &str) -> Result<()> {
-        match self.caller.call("delete_disk", Safety::Idempotent, || self.client.delete_disk().disk_id(id).send()).await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        gone_is_ok(
+            self.caller.call("delete_disk", Safety::Idempotent, || self.client.delete_disk().disk_id(id).send()).await,
+        )
     }
 
     fn poll_interval(&self) -> Duration {

@@ -1,6 +1,6 @@
 //! [`RunPod`]: the [`Provisioner`] for RunPod REST v2 (`api.runpod.io/v2`).
 
-use crate::caller::{Caller, base_url_from_env, key_from_env};
+use crate::caller::{Caller, base_url_from_env, gone_is_ok, key_from_env};
 use crate::error::{Error, Result};
 use crate::gpu;
 use crate::model::{Offer, OfferDetails, Pod, PodId, PodStatus, Provider, SshEndpoint, Stock, Volume, VolumeSpec};
@@ -305,11 +305,9 @@ impl Provisioner for RunPod {
 
     async fn terminate(&self, id: &PodId) -> Result<()> {
         let pod_id = check_pod_id(id)?;
-        match self.caller.call("delete_pod", Safety::Idempotent, || self.client.delete_pod().id(pod_id).send()).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        gone_is_ok(
+            self.caller.call("delete_pod", Safety::Idempotent, || self.client.delete_pod().id(pod_id).send()).await,
+        )
     }
 
     async fn stop(&self, id: &PodId) -> Result<()> {
@@ -350,15 +348,11 @@ impl Provisioner for RunPod {
     }
 
     async fn delete_volume(&self, id: &str) -> Result<()> {
-        match self
-            .caller
-            .call("delete_network_volume", Safety::Idempotent, || self.client.delete_network_volume().id(id).send())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        gone_is_ok(
+            self.caller
+                .call("delete_network_volume", Safety::Idempotent, || self.client.delete_network_volume().id(id).send())
+                .await,
+        )
     }
 
     fn poll_interval(&self) -> Duration {

@@ -28,19 +28,4 @@
 /// The server root from the document's `servers` entry; paths start with `/api/v1`.
 pub const DEFAULT_BASE_URL: &str = "https://api.primeintellect.ai";
 
-#[allow(
-    missing_docs,
-    unused_imports,
-    unreachable_patterns,
-    dead_code,
-    clippy::all,
-    clippy::pedantic,
-    reason = "progenitor output is not ours to restyle"
-)]
-mod generated {
-    include!(concat!(env!("OUT_DIR"), "/codegen.rs"));
-}
-
-pub use generated::*;
-
-include!(concat!(env!("OUT_DIR"), "/client_extras.rs"));
+include!(concat!(env!("OUT_DIR"), "/client.rs"));

@@ -21,19 +21,4 @@
 /// The server root from the document's `servers` entry; paths start with `/v2`.
 pub const DEFAULT_BASE_URL: &str = "https://api.runpod.io";
 
-#[allow(
-    missing_docs,
-    unused_imports,
-    unreachable_patterns,
-    dead_code,
-    clippy::all,
-    clippy::pedantic,
-    reason = "progenitor output is not ours to restyle"
-)]
-mod generated {
-    include!(concat!(env!("OUT_DIR"), "/codegen.rs"));
-}
-
-pub use generated::*;
-
-include!(concat!(env!("OUT_DIR"), "/client_extras.rs"));
+include!(concat!(env!("OUT_DIR"), "/client.rs"));

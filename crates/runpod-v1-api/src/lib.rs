@@ -18,20 +18,4 @@
 /// The server root from the document's `servers` entry (it includes `/v1`).
 pub const DEFAULT_BASE_URL: &str = "https://rest.runpod.io/v1";
 
-#[allow(
-    missing_docs,
-    unused_imports,
-    unreachable_patterns,
-    dead_code,
-    deprecated,
-    clippy::all,
-    clippy::pedantic,
-    reason = "progenitor output is not ours to restyle"
-)]
-mod generated {
-    include!(concat!(env!("OUT_DIR"), "/codegen.rs"));
-}
-
-pub use generated::*;
-
-include!(concat!(env!("OUT_DIR"), "/client_extras.rs"));
+include!(concat!(env!("OUT_DIR"), "/client.rs"));
