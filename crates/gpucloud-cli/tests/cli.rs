@@ -240,3 +240,39 @@ fn the_standalone_emulator_serves_until_killed() {
     child.wait().unwrap();
     assert!(line.contains("listening on http://127.0.0.1:"), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_faults_up_reports_a_running_pod_or_fails_typed_and_leaves_nothing_unreported() {
+    use gpucloud_emulator::FaultConfig;
+    let faults = FaultConfig { rate: 0.3, retry_after: Duration::from_millis(50), ..FaultConfig::default() };
+    let emulator = Emulator::start(EmulatorConfig {
+        ready_delay: Duration::from_millis(100),
+        faults,
+        seed: 11,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut reported: Vec<String> = Vec::new();
+    for _ in 0..6 {
+        let mut cmd = against(&emulator);
+        cmd.args(["up", "--gpu", "H100_80GB", "--timeout", "20", "--json"]);
+        let output = run(cmd).await;
+        if output.status.success() {
+            let pod: Value = serde_json::from_slice(&output.stdout).unwrap();
+            assert_eq!(pod["status"], "running");
+            reported.push(pod["id"].as_str().unwrap().split_once(':').unwrap().1.to_string());
+        } else {
+            let code = output.status.code().unwrap();
+            assert!([1, 3, 4, 5].contains(&code), "exit {code}: {}", String::from_utf8_lossy(&output.stderr));
+            assert!(String::from_utf8_lossy(&output.stderr).starts_with("gpucloud: error:"));
+        }
+        let mut live: Vec<String> = emulator.live_pods().into_iter().map(|p| p.id).collect();
+        live.sort();
+        let mut expected = reported.clone();
+        expected.sort();
+        assert_eq!(live, expected, "every live pod is one the CLI reported");
+    }
+    assert!(!reported.is_empty(), "some launches succeed at a 30% fault rate");
+    assert!(emulator.stats().faults.values().sum::<u64>() > 0);
+}

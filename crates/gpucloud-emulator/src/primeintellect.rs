@@ -125,9 +125,10 @@ async fn list_pods(
     let pairs = query_pairs(query);
     let state = shared.state();
     let hide = lag.map(|axum::Extension(crate::ListLag(d))| d);
-    let pods: Vec<Value> =
-        state.listed_pods(Api::PrimeIntellect, hide).into_iter().map(|p| pod_json(p, &shared)).collect();
+    let pods = state.listed_pods(Api::PrimeIntellect, hide);
+    // Render only the requested page: accounts with thousands of pods stay cheap to page through.
     let (page, offset, limit) = paginate(&pods, &pairs, 100);
+    let page: Vec<Value> = page.into_iter().map(|p| pod_json(p, &shared)).collect();
     let body = json!({"totalCount": pods.len(), "offset": offset, "limit": limit, "data": page});
     axum::Json(wire::<types::GenericPaginationResponseListApiPodConfig>(body)).into_response()
 }

@@ -34,11 +34,16 @@ fn per_call_overhead(c: &mut Criterion) {
     let url = format!("{}/api/v1/pods/{id}", emulator.base_url());
     let auth = format!("Bearer {}", emulator.api_key());
     let mut group = c.benchmark_group("per_call_get");
+    group.measurement_time(Duration::from_secs(10));
     group.bench_function("bare_reqwest_serde_json", |b| {
         b.to_async(&rt).iter(|| async {
             let body = bare.get(&url).header("authorization", &auth).send().await.unwrap().bytes().await.unwrap();
             black_box(serde_json::from_slice::<serde_json::Value>(&body).unwrap())
         })
+    });
+    // The generated client alone, to tell progenitor's cost from the facade's.
+    group.bench_function("generated_client", |b| {
+        b.to_async(&rt).iter(|| async { black_box(pi.raw().get_pod().pod_id(&id).send().await.unwrap()) })
     });
     group
         .bench_function("facade_get", |b| b.to_async(&rt).iter(|| async { black_box(pi.get(&pod_id).await.unwrap()) }));

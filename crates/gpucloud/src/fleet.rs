@@ -341,10 +341,22 @@ impl Fleet {
     /// ready, and returns it. See the [module documentation](self) for the cleanup rules.
     ///
     /// ```
-    /// # async fn demo(fleet: gpucloud::Fleet) -> gpucloud::Result<()> {
-    /// use gpucloud::LaunchRequest;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use gpucloud::{Fleet, LaunchRequest, PrimeIntellect, RunPod, SecretString};
+    /// # let emulator = gpucloud_emulator::Emulator::start(gpucloud_emulator::EmulatorConfig {
+    /// #     ready_delay: std::time::Duration::from_millis(100), ..Default::default() }).await?;
+    /// # let (key, url) = (SecretString::from(emulator.api_key().to_string()), emulator.base_url());
+    /// # let poll = std::time::Duration::from_millis(50);
+    /// // Against the real clouds: `Fleet::from_env()?` (PRIME_API_KEY, RUNPOD_API_KEY).
+    /// // Here, against the emulator at `url`:
+    /// let fleet = Fleet::new()
+    ///     .with(PrimeIntellect::new(key.clone(), Some(&url))?.with_poll_interval(poll))
+    ///     .with(RunPod::new(key, Some(&url))?.with_poll_interval(poll));
     /// let pod = fleet.launch(&LaunchRequest::new("H100_80GB", 1, "train")).await?;
     /// println!("{} is up: {}", pod.id, pod.ssh.as_ref().map(ToString::to_string).unwrap_or_default());
+    /// fleet.terminate(&pod.id).await?;
+    /// # assert!(emulator.live_pods().is_empty());
     /// # Ok(()) }
     /// ```
     pub async fn launch(&self, request: &LaunchRequest) -> Result<Pod> {

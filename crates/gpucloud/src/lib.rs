@@ -15,6 +15,8 @@
 //! own message. API keys are [`secrecy::SecretString`] and never appear in Debug output, logs or
 //! errors.
 
+#![warn(missing_docs)]
+
 mod api_error;
 mod caller;
 pub mod error;

@@ -273,9 +273,19 @@ pub struct Pod {
     pub ssh: Option<SshEndpoint>,
     /// Creation time, when reported (PrimeIntellect's offset-less timestamps are read as UTC).
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// The provider's record as it came.
+    /// The provider's own record, as its generated client decoded it.
     #[serde(skip)]
-    pub raw: serde_json::Value,
+    pub raw: PodRecord,
+}
+
+/// A provider's own record of a pod: everything the unified [`Pod`] leaves out.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum PodRecord {
+    /// PrimeIntellect's `APIPodConfig`.
+    PrimeIntellect(Box<primeintellect_api::types::ApiPodConfig>),
+    /// RunPod v2's `Pod`.
+    RunPod(Box<runpod_api::types::Pod>),
 }
 
 impl Pod {

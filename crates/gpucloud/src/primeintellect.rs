@@ -3,6 +3,7 @@
 use crate::caller::{Caller, base_url_from_env, gone_is_ok, key_from_env};
 use crate::error::{Error, Result};
 use crate::gpu;
+use crate::model::PodRecord;
 use crate::model::{
     Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Volume, VolumeSpec,
 };
@@ -172,14 +173,6 @@ fn positive(total: i64) -> Option<u64> {
     (total > 0).then_some(total as u64)
 }
 
-fn first_string(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        Value::Array(items) => items.iter().find_map(first_string),
-        _ => None,
-    }
-}
-
 fn resource(spec: &Option<types::CustomSpecValue>) -> Option<ResourceSpec> {
     let spec = spec.as_ref()?;
     let to_u32 = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
@@ -227,16 +220,30 @@ pub(crate) fn to_offer(item: &types::GpuAvailability) -> Option<Offer> {
 }
 
 pub(crate) fn to_pod(pod: &types::ApiPodConfig) -> Result<Pod> {
-    let raw = serde_json::to_value(pod).unwrap_or(Value::Null);
     let id = pod.id.clone().filter(|id| !id.is_empty()).ok_or_else(|| Error::Decode {
         provider: Provider::PrimeIntellect,
         operation: "pod",
         status: 200,
         message: "a pod record has no id".into(),
     })?;
-    let ssh = first_string(&raw["sshConnection"])
-        .and_then(|s| SshEndpoint::parse(&s))
-        .or_else(|| first_string(&raw["ip"]).map(|ip| SshEndpoint { host: ip, port: 22, user: "root".into() }));
+    // Both come as a string, a list (possibly `[null]`) or null.
+    let ssh_text = match &pod.ssh_connection {
+        Some(types::ApiPodConfigSshConnection::String(s)) => Some(s.as_str()),
+        Some(types::ApiPodConfigSshConnection::Array(items)) => items.iter().flatten().map(String::as_str).next(),
+        None => None,
+    };
+    let ip = match &pod.ip {
+        Some(types::ApiPodConfigIp::String(s)) => Some(s.as_str()),
+        Some(types::ApiPodConfigIp::Array(items)) => items.iter().flatten().map(String::as_str).next(),
+        None => None,
+    };
+    let ssh = ssh_text.filter(|s| !s.trim().is_empty()).and_then(SshEndpoint::parse).or_else(|| {
+        ip.filter(|ip| !ip.trim().is_empty()).map(|ip| SshEndpoint {
+            host: ip.to_string(),
+            port: 22,
+            user: "root".into(),
+        })
+    });
     let provider_status = pod.status.as_ref().map(|s| s.0.clone()).unwrap_or_else(|| "UNKNOWN".into());
     let mut status = PodStatus::from_primeintellect(&provider_status);
     if status == PodStatus::Running && ssh.is_none() {
@@ -253,7 +260,7 @@ pub(crate) fn to_pod(pod: &types::ApiPodConfig) -> Result<Pod> {
         price_per_hour: Some(pod.price_hr),
         ssh,
         created_at: pod.created_at.as_deref().and_then(parse_timestamp),
-        raw,
+        raw: PodRecord::PrimeIntellect(Box::new(pod.clone())),
     })
 }
 

@@ -3,7 +3,9 @@
 use crate::caller::{Caller, base_url_from_env, gone_is_ok, key_from_env};
 use crate::error::{Error, Result};
 use crate::gpu;
-use crate::model::{Offer, OfferDetails, Pod, PodId, PodStatus, Provider, SshEndpoint, Stock, Volume, VolumeSpec};
+use crate::model::{
+    Offer, OfferDetails, Pod, PodId, PodRecord, PodStatus, Provider, SshEndpoint, Stock, Volume, VolumeSpec,
+};
 use crate::provisioner::{
     Capabilities, DEFAULT_RUNPOD_IMAGE, LAUNCH_TAG_ENV, LaunchSpec, OfferQuery, Provisioner, new_launch_tag,
 };
@@ -196,7 +198,7 @@ pub(crate) fn to_pod(pod: &types::Pod) -> Pod {
         price_per_hour: Some(f64::from(pod.cost)),
         ssh: ssh_of(pod),
         created_at: parse_timestamp(&pod.created_at),
-        raw: serde_json::to_value(pod).unwrap_or(Value::Null),
+        raw: PodRecord::RunPod(Box::new(pod.clone())),
     }
 }
 
