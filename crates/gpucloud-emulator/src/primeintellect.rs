@@ -92,7 +92,13 @@ async fn disk_availability() -> Response {
     axum::Json(wire::<types::DiskAvailabilityResponse>(json!({"items": items, "totalCount": 2}))).into_response()
 }
 
+/// The pod as the API document describes it.
 fn pod_json(pod: &EmulatedPod, shared: &Shared) -> Value {
+    wire::<types::ApiPodConfig>(pod_fields(pod, shared))
+}
+
+/// The pod's fields, unchecked: lists check the whole page at once.
+fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
     let phase = pod.phase(shared.config.ready_delay);
     let status = match phase {
         Phase::Provisioning => "PROVISIONING",
@@ -103,7 +109,7 @@ fn pod_json(pod: &EmulatedPod, shared: &Shared) -> Value {
     let running = phase == Phase::Running;
     // PrimeIntellect's real timestamps carry no UTC offset.
     let created_at = pod.created_at.trim_end_matches('Z').to_string();
-    wire::<types::ApiPodConfig>(json!({
+    json!({
         "id": pod.id, "userId": "emulator-user", "teamId": null, "name": pod.name, "type": "HOSTED",
         "providerType": pod.provider_type, "status": status,
         "installationStatus": if running { "FINISHED" } else { "PENDING" },
@@ -114,7 +120,7 @@ fn pod_json(pod: &EmulatedPod, shared: &Shared) -> Value {
         "sshConnection": if running { json!(format!("root@127.0.0.1 -p {}", pod.ssh_port)) } else { Value::Null },
         "ip": if running { json!(["127.0.0.1"]) } else { json!([null]) },
         "isSpot": false, "autoRestart": false
-    }))
+    })
 }
 
 async fn list_pods(
@@ -128,7 +134,7 @@ async fn list_pods(
     let pods = state.listed_pods(Api::PrimeIntellect, hide);
     // Render only the requested page: accounts with thousands of pods stay cheap to page through.
     let (page, offset, limit) = paginate(&pods, &pairs, 100);
-    let page: Vec<Value> = page.into_iter().map(|p| pod_json(p, &shared)).collect();
+    let page: Vec<Value> = page.into_iter().map(|p| pod_fields(p, &shared)).collect();
     let body = json!({"totalCount": pods.len(), "offset": offset, "limit": limit, "data": page});
     axum::Json(wire::<types::GenericPaginationResponseListApiPodConfig>(body)).into_response()
 }

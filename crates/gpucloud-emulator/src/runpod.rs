@@ -47,7 +47,13 @@ async fn list_gpu_types(RawQuery(query): RawQuery) -> Response {
     axum::Json(wire::<types::ListGpuTypesResponse>(json!({"gpus": gpus}))).into_response()
 }
 
+/// The pod as the API document describes it.
 fn pod_json(pod: &EmulatedPod, shared: &Shared) -> Value {
+    wire::<types::Pod>(pod_fields(pod, shared))
+}
+
+/// The pod's fields, unchecked: lists check the whole page at once.
+fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
     let phase = pod.phase(shared.config.ready_delay);
     let (status, actions) = match phase {
         Phase::Provisioning => ("PROVISIONING", json!(["terminate"])),
@@ -64,20 +70,20 @@ fn pod_json(pod: &EmulatedPod, shared: &Shared) -> Value {
     } else {
         json!({"proxy": null, "direct": null})
     };
-    wire::<types::Pod>(json!({
+    json!({
         "id": pod.id, "name": pod.name, "image": pod.image, "args": "", "disk": 50, "ports": ["22/tcp"], "env": pod.env,
         "registry": null, "status": status, "actions": actions, "mounts": {},
         "gpu": {"id": pod.gpu_type, "count": pod.gpu_count}, "cloud": pod.provider_type, "dataCenterId": pod.data_center,
         "cudaVersion": "12.8", "ssh": ssh, "template": null, "cost": pod.price, "locked": false,
         "globalNetworking": {"enabled": false}, "runtime": {}, "createdAt": pod.created_at,
         "startedAt": if running { json!(pod.created_at) } else { Value::Null }
-    }))
+    })
 }
 
 async fn list_pods(State(shared): State<Shared>, lag: Option<axum::Extension<crate::ListLag>>) -> Response {
     let state = shared.state();
     let hide = lag.map(|axum::Extension(crate::ListLag(d))| d);
-    let pods: Vec<Value> = state.listed_pods(Api::RunPod, hide).into_iter().map(|p| pod_json(p, &shared)).collect();
+    let pods: Vec<Value> = state.listed_pods(Api::RunPod, hide).into_iter().map(|p| pod_fields(p, &shared)).collect();
     axum::Json(wire::<types::ListPodsResponse>(json!({"pods": pods}))).into_response()
 }
 

@@ -14,9 +14,8 @@
 
 use crate::error::Error;
 use crate::model::Provider;
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::{self, BoxStream, FuturesOrdered, StreamExt};
 use std::future::Future;
-use std::sync::Arc;
 
 /// How a page is addressed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +74,9 @@ impl Default for Pagination {
 }
 
 /// A stream of pages. `fetch` gets each [`PageRequest`] and returns that page.
+///
+/// No request is made past the end: with `prefetch` 1 a listing makes exactly as many requests
+/// as it has pages, and once `totalCount` is known no page beyond it is scheduled.
 pub fn pages<T, F, Fut>(
     provider: Provider,
     operation: &'static str,
@@ -86,48 +88,75 @@ where
     F: Fn(PageRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Page<T>, Error>> + Send + 'static,
 {
+    struct State<F, Fut: Future> {
+        fetch: F,
+        in_flight: FuturesOrdered<Fut>,
+        next_index: u64,
+        /// Pages that exist, once a `totalCount` says so.
+        known_pages: Option<u64>,
+        seen: u64,
+        done: bool,
+    }
     let size = settings.page_size.max(1);
     let max_pages = settings.max_pages.max(1);
-    let fetch = Arc::new(fetch);
-    let requests = stream::iter(0..).map(move |index| {
-        let fetch = Arc::clone(&fetch);
-        async move { (index, fetch(PageRequest { index, size }).await) }
-    });
-    // State: items seen so far, and whether the stream is done.
-    requests
-        .buffered(settings.prefetch.max(1))
-        .scan((0u64, false), move |(seen, done), (index, result)| {
-            if *done {
-                return futures::future::ready(None);
+    let prefetch = settings.prefetch.max(1);
+    let state =
+        State { fetch, in_flight: FuturesOrdered::new(), next_index: 0, known_pages: None, seen: 0, done: false };
+    stream::unfold(state, move |mut state| async move {
+        if state.done {
+            return None;
+        }
+        // Keep up to `prefetch` requests in flight, never past a known end or the page bound.
+        while state.in_flight.len() < prefetch
+            && state.next_index < max_pages
+            && state.known_pages.is_none_or(|n| state.next_index < n)
+        {
+            state.in_flight.push_back((state.fetch)(PageRequest { index: state.next_index, size }));
+            state.next_index += 1;
+        }
+        let index = state.next_index - state.in_flight.len() as u64;
+        let result = match state.in_flight.next().await {
+            Some(result) => result,
+            None => return None,
+        };
+        let item = match result {
+            Err(e) => {
+                state.done = true;
+                Err(e)
             }
-            let out = match result {
-                Err(e) => {
-                    *done = true;
-                    Some(Err(e))
+            Ok(page) => {
+                state.seen += page.items.len() as u64;
+                if let Some(total) = page.total {
+                    state.known_pages = Some(total.div_ceil(size).max(1));
                 }
-                Ok(page) => {
-                    *seen += page.items.len() as u64;
-                    let short = (page.items.len() as u64) < size;
-                    let total_reached = page.total.is_some_and(|t| *seen >= t);
-                    if short || total_reached {
-                        *done = true;
-                        Some(Ok(page))
-                    } else if index + 1 >= max_pages {
-                        *done = true;
-                        Some(Err(Error::Pagination {
-                            provider,
-                            operation,
-                            pages: index + 1,
-                            message: format!("more pages remain after the {max_pages}-page bound ({seen} items read)"),
-                        }))
-                    } else {
-                        Some(Ok(page))
-                    }
+                let short = (page.items.len() as u64) < size;
+                let total_reached = page.total.is_some_and(|t| state.seen >= t);
+                if short || total_reached {
+                    state.done = true;
+                    Ok(page)
+                } else if index + 1 >= max_pages {
+                    state.done = true;
+                    Err(Error::Pagination {
+                        provider,
+                        operation,
+                        pages: index + 1,
+                        message: format!(
+                            "more pages remain after the {max_pages}-page bound ({} items read)",
+                            state.seen
+                        ),
+                    })
+                } else {
+                    Ok(page)
                 }
-            };
-            futures::future::ready(out)
-        })
-        .boxed()
+            }
+        };
+        if state.done {
+            // Pages fetched ahead past the end are dropped unread.
+            state.in_flight = FuturesOrdered::new();
+        }
+        Some((item, state))
+    })
+    .boxed()
 }
 
 /// The items of a page stream, in order; an error ends the stream.
@@ -173,6 +202,21 @@ mod tests {
             assert_eq!(collect(settings, 30, false, None).await.unwrap(), (0..30).collect::<Vec<_>>());
             assert_eq!(collect(settings, 0, true, None).await.unwrap(), Vec::<u64>::new());
         }
+    }
+
+    #[tokio::test]
+    async fn no_request_is_made_past_the_end() {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = std::sync::Arc::clone(&calls);
+        let fetch = move |req: PageRequest| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            server(25, true, None)(req)
+        };
+        let settings = Pagination { page_size: 10, max_pages: 100, prefetch: 1 };
+        let all: Vec<u64> =
+            items(pages(Provider::PrimeIntellect, "list", settings, fetch)).try_collect().await.unwrap();
+        assert_eq!(all.len(), 25);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

@@ -106,7 +106,7 @@ impl PrimeIntellect {
                         this.client.list_pods().offset(req.offset() as i64).limit(req.size as i64).send()
                     })
                     .await?;
-                let items = page.data.iter().map(to_pod).collect::<Result<Vec<_>>>()?;
+                let items = page.data.into_iter().map(to_pod).collect::<Result<Vec<_>>>()?;
                 Ok(Page { items, total: positive(page.total_count) })
             }
         })
@@ -219,7 +219,7 @@ pub(crate) fn to_offer(item: &types::GpuAvailability) -> Option<Offer> {
     })
 }
 
-pub(crate) fn to_pod(pod: &types::ApiPodConfig) -> Result<Pod> {
+pub(crate) fn to_pod(pod: types::ApiPodConfig) -> Result<Pod> {
     let id = pod.id.clone().filter(|id| !id.is_empty()).ok_or_else(|| Error::Decode {
         provider: Provider::PrimeIntellect,
         operation: "pod",
@@ -260,7 +260,7 @@ pub(crate) fn to_pod(pod: &types::ApiPodConfig) -> Result<Pod> {
         price_per_hour: Some(pod.price_hr),
         ssh,
         created_at: pod.created_at.as_deref().and_then(parse_timestamp),
-        raw: PodRecord::PrimeIntellect(Box::new(pod.clone())),
+        raw: PodRecord::PrimeIntellect(Box::new(pod)),
     })
 }
 
@@ -348,7 +348,7 @@ impl Provisioner for PrimeIntellect {
         let created =
             self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
         match created {
-            Ok(pod) => to_pod(&pod),
+            Ok(pod) => to_pod(pod),
             Err(e) if e.is_ambiguous_for_create() => {
                 reconcile_create(self, &tag, e, self.reconcile, &self.caller.stats).await
             }
@@ -360,7 +360,7 @@ impl Provisioner for PrimeIntellect {
         let pod_id = check_pod_id(id)?;
         let pod =
             self.caller.call("get_pod", Safety::Idempotent, || self.client.get_pod().pod_id(pod_id).send()).await?;
-        to_pod(&pod)
+        to_pod(pod)
     }
 
     fn list(&self) -> BoxStream<'_, Result<Pod>> {

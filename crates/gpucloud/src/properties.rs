@@ -74,13 +74,13 @@ fn edits() -> impl Strategy<Value = Vec<(usize, u8, Value)>> {
 /// Decoding any body into the generated types and mapping it never panics.
 fn decode_all(bytes: &[u8]) {
     if let Ok(pod) = serde_json::from_slice::<primeintellect_api::types::ApiPodConfig>(bytes) {
-        let _ = primeintellect::to_pod(&pod);
+        let _ = primeintellect::to_pod(pod);
     }
     if let Ok(offer) = serde_json::from_slice::<primeintellect_api::types::GpuAvailability>(bytes) {
         let _ = primeintellect::to_offer(&offer);
     }
     if let Ok(pod) = serde_json::from_slice::<runpod_api::types::Pod>(bytes) {
-        let _ = runpod::to_pod(&pod);
+        let _ = runpod::to_pod(pod);
     }
     let _ = serde_json::from_slice::<runpod_api::types::ListGpuTypesResponse>(bytes);
     let _ = serde_json::from_slice::<primeintellect_api::types::AvailabilityResponse>(bytes);
@@ -100,7 +100,7 @@ fn every_truncation_of_real_bodies_is_an_error_not_a_panic() {
     }
     // The untouched bodies do decode and map.
     let pod: primeintellect_api::types::ApiPodConfig = serde_json::from_value(pi_pod()).unwrap();
-    assert!(primeintellect::to_pod(&pod).unwrap().ssh.is_some());
+    assert!(primeintellect::to_pod(pod).unwrap().ssh.is_some());
     let offer: primeintellect_api::types::GpuAvailability = serde_json::from_value(pi_offer()).unwrap();
     assert!(primeintellect::to_offer(&offer).is_some());
 }
@@ -130,7 +130,7 @@ proptest! {
         raw["status"] = json!(status);
         raw["gpuName"] = json!(gpu_name);
         let pod: primeintellect_api::types::ApiPodConfig = serde_json::from_value(raw).unwrap();
-        let mapped = primeintellect::to_pod(&pod).unwrap();
+        let mapped = primeintellect::to_pod(pod).unwrap();
         prop_assert_eq!(mapped.provider_status, status);
         prop_assert!(!mapped.gpu_type.is_empty());
     }

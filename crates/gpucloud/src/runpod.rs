@@ -185,7 +185,7 @@ fn ssh_of(pod: &types::Pod) -> Option<SshEndpoint> {
     })
 }
 
-pub(crate) fn to_pod(pod: &types::Pod) -> Pod {
+pub(crate) fn to_pod(pod: types::Pod) -> Pod {
     let provider_status = pod.status.0.clone();
     Pod {
         id: PodId::new(Provider::RunPod, pod.id.clone()),
@@ -196,9 +196,9 @@ pub(crate) fn to_pod(pod: &types::Pod) -> Pod {
         gpu_type: pod.gpu.as_ref().map(|g| gpu::canonical_name(&g.id)).unwrap_or_else(|| "CPU".into()),
         gpu_count: pod.gpu.as_ref().map(|g| u32::try_from(g.count.get()).unwrap_or(u32::MAX)).unwrap_or(0),
         price_per_hour: Some(f64::from(pod.cost)),
-        ssh: ssh_of(pod),
+        ssh: ssh_of(&pod),
         created_at: parse_timestamp(&pod.created_at),
-        raw: PodRecord::RunPod(Box::new(pod.clone())),
+        raw: PodRecord::RunPod(Box::new(pod)),
     }
 }
 
@@ -279,7 +279,7 @@ impl Provisioner for RunPod {
         let created =
             self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
         match created {
-            Ok(pod) => Ok(to_pod(&pod)),
+            Ok(pod) => Ok(to_pod(pod)),
             Err(e) if e.is_ambiguous_for_create() => {
                 reconcile_create(self, &tag, e, self.reconcile, &self.caller.stats).await
             }
@@ -290,7 +290,7 @@ impl Provisioner for RunPod {
     async fn get(&self, id: &PodId) -> Result<Pod> {
         let pod_id = check_pod_id(id)?;
         let pod = self.caller.call("get_pod", Safety::Idempotent, || self.client.get_pod().id(pod_id).send()).await?;
-        Ok(to_pod(&pod))
+        Ok(to_pod(pod))
     }
 
     fn list(&self) -> BoxStream<'_, Result<Pod>> {
@@ -299,7 +299,7 @@ impl Provisioner for RunPod {
             self.caller.call("list_pods", Safety::Idempotent, || self.client.list_pods().send()).await
         })
         .flat_map(|result| match result {
-            Ok(list) => stream::iter(list.pods.iter().map(|p| Ok(to_pod(p))).collect::<Vec<_>>()),
+            Ok(list) => stream::iter(list.pods.into_iter().map(|p| Ok(to_pod(p))).collect::<Vec<_>>()),
             Err(e) => stream::iter(vec![Err(e)]),
         })
         .boxed()
