@@ -132,10 +132,14 @@ async fn list_pods(
     let state = shared.state();
     let hide = lag.map(|axum::Extension(crate::ListLag(d))| d);
     let pods = state.listed_pods(Api::PrimeIntellect, hide);
-    // Render only the requested page: accounts with thousands of pods stay cheap to page through.
+    let total = pods.len();
+    // Render only the requested page, outside the lock: concurrent page requests (prefetching
+    // clients) are served in parallel, and large accounts stay cheap to page through.
     let (page, offset, limit) = paginate(&pods, &pairs, 100);
-    let page: Vec<Value> = page.into_iter().map(|p| pod_fields(p, &shared)).collect();
-    let body = json!({"totalCount": pods.len(), "offset": offset, "limit": limit, "data": page});
+    let page: Vec<EmulatedPod> = page.into_iter().cloned().collect();
+    drop(state);
+    let page: Vec<Value> = page.iter().map(|p| pod_fields(p, &shared)).collect();
+    let body = json!({"totalCount": total, "offset": offset, "limit": limit, "data": page});
     axum::Json(wire::<types::GenericPaginationResponseListApiPodConfig>(body)).into_response()
 }
 

@@ -41,6 +41,20 @@ fn per_call_overhead(c: &mut Criterion) {
             black_box(serde_json::from_slice::<serde_json::Value>(&body).unwrap())
         })
     });
+    // The same bare request on a client with the SDK's settings (timeouts, default headers).
+    let configured = primeintellect_api::authenticated_http_client(
+        &SecretString::from(emulator.api_key().to_string()),
+        &primeintellect_api::ClientOptions::default(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    group.bench_function("bare_reqwest_sdk_settings", |b| {
+        b.to_async(&rt).iter(|| async {
+            let body = configured.get(&url).send().await.unwrap().bytes().await.unwrap();
+            black_box(serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        })
+    });
     // The generated client alone, to tell progenitor's cost from the facade's.
     group.bench_function("generated_client", |b| {
         b.to_async(&rt).iter(|| async { black_box(pi.raw().get_pod().pod_id(&id).send().await.unwrap()) })
