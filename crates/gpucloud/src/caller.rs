@@ -86,3 +86,39 @@ pub(crate) fn gone_is_ok<T>(result: Result<T>) -> Result<()> {
         Err(e) => Err(e),
     }
 }
+
+/// The settings methods both provisioners share; expects fields `caller: Caller`,
+/// `poll_interval: Duration` and `reconcile: ReconcilePolicy`.
+macro_rules! client_settings {
+    () => {
+        /// Replaces the retry policy.
+        pub fn with_retry_policy(mut self, policy: crate::retry::RetryPolicy) -> Self {
+            self.caller.set_policy(policy);
+            self
+        }
+
+        /// Sets how often waits poll.
+        pub fn with_poll_interval(mut self, interval: std::time::Duration) -> Self {
+            self.poll_interval = interval;
+            self
+        }
+
+        /// Sets how ambiguous creates are reconciled.
+        pub fn with_reconcile_policy(mut self, policy: crate::reconcile::ReconcilePolicy) -> Self {
+            self.reconcile = policy;
+            self
+        }
+
+        /// Retries performed so far by this client.
+        pub fn retries(&self) -> u64 {
+            self.caller.stats.retries.load(std::sync::atomic::Ordering::Relaxed)
+        }
+
+        /// What this client's retry and reconciliation layers have done (shared by its clones).
+        pub fn stats(&self) -> &crate::retry::RetryStats {
+            &self.caller.stats
+        }
+    };
+}
+
+pub(crate) use client_settings;

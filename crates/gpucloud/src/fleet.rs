@@ -128,6 +128,11 @@ impl LaunchCleanup {
         self.lock().pods.push((Arc::clone(provisioner), id.clone()));
     }
 
+    /// Stops tracking `tag`: its create was rejected outright, so nothing carries it.
+    fn forget_tag(&self, tag: &str) {
+        self.lock().tags.retain(|(_, t)| t != tag);
+    }
+
     /// Stops tracking `id`, which is being handed to the caller (its tag is covered by the pod).
     fn release(&self, id: &PodId, tag: &str) {
         let mut pending = self.lock();
@@ -403,6 +408,10 @@ impl Fleet {
                     let pod = match provisioner.create(&spec).await {
                         Ok(pod) => pod,
                         Err(error) => {
+                            // Only an ambiguous create may have left a pod behind under this tag.
+                            if !matches!(error, Error::CreateUnconfirmed { .. }) {
+                                cleanup.forget_tag(&tag);
+                            }
                             tracing::warn!(provider = %offer.provider, gpu = %offer.gpu_type, %error, "create failed; trying the next offer");
                             let stop = matches!(after_create_failure(&error), Next::Stop);
                             attempts.push(LaunchAttempt {

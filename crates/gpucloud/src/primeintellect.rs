@@ -55,11 +55,7 @@ impl PrimeIntellect {
         Self::new(key, base_url_from_env(BASE_URL_ENV).as_deref())
     }
 
-    /// Replaces the retry policy.
-    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.caller.set_policy(policy);
-        self
-    }
+    crate::caller::client_settings!();
 
     /// Replaces the pagination settings.
     pub fn with_pagination(mut self, pagination: Pagination) -> Self {
@@ -67,31 +63,9 @@ impl PrimeIntellect {
         self
     }
 
-    /// Sets how often waits poll.
-    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval;
-        self
-    }
-
-    /// Sets how ambiguous creates are reconciled.
-    pub fn with_reconcile_policy(mut self, policy: ReconcilePolicy) -> Self {
-        self.reconcile = policy;
-        self
-    }
-
     /// The generated client, for operations the facade does not wrap.
     pub fn raw(&self) -> &primeintellect_api::Client {
         &self.client
-    }
-
-    /// Retries performed so far by this client.
-    pub fn retries(&self) -> u64 {
-        self.caller.stats.retries.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// What this client's retry and reconciliation layers have done (shared by its clones).
-    pub fn stats(&self) -> &crate::retry::RetryStats {
-        &self.caller.stats
     }
 
     /// Every pod, as a stream of pages (offset/limit) under this client's pagination settings.

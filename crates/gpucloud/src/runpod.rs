@@ -58,37 +58,11 @@ impl RunPod {
         Self::new(key, base_url_from_env(BASE_URL_ENV).as_deref())
     }
 
-    /// Replaces the retry policy.
-    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.caller.set_policy(policy);
-        self
-    }
-
-    /// Sets how often waits poll.
-    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval;
-        self
-    }
-
-    /// Sets how ambiguous creates are reconciled.
-    pub fn with_reconcile_policy(mut self, policy: ReconcilePolicy) -> Self {
-        self.reconcile = policy;
-        self
-    }
+    crate::caller::client_settings!();
 
     /// The generated client, for operations the facade does not wrap.
     pub fn raw(&self) -> &runpod_api::Client {
         &self.client
-    }
-
-    /// Retries performed so far by this client.
-    pub fn retries(&self) -> u64 {
-        self.caller.stats.retries.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// What this client's retry and reconciliation layers have done (shared by its clones).
-    pub fn stats(&self) -> &crate::retry::RetryStats {
-        &self.caller.stats
     }
 
     async fn catalog(&self, cloud: &str, count: u32) -> Result<Vec<types::GpuType>> {
