@@ -255,11 +255,11 @@ async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
 
 async fn demo(args: &cli::DemoArgs) -> Result<(), Error> {
     let session = setup::emulated(&[], Duration::from_secs_f64(args.ready_delay.max(0.0))).await?;
-    let query = OfferQuery::gpu(args.gpu.clone(), 1);
-    let results = session.fleet.offers(&query).await;
-    println!("Offers for 1x {} from both clouds, cheapest first:", args.gpu);
+    // On-demand capacity only, as `gpucloud up` launches by default.
+    let request = LaunchRequest::new(args.gpu.clone(), 1, "demo");
+    let results = session.fleet.offers(&request.query).await;
+    println!("On-demand offers for 1x {} from both clouds, cheapest first:", args.gpu);
     render::offers_table(&results.offers.iter().take(6).cloned().collect::<Vec<_>>());
-    let request = LaunchRequest { query, ..LaunchRequest::new(args.gpu.clone(), 1, "demo") };
     let pod = launch(&session, &request, false).await?;
     println!("\nLaunched the cheapest offer:");
     render::pods_table(std::slice::from_ref(&pod));
