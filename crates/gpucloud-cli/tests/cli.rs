@@ -276,3 +276,36 @@ async fn under_faults_up_reports_a_running_pod_or_fails_typed_and_leaves_nothing
     assert!(!reported.is_empty(), "some launches succeed at a 30% fault rate");
     assert!(emulator.stats().faults.values().sum::<u64>() > 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_up_cleans_up_and_exits_130() {
+    let emulator = emulator(Duration::from_secs(120)).await;
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpucloud"));
+    for var in ENV {
+        command.env_remove(var);
+    }
+    command
+        .env("PRIME_API_KEY", emulator.api_key())
+        .env("RUNPOD_API_KEY", emulator.api_key())
+        .env("PRIME_API_BASE_URL", emulator.base_url())
+        .env("RUNPOD_API_BASE_URL", emulator.base_url())
+        .args(["up", "--gpu", "H100_80GB", "--timeout", "300"])
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+    // Wait until the pod exists and the CLI is waiting for it, then interrupt.
+    for _ in 0..200 {
+        if emulator.stats().creates == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(emulator.stats().creates, 1);
+    assert_eq!(emulator.live_pods().len(), 1);
+    let pid = child.id().to_string();
+    let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cancelled"));
+    assert!(emulator.live_pods().is_empty(), "the pod was terminated before the CLI exited");
+}

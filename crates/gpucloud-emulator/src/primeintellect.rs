@@ -52,6 +52,9 @@ async fn availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -
     let gpu_type = values("gpu_type").into_iter().next();
     let gpu_count = number(&pairs, "gpu_count");
     let regions = values("regions");
+    let first = |key: &str| values(key).into_iter().next();
+    let (socket, security, cloud_id, data_center) =
+        (first("socket"), first("security"), first("cloud_id"), first("data_center_id"));
     let page = number(&pairs, "page").unwrap_or(1).max(1);
     let page_size = number(&pairs, "page_size").unwrap_or(100).max(1);
     let disk_filter = values("disks");
@@ -68,6 +71,10 @@ async fn availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -
         .filter(|o| gpu_type.as_deref().is_none_or(|g| g == o.gpu_type))
         .filter(|o| gpu_count.is_none_or(|n| n == u64::from(o.gpu_count)))
         .filter(|o| regions.is_empty() || regions.iter().any(|r| r == o.region))
+        .filter(|o| socket.as_deref().is_none_or(|s| s == o.socket))
+        .filter(|o| security.as_deref().is_none_or(|s| s == "secure_cloud"))
+        .filter(|o| cloud_id.as_deref().is_none_or(|c| c == o.cloud_id))
+        .filter(|o| data_center.as_deref().is_none_or(|d| d == o.data_center))
         .filter(|o| disk_filter.is_empty() || disk_centers.iter().any(|dc| dc == o.data_center))
         .map(|o| o.to_json())
         .collect();
