@@ -72,7 +72,8 @@ async fn availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -
         .filter(|o| gpu_count.is_none_or(|n| n == u64::from(o.gpu_count)))
         .filter(|o| regions.is_empty() || regions.iter().any(|r| r == o.region))
         .filter(|o| socket.as_deref().is_none_or(|s| s == o.socket))
-        .filter(|o| security.as_deref().is_none_or(|s| s == "secure_cloud"))
+        // Every emulated offer is secure cloud.
+        .filter(|_| security.as_deref().is_none_or(|s| s == "secure_cloud"))
         .filter(|o| cloud_id.as_deref().is_none_or(|c| c == o.cloud_id))
         .filter(|o| data_center.as_deref().is_none_or(|d| d == o.data_center))
         .filter(|o| disk_filter.is_empty() || disk_centers.iter().any(|dc| dc == o.data_center))
