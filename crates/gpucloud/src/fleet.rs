@@ -128,7 +128,7 @@ impl LaunchCleanup {
         self.lock().pods.push((Arc::clone(provisioner), id.clone()));
     }
 
-    /// Stops tracking `tag`: its create was rejected outright, so nothing carries it.
+    /// Stops tracking `tag`: its create was rejected outright, or its pod is tracked by id.
     fn forget_tag(&self, tag: &str) {
         self.lock().tags.retain(|(_, t)| t != tag);
     }
@@ -426,7 +426,9 @@ impl Fleet {
                             continue;
                         }
                     };
+                    // From here the pod itself is tracked; its tag needs no sweep.
                     cleanup.track_pod(&provisioner, &pod.id);
+                    cleanup.forget_tag(&tag);
                     progress(LaunchEvent::Created { pod: &pod });
                     if !request.wait {
                         cleanup.release(&pod.id, &tag);
