@@ -51,37 +51,24 @@ pub fn from_env(only: &[Provider], allow_insecure_http: bool) -> Result<Session,
     let wanted = |p: Provider| only.is_empty() || only.contains(&p);
     let mut fleet = Fleet::new();
     let mut configured = 0;
-    if wanted(Provider::PrimeIntellect) {
-        match key(gpucloud::primeintellect::API_KEY_ENV) {
-            Some(k) => {
-                let url = base_url(gpucloud::primeintellect::BASE_URL_ENV, allow_insecure_http)?;
-                fleet = fleet.with(PrimeIntellect::new(k, url.as_deref())?);
-                configured += 1;
+    for provider in Provider::ALL.into_iter().filter(|p| wanted(*p)) {
+        let (key_variable, url_variable) = match provider {
+            Provider::PrimeIntellect => (gpucloud::primeintellect::API_KEY_ENV, gpucloud::primeintellect::BASE_URL_ENV),
+            Provider::RunPod => (gpucloud::runpod::API_KEY_ENV, gpucloud::runpod::BASE_URL_ENV),
+        };
+        let Some(k) = key(key_variable) else {
+            // A provider asked for by name must be configured; otherwise it is simply not used.
+            if !only.is_empty() {
+                return Err(Error::MissingCredentials { provider, variable: key_variable });
             }
-            None if !only.is_empty() => {
-                return Err(Error::MissingCredentials {
-                    provider: Provider::PrimeIntellect,
-                    variable: gpucloud::primeintellect::API_KEY_ENV,
-                });
-            }
-            None => {}
-        }
-    }
-    if wanted(Provider::RunPod) {
-        match key(gpucloud::runpod::API_KEY_ENV) {
-            Some(k) => {
-                let url = base_url(gpucloud::runpod::BASE_URL_ENV, allow_insecure_http)?;
-                fleet = fleet.with(RunPod::new(k, url.as_deref())?);
-                configured += 1;
-            }
-            None if !only.is_empty() => {
-                return Err(Error::MissingCredentials {
-                    provider: Provider::RunPod,
-                    variable: gpucloud::runpod::API_KEY_ENV,
-                });
-            }
-            None => {}
-        }
+            continue;
+        };
+        let url = base_url(url_variable, allow_insecure_http)?;
+        fleet = match provider {
+            Provider::PrimeIntellect => fleet.with(PrimeIntellect::new(k, url.as_deref())?),
+            Provider::RunPod => fleet.with(RunPod::new(k, url.as_deref())?),
+        };
+        configured += 1;
     }
     if configured == 0 {
         return Err(Error::MissingCredentials {

@@ -291,10 +291,7 @@ async fn get_disk(State(shared): State<Shared>, Path(id): Path<String>) -> Respo
 }
 
 async fn delete_disk(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
-    let mut state = shared.state();
-    let before = state.volumes.len();
-    state.volumes.retain(|v| !(v.api == Api::PrimeIntellect && v.id == id));
-    if state.volumes.len() == before {
+    if !shared.state().remove_volume(Api::PrimeIntellect, &id) {
         return error(StatusCode::NOT_FOUND, "disk_id", "Disk not found");
     }
     axum::Json(json!({"status": "deleted"})).into_response()

@@ -220,10 +220,7 @@ async fn get_volume(State(shared): State<Shared>, Path(id): Path<String>) -> Res
 }
 
 async fn delete_volume(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
-    let mut state = shared.state();
-    let before = state.volumes.len();
-    state.volumes.retain(|v| !(v.api == Api::RunPod && v.id == id));
-    if state.volumes.len() == before {
+    if !shared.state().remove_volume(Api::RunPod, &id) {
         return problem(StatusCode::NOT_FOUND, "network volume not found");
     }
     StatusCode::NO_CONTENT.into_response()

@@ -144,6 +144,13 @@ impl State {
         self.pods.iter_mut().find(|p| p.api == api && p.id == id)
     }
 
+    /// Removes a volume; `false` when there was none.
+    pub fn remove_volume(&mut self, api: Api, id: &str) -> bool {
+        let before = self.volumes.len();
+        self.volumes.retain(|v| !(v.api == api && v.id == id));
+        self.volumes.len() != before
+    }
+
     /// Pods a list shows: live ones, without those hidden by list lag.
     pub fn listed_pods(&self, api: Api, hide_newer_than: Option<Duration>) -> Vec<&EmulatedPod> {
         self.pods
