@@ -342,16 +342,13 @@ impl Emulator {
     /// need a large account without creating each pod through the API).
     pub fn seed_pods(&self, api: Api, count: usize) {
         let mut state = self.inner.state();
+        let (gpu_type, provider_type) = match api {
+            Api::PrimeIntellect => ("H100_80GB", "hyperstack"),
+            Api::RunPod => ("NVIDIA H100 80GB HBM3", "SECURE"),
+        };
         for i in 0..count {
-            let id = state.new_id(api);
-            let ssh_port = state.next_ssh_port();
-            let (gpu_type, provider_type) = match api {
-                Api::PrimeIntellect => ("H100_80GB", "hyperstack"),
-                Api::RunPod => ("NVIDIA H100 80GB HBM3", "SECURE"),
-            };
-            state.pods.push(EmulatedPod {
+            state.add_pod(state::NewPod {
                 api,
-                id,
                 name: format!("seeded-{i}"),
                 gpu_type: gpu_type.into(),
                 socket: "SXM5".into(),
@@ -361,12 +358,11 @@ impl Emulator {
                 data_center: "CANADA-1".into(),
                 image: "ubuntu_22_cuda_12".into(),
                 env: Default::default(),
-                stopped: false,
-                terminated: false,
-                created_at: state::now_rfc3339(),
-                created: std::time::Instant::now() - self.inner.config.ready_delay,
-                ssh_port,
             });
+            // Seeded pods are already running.
+            if let Some(seeded) = state.pods.last_mut() {
+                seeded.created = std::time::Instant::now() - self.inner.config.ready_delay;
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The PrimeIntellect API (`/api/v1/...`), as far as gpucloud and its users need it.
 
 use crate::catalog;
-use crate::state::{Api, EmulatedPod, EmulatedVolume, Phase, now_rfc3339};
+use crate::state::{Api, EmulatedPod, EmulatedVolume, NewPod, Phase, now_rfc3339};
 use crate::{Shared, query_pairs, wire};
 use axum::Router;
 use axum::body::Bytes;
@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use primeintellect_api::types;
 use serde_json::{Value, json};
-use std::time::Instant;
 
 pub(crate) fn routes() -> Router<Shared> {
     Router::new()
@@ -199,12 +198,9 @@ async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
     if state.stocked_out.contains(offer.cloud_id) || state.stocked_out.contains(offer.gpu_type) {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "pod", "No instances available for this configuration");
     }
-    let id = state.new_id(Api::PrimeIntellect);
-    let ssh_port = state.next_ssh_port();
     let env = pod.env_vars.iter().flatten().map(|e| (e.key.clone(), e.value.clone())).collect();
-    let record = EmulatedPod {
+    let record = state.add_pod(NewPod {
         api: Api::PrimeIntellect,
-        id,
         name,
         gpu_type: offer.gpu_type.to_string(),
         socket: offer.socket.to_string(),
@@ -214,15 +210,9 @@ async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
         data_center: offer.data_center.to_string(),
         image,
         env,
-        stopped: false,
-        terminated: false,
-        created_at: now_rfc3339(),
-        created: Instant::now(),
-        ssh_port,
-    };
+    });
     state.creates += 1;
     let body = pod_json(&record, &shared);
-    state.pods.push(record);
     axum::Json(body).into_response()
 }
 

@@ -1,7 +1,7 @@
 //! RunPod REST v2 (`/v2/...`), as far as gpucloud and its users need it.
 
 use crate::catalog;
-use crate::state::{Api, EmulatedPod, EmulatedVolume, Phase, now_rfc3339};
+use crate::state::{Api, EmulatedPod, EmulatedVolume, NewPod, Phase, now_rfc3339};
 use crate::{Shared, query_pairs, wire};
 use axum::Router;
 use axum::body::Bytes;
@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use runpod_api::types;
 use serde_json::{Value, json};
-use std::time::Instant;
 
 pub(crate) fn routes() -> Router<Shared> {
     Router::new()
@@ -109,11 +108,8 @@ async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
     if state.stocked_out.contains(entry.id) {
         return problem(StatusCode::INTERNAL_SERVER_ERROR, "no instances available");
     }
-    let id = state.new_id(Api::RunPod);
-    let ssh_port = state.next_ssh_port();
-    let record = EmulatedPod {
+    let record = state.add_pod(NewPod {
         api: Api::RunPod,
-        id,
         name: request.name.to_string(),
         gpu_type: entry.id.to_string(),
         socket: String::new(),
@@ -127,15 +123,9 @@ async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
             .unwrap_or_else(|| entry.data_centers.first().unwrap_or(&"US-KS-2").to_string()),
         image: request.image.clone().unwrap_or_default(),
         env: request.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        stopped: false,
-        terminated: false,
-        created_at: now_rfc3339(),
-        created: Instant::now(),
-        ssh_port,
-    };
+    });
     state.creates += 1;
     let body = pod_json(&record, &shared);
-    state.pods.push(record);
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 

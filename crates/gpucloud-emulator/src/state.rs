@@ -52,6 +52,21 @@ pub struct EmulatedPod {
     pub ssh_port: u16,
 }
 
+/// What a create decides about a new pod; [`State::add_pod`] assigns the rest.
+#[derive(Debug)]
+pub(crate) struct NewPod {
+    pub api: Api,
+    pub name: String,
+    pub gpu_type: String,
+    pub socket: String,
+    pub gpu_count: u32,
+    pub price: f64,
+    pub provider_type: String,
+    pub data_center: String,
+    pub image: String,
+    pub env: BTreeMap<String, String>,
+}
+
 /// A pod's lifecycle phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -135,7 +150,33 @@ impl State {
         (0..len).map(|_| alphabet[self.rng.random_range(0..alphabet.len())] as char).collect()
     }
 
-    pub fn next_ssh_port(&mut self) -> u16 {
+    /// Stores a new, provisioning pod with a fresh id and SSH port; returns a copy of it.
+    pub fn add_pod(&mut self, new: NewPod) -> EmulatedPod {
+        let id = self.new_id(new.api);
+        let ssh_port = self.next_ssh_port();
+        let pod = EmulatedPod {
+            api: new.api,
+            id,
+            name: new.name,
+            gpu_type: new.gpu_type,
+            socket: new.socket,
+            gpu_count: new.gpu_count,
+            price: new.price,
+            provider_type: new.provider_type,
+            data_center: new.data_center,
+            image: new.image,
+            env: new.env,
+            stopped: false,
+            terminated: false,
+            created_at: now_rfc3339(),
+            created: Instant::now(),
+            ssh_port,
+        };
+        self.pods.push(pod.clone());
+        pod
+    }
+
+    fn next_ssh_port(&mut self) -> u16 {
         self.next_port = self.next_port.wrapping_add(1).max(22001);
         self.next_port
     }
