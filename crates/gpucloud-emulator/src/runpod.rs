@@ -16,7 +16,7 @@ pub(crate) fn routes() -> Router<Shared> {
     Router::new()
         .route("/v2/catalog/gpus", get(list_gpu_types))
         .route("/v2/pods", get(list_pods).post(create_pod))
-        .route("/v2/pods/{id}", get(get_pod).delete(delete_pod))
+        .route("/v2/pods/{id}", get(get_pod).patch(update_pod).delete(delete_pod))
         .route("/v2/pods/{id}/action", post(pod_action))
         .route("/v2/network-volumes", get(list_volumes).post(create_volume))
         .route("/v2/network-volumes/{id}", get(get_volume).delete(delete_volume))
@@ -135,6 +135,31 @@ async fn get_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Respon
         Some(pod) => axum::Json(pod_json(pod, &shared)).into_response(),
         None => problem(StatusCode::NOT_FOUND, "pod not found"),
     }
+}
+
+/// `PATCH /v2/pods/{id}`: only the fields present change (the document's PATCH semantics); the
+/// emulator keeps `name`, `image` and `env`.
+async fn update_pod(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    let request: types::UpdatePodRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}")),
+    };
+    let mut state = shared.state();
+    let Some(pod) = state.pod_mut(Api::RunPod, &id).filter(|p| !p.terminated) else {
+        return problem(StatusCode::NOT_FOUND, "pod not found");
+    };
+    if let Some(name) = &request.name {
+        pod.name = name.to_string();
+    }
+    if let Some(image) = &request.image {
+        pod.image = image.clone();
+    }
+    if !request.env.is_empty() {
+        pod.env = request.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
+    let pod = pod.clone();
+    drop(state);
+    axum::Json(pod_json(&pod, &shared)).into_response()
 }
 
 async fn delete_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Response {

@@ -4,7 +4,7 @@
 use crate::api_error::{CallSite, ProviderMessage};
 use crate::error::{Error, Result};
 use crate::model::Provider;
-use crate::retry::{self, RetryBudget, RetryPolicy, RetryStats, Safety};
+use crate::retry::{self, JitterSource, RetryBudget, RetryPolicy, RetryStats, Safety};
 use progenitor_client::ResponseValue;
 use secrecy::SecretString;
 use std::future::Future;
@@ -18,6 +18,7 @@ pub(crate) struct Caller {
     api_key: SecretString,
     policy: RetryPolicy,
     budget: RetryBudget,
+    jitter: JitterSource,
     pub stats: Arc<RetryStats>,
 }
 
@@ -30,7 +31,7 @@ impl std::fmt::Debug for Caller {
 impl Caller {
     pub fn new(provider: Provider, api_key: SecretString, policy: RetryPolicy) -> Self {
         let budget = RetryBudget::new(policy.budget);
-        Self { provider, api_key, policy, budget, stats: Arc::default() }
+        Self { provider, api_key, policy, budget, jitter: JitterSource::from_entropy(), stats: Arc::default() }
     }
 
     pub fn set_policy(&mut self, policy: RetryPolicy) {
@@ -47,7 +48,7 @@ impl Caller {
     {
         let site = CallSite { provider: self.provider, operation, api_key: &self.api_key };
         let span = tracing::debug_span!("gpucloud", provider = %self.provider, operation);
-        retry::run(&self.policy, &self.budget, &self.stats, operation, safety, || async {
+        retry::run(&self.policy, &self.budget, &self.jitter, &self.stats, operation, safety, || async {
             match send().await {
                 Ok(value) => Ok(value.into_inner()),
                 Err(e) => Err(site.convert(e).await),

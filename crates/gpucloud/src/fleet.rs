@@ -64,6 +64,9 @@ pub struct LaunchRequest {
     pub env: BTreeMap<String, String>,
     /// Volumes to attach.
     pub volume_ids: Vec<String>,
+    /// Lease: how long the pod may live before [`Fleet::reap`] terminates it, counted from its
+    /// create (see [`crate::lease`]). `None`: no lease.
+    pub ttl: Option<Duration>,
     /// How long to wait, from the start of the launch, for a pod to be ready.
     pub ready_timeout: Duration,
     /// At most this many offers are tried.
@@ -84,6 +87,7 @@ impl LaunchRequest {
             max_price_per_hour: None,
             env: BTreeMap::new(),
             volume_ids: Vec::new(),
+            ttl: None,
             ready_timeout: Duration::from_secs(600),
             max_candidates: 8,
             wait: true,
@@ -97,6 +101,7 @@ impl LaunchRequest {
         spec.max_price_per_hour = self.max_price_per_hour;
         spec.env = self.env.clone();
         spec.volume_ids = self.volume_ids.clone();
+        spec.ttl = self.ttl;
         spec
     }
 }
@@ -509,6 +514,35 @@ impl Fleet {
     /// Terminates the pod and confirms it within the cleanup timeout.
     pub async fn terminate(&self, id: &PodId) -> Result<()> {
         self.provisioner(id.provider())?.terminate_and_confirm(id, Instant::now() + self.cleanup_timeout).await
+    }
+
+    /// Sets the pod's lease to expire `ttl` from now ([`Provisioner::extend_lease`]).
+    pub async fn extend_lease(&self, id: &PodId, ttl: Duration) -> Result<Pod> {
+        self.provisioner(id.provider())?.extend_lease(id, ttl).await
+    }
+
+    /// One sweep of the reaper over every provider: terminates, and confirms, every pod whose
+    /// lease has expired, plus the pods the policy's prefix rule matches. Failures are in the
+    /// report, not fatal; `Err` only for an invalid policy. See [`crate::reap`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = gpucloud_emulator::Emulator::start(Default::default()).await?;
+    /// # let key = gpucloud::SecretString::from(emulator.api_key().to_string());
+    /// # let fleet = gpucloud::Fleet::new().with(gpucloud::RunPod::new(key, Some(&emulator.base_url()))?);
+    /// use gpucloud::ReapPolicy;
+    /// use std::time::Duration;
+    /// let policy = ReapPolicy::expired_leases().with_prefix_older_than("ci-", Duration::from_secs(2 * 3600));
+    /// let report = fleet.reap(&policy).await?;
+    /// println!("examined {}, reaped {}", report.examined, report.reaped.len());
+    /// # assert!(report.is_clean());
+    /// # Ok(()) }
+    /// ```
+    pub async fn reap(&self, policy: &crate::ReapPolicy) -> Result<crate::ReapReport> {
+        policy.validate()?;
+        let (pods, list_failures) = self.list().await;
+        Ok(crate::reap::sweep(&self.provisioners, policy, pods, list_failures, self.cleanup_timeout).await)
     }
 }
 

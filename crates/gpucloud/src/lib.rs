@@ -22,12 +22,14 @@ mod caller;
 pub mod error;
 pub mod fleet;
 pub mod gpu;
+pub mod lease;
 pub mod model;
 pub mod paginate;
 pub mod primeintellect;
 #[cfg(test)]
 mod properties;
 pub mod provisioner;
+pub mod reap;
 mod reconcile;
 pub mod retry;
 pub mod runpod;
@@ -42,6 +44,7 @@ pub use model::{
 pub use paginate::{Page, PageShape, Pagination};
 pub use primeintellect::PrimeIntellect;
 pub use provisioner::{Capabilities, LaunchSpec, OfferQuery, Provisioner};
+pub use reap::{ReapPolicy, ReapReport};
 pub use reconcile::ReconcilePolicy;
 pub use retry::RetryPolicy;
 pub use runpod::RunPod;

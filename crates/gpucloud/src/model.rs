@@ -257,8 +257,14 @@ pub struct Pod {
     pub id: PodId,
     /// Which cloud it runs on.
     pub provider: Provider,
-    /// The name it was created with (launches add a `-gc<tag>` suffix; see [`LaunchSpec`](crate::LaunchSpec)).
+    /// The name it was created with (launches add a `-gc<tag>` suffix and, with a lease, an
+    /// expiry stamp before it; see [`crate::lease`]).
     pub name: String,
+    /// The launch tag in its name, for pods gpucloud created; `None` for others.
+    pub launch_tag: Option<String>,
+    /// When its lease expires ([`crate::lease`]); `None` for pods without one, and for pods
+    /// gpucloud did not create. [`crate::Fleet::reap`] terminates pods past this time.
+    pub lease_expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The unified status.
     pub status: PodStatus,
     /// The provider's own status string.
@@ -289,6 +295,11 @@ pub enum PodRecord {
 }
 
 impl Pod {
+    /// Whether its lease has expired at `now` (pods without a lease never expire).
+    pub fn lease_expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.lease_expires_at.is_some_and(|expiry| expiry <= now)
+    }
+
     /// Running with a known SSH endpoint: what [`Provisioner::wait_until_ready`](crate::Provisioner::wait_until_ready) waits for.
     pub fn is_ready(&self) -> bool {
         self.status == PodStatus::Running && self.ssh.is_some()

@@ -108,7 +108,7 @@ impl PrimeIntellect {
         // A variable-price offer is capped at the estimate when the caller set no cap.
         let max_price = spec.max_price_per_hour.or(variable_price.then(|| crate::validate::estimate_price(spec)));
         let mut pod = json!({
-            "name": spec.tagged_name(tag),
+            "name": spec.pod_name(tag),
             "cloudId": cloud_id,
             "gpuType": gpu_type,
             "socket": socket,
@@ -223,10 +223,13 @@ pub(crate) fn to_pod(pod: types::ApiPodConfig) -> Result<Pod> {
     if status == PodStatus::Running && ssh.is_none() {
         status = PodStatus::Starting;
     }
+    let (launch_tag, lease_expires_at) = crate::lease::tag_and_expiry(&pod.name);
     Ok(Pod {
         id: PodId::new(Provider::PrimeIntellect, id),
         provider: Provider::PrimeIntellect,
         name: pod.name.clone(),
+        launch_tag,
+        lease_expires_at,
         status,
         provider_status,
         gpu_type: gpu::canonical_name(&pod.gpu_name.0),
@@ -269,7 +272,7 @@ impl Provisioner for PrimeIntellect {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { stop_start: false, spot: true, custom_resources: true, volumes: true }
+        Capabilities { stop_start: false, spot: true, custom_resources: true, volumes: true, extend_lease: false }
     }
 
     async fn offers(&self, query: &OfferQuery) -> Result<Vec<Offer>> {

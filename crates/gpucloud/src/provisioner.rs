@@ -19,6 +19,8 @@ pub struct Capabilities {
     pub custom_resources: bool,
     /// Network volumes can be attached at creation.
     pub volumes: bool,
+    /// A pod's lease can be extended ([`Provisioner::extend_lease`]): the provider can rename pods.
+    pub extend_lease: bool,
 }
 
 /// Which offers to list. Every field is optional; an empty query lists everything.
@@ -80,7 +82,8 @@ pub struct LaunchSpec {
     pub offer: Offer,
     /// Pod name, 1-[`MAX_NAME_LEN`] characters of `[A-Za-z0-9._-]`. The SDK appends
     /// `-gc<10 chars>`, a per-attempt tag it uses to find the pod again if the create's answer
-    /// is lost (see [`Provisioner::create`]).
+    /// is lost (see [`Provisioner::create`]), and before it the lease stamp when
+    /// [`LaunchSpec::ttl`] is set (see [`crate::lease`]).
     pub name: String,
     /// Image: for PrimeIntellect one of the offer's `images` (or `custom_template` with
     /// `custom_template_id`); for RunPod a container image reference. `None` picks the offer's
@@ -104,6 +107,9 @@ pub struct LaunchSpec {
     pub ssh_key_id: Option<String>,
     /// The attempt's tag; set by [`Provisioner::create`] when `None`.
     pub launch_tag: Option<String>,
+    /// Lease: the pod may be terminated by [`crate::Fleet::reap`] once this long has passed
+    /// since its create (1 s to 366 days). The expiry is written into the pod's name.
+    pub ttl: Option<Duration>,
 }
 
 /// Longest `LaunchSpec::name` accepted (the tag suffix makes room within providers' limits).
@@ -129,23 +135,18 @@ impl LaunchSpec {
             volume_ids: Vec::new(),
             ssh_key_id: None,
             launch_tag: None,
+            ttl: None,
         }
     }
 
-    /// The name the pod is created with: `name-gc<tag>`.
-    pub fn tagged_name(&self, tag: &str) -> String {
-        format!("{}-{tag}", self.name)
+    /// The name the pod is created with now: `name[-exp<expiry>]-gc<tag>` ([`crate::lease`]).
+    pub fn pod_name(&self, tag: &str) -> String {
+        let expiry = self.ttl.map(|ttl| crate::lease::expiry_after(chrono::Utc::now(), ttl));
+        crate::lease::compose(&self.name, expiry, tag)
     }
 }
 
-/// A fresh, unique launch tag: `gc` and 10 random lowercase alphanumerics.
-pub fn new_launch_tag() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    let suffix: String = (0..10).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
-    format!("gc{suffix}")
-}
+pub use crate::lease::new_launch_tag;
 
 /// The one interface over every cloud. Object-safe: use it as `Box<dyn Provisioner>` or
 /// `Arc<dyn Provisioner>`, or put several in a [`crate::Fleet`].
@@ -190,6 +191,18 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
     async fn start(&self, id: &PodId) -> Result<()> {
         let _ = id;
         Err(Error::Unsupported { provider: self.provider(), operation: "start" })
+    }
+
+    /// Sets the pod's lease to expire `ttl` from now, by rewriting the expiry in its name
+    /// ([`crate::lease`]), and returns the renamed pod. Only pods gpucloud launched (their name
+    /// carries a launch tag) have leases; a pod launched without one gets one. Where the provider
+    /// cannot rename pods (PrimeIntellect), [`Error::Unsupported`].
+    async fn extend_lease(&self, id: &PodId, ttl: Duration) -> Result<Pod> {
+        let _ = (id, ttl);
+        Err(Error::Unsupported {
+            provider: self.provider(),
+            operation: "extending a lease (its pods cannot be renamed after creation)",
+        })
     }
 
     /// Network volumes / disks of the account.
@@ -266,6 +279,9 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
     async fn find_by_launch_tag(&self, tag: &str) -> Result<Vec<Pod>> {
         use futures::TryStreamExt;
         let pods: Vec<Pod> = self.list().try_collect().await?;
-        Ok(pods.into_iter().filter(|p| p.name.ends_with(tag) && p.status != PodStatus::Terminated).collect())
+        Ok(pods
+            .into_iter()
+            .filter(|p| p.launch_tag.as_deref() == Some(tag) && p.status != PodStatus::Terminated)
+            .collect())
     }
 }

@@ -19,6 +19,11 @@
 //! budget. An empty budget stops retrying, so a struggling provider sees fewer requests, not a
 //! retry storm (the AWS SDK's standard mode works this way).
 //!
+//! **Decorrelated delays**: every client draws its jitter from its own random generator, seeded
+//! from the operating system's entropy, and each call from a fresh seed of that generator. Many
+//! clients hitting the same fault (many processes launching at once against one rate limit)
+//! therefore spread their retries out instead of retrying in lockstep.
+//!
 //! Every retry is logged at `WARN` by `tracing` with the provider, operation, attempt and delay.
 
 use crate::error::Error;
@@ -111,6 +116,22 @@ impl RetryBudget {
     }
 }
 
+/// One client's source of jitter: an entropy-seeded generator that hands each call its own seed.
+#[derive(Debug, Clone)]
+pub(crate) struct JitterSource(Arc<Mutex<rand::rngs::StdRng>>);
+
+impl JitterSource {
+    pub(crate) fn from_entropy() -> Self {
+        use rand::SeedableRng as _;
+        Self(Arc::new(Mutex::new(rand::rngs::StdRng::from_os_rng())))
+    }
+
+    fn next_seed(&self) -> u64 {
+        use rand::RngCore as _;
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).next_u64()
+    }
+}
+
 /// Counters of what one client's retry and reconciliation layers did, for reports and tests.
 #[derive(Debug, Default)]
 pub struct RetryStats {
@@ -126,6 +147,7 @@ pub struct RetryStats {
 pub(crate) async fn run<T, F, Fut>(
     policy: &RetryPolicy,
     budget: &RetryBudget,
+    jitter: &JitterSource,
     stats: &RetryStats,
     operation: &'static str,
     safety: Safety,
@@ -140,6 +162,7 @@ where
         .with_max_delay(policy.max_backoff)
         .with_factor(2.0)
         .with_jitter()
+        .with_jitter_seed(jitter.next_seed())
         .without_max_times()
         .build();
     let mut tried = 1;
@@ -190,11 +213,19 @@ mod tests {
     async fn run_with(safety: Safety, errors: Vec<Error>) -> (Result<u32, Error>, u32) {
         let calls = AtomicU32::new(0);
         let errors = Mutex::new(errors);
-        let result = run(&RetryPolicy::fast(), &RetryBudget::new(100), &RetryStats::default(), "op", safety, || {
-            calls.fetch_add(1, Ordering::SeqCst);
-            let next = errors.lock().unwrap().pop();
-            async move { next.map_or(Ok(7), Err) }
-        })
+        let result = run(
+            &RetryPolicy::fast(),
+            &RetryBudget::new(100),
+            &JitterSource::from_entropy(),
+            &RetryStats::default(),
+            "op",
+            safety,
+            || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let next = errors.lock().unwrap().pop();
+                async move { next.map_or(Ok(7), Err) }
+            },
+        )
         .await;
         (result, calls.load(Ordering::SeqCst))
     }
@@ -235,13 +266,66 @@ mod tests {
     async fn an_empty_budget_stops_retries() {
         let budget = RetryBudget::new(4);
         let calls = AtomicU32::new(0);
-        let result: Result<(), Error> =
-            run(&RetryPolicy::fast(), &budget, &RetryStats::default(), "op", Safety::Idempotent, || {
+        let result: Result<(), Error> = run(
+            &RetryPolicy::fast(),
+            &budget,
+            &JitterSource::from_entropy(),
+            &RetryStats::default(),
+            "op",
+            Safety::Idempotent,
+            || {
                 calls.fetch_add(1, Ordering::SeqCst);
                 async { Err(api(503, None)) }
-            })
-            .await;
+            },
+        )
+        .await;
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// The delays one call slept through, failing with 503 `failures` times, under paused time.
+    async fn delays_of_one_call(jitter: &JitterSource, failures: u32) -> Vec<Duration> {
+        let calls = AtomicU32::new(0);
+        let slept = Mutex::new(Vec::new());
+        let last = Mutex::new(tokio::time::Instant::now());
+        let policy = RetryPolicy { max_attempts: failures + 1, ..RetryPolicy::default() };
+        let result: Result<(), Error> =
+            run(&policy, &RetryBudget::new(1000), jitter, &RetryStats::default(), "op", Safety::Idempotent, || {
+                let now = tokio::time::Instant::now();
+                let mut last = last.lock().unwrap();
+                if calls.fetch_add(1, Ordering::SeqCst) > 0 {
+                    slept.lock().unwrap().push(now - *last);
+                }
+                *last = now;
+                let fail = calls.load(Ordering::SeqCst) <= failures;
+                async move { if fail { Err(api(503, None)) } else { Ok(()) } }
+            })
+            .await;
+        assert!(result.is_ok());
+        slept.into_inner().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn independent_clients_do_not_retry_in_lockstep() {
+        let mut first_delays = Vec::new();
+        for _ in 0..30 {
+            let client = JitterSource::from_entropy();
+            first_delays.extend(delays_of_one_call(&client, 1).await);
+        }
+        assert_eq!(first_delays.len(), 30);
+        let default = RetryPolicy::default();
+        assert!(first_delays.iter().all(|d| *d >= default.initial_backoff && *d < default.initial_backoff * 2));
+        first_delays.sort();
+        first_delays.dedup();
+        assert!(first_delays.len() >= 25, "only {} distinct first delays of 30: {first_delays:?}", first_delays.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn consecutive_calls_of_one_client_do_not_replay_the_same_delays() {
+        let client = JitterSource::from_entropy();
+        let first = delays_of_one_call(&client, 3).await;
+        let second = delays_of_one_call(&client, 3).await;
+        assert_eq!(first.len(), 3);
+        assert_ne!(first, second);
     }
 }

@@ -161,10 +161,13 @@ fn ssh_of(pod: &types::Pod) -> Option<SshEndpoint> {
 
 pub(crate) fn to_pod(pod: types::Pod) -> Pod {
     let provider_status = pod.status.0.clone();
+    let (launch_tag, lease_expires_at) = crate::lease::tag_and_expiry(&pod.name);
     Pod {
         id: PodId::new(Provider::RunPod, pod.id.clone()),
         provider: Provider::RunPod,
         name: pod.name.clone(),
+        launch_tag,
+        lease_expires_at,
         status: PodStatus::from_runpod(&provider_status),
         provider_status,
         gpu_type: pod.gpu.as_ref().map(|g| gpu::canonical_name(&g.id)).unwrap_or_else(|| "CPU".into()),
@@ -196,7 +199,7 @@ impl Provisioner for RunPod {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { stop_start: true, spot: false, custom_resources: false, volumes: true }
+        Capabilities { stop_start: true, spot: false, custom_resources: false, volumes: true, extend_lease: true }
     }
 
     async fn offers(&self, query: &OfferQuery) -> Result<Vec<Offer>> {
@@ -231,7 +234,7 @@ impl Provisioner for RunPod {
         let mut env = spec.env.clone();
         env.insert(LAUNCH_TAG_ENV.to_string(), tag.clone());
         let mut body = json!({
-            "name": spec.tagged_name(&tag),
+            "name": spec.pod_name(&tag),
             "image": spec.image.clone().unwrap_or_else(|| DEFAULT_RUNPOD_IMAGE.to_string()),
             "gpu": {"id": gpu_type_id, "count": spec.offer.gpu_count},
             "cloud": cloud,
@@ -284,6 +287,26 @@ impl Provisioner for RunPod {
         gone_is_ok(
             self.caller.call("delete_pod", Safety::Idempotent, || self.client.delete_pod().id(pod_id).send()).await,
         )
+    }
+
+    async fn extend_lease(&self, id: &PodId, ttl: Duration) -> Result<Pod> {
+        crate::lease::check_ttl(ttl)?;
+        let pod_id = check_pod_id(id)?;
+        let current = self.get(id).await?;
+        let expiry = crate::lease::expiry_after(chrono::Utc::now(), ttl);
+        // A pod launched without a lease keeps its tag and gains a stamp; a pod gpucloud did not
+        // launch has no tag, and inventing one would make it look like ours.
+        let name = crate::lease::restamp(&current.name, expiry).ok_or_else(|| {
+            Error::invalid("pod", format!("{id} ({:?}) was not launched by gpucloud, so it has no lease", current.name))
+        })?;
+        let body: types::UpdatePodRequest = self.caller.build("name", json!({ "name": name }))?;
+        // Renaming twice to the same name is harmless, so the update is retried like a read.
+        let pod = self
+            .caller
+            .call("update_pod", Safety::Idempotent, || self.client.update_pod().id(pod_id).body(body.clone()).send())
+            .await?;
+        tracing::info!(pod = %id, lease_expires_at = %expiry, "lease extended");
+        Ok(to_pod(pod))
     }
 
     async fn stop(&self, id: &PodId) -> Result<()> {

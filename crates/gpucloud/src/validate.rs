@@ -65,6 +65,9 @@ pub fn validate_launch(spec: &LaunchSpec) -> Result<()> {
     if offer.gpu_count == 0 {
         return Err(Error::invalid("gpu_count", "must be at least 1"));
     }
+    if let Some(ttl) = spec.ttl {
+        crate::lease::check_ttl(ttl)?;
+    }
     check_resource("disk_gb", spec.disk_gb, offer.disk.as_ref(), offer.provider)?;
     check_resource("vcpus", spec.vcpus, offer.vcpu.as_ref(), offer.provider)?;
     check_resource("memory_gb", spec.memory_gb, offer.memory.as_ref(), offer.provider)?;
