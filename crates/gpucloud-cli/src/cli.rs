@@ -10,7 +10,8 @@ use gpucloud::Provider;
 /// GPUCLOUD_EMULATOR=1) runs everything against a built-in emulator instead: nothing is real.
 ///
 /// Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 credentials or authentication,
-/// 4 no capacity, 5 timeout, 130 interrupted.
+/// 4 no capacity, 5 timeout; a launch stopped by a signal cleans up, then exits 128 + the
+/// signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 #[derive(Debug, Parser)]
 #[command(name = "gpucloud", version, propagate_version = true)]
 pub struct Cli {
@@ -42,6 +43,14 @@ pub enum Command {
     Get(GetArgs),
     /// Terminate pods (POD is provider:id) and wait for the termination to be confirmed.
     Down(DownArgs),
+    /// Set a pod's lease to expire TTL from now (RunPod; PrimeIntellect pods cannot be renamed).
+    Extend(ExtendArgs),
+    /// Terminate every pod whose lease has expired (and, with --prefix, old pods so named).
+    ///
+    /// The lease is written in the pod's name, so the provider's pod list is the only state: run
+    /// this anywhere the API keys are, on a schedule (--every, a systemd timer, a CronJob).
+    /// Pods without an expired gpucloud lease are never touched unless --prefix names them.
+    Reap(ReapArgs),
     /// Network volumes (PrimeIntellect disks, RunPod network volumes).
     #[command(subcommand)]
     Volumes(VolumesCommand),
@@ -118,7 +127,45 @@ pub struct UpArgs {
     /// Allow spot (interruptible) offers; by default only on-demand capacity is launched.
     #[arg(long)]
     pub spot: bool,
+    /// Lease: the pod may live this long (e.g. 8h, 90m, 1h30m) before `gpucloud reap` terminates it.
+    #[arg(long, value_parser = parse_ttl)]
+    pub ttl: Option<std::time::Duration>,
     /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtendArgs {
+    /// provider:id.
+    #[arg(value_parser = parse_pod_id)]
+    pub pod: gpucloud::PodId,
+    /// The new lease, counted from now (e.g. 2h).
+    #[arg(long, value_parser = parse_ttl)]
+    pub ttl: std::time::Duration,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReapArgs {
+    /// Only list what would be terminated.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also terminate pods whose name starts with this prefix and that are older than --older-than.
+    #[arg(long, requires = "older_than")]
+    pub prefix: Option<String>,
+    /// The age for --prefix (e.g. 2h).
+    #[arg(long, requires = "prefix", value_parser = parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Only this provider.
+    #[arg(long, value_parser = parse_provider)]
+    pub provider: Option<Provider>,
+    /// Sweep again at this interval (e.g. 60s) until interrupted (SIGINT, SIGTERM, SIGHUP: exit 0).
+    #[arg(long, value_parser = parse_interval)]
+    pub every: Option<std::time::Duration>,
+    /// Print JSON (one object per sweep, one line each with --every).
     #[arg(long)]
     pub json: bool,
 }
@@ -243,6 +290,50 @@ fn parse_price(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Parses `90s`, `30m`, `8h`, `2d`, `1h30m` or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let invalid = || format!("{s:?} is not a duration; use e.g. 90s, 30m, 8h, 2d or 1h30m");
+    let text = s.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(seconds));
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(invalid()),
+        };
+        let value: u64 = number.parse().map_err(|_| invalid())?;
+        total = value.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(invalid)?;
+        number.clear();
+    }
+    if !number.is_empty() || text.is_empty() {
+        return Err(invalid());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
+fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let ttl = parse_duration(s)?;
+    gpucloud::lease::check_ttl(ttl).map_err(|e| e.to_string())?;
+    Ok(ttl)
+}
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("{s:?}: the interval must be at least 1s")),
+        d => Ok(d),
+    }
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
@@ -255,4 +346,22 @@ fn parse_fault(s: &str) -> Result<gpucloud_emulator::FaultKind, String> {
         let names: Vec<&str> = gpucloud_emulator::FaultKind::ALL.iter().map(|k| k.name()).collect();
         format!("{s:?} is not a fault kind; expected one of {}", names.join(", "))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        for (text, seconds) in
+            [("90", 90), ("90s", 90), ("30m", 1800), ("8h", 28_800), ("2d", 172_800), ("1h30m", 5400)]
+        {
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(seconds)), "{text}");
+        }
+        for bad in ["", "h", "5x", "1.5h", "-3s", "3 h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod render;
 mod setup;
+mod signals;
 
 use clap::Parser;
 use cli::{Cli, Command, VolumesCommand};
@@ -22,7 +23,7 @@ fn exit_code(error: &Error) -> u8 {
         Error::Api { status: 401 | 403, .. } => 3,
         Error::NoCapacity { .. } => 4,
         Error::Timeout { .. } => 5,
-        Error::Cancelled => 130,
+        Error::Cancelled => signals::exit_code(),
         _ => 1,
     }
 }
@@ -86,8 +87,13 @@ async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Error> {
     }
 }
 
-/// Launches with a spinner; Ctrl-C cancels and cleans up.
+/// Launches with a spinner; SIGINT, SIGTERM or SIGHUP cancel it, and the launch cleans up.
 async fn launch(session: &Session, request: &LaunchRequest, quiet: bool) -> Result<gpucloud::Pod, Error> {
+    // Listening starts here, before any create: a signal from now on is a cancel, never a kill.
+    let shutdown = signals::Shutdown::listen().map_err(|e| Error::Config {
+        provider: Provider::RunPod,
+        message: format!("cannot listen for signals: {e}"),
+    })?;
     let bar = if quiet { ProgressBar::hidden() } else { spinner() };
     bar.set_message("looking for offers");
     let progress = |event: LaunchEvent<'_>| match event {
@@ -104,9 +110,7 @@ async fn launch(session: &Session, request: &LaunchRequest, quiet: bool) -> Resu
         LaunchEvent::CleaningUp => bar.set_message("cleaning up"),
         _ => {}
     };
-    let cancel = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let cancel = shutdown.received();
     let result = session.fleet.launch_with_progress(request, progress, cancel).await;
     bar.finish_and_clear();
     result
@@ -122,6 +126,7 @@ fn launch_request(args: &cli::UpArgs) -> LaunchRequest {
         request.query.spot = None;
     }
     request.ready_timeout = Duration::from_secs(args.timeout);
+    request.ttl = args.ttl;
     request.wait = !args.no_wait;
     request
 }
@@ -141,6 +146,12 @@ async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
     if !args.json {
         if let Some(ssh) = &pod.ssh {
             eprintln!("ready: {ssh}");
+        }
+        if let Some(expiry) = pod.lease_expires_at {
+            eprintln!(
+                "leased until {expiry} (gpucloud reap terminates it after that; extend with: gpucloud extend {} --ttl 2h)",
+                pod.id
+            );
         }
         eprintln!("terminate with: gpucloud down {}", pod.id);
     }
@@ -184,6 +195,57 @@ async fn down(cli: &Cli, args: &cli::DownArgs) -> Result<(), Error> {
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+async fn extend(cli: &Cli, args: &cli::ExtendArgs) -> Result<(), Error> {
+    let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
+    let pod = session.fleet.extend_lease(&args.pod, args.ttl).await?;
+    print_pod(&pod, args.json);
+    Ok(())
+}
+
+async fn reap(cli: &Cli, args: &cli::ReapArgs) -> Result<(), Error> {
+    let only: Vec<Provider> = args.provider.into_iter().collect();
+    let session = session(cli, &only, Duration::from_secs(2)).await?;
+    let policy =
+        gpucloud::ReapPolicy { prefix: args.prefix.clone(), older_than: args.older_than, dry_run: args.dry_run };
+    let sweep = || async {
+        let report = session.fleet.reap(&policy).await?;
+        if args.json {
+            let value = render::reap_json(&report);
+            match args.every {
+                // One sweep per line, for log collectors.
+                Some(_) => println!("{value}"),
+                None => render::print_json(&value),
+            }
+        } else {
+            render::reap_summary(&report);
+        }
+        Ok::<_, Error>(report)
+    };
+    let Some(every) = args.every else {
+        let report = sweep().await?;
+        // Failures were printed with the report; the first one sets the exit code.
+        return report.failures.into_iter().next().map_or(Ok(()), |f| Err(f.into_error()));
+    };
+    let shutdown = signals::Shutdown::listen().map_err(|e| Error::Config {
+        provider: Provider::RunPod,
+        message: format!("cannot listen for signals: {e}"),
+    })?;
+    let serve = async {
+        loop {
+            // A failed sweep is reported; the next one runs on schedule.
+            if let Err(e) = sweep().await {
+                report(&e);
+            }
+            tokio::time::sleep(every).await;
+        }
+    };
+    // Stopping mid-sweep is safe: terminations are idempotent and the next run picks up.
+    tokio::select! {
+        () = serve => Ok(()),
+        () = shutdown.received() => Ok(()),
+    }
 }
 
 async fn volumes(cli: &Cli, command: &VolumesCommand) -> Result<(), Error> {
@@ -280,6 +342,8 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Ls(args) => ls(cli, args).await,
         Command::Get(args) => get(cli, args).await,
         Command::Down(args) => down(cli, args).await,
+        Command::Extend(args) => extend(cli, args).await,
+        Command::Reap(args) => reap(cli, args).await,
         Command::Volumes(command) => volumes(cli, command).await,
         Command::Emulator(args) => emulator(args).await,
         Command::Demo(args) => demo(args).await,

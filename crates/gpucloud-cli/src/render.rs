@@ -1,12 +1,17 @@
 //! Output: tables for people, stable JSON for programs.
 //!
 //! JSON shapes (stable):
-//! - pod: `{"id","provider","name","status","gpu_type","gpu_count","price_per_hour","ssh","created_at"}`,
-//!   `status` one of `provisioning`, `starting`, `running`, `stopped`, `terminating`,
-//!   `terminated`, `failed`, `unknown`; `ssh` an `ssh user@host -p port` command or null.
+//! - pod: `{"id","provider","name","status","gpu_type","gpu_count","price_per_hour","ssh","created_at",
+//!   "lease_expires_at"}`, `status` one of `provisioning`, `starting`, `running`, `stopped`,
+//!   `terminating`, `terminated`, `failed`, `unknown`; `ssh` an `ssh user@host -p port` command or
+//!   null; `lease_expires_at` RFC 3339 or null (no lease).
+//! - reap: `{"dry_run","examined","reaped":[{"id","name","reason","since"}],"failures":[{"provider","pod","error"}]}`,
+//!   `reason` `lease_expired` (`since`: the expiry) or `prefix_older_than` (`since`: the creation
+//!   time); a failure's `pod` is null when the provider's pods could not be listed.
 //! - offer: `{"provider","via","gpu_type","gpu_count","price_per_hour","spot","region","data_center","stock"}`.
 //! - volume: `{"id","provider","name","size_gb","status","data_center"}`.
 
+use gpucloud::reap::{ReapFailure, ReapReason, ReapReport};
 use gpucloud::{Offer, Pod, Volume};
 use serde_json::{Value, json};
 
@@ -21,7 +26,73 @@ pub fn pod_json(pod: &Pod) -> Value {
         "price_per_hour": pod.price_per_hour,
         "ssh": pod.ssh.as_ref().map(ToString::to_string),
         "created_at": pod.created_at.map(|t| t.to_rfc3339()),
+        "lease_expires_at": pod.lease_expires_at.map(|t| t.to_rfc3339()),
     })
+}
+
+fn reason_json(reason: &ReapReason) -> (&'static str, String) {
+    match reason {
+        ReapReason::LeaseExpired { expired_at } => ("lease_expired", expired_at.to_rfc3339()),
+        ReapReason::PrefixOlderThan { created_at } => ("prefix_older_than", created_at.to_rfc3339()),
+        _ => ("other", String::new()),
+    }
+}
+
+fn failure_parts(failure: &ReapFailure) -> (gpucloud::Provider, Option<String>, String) {
+    (failure.provider(), failure.pod().map(ToString::to_string), failure.error().to_string())
+}
+
+pub fn reap_json(report: &ReapReport) -> Value {
+    let reaped: Vec<Value> = report
+        .reaped
+        .iter()
+        .map(|r| {
+            let (reason, since) = reason_json(&r.reason);
+            json!({"id": r.id.to_string(), "name": r.name, "reason": reason, "since": since})
+        })
+        .collect();
+    let failures: Vec<Value> = report
+        .failures
+        .iter()
+        .map(|f| {
+            let (provider, pod, error) = failure_parts(f);
+            json!({"provider": provider, "pod": pod, "error": error})
+        })
+        .collect();
+    json!({"dry_run": report.dry_run, "examined": report.examined, "reaped": reaped, "failures": failures})
+}
+
+/// One sweep for people: what was (or would be) terminated, failures on stderr.
+pub fn reap_summary(report: &ReapReport) {
+    let verb = if report.dry_run { "would terminate" } else { "terminated" };
+    let rows = report
+        .reaped
+        .iter()
+        .map(|r| {
+            let (reason, since) = reason_json(&r.reason);
+            vec![r.id.to_string(), r.name.clone(), reason.replace('_', " "), since]
+        })
+        .collect::<Vec<_>>();
+    if !rows.is_empty() {
+        table(&["POD", "NAME", "REASON", "SINCE"], rows);
+    }
+    println!("{}: examined {} pods, {verb} {}", gpucloud::time::now_rfc3339(), report.examined, report.reaped.len());
+    for failure in &report.failures {
+        let (provider, pod, error) = failure_parts(failure);
+        eprintln!("gpucloud: error: reap {}: {error}", pod.unwrap_or_else(|| format!("{provider} (listing pods)")));
+    }
+}
+
+/// Time left on a lease, for tables: `7h59m`, `4m10s`, `12s`, `expired`, or `-` (no lease).
+pub fn lease_left(pod: &Pod) -> String {
+    let Some(expiry) = pod.lease_expires_at else { return "-".into() };
+    let left = expiry.signed_duration_since(gpucloud::time::now()).num_seconds();
+    match left {
+        ..=0 => "expired".into(),
+        1..60 => format!("{left}s"),
+        60..3600 => format!("{}m{:02}s", left / 60, left % 60),
+        _ => format!("{}h{:02}m", left / 3600, (left % 3600) / 60),
+    }
 }
 
 pub fn offer_json(offer: &Offer) -> Value {
@@ -101,11 +172,12 @@ pub fn pods_table(pods: &[Pod]) {
                 p.status.as_str().to_string(),
                 format!("{}x {}", p.gpu_count, p.gpu_type),
                 p.price_per_hour.map(|v| format!("${v:.2}")).unwrap_or_else(|| "-".into()),
+                lease_left(p),
                 p.ssh.as_ref().map(ToString::to_string).unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
-    table(&["POD", "NAME", "STATUS", "GPU", "PRICE/H", "SSH"], rows);
+    table(&["POD", "NAME", "STATUS", "GPU", "PRICE/H", "LEASE", "SSH"], rows);
 }
 
 pub fn volumes_table(volumes: &[Volume]) {

@@ -49,8 +49,18 @@ fn keys(value: &Value) -> Vec<&str> {
     keys
 }
 
-const POD_KEYS: [&str; 9] =
-    ["created_at", "gpu_count", "gpu_type", "id", "name", "price_per_hour", "provider", "ssh", "status"];
+const POD_KEYS: [&str; 10] = [
+    "created_at",
+    "gpu_count",
+    "gpu_type",
+    "id",
+    "lease_expires_at",
+    "name",
+    "price_per_hour",
+    "provider",
+    "ssh",
+    "status",
+];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn offers_json_has_the_documented_shape_and_order() {
@@ -277,9 +287,9 @@ async fn under_faults_up_reports_a_running_pod_or_fails_typed_and_leaves_nothing
     assert!(emulator.stats().faults.values().sum::<u64>() > 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_during_up_cleans_up_and_exits_130() {
-    let emulator = emulator(Duration::from_secs(120)).await;
+/// Starts `gpucloud up` against `emulator`, waits until its pod exists, sends `signal`, and
+/// returns the CLI's output.
+async fn signal_during_up(emulator: &Emulator, signal: &str) -> std::process::Output {
     let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpucloud"));
     for var in ENV {
         command.env_remove(var);
@@ -291,21 +301,31 @@ async fn ctrl_c_during_up_cleans_up_and_exits_130() {
         .env("RUNPOD_API_BASE_URL", emulator.base_url())
         .args(["up", "--gpu", "H100_80GB", "--timeout", "300"])
         .stderr(std::process::Stdio::piped());
+    let creates = emulator.stats().creates;
     let child = command.spawn().unwrap();
-    // Wait until the pod exists and the CLI is waiting for it, then interrupt.
+    // Wait until the pod exists and the CLI is waiting for it, then signal.
     for _ in 0..200 {
-        if emulator.stats().creates == 1 {
+        if emulator.stats().creates == creates + 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(emulator.stats().creates, 1);
+    assert_eq!(emulator.stats().creates, creates + 1);
     assert_eq!(emulator.live_pods().len(), 1);
     let pid = child.id().to_string();
-    let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
     assert!(status.success());
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
-    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("cancelled"));
-    assert!(emulator.live_pods().is_empty(), "the pod was terminated before the CLI exited");
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_sigterm_and_sighup_during_up_clean_up_and_exit_128_plus_the_signal() {
+    let emulator = emulator(Duration::from_secs(120)).await;
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let output = signal_during_up(&emulator, signal).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "SIG{signal}: {stderr}");
+        assert!(stderr.contains(&format!("SIG{signal} received")) && stderr.contains("cancelled"), "{stderr}");
+        assert!(emulator.live_pods().is_empty(), "SIG{signal}: the pod was terminated before the CLI exited");
+    }
 }

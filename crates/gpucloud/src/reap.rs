@@ -87,6 +87,7 @@ impl ReapPolicy {
 
 /// Why a pod was reaped.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReapReason {
     /// Its lease expired at this time.
     LeaseExpired {
@@ -114,6 +115,7 @@ pub struct ReapedPod {
 
 /// What a failed part of a sweep was about.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ReapFailure {
     /// The provider's pods could not be listed; none of them were examined.
     List {
@@ -129,6 +131,38 @@ pub enum ReapFailure {
         /// Why.
         error: Error,
     },
+}
+
+impl ReapFailure {
+    /// Which cloud it happened on.
+    pub fn provider(&self) -> Provider {
+        match self {
+            ReapFailure::List { provider, .. } => *provider,
+            ReapFailure::Terminate { id, .. } => id.provider(),
+        }
+    }
+
+    /// The pod concerned; `None` when the provider's pods could not be listed.
+    pub fn pod(&self) -> Option<&PodId> {
+        match self {
+            ReapFailure::List { .. } => None,
+            ReapFailure::Terminate { id, .. } => Some(id),
+        }
+    }
+
+    /// Why it failed.
+    pub fn error(&self) -> &Error {
+        match self {
+            ReapFailure::List { error, .. } | ReapFailure::Terminate { error, .. } => error,
+        }
+    }
+
+    /// The error, by value.
+    pub fn into_error(self) -> Error {
+        match self {
+            ReapFailure::List { error, .. } | ReapFailure::Terminate { error, .. } => error,
+        }
+    }
 }
 
 /// The outcome of one sweep.

@@ -3,6 +3,16 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+/// The current time in UTC.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// The current time, RFC 3339 to the second (`2026-11-24T15:30:05Z`).
+pub fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Parses the timestamp forms the providers send; `None` for anything else.
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
