@@ -13,6 +13,10 @@
 //!
 //! [`PodGuard`] gives callers the same guarantee for their own work: the pod is terminated when
 //! the guard is dropped, unless [`PodGuard::into_pod`] takes it over.
+//!
+//! No cleanup runs in a process that is killed (SIGKILL, a crash, a lost machine). For that, set
+//! [`LaunchRequest::ttl`]: the pod's name then carries its expiry ([`crate::lease`]), and
+//! [`Fleet::reap`], run from anywhere on a schedule, terminates it once the lease is over.
 
 use crate::error::{Error, LaunchAttempt, Result};
 use crate::model::{Offer, Pod, PodId, Provider};

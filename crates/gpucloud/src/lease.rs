@@ -28,6 +28,12 @@ pub const MIN_TTL: Duration = Duration::from_secs(1);
 /// Longest lease accepted (a larger value is almost certainly a unit mistake).
 pub const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 
+/// Longest name (before the stamp and tag) a leased pod may have: the stamp takes 20 characters
+/// and the tag 13, and neither document states a name limit, so gpucloud keeps every name it
+/// sends within 64 characters, a common limit that the emulator enforces for PrimeIntellect.
+pub const MAX_LEASED_NAME_LEN: usize = 64 - STAMP_LEN - TAG_SUFFIX_LEN;
+const STAMP_LEN: usize = "-exp20261124t153005z".len();
+const TAG_SUFFIX_LEN: usize = "-gc0123456789".len();
 const TAG_PREFIX: &str = "gc";
 const TAG_LEN: usize = 10;
 const STAMP_PREFIX: &str = "exp";
@@ -194,6 +200,8 @@ mod tests {
         assert!(check_ttl(Duration::ZERO).is_err());
         assert!(check_ttl(Duration::from_secs(400 * 86_400)).unwrap_err().to_string().contains("ttl"));
         assert!(check_ttl(Duration::from_secs(8 * 3600)).is_ok());
+        let longest = compose(&"n".repeat(MAX_LEASED_NAME_LEN), Some(at("2026-11-24T15:30:05Z")), "gc0123456789");
+        assert_eq!(longest.len(), 64);
     }
 
     #[test]

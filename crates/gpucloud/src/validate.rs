@@ -59,6 +59,16 @@ pub fn validate_launch(spec: &LaunchSpec) -> Result<()> {
     if spec.name.is_empty() || spec.name.len() > MAX_NAME_LEN {
         return Err(Error::invalid("name", format!("must be 1 to {MAX_NAME_LEN} characters, got {}", spec.name.len())));
     }
+    if spec.ttl.is_some() && spec.name.len() > crate::lease::MAX_LEASED_NAME_LEN {
+        return Err(Error::invalid(
+            "name",
+            format!(
+                "must be 1 to {} characters with a ttl (the lease stamp takes 20), got {}",
+                crate::lease::MAX_LEASED_NAME_LEN,
+                spec.name.len()
+            ),
+        ));
+    }
     if let Some(bad) = spec.name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
         return Err(Error::invalid("name", format!("{bad:?} is not allowed; use letters, digits, '-', '_' and '.'")));
     }
@@ -186,6 +196,12 @@ mod tests {
         assert!(validate_launch(&spec).unwrap_err().to_string().contains("invalid name"));
         let spec = LaunchSpec::new(offer(), "x".repeat(49));
         assert!(validate_launch(&spec).unwrap_err().to_string().contains("1 to 48"));
+        let mut spec = LaunchSpec::new(offer(), "x".repeat(32));
+        assert!(validate_launch(&spec).is_ok());
+        spec.ttl = Some(std::time::Duration::from_secs(60));
+        assert!(validate_launch(&spec).unwrap_err().to_string().contains("1 to 31 characters with a ttl"));
+        spec.name.pop();
+        assert!(validate_launch(&spec).is_ok());
     }
 
     #[test]
