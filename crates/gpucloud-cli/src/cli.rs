@@ -23,6 +23,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub allow_insecure_http: bool,
 
+    /// PrimeIntellect team to act for: pods and volumes are created for it and paid from its
+    /// wallet (see `gpucloud teams`).
+    #[arg(long, global = true, env = "PRIME_TEAM_ID", hide_env_values = true)]
+    pub team: Option<String>,
+
     /// Log what the SDK does (retries, reconciliations) to stderr; repeat for more.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -51,6 +56,8 @@ pub enum Command {
     /// this anywhere the API keys are, on a schedule (--every, a systemd timer, a CronJob).
     /// Pods without an expired gpucloud lease are never touched unless --prefix names them.
     Reap(ReapArgs),
+    /// PrimeIntellect teams you belong to (their ids go to --team or PRIME_TEAM_ID).
+    Teams(TeamsArgs),
     /// Network volumes (PrimeIntellect disks, RunPod network volumes).
     #[command(subcommand)]
     Volumes(VolumesCommand),
@@ -130,6 +137,13 @@ pub struct UpArgs {
     /// Lease: the pod may live this long (e.g. 8h, 90m, 1h30m) before `gpucloud reap` terminates it.
     #[arg(long, value_parser = parse_ttl)]
     pub ttl: Option<std::time::Duration>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TeamsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -257,7 +271,7 @@ pub struct EmulatorArgs {
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub fault_rate: f64,
     /// Fault kinds to inject (default all): rate-limit, server-error, connection-reset,
-    /// truncated-body, stockout-as-500, create-then-500, list-lag.
+    /// truncated-body, stockout-as-500, create-then-500, list-lag, installation-failure.
     #[arg(long = "fault", value_parser = parse_fault)]
     pub faults: Vec<gpucloud_emulator::FaultKind>,
     /// Extra latency per request, milliseconds.

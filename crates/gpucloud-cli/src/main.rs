@@ -38,10 +38,12 @@ fn report(error: &Error) {
 }
 
 async fn session(cli: &Cli, providers: &[Provider], ready_delay: Duration) -> Result<Session, Error> {
+    // An empty PRIME_TEAM_ID means no team, as an unset one does.
+    let team = cli.team.as_deref().filter(|t| !t.is_empty());
     if cli.emulator {
-        setup::emulated(providers, ready_delay).await
+        setup::emulated(providers, ready_delay, team).await
     } else {
-        setup::from_env(providers, cli.allow_insecure_http)
+        setup::from_env(providers, cli.allow_insecure_http, team)
     }
 }
 
@@ -176,7 +178,26 @@ async fn ls(cli: &Cli, args: &cli::LsArgs) -> Result<(), Error> {
 async fn get(cli: &Cli, args: &cli::GetArgs) -> Result<(), Error> {
     let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
     let pod = session.fleet.get(&args.pod).await?;
-    print_pod(&pod, args.json);
+    if args.json {
+        render::print_json(&render::pod_json(&pod));
+    } else {
+        render::pod_details(&pod);
+    }
+    Ok(())
+}
+
+async fn teams(cli: &Cli, args: &cli::TeamsArgs) -> Result<(), Error> {
+    let session = session(cli, &[Provider::PrimeIntellect], Duration::from_secs(2)).await?;
+    let client = session.primeintellect.as_ref().ok_or(Error::MissingCredentials {
+        provider: Provider::PrimeIntellect,
+        variable: gpucloud::primeintellect::API_KEY_ENV,
+    })?;
+    let teams = client.teams().await?;
+    if args.json {
+        render::print_json(&serde_json::to_value(&teams).unwrap_or(Value::Null));
+    } else {
+        render::teams_table(&teams);
+    }
     Ok(())
 }
 
@@ -316,7 +337,7 @@ async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
 }
 
 async fn demo(args: &cli::DemoArgs) -> Result<(), Error> {
-    let session = setup::emulated(&[], Duration::from_secs_f64(args.ready_delay.max(0.0))).await?;
+    let session = setup::emulated(&[], Duration::from_secs_f64(args.ready_delay.max(0.0)), None).await?;
     // On-demand capacity only, as `gpucloud up` launches by default.
     let request = LaunchRequest::new(args.gpu.clone(), 1, "demo");
     let results = session.fleet.offers(&request.query).await;
@@ -344,6 +365,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Down(args) => down(cli, args).await,
         Command::Extend(args) => extend(cli, args).await,
         Command::Reap(args) => reap(cli, args).await,
+        Command::Teams(args) => teams(cli, args).await,
         Command::Volumes(command) => volumes(cli, command).await,
         Command::Emulator(args) => emulator(args).await,
         Command::Demo(args) => demo(args).await,

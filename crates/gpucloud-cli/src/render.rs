@@ -2,9 +2,11 @@
 //!
 //! JSON shapes (stable):
 //! - pod: `{"id","provider","name","status","gpu_type","gpu_count","price_per_hour","ssh","created_at",
-//!   "lease_expires_at"}`, `status` one of `provisioning`, `starting`, `running`, `stopped`,
+//!   "lease_expires_at","installation_status","team_id"}`, `status` one of `provisioning`, `starting`, `running`, `stopped`,
 //!   `terminating`, `terminated`, `failed`, `unknown`; `ssh` an `ssh user@host -p port` command or
-//!   null; `lease_expires_at` RFC 3339 or null (no lease).
+//!   null; `lease_expires_at` RFC 3339 or null (no lease); `installation_status` PrimeIntellect's
+//!   raw `installationStatus` or null; `team_id` the owning PrimeIntellect team or null.
+//! - team: `{"id","name","slug","role"}`.
 //! - reap: `{"dry_run","examined","reaped":[{"id","name","reason","since"}],"failures":[{"provider","pod","error"}]}`,
 //!   `reason` `lease_expired` (`since`: the expiry) or `prefix_older_than` (`since`: the creation
 //!   time); a failure's `pod` is null when the provider's pods could not be listed.
@@ -27,7 +29,38 @@ pub fn pod_json(pod: &Pod) -> Value {
         "ssh": pod.ssh.as_ref().map(ToString::to_string),
         "created_at": pod.created_at.map(|t| t.to_rfc3339()),
         "lease_expires_at": pod.lease_expires_at.map(|t| t.to_rfc3339()),
+        "installation_status": pod.installation_status,
+        "team_id": pod.team_id,
     })
+}
+
+/// One pod, every field on its own line (`gpucloud get`).
+pub fn pod_details(pod: &Pod) {
+    let status = match pod.status {
+        gpucloud::PodStatus::Failed => format!("{} ({})", pod.status, pod.failure_reason()),
+        _ => format!("{} ({})", pod.status, pod.provider_status),
+    };
+    let rows = [
+        ("pod", pod.id.to_string()),
+        ("name", pod.name.clone()),
+        ("status", status),
+        ("installation", or_dash(pod.installation_status.as_deref())),
+        ("team", or_dash(pod.team_id.as_deref())),
+        ("gpu", format!("{}x {}", pod.gpu_count, pod.gpu_type)),
+        ("price/h", pod.price_per_hour.map(|v| format!("${v:.2}")).unwrap_or_else(|| "-".into())),
+        ("created", pod.created_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into())),
+        ("lease", lease_left(pod)),
+        ("ssh", pod.ssh.as_ref().map(ToString::to_string).unwrap_or_else(|| "-".into())),
+    ];
+    for (key, value) in rows {
+        println!("{key:<13} {value}");
+    }
+}
+
+pub fn teams_table(teams: &[gpucloud::Team]) {
+    let rows =
+        teams.iter().map(|t| vec![t.id.clone(), t.name.clone(), or_dash(t.slug.as_deref()), t.role.clone()]).collect();
+    table(&["TEAM ID", "NAME", "SLUG", "ROLE"], rows);
 }
 
 fn reason_json(reason: &ReapReason) -> (&'static str, String) {

@@ -7,6 +7,8 @@ use std::time::Duration;
 /// The fleet a command works with, and the emulator behind it when there is one.
 pub struct Session {
     pub fleet: Fleet,
+    /// The PrimeIntellect client, when configured (for what only it has, such as teams).
+    pub primeintellect: Option<PrimeIntellect>,
     /// Kept alive for the command's duration.
     pub emulator: Option<Emulator>,
 }
@@ -46,10 +48,20 @@ fn key(variable: &str) -> Option<SecretString> {
     std::env::var(variable).ok().filter(|k| !k.trim().is_empty()).map(|k| SecretString::from(k.trim().to_string()))
 }
 
-/// The real providers whose keys are set, restricted to `only` when non-empty.
-pub fn from_env(only: &[Provider], allow_insecure_http: bool) -> Result<Session, Error> {
+/// A PrimeIntellect client acting for `team`, if given.
+fn for_team(client: PrimeIntellect, team: Option<&str>) -> Result<PrimeIntellect, Error> {
+    match team {
+        Some(team) => client.with_team(team),
+        None => Ok(client),
+    }
+}
+
+/// The real providers whose keys are set, restricted to `only` when non-empty; PrimeIntellect
+/// acting for `team` when given.
+pub fn from_env(only: &[Provider], allow_insecure_http: bool, team: Option<&str>) -> Result<Session, Error> {
     let wanted = |p: Provider| only.is_empty() || only.contains(&p);
     let mut fleet = Fleet::new();
+    let mut primeintellect = None;
     let mut configured = 0;
     for provider in Provider::ALL.into_iter().filter(|p| wanted(*p)) {
         let (key_variable, url_variable) = match provider {
@@ -65,7 +77,11 @@ pub fn from_env(only: &[Provider], allow_insecure_http: bool) -> Result<Session,
         };
         let url = base_url(url_variable, allow_insecure_http)?;
         fleet = match provider {
-            Provider::PrimeIntellect => fleet.with(PrimeIntellect::new(k, url.as_deref())?),
+            Provider::PrimeIntellect => {
+                let client = for_team(PrimeIntellect::new(k, url.as_deref())?, team)?;
+                primeintellect = Some(client.clone());
+                fleet.with(client)
+            }
             Provider::RunPod => fleet.with(RunPod::new(k, url.as_deref())?),
         };
         configured += 1;
@@ -76,11 +92,11 @@ pub fn from_env(only: &[Provider], allow_insecure_http: bool) -> Result<Session,
             variable: "PRIME_API_KEY or RUNPOD_API_KEY",
         });
     }
-    Ok(Session { fleet, emulator: None })
+    Ok(Session { fleet, primeintellect, emulator: None })
 }
 
 /// Both providers on a fresh in-process emulator.
-pub async fn emulated(only: &[Provider], ready_delay: Duration) -> Result<Session, Error> {
+pub async fn emulated(only: &[Provider], ready_delay: Duration, team: Option<&str>) -> Result<Session, Error> {
     let emulator = Emulator::start(EmulatorConfig { ready_delay, ..EmulatorConfig::default() }).await.map_err(|e| {
         Error::Config { provider: Provider::PrimeIntellect, message: format!("starting the emulator: {e}") }
     })?;
@@ -94,15 +110,18 @@ pub async fn emulated(only: &[Provider], ready_delay: Duration) -> Result<Sessio
     let reconcile = ReconcilePolicy { attempts: 5, delay: Duration::from_millis(200) };
     let wanted = |p: Provider| only.is_empty() || only.contains(&p);
     let mut fleet = Fleet::new().with_sweep_policy(reconcile);
+    let mut primeintellect = None;
     if wanted(Provider::PrimeIntellect) {
-        fleet = fleet.with(
-            PrimeIntellect::new(key.clone(), Some(&url))?.with_poll_interval(poll).with_reconcile_policy(reconcile),
-        );
+        let client =
+            PrimeIntellect::new(key.clone(), Some(&url))?.with_poll_interval(poll).with_reconcile_policy(reconcile);
+        let client = for_team(client, team)?;
+        primeintellect = Some(client.clone());
+        fleet = fleet.with(client);
     }
     if wanted(Provider::RunPod) {
         fleet = fleet.with(RunPod::new(key, Some(&url))?.with_poll_interval(poll).with_reconcile_policy(reconcile));
     }
-    Ok(Session { fleet, emulator: Some(emulator) })
+    Ok(Session { fleet, primeintellect, emulator: Some(emulator) })
 }
 
 #[cfg(test)]

@@ -7,8 +7,14 @@ use predicates::prelude::*;
 use serde_json::Value;
 use std::time::Duration;
 
-const ENV: [&str; 5] =
-    ["PRIME_API_KEY", "RUNPOD_API_KEY", "PRIME_API_BASE_URL", "RUNPOD_API_BASE_URL", "GPUCLOUD_EMULATOR"];
+const ENV: [&str; 6] = [
+    "PRIME_API_KEY",
+    "RUNPOD_API_KEY",
+    "PRIME_API_BASE_URL",
+    "RUNPOD_API_BASE_URL",
+    "GPUCLOUD_EMULATOR",
+    "PRIME_TEAM_ID",
+];
 
 fn bare() -> Command {
     let mut cmd = Command::cargo_bin("gpucloud").unwrap();
@@ -49,17 +55,19 @@ fn keys(value: &Value) -> Vec<&str> {
     keys
 }
 
-const POD_KEYS: [&str; 10] = [
+const POD_KEYS: [&str; 12] = [
     "created_at",
     "gpu_count",
     "gpu_type",
     "id",
+    "installation_status",
     "lease_expires_at",
     "name",
     "price_per_hour",
     "provider",
     "ssh",
     "status",
+    "team_id",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -328,4 +336,47 @@ async fn sigint_sigterm_and_sighup_during_up_clean_up_and_exit_128_plus_the_sign
         assert!(stderr.contains(&format!("SIG{signal} received")) && stderr.contains("cancelled"), "{stderr}");
         assert!(emulator.live_pods().is_empty(), "SIG{signal}: the pod was terminated before the CLI exited");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teams_are_listed_and_up_acts_for_the_team_given() {
+    let emulator = emulator(Duration::from_millis(200)).await;
+    let team = gpucloud_emulator::EMULATED_TEAMS[1].0;
+    let mut cmd = against(&emulator);
+    cmd.args(["teams", "--json"]);
+    let teams = json(&run(cmd).await);
+    assert_eq!(keys(&teams[0]), ["id", "name", "role", "slug"]);
+    assert_eq!(teams[1]["id"], team);
+
+    let mut cmd = against(&emulator);
+    cmd.env("PRIME_TEAM_ID", team).args(["up", "--gpu", "H100_80GB", "--provider", "primeintellect", "--json"]);
+    let pod = json(&run(cmd).await);
+    assert_eq!(pod["team_id"], team);
+    assert_eq!(pod["installation_status"], "FINISHED");
+    assert_eq!(emulator.live_pods()[0].team_id.as_deref(), Some(team));
+
+    let mut cmd = against(&emulator);
+    cmd.args(["get", pod["id"].as_str().unwrap()]);
+    let output = run(cmd).await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("installation  FINISHED") && text.contains(team), "{text}");
+
+    let mut cmd = against(&emulator);
+    cmd.args([
+        "--team",
+        "two words",
+        "volumes",
+        "create",
+        "--provider",
+        "primeintellect",
+        "--name",
+        "d",
+        "--size",
+        "10",
+        "--via",
+        "runpod",
+    ]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid team_id"));
 }

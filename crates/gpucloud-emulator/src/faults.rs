@@ -23,11 +23,14 @@ pub enum FaultKind {
     CreateThen500,
     /// Lists only: pods created in the last `list_lag` are missing from the list.
     ListLag,
+    /// PrimeIntellect creates only: the pod is created and becomes `ACTIVE`, but its
+    /// `installationStatus` turns `ERROR` (with an `installationFailure` message) and stays so.
+    InstallationFailure,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::RateLimit,
         FaultKind::ServerError,
         FaultKind::ConnectionReset,
@@ -35,6 +38,7 @@ impl FaultKind {
         FaultKind::StockoutAs500,
         FaultKind::CreateThen500,
         FaultKind::ListLag,
+        FaultKind::InstallationFailure,
     ];
 
     /// The kebab-case name used on the command line.
@@ -47,6 +51,7 @@ impl FaultKind {
             FaultKind::StockoutAs500 => "stockout-as-500",
             FaultKind::CreateThen500 => "create-then-500",
             FaultKind::ListLag => "list-lag",
+            FaultKind::InstallationFailure => "installation-failure",
         }
     }
 
@@ -57,7 +62,8 @@ impl FaultKind {
 
     fn applies_to(self, request: RequestClass) -> bool {
         match self {
-            FaultKind::StockoutAs500 | FaultKind::CreateThen500 => request == RequestClass::Create,
+            FaultKind::StockoutAs500 | FaultKind::CreateThen500 => matches!(request, RequestClass::Create { .. }),
+            FaultKind::InstallationFailure => request == RequestClass::Create { primeintellect: true },
             FaultKind::ListLag => request == RequestClass::List,
             _ => true,
         }
@@ -67,8 +73,11 @@ impl FaultKind {
 /// What kind of request a fault is being considered for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestClass {
-    /// Creating a pod.
-    Create,
+    /// Creating a pod (on PrimeIntellect or RunPod).
+    Create {
+        /// Whether it is a PrimeIntellect create.
+        primeintellect: bool,
+    },
     /// Listing pods.
     List,
     /// Anything else.
@@ -132,7 +141,7 @@ impl FaultInjector {
 
     /// Decides whether this request gets a fault, and which.
     pub fn roll(&mut self, request: RequestClass) -> Option<FaultKind> {
-        if (self.config.creates_only && request != RequestClass::Create)
+        if (self.config.creates_only && !matches!(request, RequestClass::Create { .. }))
             || self.config.rate <= 0.0
             || !self.rng.random_bool(self.config.rate.min(1.0))
         {

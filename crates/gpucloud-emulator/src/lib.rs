@@ -11,6 +11,10 @@
 //!   regions, disks), paginated in PrimeIntellect's two shapes.
 //! - **Auth**: `Authorization: Bearer <api_key>` is required (401 otherwise); request bodies
 //!   are validated (PrimeIntellect 422 `errors[]`, RunPod problem+json).
+//! - **Teams** (PrimeIntellect): `GET /api/v1/user/teams` lists [`EMULATED_TEAMS`]; a pod or
+//!   disk created with `team: {teamId}` belongs to that team (`teamId` in its record) and is
+//!   listed with the key's other resources, as PrimeIntellect's lists take no team parameter; an
+//!   unknown team is refused with 403.
 //! - **Faults**, seeded: see [`FaultKind`] and [`FaultConfig`].
 //! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
 //!
@@ -32,7 +36,7 @@ mod runpod;
 mod state;
 
 pub use faults::{FaultConfig, FaultKind};
-pub use state::{Api, EmulatedPod, EmulatedVolume};
+pub use state::{Api, EMULATED_TEAMS, EmulatedPod, EmulatedVolume};
 
 use axum::Router;
 use axum::body::Body;
@@ -109,6 +113,10 @@ impl Inner {
     }
 }
 
+/// Marks a PrimeIntellect create whose pod's installation is to fail.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InstallationFails;
+
 /// Marks a list request that should hide pods younger than the lag.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ListLag(pub Duration);
@@ -169,7 +177,7 @@ fn classify(request: &Request) -> RequestClass {
     let path = request.uri().path();
     let pods = path == "/api/v1/pods/" || path == "/v2/pods";
     match (request.method().as_str(), pods) {
-        ("POST", true) => RequestClass::Create,
+        ("POST", true) => RequestClass::Create { primeintellect: !is_runpod(path) },
         ("GET", true) => RequestClass::List,
         _ => RequestClass::Other,
     }
@@ -213,6 +221,9 @@ async fn gate(axum::extract::State(inner): axum::extract::State<Shared>, mut req
         }
         Some(FaultKind::ListLag) => {
             request.extensions_mut().insert(ListLag(config.list_lag));
+        }
+        Some(FaultKind::InstallationFailure) => {
+            request.extensions_mut().insert(InstallationFails);
         }
         _ => {}
     }
@@ -358,6 +369,8 @@ impl Emulator {
                 data_center: "CANADA-1".into(),
                 image: "ubuntu_22_cuda_12".into(),
                 env: Default::default(),
+                team_id: None,
+                installation_fails: false,
             });
             // Seeded pods are already running.
             if let Some(seeded) = state.pods.last_mut() {

@@ -22,6 +22,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/api/v1/disks/", get(list_disks).post(create_disk))
         .route("/api/v1/disks/{id}", get(get_disk).delete(delete_disk))
         .route("/api/v1/ssh_keys/", get(list_ssh_keys))
+        .route("/api/v1/user/teams", get(list_teams))
 }
 
 /// PrimeIntellect's validation error shape.
@@ -114,13 +115,17 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
         Phase::Terminated => "TERMINATED",
     };
     let running = phase == Phase::Running;
+    let (installation, progress, failure) = match (running, pod.installation_fails) {
+        (false, _) => ("PENDING", 0, Value::Null),
+        (true, false) => ("FINISHED", 100, Value::Null),
+        (true, true) => ("ERROR", 40, json!("emulated: image installation failed (exit code 1)")),
+    };
     // PrimeIntellect's real timestamps carry no UTC offset.
     let created_at = pod.created_at.trim_end_matches('Z').to_string();
     json!({
-        "id": pod.id, "userId": "emulator-user", "teamId": null, "name": pod.name, "type": "HOSTED",
+        "id": pod.id, "userId": "emulator-user", "teamId": pod.team_id, "name": pod.name, "type": "HOSTED",
         "providerType": pod.provider_type, "status": status,
-        "installationStatus": if running { "FINISHED" } else { "PENDING" },
-        "installationProgress": if running { 100 } else { 0 },
+        "installationStatus": installation, "installationProgress": progress, "installationFailure": failure,
         "createdAt": created_at, "updatedAt": created_at,
         "gpuName": pod.gpu_type, "gpuCount": pod.gpu_count, "socket": pod.socket, "priceHr": pod.price,
         "environmentType": pod.image,
@@ -166,10 +171,29 @@ async fn pods_status(State(shared): State<Shared>, RawQuery(query): RawQuery) ->
     axum::Json(json!({"data": data})).into_response()
 }
 
-async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
+/// The team a create names, checked against [`crate::EMULATED_TEAMS`]: `Err` is the 403's message.
+fn team_of(team: Option<&types::TeamConfig>) -> Result<Option<String>, String> {
+    match team {
+        None => Ok(None),
+        Some(team) if crate::EMULATED_TEAMS.iter().any(|(id, ..)| *id == team.team_id) => {
+            Ok(Some(team.team_id.clone()))
+        }
+        Some(team) => Err(format!("you are not a member of team {}", team.team_id)),
+    }
+}
+
+async fn create_pod(
+    State(shared): State<Shared>,
+    installation_fails: Option<axum::Extension<crate::InstallationFails>>,
+    body: Bytes,
+) -> Response {
     let request: types::BodyCreatePodApiV1PodsPost = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "body", &e.to_string()),
+    };
+    let team_id = match team_of(request.team.as_ref()) {
+        Ok(team) => team,
+        Err(message) => return error(StatusCode::FORBIDDEN, "team.teamId", &message),
     };
     let pod = &request.pod;
     let Some(offer) = catalog::primeintellect().into_iter().find(|o| o.cloud_id == pod.cloud_id) else {
@@ -210,6 +234,8 @@ async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
         data_center: offer.data_center.to_string(),
         image,
         env,
+        team_id,
+        installation_fails: installation_fails.is_some(),
     });
     state.creates += 1;
     let body = pod_json(&record, &shared);
@@ -237,7 +263,7 @@ async fn delete_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Res
 
 fn disk_json(volume: &EmulatedVolume) -> Value {
     wire::<types::ApiDiskConfig>(json!({
-        "id": volume.id, "userId": "emulator-user", "name": volume.name, "size": volume.size, "status": "ACTIVE", "providerType": volume.provider_type,
+        "id": volume.id, "userId": "emulator-user", "teamId": volume.team_id, "name": volume.name, "size": volume.size, "status": "ACTIVE", "providerType": volume.provider_type,
         "createdAt": volume.created_at.trim_end_matches('Z'), "priceHr": volume.size as f64 * 0.0001111,
         "pods": [], "clusters": [], "info": {"dataCenterId": volume.data_center}
     }))
@@ -256,6 +282,10 @@ async fn create_disk(State(shared): State<Shared>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "body", &e.to_string()),
     };
+    let team_id = match team_of(request.team.as_ref()) {
+        Ok(team) => team,
+        Err(message) => return error(StatusCode::FORBIDDEN, "team.teamId", &message),
+    };
     let mut state = shared.state();
     let id = state.new_id(Api::PrimeIntellect);
     let volume = EmulatedVolume {
@@ -266,6 +296,7 @@ async fn create_disk(State(shared): State<Shared>, body: Bytes) -> Response {
         data_center: request.disk.data_center_id.clone().unwrap_or_else(|| "US-KS-2".into()),
         provider_type: request.provider.type_.0.clone(),
         created_at: now_rfc3339(),
+        team_id,
     };
     let body = disk_json(&volume);
     state.volumes.push(volume);
@@ -285,6 +316,20 @@ async fn delete_disk(State(shared): State<Shared>, Path(id): Path<String>) -> Re
         return error(StatusCode::NOT_FOUND, "disk_id", "Disk not found");
     }
     axum::Json(json!({"status": "deleted"})).into_response()
+}
+
+async fn list_teams() -> Response {
+    let data: Vec<Value> = crate::EMULATED_TEAMS
+        .iter()
+        .map(|(id, name, slug, role)| {
+            json!({"teamId": id, "name": name, "slug": slug, "role": role, "createdAt": "2025-01-15T10:30:00.000000"})
+        })
+        .collect();
+    // PrimeIntellect's docs show this shape (the document's `data`, plus pagination fields the
+    // document leaves out); it is served as is, since a round trip through the generated type
+    // would drop those fields.
+    let body = json!({"total_count": data.len(), "offset": 0, "limit": 100, "data": data});
+    axum::Json(body).into_response()
 }
 
 async fn list_ssh_keys() -> Response {

@@ -123,6 +123,8 @@ async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
             .unwrap_or_else(|| entry.data_centers.first().unwrap_or(&"US-KS-2").to_string()),
         image: request.image.clone().unwrap_or_default(),
         env: request.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        team_id: None,
+        installation_fails: false,
     });
     state.creates += 1;
     let body = pod_json(&record, &shared);
@@ -220,6 +222,7 @@ async fn create_volume(State(shared): State<Shared>, body: Bytes) -> Response {
         data_center: request.data_center.to_string(),
         provider_type: "runpod".into(),
         created_at: now_rfc3339(),
+        team_id: None,
     };
     let body = volume_json(&volume);
     state.volumes.push(volume);

@@ -15,6 +15,12 @@ pub enum Api {
     RunPod,
 }
 
+/// The PrimeIntellect teams the emulator's user belongs to: `(teamId, name, slug, role)`.
+pub const EMULATED_TEAMS: [(&str, &str, &str, &str); 2] = [
+    ("clteamemulator000000000001", "Emulator Team", "emulator-team", "ADMIN"),
+    ("clteamemulator000000000002", "Research Lab", "research-lab", "MEMBER"),
+];
+
 /// An emulated pod.
 #[derive(Debug, Clone, Serialize)]
 pub struct EmulatedPod {
@@ -50,6 +56,10 @@ pub struct EmulatedPod {
     pub(crate) created: Instant,
     /// SSH port on loopback.
     pub ssh_port: u16,
+    /// The PrimeIntellect team that owns it.
+    pub team_id: Option<String>,
+    /// Its PrimeIntellect installation fails once it is running ([`crate::FaultKind::InstallationFailure`]).
+    pub installation_fails: bool,
 }
 
 /// What a create decides about a new pod; [`State::add_pod`] assigns the rest.
@@ -65,6 +75,8 @@ pub(crate) struct NewPod {
     pub data_center: String,
     pub image: String,
     pub env: BTreeMap<String, String>,
+    pub team_id: Option<String>,
+    pub installation_fails: bool,
 }
 
 /// A pod's lifecycle phase.
@@ -112,6 +124,8 @@ pub struct EmulatedVolume {
     pub provider_type: String,
     /// RFC 3339 creation time.
     pub created_at: String,
+    /// The PrimeIntellect team that owns it.
+    pub team_id: Option<String>,
 }
 
 /// All emulator state.
@@ -171,6 +185,8 @@ impl State {
             created_at: now_rfc3339(),
             created: Instant::now(),
             ssh_port,
+            team_id: new.team_id,
+            installation_fails: new.installation_fails,
         };
         self.pods.push(pod.clone());
         pod

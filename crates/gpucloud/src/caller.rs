@@ -74,8 +74,8 @@ pub(crate) fn key_from_env(provider: Provider, variable: &'static str) -> Result
     }
 }
 
-/// The base URL from `variable`, if set.
-pub(crate) fn base_url_from_env(variable: &str) -> Option<String> {
+/// The value of `variable`, if set and not blank.
+pub(crate) fn nonempty_env(variable: &str) -> Option<String> {
     std::env::var(variable).ok().filter(|v| !v.trim().is_empty())
 }
 

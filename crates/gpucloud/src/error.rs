@@ -101,7 +101,7 @@ pub enum Error {
     PodFailed {
         /// The pod.
         id: PodId,
-        /// The provider's status.
+        /// The provider's status (and, for a failed PrimeIntellect installation, why).
         status: String,
     },
     /// A paginated listing could not be completed; nothing partial is returned as complete.

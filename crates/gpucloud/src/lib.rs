@@ -39,7 +39,7 @@ pub mod validate;
 pub use error::{Error, LaunchAttempt, Result};
 pub use fleet::{Fleet, LaunchRequest, OfferResults, PodGuard};
 pub use model::{
-    Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Volume, VolumeSpec,
+    Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Team, Volume, VolumeSpec,
 };
 pub use paginate::{Page, PageShape, Pagination};
 pub use primeintellect::PrimeIntellect;

@@ -269,6 +269,12 @@ pub struct Pod {
     pub status: PodStatus,
     /// The provider's own status string.
     pub provider_status: String,
+    /// PrimeIntellect's `installationStatus` as sent (`PENDING`, `ACTIVE`, `FINISHED`, `ERROR`,
+    /// `TERMINATED`, or anything newer); `None` on RunPod. `ERROR` makes the pod
+    /// [`PodStatus::Failed`] whatever its `status` says.
+    pub installation_status: Option<String>,
+    /// The team that owns it (PrimeIntellect team accounts); `None` for personal pods and on RunPod.
+    pub team_id: Option<String>,
     /// Canonical GPU name (see [`crate::gpu`]), or the provider's name when unknown.
     pub gpu_type: String,
     /// Number of GPUs.
@@ -295,6 +301,20 @@ pub enum PodRecord {
 }
 
 impl Pod {
+    /// Why the pod is [`PodStatus::Failed`], for errors: the provider's status, and for a failed
+    /// PrimeIntellect installation, its `installationFailure` message.
+    pub fn failure_reason(&self) -> String {
+        let installation_failure = match &self.raw {
+            PodRecord::PrimeIntellect(raw) => raw.installation_failure.as_deref(),
+            _ => None,
+        };
+        match (self.installation_status.as_deref(), installation_failure) {
+            (Some("ERROR"), Some(message)) => format!("{}, installation ERROR: {message}", self.provider_status),
+            (Some("ERROR"), None) => format!("{}, installation ERROR", self.provider_status),
+            _ => self.provider_status.clone(),
+        }
+    }
+
     /// Whether its lease has expired at `now` (pods without a lease never expire).
     pub fn lease_expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
         self.lease_expires_at.is_some_and(|expiry| expiry <= now)
@@ -304,6 +324,19 @@ impl Pod {
     pub fn is_ready(&self) -> bool {
         self.status == PodStatus::Running && self.ssh.is_some()
     }
+}
+
+/// A PrimeIntellect team the API key's user belongs to ([`crate::PrimeIntellect::teams`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Team {
+    /// The team id, as `PRIME_TEAM_ID` and [`crate::PrimeIntellect::with_team`] take it.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// URL slug, when it has one.
+    pub slug: Option<String>,
+    /// The user's role in it (`ADMIN`, `MEMBER`, or anything newer, as sent).
+    pub role: String,
 }
 
 /// How much stock an offer has.

@@ -1,6 +1,6 @@
 //! [`PrimeIntellect`]: the [`Provisioner`] for `api.primeintellect.ai`.
 
-use crate::caller::{Caller, base_url_from_env, gone_is_ok, key_from_env};
+use crate::caller::{Caller, gone_is_ok, key_from_env, nonempty_env};
 use crate::error::{Error, Result};
 use crate::gpu;
 use crate::model::PodRecord;
@@ -23,9 +23,17 @@ use std::time::Duration;
 pub const API_KEY_ENV: &str = "PRIME_API_KEY";
 /// Environment variable overriding the server root (default `https://api.primeintellect.ai`).
 pub const BASE_URL_ENV: &str = "PRIME_API_BASE_URL";
+/// Environment variable naming the team to act for (as PrimeIntellect's own CLI reads it).
+pub const TEAM_ID_ENV: &str = "PRIME_TEAM_ID";
 
 /// PrimeIntellect: GPU offers from ~24 underlying clouds, pods created from an offer, network
 /// disks. No stop/start.
+///
+/// **Team accounts**: with a team ([`PrimeIntellect::with_team`], or `PRIME_TEAM_ID` in
+/// [`PrimeIntellect::from_env`]) every pod and disk create names it (`team: {teamId}`), so the
+/// team's wallet pays. PrimeIntellect's pod and disk lists take no team parameter: they return
+/// every resource the key can see, team resources included (each pod says its `teamId`), which is
+/// how reconciliation and the reaper find team pods again.
 #[derive(Debug, Clone)]
 pub struct PrimeIntellect {
     client: primeintellect_api::Client,
@@ -33,6 +41,7 @@ pub struct PrimeIntellect {
     pagination: Pagination,
     poll_interval: Duration,
     reconcile: ReconcilePolicy,
+    team_id: Option<String>,
 }
 
 impl PrimeIntellect {
@@ -46,13 +55,56 @@ impl PrimeIntellect {
             pagination: Pagination::default(),
             poll_interval: Duration::from_secs(5),
             reconcile: ReconcilePolicy::default(),
+            team_id: None,
         })
     }
 
-    /// A client configured from `PRIME_API_KEY` and, if set, `PRIME_API_BASE_URL`.
+    /// A client configured from `PRIME_API_KEY` and, if set, `PRIME_API_BASE_URL` and
+    /// `PRIME_TEAM_ID`.
     pub fn from_env() -> Result<Self> {
         let key = key_from_env(Provider::PrimeIntellect, API_KEY_ENV)?;
-        Self::new(key, base_url_from_env(BASE_URL_ENV).as_deref())
+        let client = Self::new(key, nonempty_env(BASE_URL_ENV).as_deref())?;
+        match nonempty_env(TEAM_ID_ENV) {
+            Some(team) => client.with_team(team),
+            None => Ok(client),
+        }
+    }
+
+    /// Acts for the team `team_id` (see [`PrimeIntellect::teams`]): pods and disks are created
+    /// for it and paid from its wallet. An empty or blank id is refused.
+    pub fn with_team(mut self, team_id: impl Into<String>) -> Result<Self> {
+        let team_id = team_id.into();
+        let trimmed = team_id.trim();
+        if trimmed.is_empty() || trimmed.chars().any(char::is_whitespace) {
+            return Err(Error::invalid(
+                "team_id",
+                format!("{team_id:?} is not a team id; list yours with `gpucloud teams`"),
+            ));
+        }
+        self.team_id = Some(trimmed.to_string());
+        Ok(self)
+    }
+
+    /// The team this client acts for, if any.
+    pub fn team_id(&self) -> Option<&str> {
+        self.team_id.as_deref()
+    }
+
+    /// The teams the API key's user belongs to (`GET /api/v1/user/teams`).
+    pub async fn teams(&self) -> Result<Vec<crate::model::Team>> {
+        let response =
+            self.caller.call("list_my_teams", Safety::Idempotent, || self.client.list_my_teams().send()).await?;
+        Ok(response
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| crate::model::Team { id: t.team_id, name: t.name, slug: t.slug, role: t.role.0 })
+            .collect())
+    }
+
+    /// `{"teamId": ...}` for create bodies, when acting for a team.
+    fn team_json(&self) -> Option<Value> {
+        self.team_id.as_ref().map(|id| json!({ "teamId": id }))
     }
 
     crate::caller::client_settings!();
@@ -138,6 +190,9 @@ impl PrimeIntellect {
         if !spec.volume_ids.is_empty() {
             body["disks"] = json!(spec.volume_ids);
         }
+        if let Some(team) = self.team_json() {
+            body["team"] = team;
+        }
         self.caller.build("offer", body)
     }
 }
@@ -219,9 +274,14 @@ pub(crate) fn to_pod(pod: types::ApiPodConfig) -> Result<Pod> {
         })
     });
     let provider_status = pod.status.as_ref().map(|s| s.0.clone()).unwrap_or_else(|| "UNKNOWN".into());
+    let installation_status = pod.installation_status.as_ref().map(|s| s.0.clone());
     let mut status = PodStatus::from_primeintellect(&provider_status);
     if status == PodStatus::Running && ssh.is_none() {
         status = PodStatus::Starting;
+    }
+    // A failed installation is a failed pod, whatever `status` says (often still ACTIVE).
+    if installation_status.as_deref() == Some("ERROR") && status != PodStatus::Terminated {
+        status = PodStatus::Failed;
     }
     let (launch_tag, lease_expires_at) = crate::lease::tag_and_expiry(&pod.name);
     Ok(Pod {
@@ -232,6 +292,8 @@ pub(crate) fn to_pod(pod: types::ApiPodConfig) -> Result<Pod> {
         lease_expires_at,
         status,
         provider_status,
+        installation_status,
+        team_id: pod.team_id.clone(),
         gpu_type: gpu::canonical_name(&pod.gpu_name.0),
         gpu_count: u32::try_from(pod.gpu_count.max(0)).unwrap_or(0),
         price_per_hour: Some(pod.price_hr),
@@ -387,8 +449,11 @@ impl Provisioner for PrimeIntellect {
                 disk[key] = json!(value);
             }
         }
-        let body: types::BodyCreateDiskApiV1DisksPost =
-            self.caller.build("volume", json!({"disk": disk, "provider": {"type": provider_type}}))?;
+        let mut body = json!({"disk": disk, "provider": {"type": provider_type}});
+        if let Some(team) = self.team_json() {
+            body["team"] = team;
+        }
+        let body: types::BodyCreateDiskApiV1DisksPost = self.caller.build("volume", body)?;
         // A disk create is not retried on ambiguous failures either: a duplicate disk bills too.
         let disk = self
             .caller

@@ -220,7 +220,8 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
     }
 
     /// Polls until the pod is running with a known SSH endpoint, or `deadline` passes
-    /// ([`Error::Timeout`]), or the pod fails ([`Error::PodFailed`]). Transient errors while
+    /// ([`Error::Timeout`]), or the pod fails ([`Error::PodFailed`]; on PrimeIntellect also when
+    /// its installation failed, whatever its status says). Transient errors while
     /// polling are retried by the retry policy; a deadline is never exceeded by more than one
     /// request's timeout.
     async fn wait_until_ready(&self, id: &PodId, deadline: Instant) -> Result<Pod> {
@@ -234,7 +235,7 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
                 return Ok(pod);
             }
             if pod.status.is_final() {
-                return Err(Error::PodFailed { id: id.clone(), status: pod.provider_status });
+                return Err(Error::PodFailed { id: id.clone(), status: pod.failure_reason() });
             }
             tracing::debug!(pod = %id, status = %pod.status, "waiting for pod");
             let next = Instant::now() + self.poll_interval();

@@ -1,6 +1,6 @@
 //! [`RunPod`]: the [`Provisioner`] for RunPod REST v2 (`api.runpod.io/v2`).
 
-use crate::caller::{Caller, base_url_from_env, gone_is_ok, key_from_env};
+use crate::caller::{Caller, gone_is_ok, key_from_env, nonempty_env};
 use crate::error::{Error, Result};
 use crate::gpu;
 use crate::model::{
@@ -55,7 +55,7 @@ impl RunPod {
     /// A client configured from `RUNPOD_API_KEY` and, if set, `RUNPOD_API_BASE_URL`.
     pub fn from_env() -> Result<Self> {
         let key = key_from_env(Provider::RunPod, API_KEY_ENV)?;
-        Self::new(key, base_url_from_env(BASE_URL_ENV).as_deref())
+        Self::new(key, nonempty_env(BASE_URL_ENV).as_deref())
     }
 
     crate::caller::client_settings!();
@@ -170,6 +170,8 @@ pub(crate) fn to_pod(pod: types::Pod) -> Pod {
         lease_expires_at,
         status: PodStatus::from_runpod(&provider_status),
         provider_status,
+        installation_status: None,
+        team_id: None,
         gpu_type: pod.gpu.as_ref().map(|g| gpu::canonical_name(&g.id)).unwrap_or_else(|| "CPU".into()),
         gpu_count: pod.gpu.as_ref().map(|g| u32::try_from(g.count.get()).unwrap_or(u32::MAX)).unwrap_or(0),
         price_per_hour: Some(f64::from(pod.cost)),
