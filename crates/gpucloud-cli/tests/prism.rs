@@ -97,6 +97,20 @@ async fn facade_raw_clients_and_cli_speak_the_documented_wire_format() {
     let disk = pi.create_volume(&disk).await.expect("PI create disk");
     pi.delete_volume(&disk.id).await.expect("PI delete disk");
 
+    // Acting for a team, with a leased pod: the bodies carry `team` and the stamped name.
+    let team_pi = PrimeIntellect::new(key.clone(), Some(&pi_server.url))
+        .unwrap()
+        .with_retry_policy(RetryPolicy::none())
+        .with_team("clteam0000000000000000001")
+        .unwrap();
+    let mut leased = spec.clone();
+    leased.ttl = Some(std::time::Duration::from_secs(3600));
+    team_pi.create(&leased).await.expect("PI create pod for a team, leased");
+    let disk =
+        VolumeSpec { name: "conf".into(), size_gb: 10, provider_type: Some("runpod".into()), ..VolumeSpec::default() };
+    team_pi.create_volume(&disk).await.expect("PI create disk for a team");
+    assert!(!team_pi.teams().await.expect("PI teams").is_empty());
+
     // Raw PI reads the facade does not wrap.
     let raw = pi.raw();
     raw.get_disk_availability().send().await.expect("PI disk availability");
@@ -113,6 +127,14 @@ async fn facade_raw_clients_and_cli_speak_the_documented_wire_format() {
     let pods: Vec<_> = rp.list().try_collect().await.expect("RunPod list pods");
     let pod = rp.get(&pods[0].id).await.expect("RunPod get pod");
     let created = rp.create(&LaunchSpec::new(offers[0].clone(), "conformance")).await.expect("RunPod create pod");
+    let mut leased = LaunchSpec::new(offers[0].clone(), "conformance");
+    leased.ttl = Some(std::time::Duration::from_secs(3600));
+    rp.create(&leased).await.expect("RunPod create pod, leased");
+    // What extend_lease sends (Prism's example pod carries no launch tag, so the facade would
+    // rightly refuse to give it a lease): a PATCH with only the new name.
+    let rename: runpod_api::types::UpdatePodRequest =
+        serde_json::from_value(serde_json::json!({"name": "conformance-exp20261124t153005z-gc0123456789"})).unwrap();
+    rp.raw().update_pod().id(pod.id.id()).body(rename).send().await.expect("RunPod update pod (rename)");
     rp.stop(&pod.id).await.expect("RunPod stop");
     rp.start(&pod.id).await.expect("RunPod start");
     rp.terminate(&created.id).await.expect("RunPod delete pod");
@@ -133,8 +155,13 @@ async fn facade_raw_clients_and_cli_speak_the_documented_wire_format() {
     raw.list_clusters().send().await.expect("RunPod clusters");
     raw.list_cpu_types().send().await.expect("RunPod cpu types");
 
+    // The reaper over both: the documents' example pods carry no lease, so nothing is touched.
+    let fleet = gpucloud::Fleet::new().with(pi.clone()).with(rp.clone());
+    let report = fleet.reap(&gpucloud::ReapPolicy::expired_leases()).await.expect("a valid policy");
+    assert!(report.is_clean() && report.reaped.is_empty() && report.examined > 0, "{report:?}");
+
     // The CLI, configured only through the documented environment variables.
-    for args in [&["offers", "--all", "--json"][..], &["ls", "--json"]] {
+    for args in [&["offers", "--all", "--json"][..], &["ls", "--json"], &["teams", "--json"]] {
         let output = tokio::task::spawn_blocking({
             let (pi_url, rp_url) = (pi_server.url.clone(), rp_server.url.clone());
             let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -157,4 +184,14 @@ async fn facade_raw_clients_and_cli_speak_the_documented_wire_format() {
         let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         assert!(!value.as_array().unwrap().is_empty(), "gpucloud {args:?} printed nothing");
     }
+    let output = Command::new(assert_cmd::cargo::cargo_bin("gpucloud"))
+        .args(["reap", "--dry-run", "--json"])
+        .env("PRIME_API_KEY", KEY)
+        .env("RUNPOD_API_KEY", KEY)
+        .env("PRIME_API_BASE_URL", &pi_server.url)
+        .env("RUNPOD_API_BASE_URL", &rp_server.url)
+        .env_remove("GPUCLOUD_EMULATOR")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "gpucloud reap: {}", String::from_utf8_lossy(&output.stderr));
 }
