@@ -1,3 +1,4 @@
 fn main() {
-    gpucloud_codegen::generate_client("../../openapi/runpod-v2/generated.json");
+    // The generator input inside this package (kept in step with openapi/ by `cargo xtask regen`).
+    gpucloud_codegen::generate_client("openapi.json");
 }

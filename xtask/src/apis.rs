@@ -49,4 +49,11 @@ impl Api {
     pub fn generated(&self, root: &Path) -> PathBuf {
         self.folder(root).join("generated.json")
     }
+
+    /// The raw crate's own copy of [`Api::generated`], which its `build.rs` reads: a packaged
+    /// crate holds nothing outside its own folder. Kept identical by `regen` (`--check` fails
+    /// when they differ).
+    pub fn crate_copy(&self, root: &Path) -> PathBuf {
+        root.join("crates").join(self.crate_name).join("openapi.json")
+    }
 }

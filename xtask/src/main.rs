@@ -1,7 +1,9 @@
 //! `cargo xtask regen [--check] [--api NAME] [--from PATH|URL] [--dry-run]`
 //!
 //! For each API in `openapi/`: upstream document -> overlay -> normalization passes ->
-//! `generated.json`, the OpenAPI 3.0 input the raw client's `build.rs` hands to progenitor.
+//! `generated.json`, the OpenAPI 3.0 input the raw client's `build.rs` hands to progenitor,
+//! written twice: in `openapi/<api>/` beside its sources, and as `crates/<crate>/openapi.json`,
+//! the copy inside the crate's package that its `build.rs` reads.
 //!
 //! - `--check` regenerates in memory and fails when a checked-in file is stale or an upstream
 //!   document is no longer the recorded one (sha256 in `upstream.sha256`).
@@ -10,6 +12,7 @@
 //!   A URL is fetched with `curl`; nothing else touches the network.
 
 mod apis;
+mod build_cost;
 mod normalize;
 mod overlay;
 mod report;
@@ -23,7 +26,8 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask regen [--check] [--api NAME] [--from PATH|URL [--dry-run]]
        cargo xtask passes      (list the normalization passes with their reasons)
-       cargo xtask soak [--cycles N] [--rate R] [--seed S] [--report FILE]   (full fault soak, release build)";
+       cargo xtask soak [--cycles N] [--rate R] [--seed S] [--report FILE]   (full fault soak, release build)
+       cargo xtask build-cost [--runs N] [--gpucloud CHECKOUT] [--features LIST]   (cold build vs runpod-sdk 0.8.0)";
 
 /// The full-size fault soak: the soak test, in release mode, with the given size.
 fn soak(mut args: impl Iterator<Item = String>) -> Result<bool, String> {
@@ -194,7 +198,8 @@ fn regen(args: &Args) -> Result<bool, String> {
             }
             std::fs::write(&upstream_path, &bytes).map_err(|e| e.to_string())?;
             std::fs::write(&sha_path, format!("{}\n", sha256_hex(&bytes))).map_err(|e| e.to_string())?;
-            std::fs::write(api.generated(&root), generated).map_err(|e| e.to_string())?;
+            std::fs::write(api.generated(&root), &generated).map_err(|e| e.to_string())?;
+            std::fs::write(api.crate_copy(&root), &generated).map_err(|e| e.to_string())?;
             println!("vendored {source} as {} and regenerated", upstream_path.display());
             continue;
         }
@@ -219,6 +224,7 @@ fn regen(args: &Args) -> Result<bool, String> {
             println!("{}: passes {}", api.name, summary.join(" "));
         }
         clean &= sync_file(args.check, api.name, &api.generated(&root), &generated)?;
+        clean &= sync_file(args.check, api.name, &api.crate_copy(&root), &generated)?;
         if api.prism_copy {
             clean &= sync_file(args.check, api.name, &api.prism(&root), &prism_copy(&upstream))?;
         }
@@ -242,6 +248,13 @@ fn main() -> ExitCode {
             Ok(false) => ExitCode::FAILURE,
             Err(e) => {
                 eprintln!("xtask soak: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("build-cost") => match build_cost::run(args, &repo_root()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask build-cost: {e}");
                 ExitCode::FAILURE
             }
         },

@@ -73,7 +73,10 @@ impl Drop for Standalone {
 mod reqwest {
     pub fn blocking_get(url: &str) -> String {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async { ::reqwest::get(url).await.unwrap().text().await.unwrap() })
+        // The SDK's TLS settings (reqwest is built without a default crypto provider).
+        let tls = runpod_api::tls_config().unwrap();
+        let client = ::reqwest::Client::builder().tls_backend_preconfigured(tls).build().unwrap();
+        runtime.block_on(async { client.get(url).send().await.unwrap().text().await.unwrap() })
     }
 }
 

@@ -17,6 +17,8 @@ pub enum ClientBuildError {
     InvalidApiKey,
     /// The HTTP stack could not be initialised (TLS backend, for example).
     Http(reqwest::Error),
+    /// TLS could not be set up (no usable certificate store, for example).
+    Tls(rustls::Error),
 }
 
 impl std::fmt::Display for ClientBuildError {
@@ -25,6 +27,7 @@ impl std::fmt::Display for ClientBuildError {
             Self::InvalidBaseUrl { url, reason } => write!(f, "invalid base URL {url:?}: {reason}"),
             Self::InvalidApiKey => f.write_str("the API key contains characters that cannot be sent in an HTTP header"),
             Self::Http(e) => write!(f, "cannot build the HTTP client: {e}"),
+            Self::Tls(e) => write!(f, "cannot set up TLS: {e}"),
         }
     }
 }
@@ -33,6 +36,7 @@ impl std::error::Error for ClientBuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Http(e) => Some(e),
+            Self::Tls(e) => Some(e),
             _ => None,
         }
     }
@@ -73,6 +77,26 @@ pub fn normalize_base_url(url: &str) -> Result<String, ClientBuildError> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
+/// The TLS settings every client uses: rustls with the *ring* crypto provider and the operating
+/// system's certificate verifier (`rustls-platform-verifier`, as reqwest's own default), TLS 1.2
+/// and 1.3, ALPN for HTTP/2 and HTTP/1.1.
+///
+/// Why not reqwest's default TLS: it is rustls with aws-lc, whose C build alone is the longest
+/// step of a cold build (about 49 s of a 125 s consumer build measured on 2 cores), and ring
+/// gives these clients everything they need. The configuration is handed to reqwest per client,
+/// so no process-wide default provider is installed behind the application's back.
+pub fn tls_config() -> Result<rustls::ClientConfig, ClientBuildError> {
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map_err(ClientBuildError::Tls)?
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// A `reqwest::ClientBuilder` that sends `Authorization: Bearer <key>` (marked sensitive, so
 /// reqwest redacts it in Debug output and drops it on redirects to another host), a
 /// `User-Agent` naming this crate, and the given timeouts. Callers may add settings before
@@ -88,6 +112,7 @@ pub fn authenticated_http_client(
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, auth);
     Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_config()?)
         .default_headers(headers)
         .user_agent(USER_AGENT)
         .connect_timeout(options.connect_timeout)

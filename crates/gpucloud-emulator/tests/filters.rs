@@ -3,12 +3,11 @@
 use gpucloud_emulator::{Emulator, EmulatorConfig};
 
 async fn get(emulator: &Emulator, path_and_query: &str, key: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .get(format!("{}{path_and_query}", emulator.base_url()))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
+    // The SDK's TLS settings (reqwest is built without a default crypto provider).
+    let client =
+        reqwest::Client::builder().tls_backend_preconfigured(runpod_api::tls_config().unwrap()).build().unwrap();
+    let response =
+        client.get(format!("{}{path_and_query}", emulator.base_url())).bearer_auth(key).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or_default())
 }

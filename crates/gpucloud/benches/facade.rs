@@ -30,7 +30,8 @@ fn per_call_overhead(c: &mut Criterion) {
     let pi = pi(&emulator);
     let id = emulator.live_pods()[0].id.clone();
     let pod_id = gpucloud::PodId::new(gpucloud::Provider::PrimeIntellect, id.clone());
-    let bare = reqwest::Client::new();
+    // reqwest's defaults, with the SDK's TLS provider (reqwest is built without one).
+    let bare = reqwest::Client::builder().tls_backend_preconfigured(runpod_api::tls_config().unwrap()).build().unwrap();
     let url = format!("{}/api/v1/pods/{id}", emulator.base_url());
     let auth = format!("Bearer {}", emulator.api_key());
     let mut group = c.benchmark_group("per_call_get");

@@ -13,6 +13,7 @@ pub(crate) trait ProviderMessage {
     fn message(&self) -> String;
 }
 
+#[cfg(feature = "primeintellect")]
 impl ProviderMessage for primeintellect_api::types::ErrorResponse {
     fn message(&self) -> String {
         let parts: Vec<String> = self.errors.iter().map(|e| format!("{}: {}", e.param, e.details)).collect();
@@ -20,6 +21,7 @@ impl ProviderMessage for primeintellect_api::types::ErrorResponse {
     }
 }
 
+#[cfg(feature = "runpod")]
 impl ProviderMessage for runpod_api::types::ErrorResponse {
     fn message(&self) -> String {
         let mut text =

@@ -272,9 +272,11 @@ impl Fleet {
     /// both variables when neither is.
     pub fn from_env() -> Result<Self> {
         let mut fleet = Self::new();
+        #[cfg(feature = "primeintellect")]
         if let Ok(pi) = crate::PrimeIntellect::from_env() {
             fleet = fleet.with(pi);
         }
+        #[cfg(feature = "runpod")]
         if let Ok(rp) = crate::RunPod::from_env() {
             fleet = fleet.with(rp);
         }

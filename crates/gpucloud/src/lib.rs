@@ -11,6 +11,9 @@
 //!   blindly re-sent). [`paginate`]: streaming pagination over both PrimeIntellect page shapes.
 //! - [`gpu`]: one GPU naming across providers.
 //!
+//! Cargo features `primeintellect` and `runpod` (both on by default) each bring one cloud's
+//! generated client; a one-cloud user can turn the other off (`default-features = false`).
+//!
 //! Errors are one enum, [`Error`], carrying provider, operation, HTTP status and the provider's
 //! own message. API keys are [`secrecy::SecretString`] and never appear in Debug output, logs or
 //! errors.
@@ -25,13 +28,15 @@ pub mod gpu;
 pub mod lease;
 pub mod model;
 pub mod paginate;
+#[cfg(feature = "primeintellect")]
 pub mod primeintellect;
-#[cfg(test)]
+#[cfg(all(test, feature = "primeintellect", feature = "runpod"))]
 mod properties;
 pub mod provisioner;
 pub mod reap;
 mod reconcile;
 pub mod retry;
+#[cfg(feature = "runpod")]
 pub mod runpod;
 pub mod time;
 pub mod validate;
@@ -42,15 +47,17 @@ pub use model::{
     Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Team, Volume, VolumeSpec,
 };
 pub use paginate::{Page, PageShape, Pagination};
+#[cfg(feature = "primeintellect")]
 pub use primeintellect::PrimeIntellect;
 pub use provisioner::{Capabilities, LaunchSpec, OfferQuery, Provisioner};
 pub use reap::{ReapPolicy, ReapReport};
 pub use reconcile::ReconcilePolicy;
 pub use retry::RetryPolicy;
+#[cfg(feature = "runpod")]
 pub use runpod::RunPod;
 pub use secrecy::SecretString;
 
 /// The README's Rust examples, compiled as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "primeintellect", feature = "runpod"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;

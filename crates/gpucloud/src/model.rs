@@ -295,8 +295,10 @@ pub struct Pod {
 #[non_exhaustive]
 pub enum PodRecord {
     /// PrimeIntellect's `APIPodConfig`.
+    #[cfg(feature = "primeintellect")]
     PrimeIntellect(Box<primeintellect_api::types::ApiPodConfig>),
     /// RunPod v2's `Pod`.
+    #[cfg(feature = "runpod")]
     RunPod(Box<runpod_api::types::Pod>),
 }
 
@@ -304,8 +306,11 @@ impl Pod {
     /// Why the pod is [`PodStatus::Failed`], for errors: the provider's status, and for a failed
     /// PrimeIntellect installation, its `installationFailure` message.
     pub fn failure_reason(&self) -> String {
-        let installation_failure = match &self.raw {
+        let installation_failure: Option<&str> = match &self.raw {
+            #[cfg(feature = "primeintellect")]
             PodRecord::PrimeIntellect(raw) => raw.installation_failure.as_deref(),
+            // Unreachable only when PrimeIntellect is the one cloud compiled in.
+            #[allow(unreachable_patterns)]
             _ => None,
         };
         match (self.installation_status.as_deref(), installation_failure) {
