@@ -79,7 +79,7 @@ pub fn normalize_base_url(url: &str) -> Result<String, ClientBuildError> {
 
 /// The TLS settings every client uses: rustls with the *ring* crypto provider and the operating
 /// system's certificate verifier (`rustls-platform-verifier`, as reqwest's own default), TLS 1.2
-/// and 1.3, ALPN for HTTP/2 and HTTP/1.1.
+/// and 1.3, HTTP/1.1 (ALPN `http/1.1`; the clients are built without HTTP/2).
 ///
 /// Why not reqwest's default TLS: it is rustls with aws-lc, whose C build alone is the longest
 /// step of a cold build (about 49 s of a 125 s consumer build measured on 2 cores), and ring
@@ -93,7 +93,7 @@ pub fn tls_config() -> Result<rustls::ClientConfig, ClientBuildError> {
         .and_then(|builder| builder.with_platform_verifier())
         .map_err(ClientBuildError::Tls)?
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
 

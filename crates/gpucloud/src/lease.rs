@@ -41,10 +41,8 @@ const STAMP_FORMAT: &str = "%Y%m%dt%H%M%Sz";
 
 /// A fresh, unique launch tag: `gc` and 10 random lowercase letters or digits.
 pub fn new_launch_tag() -> String {
-    use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    let suffix: String = (0..TAG_LEN).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let suffix: String = (0..TAG_LEN).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char).collect();
     format!("{TAG_PREFIX}{suffix}")
 }
 

@@ -116,19 +116,18 @@ impl RetryBudget {
     }
 }
 
-/// One client's source of jitter: an entropy-seeded generator that hands each call its own seed.
+/// One client's source of jitter: its own generator, seeded from the process's entropy-seeded
+/// generator (fastrand with `std`), that hands each call its own seed.
 #[derive(Debug, Clone)]
-pub(crate) struct JitterSource(Arc<Mutex<rand::rngs::StdRng>>);
+pub(crate) struct JitterSource(Arc<Mutex<fastrand::Rng>>);
 
 impl JitterSource {
     pub(crate) fn from_entropy() -> Self {
-        use rand::SeedableRng as _;
-        Self(Arc::new(Mutex::new(rand::rngs::StdRng::from_os_rng())))
+        Self(Arc::new(Mutex::new(fastrand::Rng::new())))
     }
 
     fn next_seed(&self) -> u64 {
-        use rand::RngCore as _;
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).next_u64()
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).u64(..)
     }
 }
 
