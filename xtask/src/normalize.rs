@@ -78,6 +78,11 @@ pub const PASSES: &[Pass] = &[
         run: lenient_string_formats,
     },
     Pass {
+        name: "string_patterns_as_docs",
+        reason: "typify turns a string `pattern` into a regress-checked newtype: on a response (RunPod's CudaVersionAvailability.version) a check can only reject the provider's own data, on a request the provider validates anyway, and regress then compiles twice in every user's build (typify uses it too); the pattern is kept as `x-pattern`",
+        run: string_patterns_as_docs,
+    },
+    Pass {
         name: "default_response_as_error_ranges",
         reason: "progenitor counts a `default` response as a possible success, so 200 Pod + default Problem panics; beside explicit 2xx responses `default` can only mean an error, so it becomes 4XX and 5XX",
         run: default_response_as_error_ranges,
@@ -348,6 +353,16 @@ pub fn lenient_string_formats(doc: &mut Value) -> usize {
             }
             _ => false,
         }
+    })
+}
+
+pub fn string_patterns_as_docs(doc: &mut Value) -> usize {
+    count_schemas(doc, |schema| match schema.shift_remove("pattern") {
+        Some(pattern) => {
+            schema.insert("x-pattern".into(), pattern);
+            true
+        }
+        None => false,
     })
 }
 
@@ -711,6 +726,10 @@ mod tests {
         assert_eq!(n, 1);
         assert_eq!(s, json!({"type": "string", "x-format": "date-time"}));
         let (n, _) = on_schema(lenient_string_formats, json!({"type": "string", "format": "binary"}));
+        assert_eq!(n, 0);
+        let (n, s) = on_schema(string_patterns_as_docs, json!({"type": "string", "pattern": "^\\d+$"}));
+        assert_eq!((n, s), (1, json!({"type": "string", "x-pattern": "^\\d+$"})));
+        let (n, _) = on_schema(string_patterns_as_docs, json!({"type": "string"}));
         assert_eq!(n, 0);
     }
 
