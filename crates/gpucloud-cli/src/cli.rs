@@ -63,6 +63,8 @@ pub enum Command {
     Volumes(VolumesCommand),
     /// Run the emulator as a standalone server until interrupted.
     Emulator(EmulatorArgs),
+    /// Print a shell completion script: `gpucloud completions bash > /etc/bash_completion.d/gpucloud`.
+    Completions(CompletionsArgs),
     /// The whole job on the built-in emulator: offers from both clouds, launch the cheapest,
     /// wait with progress, show its SSH endpoint, terminate it.
     Demo(DemoArgs),
@@ -134,12 +136,27 @@ pub struct UpArgs {
     /// Allow spot (interruptible) offers; by default only on-demand capacity is launched.
     #[arg(long)]
     pub spot: bool,
+    /// Environment variable for the pod, KEY=VALUE; repeatable.
+    #[arg(long = "env", value_parser = parse_env_var)]
+    pub env: Vec<(String, String)>,
+    /// Volume to attach (PrimeIntellect disk id; RunPod network volume id, at most one); repeatable.
+    #[arg(long = "volume")]
+    pub volumes: Vec<String>,
+    /// Regions (PrimeIntellect names such as united_states; RunPod data-center prefixes such as US); repeatable.
+    #[arg(long = "region")]
+    pub regions: Vec<String>,
     /// Lease: the pod may live this long (e.g. 8h, 90m, 1h30m) before `gpucloud reap` terminates it.
     #[arg(long, value_parser = parse_ttl)]
     pub ttl: Option<std::time::Duration>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -345,6 +362,15 @@ fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
     match parse_duration(s)? {
         d if d.is_zero() => Err(format!("{s:?}: the interval must be at least 1s")),
         d => Ok(d),
+    }
+}
+
+fn parse_env_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !key.contains(char::is_whitespace) => {
+            Ok((key.to_string(), value.to_string()))
+        }
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
     }
 }
 

@@ -10,6 +10,7 @@ use cli::{Cli, Command, VolumesCommand};
 use gpucloud::fleet::LaunchEvent;
 use gpucloud::{Error, LaunchRequest, OfferQuery, Provider, VolumeSpec};
 use indicatif::{ProgressBar, ProgressStyle};
+use render::outln;
 use serde_json::Value;
 use setup::Session;
 use std::process::ExitCode;
@@ -76,6 +77,11 @@ async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Error> {
         eprintln!("gpucloud: warning: no offers from {provider}: {error}");
     }
     let shown: Vec<_> = results.offers.into_iter().take(args.limit).collect();
+    if shown.is_empty()
+        && let Some(unknown) = unknown_gpu(args.gpu.as_deref())
+    {
+        return Err(unknown);
+    }
     if args.json {
         render::print_json(&Value::Array(shown.iter().map(render::offer_json).collect()));
     } else if shown.is_empty() {
@@ -87,6 +93,24 @@ async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Error> {
         Some((_, error)) if shown.is_empty() => Err(error),
         _ => Ok(()),
     }
+}
+
+/// When `gpu` is a name gpucloud does not know, the error that says so, with the closest known
+/// names. Unknown names are still asked for (a provider may list a GPU newer than this
+/// release); this is for when nothing matched.
+fn unknown_gpu(gpu: Option<&str>) -> Option<Error> {
+    let gpu = gpu?;
+    if gpucloud::gpu::lookup(gpu).is_some() {
+        return None;
+    }
+    let closest: Vec<&str> = gpucloud::gpu::closest(gpu, 3).iter().map(|m| m.name).collect();
+    Some(Error::InvalidInput {
+        field: "gpu",
+        message: format!(
+            "{gpu:?} is not a GPU gpucloud knows and no provider offers it; closest known: {}",
+            closest.join(", ")
+        ),
+    })
 }
 
 /// Launches with a spinner; SIGINT, SIGTERM or SIGHUP cancel it, and the launch cleans up.
@@ -121,6 +145,9 @@ async fn launch(session: &Session, request: &LaunchRequest, quiet: bool) -> Resu
 fn launch_request(args: &cli::UpArgs) -> LaunchRequest {
     let mut request = LaunchRequest::new(args.gpu.clone(), args.count, args.name.clone());
     request.image = args.image.clone();
+    request.env = args.env.iter().cloned().collect();
+    request.volume_ids = args.volumes.clone();
+    request.query.regions = args.regions.clone();
     request.disk_gb = args.disk;
     request.max_price_per_hour = args.max_price;
     request.query.max_price_per_hour = args.max_price;
@@ -143,7 +170,13 @@ fn print_pod(pod: &gpucloud::Pod, json: bool) {
 
 async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
     let session = session(cli, &args.providers, Duration::from_secs(2)).await?;
-    let pod = launch(&session, &launch_request(args), args.json).await?;
+    let request = launch_request(args);
+    let pod = match launch(&session, &request, args.json).await {
+        Err(Error::NoCapacity { attempts }) if attempts.is_empty() => {
+            return Err(unknown_gpu(Some(&args.gpu)).unwrap_or(Error::NoCapacity { attempts }));
+        }
+        other => other?,
+    };
     print_pod(&pod, args.json);
     if !args.json {
         if let Some(ssh) = &pod.ssh {
@@ -207,8 +240,20 @@ async fn down(cli: &Cli, args: &cli::DownArgs) -> Result<(), Error> {
     let session = session(cli, &providers, Duration::from_secs(2)).await?;
     let mut first_error = None;
     for id in &args.pods {
+        // Terminating is idempotent; reading first tells the user whether there was anything to do.
+        match session.fleet.get(id).await {
+            Ok(pod) if pod.status == gpucloud::PodStatus::Terminated => {
+                outln!("{id}: already terminated");
+                continue;
+            }
+            Err(e) if e.is_not_found() => {
+                outln!("{id}: no such pod (already gone, or never existed)");
+                continue;
+            }
+            _ => {}
+        }
         match session.fleet.terminate(id).await {
-            Ok(()) => println!("terminated {id}"),
+            Ok(()) => outln!("terminated {id}"),
             Err(e) => {
                 eprintln!("gpucloud: error: {id}: {e}");
                 first_error.get_or_insert(e);
@@ -236,7 +281,7 @@ async fn reap(cli: &Cli, args: &cli::ReapArgs) -> Result<(), Error> {
             let value = render::reap_json(&report);
             match args.every {
                 // One sweep per line, for log collectors.
-                Some(_) => println!("{value}"),
+                Some(_) => outln!("{value}"),
                 None => render::print_json(&value),
             }
         } else {
@@ -303,7 +348,7 @@ async fn volumes(cli: &Cli, command: &VolumesCommand) -> Result<(), Error> {
         VolumesCommand::Rm { provider, id } => {
             let session = session(cli, &[*provider], Duration::from_secs(2)).await?;
             session.fleet.provisioner(*provider)?.delete_volume(id).await?;
-            println!("deleted {provider} volume {id}");
+            outln!("deleted {provider} volume {id}");
         }
     }
     Ok(())
@@ -327,10 +372,14 @@ async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
         provider: Provider::PrimeIntellect,
         message: format!("cannot listen on port {}: {e}", args.port),
     })?;
-    println!("gpucloud emulator listening on {}", emulator.base_url());
-    println!("  export PRIME_API_BASE_URL={0} RUNPOD_API_BASE_URL={0}", emulator.base_url());
-    println!("  export PRIME_API_KEY={0} RUNPOD_API_KEY={0}", args.api_key);
-    println!("  state: curl {}/_emulator/state     (Ctrl-C stops)", emulator.base_url());
+    // A server keeps serving when whoever read its banner goes away: write errors are ignored.
+    let banner = format!(
+        "gpucloud emulator listening on {0}\n  export PRIME_API_BASE_URL={0} RUNPOD_API_BASE_URL={0}\n  export PRIME_API_KEY={1} RUNPOD_API_KEY={1}\n  state: curl {0}/_emulator/state     (Ctrl-C stops)\n",
+        emulator.base_url(),
+        args.api_key
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     let _ = tokio::signal::ctrl_c().await;
     emulator.shutdown().await;
     Ok(())
@@ -341,18 +390,18 @@ async fn demo(args: &cli::DemoArgs) -> Result<(), Error> {
     // On-demand capacity only, as `gpucloud up` launches by default.
     let request = LaunchRequest::new(args.gpu.clone(), 1, "demo");
     let results = session.fleet.offers(&request.query).await;
-    println!("On-demand offers for 1x {} from both clouds, cheapest first:", args.gpu);
+    outln!("On-demand offers for 1x {} from both clouds, cheapest first:", args.gpu);
     render::offers_table(&results.offers.iter().take(6).cloned().collect::<Vec<_>>());
     let pod = launch(&session, &request, false).await?;
-    println!("\nLaunched the cheapest offer:");
+    outln!("\nLaunched the cheapest offer:");
     render::pods_table(std::slice::from_ref(&pod));
     match &pod.ssh {
-        Some(ssh) => println!("SSH endpoint: {ssh}"),
-        None => println!("SSH endpoint: (not reported)"),
+        Some(ssh) => outln!("SSH endpoint: {ssh}"),
+        None => outln!("SSH endpoint: (not reported)"),
     }
     session.fleet.terminate(&pod.id).await?;
     let left = session.emulator.as_ref().map(|e| e.live_pods().len()).unwrap_or(0);
-    println!("Terminated {} (confirmed); pods left on the emulator: {left}", pod.id);
+    outln!("Terminated {} (confirmed); pods left on the emulator: {left}", pod.id);
     Ok(())
 }
 
@@ -369,6 +418,11 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Volumes(command) => volumes(cli, command).await,
         Command::Emulator(args) => emulator(args).await,
         Command::Demo(args) => demo(args).await,
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "gpucloud", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
@@ -382,7 +436,9 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GPUCLOUD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colour only for a person at a terminal: never in a log file or pipe, never with NO_COLOR.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -14,6 +14,26 @@
 //! - volume: `{"id","provider","name","size_gb","status","data_center"}`.
 
 use gpucloud::reap::{ReapFailure, ReapReason, ReapReport};
+use std::io::Write as _;
+
+/// `println!` for command output: a closed pipe (`gpucloud ls | head -1`) ends the command
+/// quietly with success, as `ls` and `grep` do, instead of a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::render::write_stdout(format_args!($($arg)*)) };
+}
+pub(crate) use outln;
+
+/// Writes one line to stdout; see [`outln!`].
+pub fn write_stdout(line: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("gpucloud: error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
 use gpucloud::{Offer, Pod, Volume};
 use serde_json::{Value, json};
 
@@ -53,7 +73,7 @@ pub fn pod_details(pod: &Pod) {
         ("ssh", pod.ssh.as_ref().map(ToString::to_string).unwrap_or_else(|| "-".into())),
     ];
     for (key, value) in rows {
-        println!("{key:<13} {value}");
+        outln!("{key:<13} {value}");
     }
 }
 
@@ -109,7 +129,7 @@ pub fn reap_summary(report: &ReapReport) {
     if !rows.is_empty() {
         table(&["POD", "NAME", "REASON", "SINCE"], rows);
     }
-    println!("{}: examined {} pods, {verb} {}", gpucloud::time::now_rfc3339(), report.examined, report.reaped.len());
+    outln!("{}: examined {} pods, {verb} {}", gpucloud::time::now_rfc3339(), report.examined, report.reaped.len());
     for failure in &report.failures {
         let (provider, pod, error) = failure_parts(failure);
         eprintln!("gpucloud: error: reap {}: {error}", pod.unwrap_or_else(|| format!("{provider} (listing pods)")));
@@ -150,7 +170,7 @@ pub fn volume_json(volume: &Volume) -> Value {
 }
 
 pub fn print_json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialize"));
+    outln!("{}", serde_json::to_string_pretty(value).expect("JSON values serialize"));
 }
 
 fn table(headers: &[&str], rows: Vec<Vec<String>>) {
@@ -163,7 +183,7 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let line = |cells: Vec<String>| {
         let text: Vec<String> =
             cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = widths[i])).collect();
-        println!("{}", text.join("  ").trim_end());
+        outln!("{}", text.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {

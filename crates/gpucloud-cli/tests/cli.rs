@@ -380,3 +380,119 @@ async fn teams_are_listed_and_up_acts_for_the_team_given() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid team_id"));
 }
+
+/// `gpucloud` with stdout piped and nothing else set.
+fn piped(args: &[&str]) -> std::process::Child {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpucloud"));
+    for var in ENV {
+        command.env_remove(var);
+    }
+    command.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly_with_success() {
+    use std::io::{BufRead, Read};
+    // The reader goes away after one line, as `| head -1` does; the next sweep's line meets a
+    // closed pipe.
+    let mut reaper = piped(&["--emulator", "reap", "--every", "1s", "--json"]);
+    let mut first = String::new();
+    std::io::BufReader::new(reaper.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains("\"examined\""), "{first}");
+    let status = reaper.wait().unwrap();
+    let mut stderr = String::new();
+    reaper.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+
+    // Closed before the first line, for a command that prints a table.
+    let mut offers = piped(&["--emulator", "offers", "--all"]);
+    drop(offers.stdout.take());
+    let status = offers.wait().unwrap();
+    let mut stderr = String::new();
+    offers.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_to_a_pipe_carry_no_colour() {
+    use gpucloud_emulator::{FaultConfig, FaultKind};
+    let faults = FaultConfig { rate: 1.0, kinds: vec![FaultKind::ServerError], ..FaultConfig::default() };
+    let emulator = Emulator::start(EmulatorConfig { faults, ready_delay: Duration::ZERO, ..EmulatorConfig::default() })
+        .await
+        .unwrap();
+    let mut cmd = against(&emulator);
+    cmd.args(["-vv", "ls"]);
+    let output = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("retrying"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "ANSI escapes in piped logs: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_of_a_pod_that_is_gone_says_so() {
+    let emulator = emulator(Duration::ZERO).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["down", "primeintellect:zzz"]);
+    let output = run(cmd).await;
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("no such pod") && !stdout.contains("terminated primeintellect:zzz"), "{stdout}");
+
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--gpu", "H100_80GB", "--provider", "runpod", "--json"]);
+    let pod = json(&run(cmd).await);
+    let id = pod["id"].as_str().unwrap();
+    for expected in ["terminated runpod:", "already"] {
+        let mut cmd = against(&emulator);
+        cmd.args(["down", id]);
+        let output = run(cmd).await;
+        assert!(String::from_utf8_lossy(&output.stdout).contains(expected), "{output:?}");
+    }
+}
+
+#[test]
+fn an_unknown_gpu_is_named_with_the_closest_known_ones() {
+    for args in [&["--emulator", "offers", "--gpu", "H100_80G"][..], &["--emulator", "up", "--gpu", "H100_80G"]] {
+        let output = bare().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("not a GPU gpucloud knows") && stderr.contains("closest known: H100_80GB"), "{stderr}");
+    }
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        bare().args(["completions", shell]).assert().success().stdout(predicate::str::contains("gpucloud"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_passes_env_volume_and_region() {
+    let emulator = emulator(Duration::ZERO).await;
+    let mut cmd = against(&emulator);
+    cmd.args([
+        "volumes",
+        "create",
+        "--provider",
+        "runpod",
+        "--name",
+        "data",
+        "--size",
+        "10",
+        "--data-center",
+        "US-KS-2",
+        "--json",
+    ]);
+    let volume = json(&run(cmd).await);
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--gpu", "H100_80GB", "--provider", "runpod", "--env", "HF_TOKEN=x=y", "--region", "US"]);
+    cmd.args(["--volume", volume["id"].as_str().unwrap(), "--json"]);
+    json(&run(cmd).await);
+    let pod = &emulator.live_pods()[0];
+    assert_eq!(pod.env.get("HF_TOKEN").map(String::as_str), Some("x=y"));
+    assert!(pod.data_center.starts_with("US"), "{}", pod.data_center);
+    bare().args(["up", "--gpu", "H100_80GB", "--env", "NOEQUALS"]).assert().code(2);
+}

@@ -118,6 +118,37 @@ pub fn canonical_name(name: &str) -> String {
     }
 }
 
+/// The `n` known models whose names are closest to `name` (edit distance over the folded
+/// canonical, display and alias spellings), closest first: suggestions for an unknown name.
+pub fn closest(name: &str, n: usize) -> Vec<&'static GpuModel> {
+    let key = fold(name);
+    let mut scored: Vec<(usize, &'static GpuModel)> = MODELS
+        .iter()
+        .map(|m| {
+            let spellings = [m.name, m.display].into_iter().chain(m.aliases.iter().copied());
+            (spellings.map(|s| edit_distance(&key, &fold(s))).min().unwrap_or(usize::MAX), m)
+        })
+        .collect();
+    scored.sort_by_key(|(distance, m)| (*distance, m.name));
+    scored.into_iter().take(n).map(|(_, m)| m).collect()
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// The socket a RunPod GPU id implies (`SXM5`, `PCIe`, ...), when known.
 pub fn runpod_socket(id: &str) -> Option<&'static str> {
     let key = fold(id);
@@ -160,5 +191,16 @@ mod tests {
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), total);
+    }
+
+    #[test]
+    fn unknown_names_get_the_closest_known_models() {
+        let names = |query: &str| closest(query, 3).iter().map(|m| m.name).collect::<Vec<_>>();
+        assert_eq!(names("H100_80G")[0], "H100_80GB");
+        assert_eq!(names("h200")[0], "H200_141GB");
+        assert_eq!(names("A100_80")[0], "A100_80GB");
+        assert_eq!(closest("FOO", 3).len(), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 }
