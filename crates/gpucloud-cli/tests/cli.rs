@@ -34,6 +34,14 @@ fn against(emulator: &Emulator) -> Command {
     cmd
 }
 
+/// `gpucloud volumes create` of a RunPod volume named `data` in US-KS-2, printing JSON.
+fn create_runpod_volume(emulator: &Emulator, size_gb: &str) -> Command {
+    let mut cmd = against(emulator);
+    cmd.args(["volumes", "create", "--provider", "runpod", "--name", "data", "--size", size_gb]);
+    cmd.args(["--data-center", "US-KS-2", "--json"]);
+    cmd
+}
+
 async fn emulator(ready_delay: Duration) -> Emulator {
     Emulator::start(EmulatorConfig { ready_delay, ..EmulatorConfig::default() }).await.unwrap()
 }
@@ -155,20 +163,7 @@ async fn no_capacity_exits_4() {
 #[tokio::test(flavor = "multi_thread")]
 async fn volumes_create_ls_rm() {
     let emulator = emulator(Duration::ZERO).await;
-    let mut cmd = against(&emulator);
-    cmd.args([
-        "volumes",
-        "create",
-        "--provider",
-        "runpod",
-        "--name",
-        "data",
-        "--size",
-        "50",
-        "--data-center",
-        "US-KS-2",
-        "--json",
-    ]);
+    let cmd = create_runpod_volume(&emulator, "50");
     let volume = json(&run(cmd).await);
     assert_eq!(keys(&volume), ["data_center", "id", "name", "provider", "size_gb", "status"]);
     let id = volume["id"].as_str().unwrap().to_string();
@@ -472,20 +467,7 @@ fn completions_are_printed_for_each_shell() {
 #[tokio::test(flavor = "multi_thread")]
 async fn up_passes_env_volume_and_region() {
     let emulator = emulator(Duration::ZERO).await;
-    let mut cmd = against(&emulator);
-    cmd.args([
-        "volumes",
-        "create",
-        "--provider",
-        "runpod",
-        "--name",
-        "data",
-        "--size",
-        "10",
-        "--data-center",
-        "US-KS-2",
-        "--json",
-    ]);
+    let cmd = create_runpod_volume(&emulator, "10");
     let volume = json(&run(cmd).await);
     let mut cmd = against(&emulator);
     cmd.args(["up", "--gpu", "H100_80GB", "--provider", "runpod", "--env", "HF_TOKEN=x=y", "--region", "US"]);
