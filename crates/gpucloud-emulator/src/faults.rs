@@ -26,11 +26,14 @@ pub enum FaultKind {
     /// PrimeIntellect creates only: the pod is created and becomes `ACTIVE`, but its
     /// `installationStatus` turns `ERROR` (with an `installationFailure` message) and stays so.
     InstallationFailure,
+    /// Creates only: the pod's SSH endpoint starts answering only [`FaultConfig::banner_delay`]
+    /// after the pod reports running.
+    SshBannerDelay,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 9] = [
         FaultKind::RateLimit,
         FaultKind::ServerError,
         FaultKind::ConnectionReset,
@@ -39,6 +42,7 @@ impl FaultKind {
         FaultKind::CreateThen500,
         FaultKind::ListLag,
         FaultKind::InstallationFailure,
+        FaultKind::SshBannerDelay,
     ];
 
     /// The kebab-case name used on the command line.
@@ -52,6 +56,7 @@ impl FaultKind {
             FaultKind::CreateThen500 => "create-then-500",
             FaultKind::ListLag => "list-lag",
             FaultKind::InstallationFailure => "installation-failure",
+            FaultKind::SshBannerDelay => "ssh-banner-delay",
         }
     }
 
@@ -62,7 +67,9 @@ impl FaultKind {
 
     fn applies_to(self, request: RequestClass) -> bool {
         match self {
-            FaultKind::StockoutAs500 | FaultKind::CreateThen500 => matches!(request, RequestClass::Create { .. }),
+            FaultKind::StockoutAs500 | FaultKind::CreateThen500 | FaultKind::SshBannerDelay => {
+                matches!(request, RequestClass::Create { .. })
+            }
             FaultKind::InstallationFailure => request == RequestClass::Create { primeintellect: true },
             FaultKind::ListLag => request == RequestClass::List,
             _ => true,
@@ -99,6 +106,8 @@ pub struct FaultConfig {
     pub list_lag: Duration,
     /// `true`: only pod creates get faults (everything else is served normally).
     pub creates_only: bool,
+    /// How long after running a pod's SSH stays silent under [`FaultKind::SshBannerDelay`].
+    pub banner_delay: Duration,
 }
 
 impl Default for FaultConfig {
@@ -110,6 +119,7 @@ impl Default for FaultConfig {
             retry_after: Duration::from_secs(1),
             list_lag: Duration::from_millis(500),
             creates_only: false,
+            banner_delay: Duration::from_secs(1),
         }
     }
 }

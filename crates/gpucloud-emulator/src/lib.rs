@@ -6,7 +6,9 @@
 //! what the providers' documents describe.
 //!
 //! - **State**: pods (`PROVISIONING` → `ACTIVE`/`RUNNING` after [`EmulatorConfig::ready_delay`],
-//!   with an SSH endpoint), stop/start (RunPod), terminate, disks / network volumes.
+//!   with an SSH endpoint that really answers: a loopback listener sending [`SSH_BANNER`] while
+//!   the pod runs, closed when it is terminated), stop/start (RunPod), terminate, disks / network
+//!   volumes.
 //! - **Offers**: a catalog of both clouds, filtered like the real APIs (GPU type, count,
 //!   regions, disks), paginated in PrimeIntellect's two shapes.
 //! - **Auth**: `Authorization: Bearer <api_key>` is required (401 otherwise); request bodies
@@ -33,9 +35,11 @@ mod catalog;
 mod faults;
 mod primeintellect;
 mod runpod;
+mod ssh;
 mod state;
 
 pub use faults::{FaultConfig, FaultKind};
+pub use ssh::BANNER as SSH_BANNER;
 pub use state::{Api, EMULATED_TEAMS, EmulatedPod, EmulatedVolume};
 
 use axum::Router;
@@ -116,6 +120,10 @@ impl Inner {
 /// Marks a PrimeIntellect create whose pod's installation is to fail.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InstallationFails;
+
+/// Marks a create whose pod's SSH answers only this long after it runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BannerDelay(pub Duration);
 
 /// Marks a list request that should hide pods younger than the lag.
 #[derive(Debug, Clone, Copy)]
@@ -224,6 +232,9 @@ async fn gate(axum::extract::State(inner): axum::extract::State<Shared>, mut req
         }
         Some(FaultKind::InstallationFailure) => {
             request.extensions_mut().insert(InstallationFails);
+        }
+        Some(FaultKind::SshBannerDelay) => {
+            request.extensions_mut().insert(BannerDelay(config.banner_delay));
         }
         _ => {}
     }
@@ -371,6 +382,8 @@ impl Emulator {
                 env: Default::default(),
                 team_id: None,
                 installation_fails: false,
+                ssh_port: None,
+                banner_delay: Duration::ZERO,
             });
             // Seeded pods are already running.
             if let Some(seeded) = state.pods.last_mut() {

@@ -185,6 +185,7 @@ fn team_of(team: Option<&types::TeamConfig>) -> Result<Option<String>, String> {
 async fn create_pod(
     State(shared): State<Shared>,
     installation_fails: Option<axum::Extension<crate::InstallationFails>>,
+    banner_delay: Option<axum::Extension<crate::BannerDelay>>,
     body: Bytes,
 ) -> Response {
     let request: types::BodyCreatePodApiV1PodsPost = match serde_json::from_slice(&body) {
@@ -223,6 +224,7 @@ async fn create_pod(
         return error(StatusCode::INTERNAL_SERVER_ERROR, "pod", "No instances available for this configuration");
     }
     let env = pod.env_vars.iter().flatten().map(|e| (e.key.clone(), e.value.clone())).collect();
+    let ssh = crate::ssh::SshListener::bind();
     let record = state.add_pod(NewPod {
         api: Api::PrimeIntellect,
         name,
@@ -236,8 +238,14 @@ async fn create_pod(
         env,
         team_id,
         installation_fails: installation_fails.is_some(),
+        ssh_port: ssh.as_ref().map(crate::ssh::SshListener::port),
+        banner_delay: banner_delay.map(|axum::Extension(crate::BannerDelay(d))| d).unwrap_or_default(),
     });
     state.creates += 1;
+    drop(state);
+    if let Some(listener) = ssh {
+        listener.serve(&shared, Api::PrimeIntellect, record.id.clone());
+    }
     let body = pod_json(&record, &shared);
     axum::Json(body).into_response()
 }

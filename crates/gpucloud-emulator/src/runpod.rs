@@ -86,7 +86,11 @@ async fn list_pods(State(shared): State<Shared>, lag: Option<axum::Extension<cra
     axum::Json(wire::<types::ListPodsResponse>(json!({"pods": pods}))).into_response()
 }
 
-async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
+async fn create_pod(
+    State(shared): State<Shared>,
+    banner_delay: Option<axum::Extension<crate::BannerDelay>>,
+    body: Bytes,
+) -> Response {
     let request: types::CreatePodRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}")),
@@ -108,6 +112,7 @@ async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
     if state.stocked_out.contains(entry.id) {
         return problem(StatusCode::INTERNAL_SERVER_ERROR, "no instances available");
     }
+    let ssh = crate::ssh::SshListener::bind();
     let record = state.add_pod(NewPod {
         api: Api::RunPod,
         name: request.name.to_string(),
@@ -125,8 +130,14 @@ async fn create_pod(State(shared): State<Shared>, body: Bytes) -> Response {
         env: request.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         team_id: None,
         installation_fails: false,
+        ssh_port: ssh.as_ref().map(crate::ssh::SshListener::port),
+        banner_delay: banner_delay.map(|axum::Extension(crate::BannerDelay(d))| d).unwrap_or_default(),
     });
     state.creates += 1;
+    drop(state);
+    if let Some(listener) = ssh {
+        listener.serve(&shared, Api::RunPod, record.id.clone());
+    }
     let body = pod_json(&record, &shared);
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }

@@ -54,12 +54,16 @@ pub struct EmulatedPod {
     pub created_at: String,
     #[serde(skip)]
     pub(crate) created: Instant,
-    /// SSH port on loopback.
+    /// SSH port on loopback: a listener that sends an SSH banner while the pod runs (pods added
+    /// by [`crate::Emulator::seed_pods`] have a port nobody listens on).
     pub ssh_port: u16,
     /// The PrimeIntellect team that owns it.
     pub team_id: Option<String>,
     /// Its PrimeIntellect installation fails once it is running ([`crate::FaultKind::InstallationFailure`]).
     pub installation_fails: bool,
+    /// How long after it runs its SSH endpoint starts answering ([`crate::FaultKind::SshBannerDelay`]).
+    #[serde(skip)]
+    pub banner_delay: Duration,
 }
 
 /// What a create decides about a new pod; [`State::add_pod`] assigns the rest.
@@ -77,6 +81,9 @@ pub(crate) struct NewPod {
     pub env: BTreeMap<String, String>,
     pub team_id: Option<String>,
     pub installation_fails: bool,
+    /// The port of its SSH listener; `None`: a port nobody listens on.
+    pub ssh_port: Option<u16>,
+    pub banner_delay: Duration,
 }
 
 /// A pod's lifecycle phase.
@@ -167,7 +174,7 @@ impl State {
     /// Stores a new, provisioning pod with a fresh id and SSH port; returns a copy of it.
     pub fn add_pod(&mut self, new: NewPod) -> EmulatedPod {
         let id = self.new_id(new.api);
-        let ssh_port = self.next_ssh_port();
+        let ssh_port = new.ssh_port.unwrap_or_else(|| self.next_ssh_port());
         let pod = EmulatedPod {
             api: new.api,
             id,
@@ -187,6 +194,7 @@ impl State {
             ssh_port,
             team_id: new.team_id,
             installation_fails: new.installation_fails,
+            banner_delay: new.banner_delay,
         };
         self.pods.push(pod.clone());
         pod

@@ -89,7 +89,7 @@ pub(crate) fn gone_is_ok<T>(result: Result<T>) -> Result<()> {
 }
 
 /// The settings methods both provisioners share; expects fields `caller: Caller`,
-/// `poll_interval: Duration` and `reconcile: ReconcilePolicy`.
+/// `poll_interval: Duration`, `reconcile: ReconcilePolicy` and `readiness: Readiness`.
 macro_rules! client_settings {
     () => {
         /// Replaces the retry policy.
@@ -101,6 +101,13 @@ macro_rules! client_settings {
         /// Sets how often waits poll.
         pub fn with_poll_interval(mut self, interval: std::time::Duration) -> Self {
             self.poll_interval = interval;
+            self
+        }
+
+        /// Sets what [`Provisioner::wait_until_ready`](crate::Provisioner::wait_until_ready) waits
+        /// for (default [`crate::Readiness::SshBanner`]: the SSH endpoint answers).
+        pub fn with_readiness(mut self, readiness: crate::Readiness) -> Self {
+            self.readiness = readiness;
             self
         }
 

@@ -38,6 +38,7 @@ mod reconcile;
 pub mod retry;
 #[cfg(feature = "runpod")]
 pub mod runpod;
+pub mod ssh;
 pub mod time;
 pub mod validate;
 
@@ -56,6 +57,7 @@ pub use retry::RetryPolicy;
 #[cfg(feature = "runpod")]
 pub use runpod::RunPod;
 pub use secrecy::SecretString;
+pub use ssh::Readiness;
 
 /// The README's Rust examples, compiled as doctests.
 #[cfg(all(doctest, feature = "primeintellect", feature = "runpod"))]

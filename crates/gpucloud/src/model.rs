@@ -325,7 +325,8 @@ impl Pod {
         self.lease_expires_at.is_some_and(|expiry| expiry <= now)
     }
 
-    /// Running with a known SSH endpoint: what [`Provisioner::wait_until_ready`](crate::Provisioner::wait_until_ready) waits for.
+    /// Running with a known SSH endpoint, as the provider reports it. [`Provisioner::wait_until_ready`](crate::Provisioner::wait_until_ready)
+    /// also waits, by default, until that endpoint answers ([`crate::ssh`]).
     pub fn is_ready(&self) -> bool {
         self.status == PodStatus::Running && self.ssh.is_some()
     }

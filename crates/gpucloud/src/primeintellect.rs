@@ -41,6 +41,7 @@ pub struct PrimeIntellect {
     pagination: Pagination,
     poll_interval: Duration,
     reconcile: ReconcilePolicy,
+    readiness: crate::Readiness,
     team_id: Option<String>,
 }
 
@@ -55,6 +56,7 @@ impl PrimeIntellect {
             pagination: Pagination::default(),
             poll_interval: Duration::from_secs(5),
             reconcile: ReconcilePolicy::default(),
+            readiness: crate::Readiness::default(),
             team_id: None,
         })
     }
@@ -470,6 +472,10 @@ impl Provisioner for PrimeIntellect {
 
     fn poll_interval(&self) -> Duration {
         self.poll_interval
+    }
+
+    fn readiness(&self) -> crate::Readiness {
+        self.readiness
     }
 }
 

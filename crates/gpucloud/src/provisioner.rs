@@ -219,20 +219,41 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
         Duration::from_secs(3)
     }
 
-    /// Polls until the pod is running with a known SSH endpoint, or `deadline` passes
-    /// ([`Error::Timeout`]), or the pod fails ([`Error::PodFailed`]; on PrimeIntellect also when
-    /// its installation failed, whatever its status says). Transient errors while
-    /// polling are retried by the retry policy; a deadline is never exceeded by more than one
-    /// request's timeout.
+    /// What [`Provisioner::wait_until_ready`] waits for ([`crate::Readiness`]).
+    fn readiness(&self) -> crate::Readiness {
+        crate::Readiness::SshBanner
+    }
+
+    /// Polls until the pod is ready, or `deadline` passes ([`Error::Timeout`]), or the pod fails
+    /// ([`Error::PodFailed`]; on PrimeIntellect also when its installation failed, whatever its
+    /// status says). Ready means running with a known SSH endpoint that answers with an SSH
+    /// banner ([`crate::ssh`]), unless [`Provisioner::readiness`] says status alone. Transient
+    /// errors while polling are retried by the retry policy; a deadline is never exceeded by more
+    /// than one request's (or one probe's) timeout.
     async fn wait_until_ready(&self, id: &PodId, deadline: Instant) -> Result<Pod> {
         let started = Instant::now();
+        let mut last_probe: Option<String> = None;
         loop {
             let pod = tokio::time::timeout_at(deadline, self.get(id)).await.map_err(|_| Error::Timeout {
                 what: format!("pod {id} to become ready"),
                 waited: started.elapsed(),
             })??;
-            if pod.is_ready() {
-                return Ok(pod);
+            match (&pod.ssh, self.readiness()) {
+                (Some(_), crate::Readiness::Status) if pod.is_ready() => return Ok(pod),
+                (Some(endpoint), crate::Readiness::SshBanner) if pod.is_ready() => {
+                    let budget = deadline.saturating_duration_since(Instant::now()).min(crate::ssh::PROBE_TIMEOUT);
+                    match crate::ssh::probe_banner(endpoint, budget).await {
+                        Ok(banner) => {
+                            tracing::debug!(pod = %id, %banner, "SSH answers; pod ready");
+                            return Ok(pod);
+                        }
+                        Err(why) => {
+                            tracing::debug!(pod = %id, %why, "pod running, SSH not answering yet");
+                            last_probe = Some(why);
+                        }
+                    }
+                }
+                _ => {}
             }
             if pod.status.is_final() {
                 return Err(Error::PodFailed { id: id.clone(), status: pod.failure_reason() });
@@ -240,10 +261,11 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
             tracing::debug!(pod = %id, status = %pod.status, "waiting for pod");
             let next = Instant::now() + self.poll_interval();
             if next >= deadline {
-                return Err(Error::Timeout {
-                    what: format!("pod {id} to become ready (last status {})", pod.status),
-                    waited: started.elapsed(),
-                });
+                let what = match last_probe {
+                    Some(why) => format!("pod {id} to answer SSH (it is {}; last probe: {why})", pod.status),
+                    None => format!("pod {id} to become ready (last status {})", pod.status),
+                };
+                return Err(Error::Timeout { what, waited: started.elapsed() });
             }
             tokio::time::sleep_until(next).await;
         }

@@ -37,6 +37,7 @@ pub struct RunPod {
     caller: Caller,
     poll_interval: Duration,
     reconcile: ReconcilePolicy,
+    readiness: crate::Readiness,
 }
 
 impl RunPod {
@@ -49,6 +50,7 @@ impl RunPod {
             caller: Caller::new(Provider::RunPod, api_key, RetryPolicy::default()),
             poll_interval: Duration::from_secs(5),
             reconcile: ReconcilePolicy::default(),
+            readiness: crate::Readiness::default(),
         })
     }
 
@@ -358,5 +360,9 @@ impl Provisioner for RunPod {
 
     fn poll_interval(&self) -> Duration {
         self.poll_interval
+    }
+
+    fn readiness(&self) -> crate::Readiness {
+        self.readiness
     }
 }

@@ -1,0 +1,79 @@
+//! "Ready" means a shell will open: the SSH endpoint answers with a banner, against the
+//! emulator's real loopback SSH listeners.
+
+mod common;
+
+use gpucloud::{Error, Fleet, LaunchRequest, LaunchSpec, OfferQuery, Provisioner, Readiness};
+use gpucloud_emulator::{FaultConfig, FaultKind};
+use std::time::Duration;
+use tokio::time::Instant;
+
+fn silent_ssh_for(banner_delay: Duration) -> FaultConfig {
+    FaultConfig {
+        rate: 1.0,
+        kinds: vec![FaultKind::SshBannerDelay],
+        creates_only: true,
+        banner_delay,
+        ..FaultConfig::default()
+    }
+}
+
+async fn create_on(provisioner: &dyn Provisioner) -> gpucloud::Pod {
+    let offers = provisioner.offers(&OfferQuery::gpu("H100_80GB", 1)).await.unwrap();
+    provisioner.create(&LaunchSpec::new(offers[0].clone(), "ssh")).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_ready_pod_answers_ssh_on_both_clouds() {
+    let emulator = common::emulator(Duration::from_millis(100), FaultConfig::none()).await;
+    let provisioners: [Box<dyn Provisioner>; 2] =
+        [Box::new(common::primeintellect(&emulator)), Box::new(common::runpod(&emulator))];
+    for provisioner in provisioners {
+        let pod = create_on(provisioner.as_ref()).await;
+        let ready = provisioner.wait_until_ready(&pod.id, Instant::now() + Duration::from_secs(10)).await.unwrap();
+        let ssh = ready.ssh.expect("a ready pod has an SSH endpoint");
+        let banner = gpucloud::ssh::probe_banner(&ssh, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(format!("{banner}\r\n"), gpucloud_emulator::SSH_BANNER);
+        // Terminated: the endpoint stops answering.
+        provisioner.terminate_and_confirm(&pod.id, Instant::now() + Duration::from_secs(10)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(gpucloud::ssh::probe_banner(&ssh, Duration::from_secs(1)).await.is_err(), "{:?}", pod.provider);
+    }
+}
+
+#[tokio::test]
+async fn running_is_not_ready_until_ssh_answers() {
+    let (ready_delay, banner_delay) = (Duration::from_millis(100), Duration::from_millis(1500));
+    let emulator = common::emulator(ready_delay, silent_ssh_for(banner_delay)).await;
+    let runpod = common::runpod(&emulator);
+    let pod = create_on(&runpod).await;
+    let started = Instant::now();
+    let ready = runpod.wait_until_ready(&pod.id, Instant::now() + Duration::from_secs(15)).await.unwrap();
+    assert!(started.elapsed() >= banner_delay, "waited {:?}: the banner came later", started.elapsed());
+    assert!(ready.is_ready());
+
+    // Status-only readiness returns as soon as the provider says running.
+    let status_only = common::runpod(&emulator).with_readiness(Readiness::Status);
+    let pod = create_on(&status_only).await;
+    let started = Instant::now();
+    status_only.wait_until_ready(&pod.id, Instant::now() + Duration::from_secs(15)).await.unwrap();
+    assert!(started.elapsed() < banner_delay, "waited {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_pod_that_runs_but_never_answers_times_out_typed_and_the_launch_cleans_up() {
+    let emulator = common::emulator(Duration::from_millis(100), silent_ssh_for(Duration::from_secs(3600))).await;
+    let pi = common::primeintellect(&emulator);
+    let pod = create_on(&pi).await;
+    let error = pi.wait_until_ready(&pod.id, Instant::now() + Duration::from_secs(2)).await.unwrap_err();
+    let Error::Timeout { what, .. } = &error else { panic!("{error}") };
+    assert!(what.contains("answer SSH") && what.contains("running"), "{what}");
+    pi.terminate_and_confirm(&pod.id, Instant::now() + Duration::from_secs(10)).await.unwrap();
+
+    let fleet = Fleet::new().with(common::runpod(&emulator)).with_cleanup_timeout(Duration::from_secs(10));
+    let request = LaunchRequest { ready_timeout: Duration::from_secs(2), ..LaunchRequest::new("H100_80GB", 1, "ssh") };
+    let error = fleet.launch(&request).await.unwrap_err();
+    assert!(matches!(error, Error::Timeout { .. }), "{error}");
+    assert!(emulator.live_pods().is_empty(), "the silent pod was terminated");
+    assert!(emulator.all_pods().iter().any(|p| p.api == gpucloud_emulator::Api::RunPod));
+}
