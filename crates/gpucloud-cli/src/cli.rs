@@ -56,6 +56,11 @@ pub enum Command {
     /// this anywhere the API keys are, on a schedule (--every, a systemd timer, a CronJob).
     /// Pods without an expired gpucloud lease are never touched unless --prefix names them.
     Reap(ReapArgs),
+    /// Open a shell on a pod (or run COMMAND there) with the system `ssh`.
+    Ssh(SshArgs),
+    /// SSH public keys registered with the providers.
+    #[command(subcommand, name = "ssh-keys")]
+    SshKeys(SshKeysCommand),
     /// PrimeIntellect teams you belong to (their ids go to --team or PRIME_TEAM_ID).
     Teams(TeamsArgs),
     /// Network volumes (PrimeIntellect disks, RunPod network volumes).
@@ -136,6 +141,10 @@ pub struct UpArgs {
     /// Allow spot (interruptible) offers; by default only on-demand capacity is launched.
     #[arg(long)]
     pub spot: bool,
+    /// SSH public key to log in with (its file, or the private key's path with the .pub beside it):
+    /// registered with the provider first if it is not yet.
+    #[arg(long)]
+    pub ssh_key: Option<std::path::PathBuf>,
     /// Environment variable for the pod, KEY=VALUE; repeatable.
     #[arg(long = "env", value_parser = parse_env_var)]
     pub env: Vec<(String, String)>,
@@ -151,6 +160,40 @@ pub struct UpArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// provider:id.
+    #[arg(value_parser = parse_pod_id)]
+    pub pod: gpucloud::PodId,
+    /// Private key to log in with (passed to ssh as -i; a .pub path means its private key).
+    #[arg(long)]
+    pub ssh_key: Option<std::path::PathBuf>,
+    /// Command to run instead of a shell (after --).
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SshKeysCommand {
+    /// List the keys registered with each provider.
+    Ls {
+        /// Only this provider.
+        #[arg(long, value_parser = parse_provider)]
+        provider: Option<Provider>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a public key with each provider (or one), keeping the keys already there.
+    Add {
+        /// The public key file (or its private key's path, if the .pub file sits beside it).
+        path: std::path::PathBuf,
+        /// Only this provider.
+        #[arg(long, value_parser = parse_provider)]
+        provider: Option<Provider>,
+    },
 }
 
 #[derive(Debug, Args)]

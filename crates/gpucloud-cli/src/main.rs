@@ -6,7 +6,7 @@ mod setup;
 mod signals;
 
 use clap::Parser;
-use cli::{Cli, Command, VolumesCommand};
+use cli::{Cli, Command, SshKeysCommand, VolumesCommand};
 use gpucloud::fleet::LaunchEvent;
 use gpucloud::{Error, LaunchRequest, OfferQuery, Provider, VolumeSpec};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -142,6 +142,19 @@ async fn launch(session: &Session, request: &LaunchRequest, quiet: bool) -> Resu
     result
 }
 
+/// The public key line for `path`: the file itself, or `path.pub` when `path` is a private key
+/// with its public half beside it (as `ssh-keygen` leaves them).
+fn read_public_key(path: &std::path::Path) -> Result<String, Error> {
+    let sibling = std::path::PathBuf::from(format!("{}.pub", path.display()));
+    let file =
+        if path.extension().is_none_or(|e| e != "pub") && sibling.is_file() { sibling } else { path.to_path_buf() };
+    let text = std::fs::read_to_string(&file).map_err(|e| Error::InvalidInput {
+        field: "ssh_key",
+        message: format!("cannot read {}: {e}", file.display()),
+    })?;
+    gpucloud::ssh::parse_public_key(&text)
+}
+
 fn launch_request(args: &cli::UpArgs) -> LaunchRequest {
     let mut request = LaunchRequest::new(args.gpu.clone(), args.count, args.name.clone());
     request.image = args.image.clone();
@@ -169,8 +182,9 @@ fn print_pod(pod: &gpucloud::Pod, json: bool) {
 }
 
 async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
+    let mut request = launch_request(args);
+    request.ssh_public_key = args.ssh_key.as_deref().map(read_public_key).transpose()?;
     let session = session(cli, &args.providers, Duration::from_secs(2)).await?;
-    let request = launch_request(args);
     let pod = match launch(&session, &request, args.json).await {
         Err(Error::NoCapacity { attempts }) if attempts.is_empty() => {
             return Err(unknown_gpu(Some(&args.gpu)).unwrap_or(Error::NoCapacity { attempts }));
@@ -188,6 +202,8 @@ async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
                 pod.id
             );
         }
+        let key = args.ssh_key.as_ref().map(|k| format!(" --ssh-key {}", k.display())).unwrap_or_default();
+        eprintln!("shell with: gpucloud ssh {}{key}", pod.id);
         eprintln!("terminate with: gpucloud down {}", pod.id);
     }
     Ok(())
@@ -215,6 +231,72 @@ async fn get(cli: &Cli, args: &cli::GetArgs) -> Result<(), Error> {
         render::print_json(&render::pod_json(&pod));
     } else {
         render::pod_details(&pod);
+    }
+    Ok(())
+}
+
+/// Runs the system `ssh` for the pod, replacing this process where the platform allows.
+async fn ssh(cli: &Cli, args: &cli::SshArgs) -> Result<(), Error> {
+    let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
+    let pod = session.fleet.get(&args.pod).await?;
+    let Some(endpoint) = pod.ssh.as_ref().filter(|_| pod.is_ready()) else {
+        return Err(Error::InvalidInput {
+            field: "pod",
+            message: format!(
+                "{} is not ready for SSH yet (it is {}); `gpucloud get {}` shows when it is",
+                pod.id, pod.status, pod.id
+            ),
+        });
+    };
+    let mut command = std::process::Command::new("ssh");
+    // Pods come and go on reused addresses: trust a new host key on first use, but never
+    // silently accept a changed one.
+    command.args(["-p", &endpoint.port.to_string(), "-o", "StrictHostKeyChecking=accept-new"]);
+    if let Some(key) = &args.ssh_key {
+        let private = if key.extension().is_some_and(|e| e == "pub") { key.with_extension("") } else { key.clone() };
+        command.arg("-i").arg(private);
+    }
+    command.arg(format!("{}@{}", endpoint.user, endpoint.host));
+    if !args.command.is_empty() {
+        command.arg("--").args(&args.command);
+    }
+    let cannot = |e: std::io::Error| Error::Config { provider: pod.provider, message: format!("cannot run ssh: {e}") };
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        Err(cannot(command.exec()))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command.status().map_err(cannot)?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
+}
+
+async fn ssh_keys(cli: &Cli, command: &SshKeysCommand) -> Result<(), Error> {
+    match command {
+        SshKeysCommand::Ls { provider, json } => {
+            let only: Vec<Provider> = provider.iter().copied().collect();
+            let session = session(cli, &only, Duration::from_secs(2)).await?;
+            let mut keys = Vec::new();
+            for provisioner in session.fleet.provisioners() {
+                keys.extend(provisioner.list_ssh_keys().await?);
+            }
+            if *json {
+                render::print_json(&serde_json::to_value(&keys).unwrap_or(Value::Null));
+            } else {
+                render::ssh_keys_table(&keys);
+            }
+        }
+        SshKeysCommand::Add { path, provider } => {
+            let public_key = read_public_key(path)?;
+            let only: Vec<Provider> = provider.iter().copied().collect();
+            let session = session(cli, &only, Duration::from_secs(2)).await?;
+            for provisioner in session.fleet.provisioners() {
+                let key = provisioner.ensure_ssh_key(&public_key).await?;
+                outln!("{}: registered{}", key.provider, key.id.map(|id| format!(" as {id}")).unwrap_or_default());
+            }
+        }
     }
     Ok(())
 }
@@ -415,6 +497,8 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Extend(args) => extend(cli, args).await,
         Command::Reap(args) => reap(cli, args).await,
         Command::Teams(args) => teams(cli, args).await,
+        Command::Ssh(args) => ssh(cli, args).await,
+        Command::SshKeys(command) => ssh_keys(cli, command).await,
         Command::Volumes(command) => volumes(cli, command).await,
         Command::Emulator(args) => emulator(args).await,
         Command::Demo(args) => demo(args).await,

@@ -7,6 +7,7 @@
 //!   null; `lease_expires_at` RFC 3339 or null (no lease); `installation_status` PrimeIntellect's
 //!   raw `installationStatus` or null; `team_id` the owning PrimeIntellect team or null.
 //! - team: `{"id","name","slug","role"}`.
+//! - ssh key: `{"provider","id","name","public_key"}` (`id`, `name` null on RunPod).
 //! - reap: `{"dry_run","examined","reaped":[{"id","name","reason","since"}],"failures":[{"provider","pod","error"}]}`,
 //!   `reason` `lease_expired` (`since`: the expiry) or `prefix_older_than` (`since`: the creation
 //!   time); a failure's `pod` is null when the provider's pods could not be listed.
@@ -75,6 +76,28 @@ pub fn pod_details(pod: &Pod) {
     for (key, value) in rows {
         outln!("{key:<13} {value}");
     }
+}
+
+pub fn ssh_keys_table(keys: &[gpucloud::ssh::SshKey]) {
+    let rows = keys
+        .iter()
+        .map(|k| {
+            let words: Vec<&str> = k.public_key.split_whitespace().collect();
+            let material = words.get(1).map(|m| {
+                let head: String = m.chars().take(8).collect();
+                let tail: String = m.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+                format!("{head}…{tail}")
+            });
+            vec![
+                k.provider.to_string(),
+                or_dash(k.id.as_deref()),
+                words.first().unwrap_or(&"-").to_string(),
+                material.unwrap_or_else(|| "-".into()),
+                words.get(2..).map(|c| c.join(" ")).filter(|c| !c.is_empty()).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    table(&["PROVIDER", "ID", "TYPE", "KEY", "COMMENT"], rows);
 }
 
 pub fn teams_table(teams: &[gpucloud::Team]) {

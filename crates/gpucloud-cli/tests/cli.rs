@@ -478,3 +478,86 @@ async fn up_passes_env_volume_and_region() {
     assert!(pod.data_center.starts_with("US"), "{}", pod.data_center);
     bare().args(["up", "--gpu", "H100_80GB", "--env", "NOEQUALS"]).assert().code(2);
 }
+
+const PUBLIC_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILXGDN/SclOozk1xsDztpmhGiKkkrfQB9SKoO8dSIQQZ me@example.com";
+
+/// A scratch directory with an `id_ed25519` / `id_ed25519.pub` pair and a fake `ssh` that prints
+/// its arguments.
+fn scratch() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("gpucloud-cli-{}-{}", std::process::id(), fastrand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("id_ed25519"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("id_ed25519.pub"), format!("{PUBLIC_KEY}\n")).unwrap();
+    std::fs::write(dir.join("ssh"), "#!/bin/sh\necho \"ssh $*\"\n").unwrap();
+    std::fs::set_permissions(dir.join("ssh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn fastrand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_with_a_key_then_ssh_runs_the_system_ssh_with_the_pods_endpoint() {
+    let emulator = emulator(Duration::from_millis(100)).await;
+    let dir = scratch();
+    let private = dir.join("id_ed25519");
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--gpu", "H100_80GB", "--provider", "runpod", "--json", "--ssh-key"]).arg(&private);
+    let pod = json(&run(cmd).await);
+    assert_eq!(emulator.live_pods()[0].authorized_keys, [PUBLIC_KEY], "the key reached the pod");
+    let id = pod["id"].as_str().unwrap().to_string();
+
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = against(&emulator);
+    cmd.env("PATH", &path).args(["ssh", &id, "--ssh-key"]).arg(dir.join("id_ed25519.pub")).args([
+        "--",
+        "nvidia-smi",
+        "-L",
+    ]);
+    let output = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    let port = emulator.live_pods()[0].ssh_port;
+    let expected = format!(
+        "ssh -p {port} -o StrictHostKeyChecking=accept-new -i {} root@127.0.0.1 -- nvidia-smi -L",
+        private.display()
+    );
+    assert_eq!(stdout.trim(), expected);
+
+    let mut cmd = against(&emulator);
+    cmd.args(["ssh-keys", "ls", "--provider", "runpod", "--json"]);
+    let keys = json(&run(cmd).await);
+    assert_eq!(keys[0]["public_key"], PUBLIC_KEY);
+    let mut cmd = against(&emulator);
+    cmd.args(["ssh-keys", "add"]).arg(dir.join("id_ed25519.pub"));
+    let output = run(cmd).await;
+    assert!(String::from_utf8_lossy(&output.stdout).contains("primeintellect: registered as"), "{output:?}");
+    assert_eq!(emulator.ssh_keys().len(), 2, "one per provider, none twice");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_to_a_pod_that_is_not_ready_says_so() {
+    let emulator = emulator(Duration::from_secs(60)).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--gpu", "H100_80GB", "--provider", "runpod", "--no-wait", "--json"]);
+    let pod = json(&run(cmd).await);
+    let mut cmd = against(&emulator);
+    cmd.args(["ssh", pod["id"].as_str().unwrap()]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not ready for SSH yet (it is provisioning)"),
+        "{output:?}"
+    );
+    let dir = scratch();
+    bare().args(["--emulator", "up", "--gpu", "H100_80GB", "--ssh-key"]).arg(dir.join("nope")).assert().code(2);
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -111,6 +111,12 @@ async fn facade_raw_clients_and_cli_speak_the_documented_wire_format() {
     team_pi.create_volume(&disk).await.expect("PI create disk for a team");
     assert!(!team_pi.teams().await.expect("PI teams").is_empty());
 
+    // SSH keys: listed, and one registered.
+    const SSH_KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPRISMCONFORMANCExxxxxxxxxxxxxxxxxxxxxxxxxxxxx conformance";
+    pi.list_ssh_keys().await.expect("PI ssh keys");
+    pi.ensure_ssh_key(SSH_KEY).await.expect("PI register ssh key");
+
     // Raw PI reads the facade does not wrap.
     let raw = pi.raw();
     raw.get_disk_availability().send().await.expect("PI disk availability");
@@ -144,6 +150,9 @@ async fn facade_raw_clients_and_cli_speak_the_documented_wire_format() {
     let volume = rp.create_volume(&volume).await.expect("RunPod create volume");
     rp.delete_volume(&volume.id).await.expect("RunPod delete volume");
 
+    rp.list_ssh_keys().await.expect("RunPod ssh keys");
+    rp.ensure_ssh_key(SSH_KEY).await.expect("RunPod add ssh key (PUT of the full set)");
+
     // Raw RunPod reads.
     let raw = rp.raw();
     raw.list_data_centers().send().await.expect("RunPod data centers");
@@ -161,7 +170,9 @@ async fn facade_raw_clients_and_cli_speak_the_documented_wire_format() {
     assert!(report.is_clean() && report.reaped.is_empty() && report.examined > 0, "{report:?}");
 
     // The CLI, configured only through the documented environment variables.
-    for args in [&["offers", "--all", "--json"][..], &["ls", "--json"], &["teams", "--json"]] {
+    for args in
+        [&["offers", "--all", "--json"][..], &["ls", "--json"], &["teams", "--json"], &["ssh-keys", "ls", "--json"]]
+    {
         let output = tokio::task::spawn_blocking({
             let (pi_url, rp_url) = (pi_server.url.clone(), rp_server.url.clone());
             let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();

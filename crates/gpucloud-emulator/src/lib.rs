@@ -40,7 +40,7 @@ mod state;
 
 pub use faults::{FaultConfig, FaultKind};
 pub use ssh::BANNER as SSH_BANNER;
-pub use state::{Api, EMULATED_TEAMS, EmulatedPod, EmulatedVolume};
+pub use state::{Api, EMULATED_TEAMS, EmulatedPod, EmulatedSshKey, EmulatedVolume};
 
 use axum::Router;
 use axum::body::Body;
@@ -328,6 +328,11 @@ impl Emulator {
         self.inner.state().pods.clone()
     }
 
+    /// SSH public keys registered with either API.
+    pub fn ssh_keys(&self) -> Vec<EmulatedSshKey> {
+        self.inner.state().ssh_keys.clone()
+    }
+
     /// Volumes.
     pub fn volumes(&self) -> Vec<EmulatedVolume> {
         self.inner.state().volumes.clone()
@@ -384,6 +389,7 @@ impl Emulator {
                 installation_fails: false,
                 ssh_port: None,
                 banner_delay: Duration::ZERO,
+                authorized_keys: Vec::new(),
             });
             // Seeded pods are already running.
             if let Some(seeded) = state.pods.last_mut() {

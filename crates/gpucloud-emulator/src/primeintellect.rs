@@ -21,7 +21,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/api/v1/pods/{id}", get(get_pod).delete(delete_pod))
         .route("/api/v1/disks/", get(list_disks).post(create_disk))
         .route("/api/v1/disks/{id}", get(get_disk).delete(delete_disk))
-        .route("/api/v1/ssh_keys/", get(list_ssh_keys))
+        .route("/api/v1/ssh_keys/", get(list_ssh_keys).post(create_ssh_key))
         .route("/api/v1/user/teams", get(list_teams))
 }
 
@@ -225,6 +225,12 @@ async fn create_pod(
     }
     let env = pod.env_vars.iter().flatten().map(|e| (e.key.clone(), e.value.clone())).collect();
     let ssh = crate::ssh::SshListener::bind();
+    let authorized_keys = state
+        .ssh_keys
+        .iter()
+        .filter(|k| k.api == Api::PrimeIntellect && Some(&k.id) == pod.ssh_key_id.as_ref())
+        .map(|k| k.public_key.clone())
+        .collect();
     let record = state.add_pod(NewPod {
         api: Api::PrimeIntellect,
         name,
@@ -240,6 +246,7 @@ async fn create_pod(
         installation_fails: installation_fails.is_some(),
         ssh_port: ssh.as_ref().map(crate::ssh::SshListener::port),
         banner_delay: banner_delay.map(|axum::Extension(crate::BannerDelay(d))| d).unwrap_or_default(),
+        authorized_keys,
     });
     state.creates += 1;
     drop(state);
@@ -340,6 +347,33 @@ async fn list_teams() -> Response {
     axum::Json(body).into_response()
 }
 
-async fn list_ssh_keys() -> Response {
-    axum::Json(json!({"totalCount": 0, "offset": 0, "limit": 100, "data": []})).into_response()
+fn ssh_key_json(key: &crate::EmulatedSshKey) -> Value {
+    json!({"id": key.id, "userId": "emulator-user", "name": key.name, "publicKey": key.public_key,
+           "isPrimary": false, "isUserKey": true})
+}
+
+async fn list_ssh_keys(State(shared): State<Shared>) -> Response {
+    let state = shared.state();
+    let keys: Vec<Value> = state.ssh_keys.iter().filter(|k| k.api == Api::PrimeIntellect).map(ssh_key_json).collect();
+    let body = json!({"totalCount": keys.len(), "offset": 0, "limit": 100, "data": keys});
+    axum::Json(wire::<types::GenericPaginationResponseListApisshKeyConfig>(body)).into_response()
+}
+
+async fn create_ssh_key(State(shared): State<Shared>, body: Bytes) -> Response {
+    let request: types::ApisshKeyUploadRequestConfig = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "body", &e.to_string()),
+    };
+    if !request.public_key.starts_with("ssh-") && !request.public_key.starts_with("ecdsa-") {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "publicKey", "not an OpenSSH public key");
+    }
+    let mut state = shared.state();
+    let key = crate::EmulatedSshKey {
+        api: Api::PrimeIntellect,
+        id: state.new_id(Api::PrimeIntellect),
+        name: request.name,
+        public_key: request.public_key,
+    };
+    state.ssh_keys.push(key.clone());
+    axum::Json(wire::<types::ApisshKeyConfig>(ssh_key_json(&key))).into_response()
 }

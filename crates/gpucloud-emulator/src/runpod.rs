@@ -18,6 +18,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v2/pods", get(list_pods).post(create_pod))
         .route("/v2/pods/{id}", get(get_pod).patch(update_pod).delete(delete_pod))
         .route("/v2/pods/{id}/action", post(pod_action))
+        .route("/v2/account/ssh-keys", get(get_ssh_keys).put(update_ssh_keys))
         .route("/v2/network-volumes", get(list_volumes).post(create_volume))
         .route("/v2/network-volumes/{id}", get(get_volume).delete(delete_volume))
 }
@@ -113,6 +114,8 @@ async fn create_pod(
         return problem(StatusCode::INTERNAL_SERVER_ERROR, "no instances available");
     }
     let ssh = crate::ssh::SshListener::bind();
+    // The account's keys reach pods created with SSH (the document's `PodSsh`).
+    let authorized_keys = if request.start_ssh { state.keys_of(Api::RunPod) } else { Vec::new() };
     let record = state.add_pod(NewPod {
         api: Api::RunPod,
         name: request.name.to_string(),
@@ -132,6 +135,7 @@ async fn create_pod(
         installation_fails: false,
         ssh_port: ssh.as_ref().map(crate::ssh::SshListener::port),
         banner_delay: banner_delay.map(|axum::Extension(crate::BannerDelay(d))| d).unwrap_or_default(),
+        authorized_keys,
     });
     state.creates += 1;
     drop(state);
@@ -204,6 +208,39 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
     let pod = pod.clone();
     drop(state);
     axum::Json(pod_json(&pod, &shared)).into_response()
+}
+
+async fn get_ssh_keys(State(shared): State<Shared>) -> Response {
+    let keys = shared.state().keys_of(Api::RunPod);
+    axum::Json(wire::<types::SshKeys>(json!({ "keys": keys }))).into_response()
+}
+
+/// `PUT /v2/account/ssh-keys`: the body is the complete new set (a replacement, not a merge).
+async fn update_ssh_keys(State(shared): State<Shared>, body: Bytes) -> Response {
+    let request: types::UpdateSshKeysRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}")),
+    };
+    // The document's pattern for each entry: `<type> <base64-key> [comment]`.
+    let well_formed = |key: &str| {
+        let mut words = key.split_whitespace();
+        let kind = words.next().unwrap_or("");
+        ["ssh-", "ecdsa-", "sk-"].iter().any(|p| kind.starts_with(p)) && words.next().is_some()
+    };
+    if let Some(bad) = request.keys.iter().position(|k| !well_formed(k)) {
+        return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$.keys[{bad}]: not an authorized_keys entry"));
+    }
+    let mut state = shared.state();
+    state.ssh_keys.retain(|k| k.api != Api::RunPod);
+    for key in &request.keys {
+        state.ssh_keys.push(crate::EmulatedSshKey {
+            api: Api::RunPod,
+            id: String::new(),
+            name: String::new(),
+            public_key: key.clone(),
+        });
+    }
+    axum::Json(wire::<types::SshKeys>(json!({ "keys": request.keys }))).into_response()
 }
 
 fn volume_json(volume: &EmulatedVolume) -> Value {

@@ -64,6 +64,9 @@ pub struct EmulatedPod {
     /// How long after it runs its SSH endpoint starts answering ([`crate::FaultKind::SshBannerDelay`]).
     #[serde(skip)]
     pub banner_delay: Duration,
+    /// The public keys the pod was created to trust (PrimeIntellect: its `sshKeyId`; RunPod: the
+    /// account's keys at creation).
+    pub authorized_keys: Vec<String>,
 }
 
 /// What a create decides about a new pod; [`State::add_pod`] assigns the rest.
@@ -84,6 +87,7 @@ pub(crate) struct NewPod {
     /// The port of its SSH listener; `None`: a port nobody listens on.
     pub ssh_port: Option<u16>,
     pub banner_delay: Duration,
+    pub authorized_keys: Vec<String>,
 }
 
 /// A pod's lifecycle phase.
@@ -114,6 +118,19 @@ impl EmulatedPod {
     }
 }
 
+/// An SSH public key registered with one of the emulated APIs.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmulatedSshKey {
+    /// Which API.
+    pub api: Api,
+    /// Its id (PrimeIntellect; empty for RunPod, which keeps a plain list).
+    pub id: String,
+    /// Its name (PrimeIntellect).
+    pub name: String,
+    /// The `authorized_keys` line.
+    pub public_key: String,
+}
+
 /// An emulated disk / network volume.
 #[derive(Debug, Clone, Serialize)]
 pub struct EmulatedVolume {
@@ -140,6 +157,7 @@ pub struct EmulatedVolume {
 pub(crate) struct State {
     pub pods: Vec<EmulatedPod>,
     pub volumes: Vec<EmulatedVolume>,
+    pub ssh_keys: Vec<EmulatedSshKey>,
     pub stocked_out: BTreeSet<String>,
     pub requests: u64,
     pub creates: u64,
@@ -152,6 +170,7 @@ impl State {
         Self {
             pods: Vec::new(),
             volumes: Vec::new(),
+            ssh_keys: Vec::new(),
             stocked_out: BTreeSet::new(),
             requests: 0,
             creates: 0,
@@ -195,6 +214,7 @@ impl State {
             team_id: new.team_id,
             installation_fails: new.installation_fails,
             banner_delay: new.banner_delay,
+            authorized_keys: new.authorized_keys,
         };
         self.pods.push(pod.clone());
         pod
@@ -214,6 +234,11 @@ impl State {
         let before = self.volumes.len();
         self.volumes.retain(|v| !(v.api == api && v.id == id));
         self.volumes.len() != before
+    }
+
+    /// The public keys registered with `api`.
+    pub fn keys_of(&self, api: Api) -> Vec<String> {
+        self.ssh_keys.iter().filter(|k| k.api == api).map(|k| k.public_key.clone()).collect()
     }
 
     /// Pods a list shows: live ones, without those hidden by list lag.

@@ -71,6 +71,10 @@ pub struct LaunchRequest {
     /// Lease: how long the pod may live before [`Fleet::reap`] terminates it, counted from its
     /// create (see [`crate::lease`]). `None`: no lease.
     pub ttl: Option<Duration>,
+    /// An OpenSSH public key (`ssh-ed25519 AAAA... comment`) to log in with: before the first
+    /// create on each provider it is registered there if it is not yet
+    /// ([`Provisioner::ensure_ssh_key`]), and PrimeIntellect pods are created with it.
+    pub ssh_public_key: Option<String>,
     /// How long to wait, from the start of the launch, for a pod to be ready.
     pub ready_timeout: Duration,
     /// At most this many offers are tried.
@@ -92,6 +96,7 @@ impl LaunchRequest {
             env: BTreeMap::new(),
             volume_ids: Vec::new(),
             ttl: None,
+            ssh_public_key: None,
             ready_timeout: Duration::from_secs(600),
             max_candidates: 8,
             wait: true,
@@ -388,6 +393,9 @@ impl Fleet {
         mut progress: impl FnMut(LaunchEvent<'_>) + Send,
         cancel: impl std::future::Future<Output = ()> + Send,
     ) -> Result<Pod> {
+        if let Some(key) = &request.ssh_public_key {
+            crate::ssh::parse_public_key(key)?;
+        }
         let started = Instant::now();
         let deadline = started + request.ready_timeout;
         let cleanup = LaunchCleanup { pending: Arc::default(), timeout: self.cleanup_timeout, sweep: self.sweep };
@@ -402,6 +410,8 @@ impl Fleet {
             .filter(|o| offer_accepts_image(o, request.image.as_deref()))
             .take(request.max_candidates.max(1));
         let steps = async {
+            // Per provider: the registered key's id (PrimeIntellect), or why it could not be registered.
+            let mut ssh_keys: BTreeMap<Provider, std::result::Result<Option<String>, ()>> = BTreeMap::new();
             let outcome: Result<Pod> = 'launch: {
                 for offer in candidates {
                     if Instant::now() >= deadline {
@@ -412,6 +422,28 @@ impl Fleet {
                         Err(_) => continue,
                     };
                     let mut spec = request.spec_for(&offer);
+                    if let Some(public_key) = &request.ssh_public_key {
+                        if let std::collections::btree_map::Entry::Vacant(slot) = ssh_keys.entry(offer.provider) {
+                            let registered = match provisioner.ensure_ssh_key(public_key).await {
+                                Ok(key) => Ok(key.id),
+                                Err(error) => {
+                                    tracing::warn!(provider = %offer.provider, %error, "cannot register the SSH key; skipping this provider");
+                                    attempts.push(LaunchAttempt {
+                                        provider: offer.provider,
+                                        gpu_type: "(ssh key)".into(),
+                                        price_per_hour: 0.0,
+                                        error,
+                                    });
+                                    Err(())
+                                }
+                            };
+                            slot.insert(registered);
+                        }
+                        match &ssh_keys[&offer.provider] {
+                            Ok(id) => spec.ssh_key_id = id.clone(),
+                            Err(()) => continue,
+                        }
+                    }
                     let tag = new_launch_tag();
                     spec.launch_tag = Some(tag.clone());
                     cleanup.track_tag(&provisioner, &tag);

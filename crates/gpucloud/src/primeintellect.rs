@@ -415,6 +415,46 @@ impl Provisioner for PrimeIntellect {
         )
     }
 
+    async fn list_ssh_keys(&self) -> Result<Vec<crate::ssh::SshKey>> {
+        let page = self.caller.call("list_ssh_keys", Safety::Idempotent, || self.client.list_ssh_keys().send()).await?;
+        Ok(page
+            .data
+            .into_iter()
+            .map(|k| crate::ssh::SshKey {
+                provider: Provider::PrimeIntellect,
+                id: Some(k.id),
+                name: Some(k.name),
+                public_key: k.public_key,
+            })
+            .collect())
+    }
+
+    async fn ensure_ssh_key(&self, public_key: &str) -> Result<crate::ssh::SshKey> {
+        let public_key = crate::ssh::parse_public_key(public_key)?;
+        if let Some(known) =
+            self.list_ssh_keys().await?.into_iter().find(|k| crate::ssh::same_key(&k.public_key, &public_key))
+        {
+            return Ok(known);
+        }
+        // Named after the key's comment (usually user@host), as `ssh-add -L` shows it.
+        let comment = public_key.split_whitespace().nth(2).unwrap_or("key");
+        let body: types::ApisshKeyUploadRequestConfig = self
+            .caller
+            .build("ssh_public_key", json!({"name": format!("gpucloud {comment}"), "publicKey": public_key}))?;
+        // An upload that failed ambiguously is not sent again: the next ensure finds it or uploads it.
+        let key = self
+            .caller
+            .call("create_ssh_key", Safety::Create, || self.client.create_ssh_key().body(body.clone()).send())
+            .await?;
+        tracing::info!(provider = "primeintellect", key = %key.id, "SSH key registered");
+        Ok(crate::ssh::SshKey {
+            provider: Provider::PrimeIntellect,
+            id: Some(key.id),
+            name: Some(key.name),
+            public_key: key.public_key,
+        })
+    }
+
     async fn list_volumes(&self) -> Result<Vec<Volume>> {
         let this = self.clone();
         let settings = Pagination { page_size: 200.min(self.pagination.page_size.max(1)), ..self.pagination };

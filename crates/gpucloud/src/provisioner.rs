@@ -205,6 +205,19 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// The SSH public keys registered with the provider. [`Error::Unsupported`] where it keeps none.
+    async fn list_ssh_keys(&self) -> Result<Vec<crate::ssh::SshKey>> {
+        Err(Error::Unsupported { provider: self.provider(), operation: "SSH keys" })
+    }
+
+    /// Makes sure `public_key` (an `authorized_keys` line) is registered, keeping every key
+    /// already there; registering a key that is already there (comments aside) changes nothing.
+    /// Returns the registered key (with PrimeIntellect's id, for [`LaunchSpec::ssh_key_id`]).
+    async fn ensure_ssh_key(&self, public_key: &str) -> Result<crate::ssh::SshKey> {
+        let _ = public_key;
+        Err(Error::Unsupported { provider: self.provider(), operation: "SSH keys" })
+    }
+
     /// Network volumes / disks of the account.
     async fn list_volumes(&self) -> Result<Vec<Volume>>;
 

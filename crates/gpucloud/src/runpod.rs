@@ -183,6 +183,10 @@ pub(crate) fn to_pod(pod: types::Pod) -> Pod {
     }
 }
 
+fn ssh_key(public_key: String) -> crate::ssh::SshKey {
+    crate::ssh::SshKey { provider: Provider::RunPod, id: None, name: None, public_key }
+}
+
 fn to_volume(volume: &types::NetworkVolume) -> Volume {
     Volume {
         id: volume.id.clone(),
@@ -319,6 +323,29 @@ impl Provisioner for RunPod {
 
     async fn start(&self, id: &PodId) -> Result<()> {
         self.action(id, "start").await
+    }
+
+    async fn list_ssh_keys(&self) -> Result<Vec<crate::ssh::SshKey>> {
+        let keys = self.caller.call("get_ssh_keys", Safety::Idempotent, || self.client.get_ssh_keys().send()).await?;
+        Ok(keys.keys.into_iter().map(ssh_key).collect())
+    }
+
+    async fn ensure_ssh_key(&self, public_key: &str) -> Result<crate::ssh::SshKey> {
+        let public_key = crate::ssh::parse_public_key(public_key)?;
+        let mut keys =
+            self.caller.call("get_ssh_keys", Safety::Idempotent, || self.client.get_ssh_keys().send()).await?.keys;
+        if let Some(known) = keys.iter().find(|k| crate::ssh::same_key(k, &public_key)) {
+            return Ok(ssh_key(known.clone()));
+        }
+        // The PUT replaces the whole set: every key already there is sent back with the new one.
+        keys.push(public_key.clone());
+        let body: types::UpdateSshKeysRequest = self.caller.build("ssh_public_key", json!({ "keys": keys }))?;
+        // The same full set sent twice is the same result, so it is retried like a read.
+        self.caller
+            .call("update_ssh_keys", Safety::Idempotent, || self.client.update_ssh_keys().body(body.clone()).send())
+            .await?;
+        tracing::info!(provider = "runpod", "SSH key added to the account");
+        Ok(ssh_key(public_key))
     }
 
     async fn list_volumes(&self) -> Result<Vec<Volume>> {

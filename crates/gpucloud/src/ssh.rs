@@ -7,8 +7,14 @@
 //! waits, within the same deadline, until the endpoint answers with a banner
 //! ([`Readiness::SshBanner`], the default). [`Readiness::Status`] keeps the provider's word alone,
 //! for images without SSH.
+//!
+//! A shell also needs a key the pod trusts: [`Provisioner::ensure_ssh_key`](crate::Provisioner::ensure_ssh_key)
+//! makes sure a public key is registered with the provider (PrimeIntellect's SSH keys; RunPod's
+//! account keys, which reach pods created with SSH), and [`crate::LaunchRequest::ssh_public_key`]
+//! does it as part of a launch.
 
-use crate::model::SshEndpoint;
+use crate::error::{Error, Result};
+use crate::model::{Provider, SshEndpoint};
 use std::time::Duration;
 use tokio::io::AsyncReadExt as _;
 
@@ -20,6 +26,45 @@ pub enum Readiness {
     SshBanner,
     /// Running with an SSH endpoint known, as the provider reports it; nothing is probed.
     Status,
+}
+
+/// A public key registered with a provider.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SshKey {
+    /// Which cloud.
+    pub provider: Provider,
+    /// The provider's id for it (PrimeIntellect; RunPod keeps keys as a plain list).
+    pub id: Option<String>,
+    /// Its name, where the provider keeps one.
+    pub name: Option<String>,
+    /// The `authorized_keys` line: `<type> <base64> [comment]`.
+    pub public_key: String,
+}
+
+/// Checks that `text` is one OpenSSH public key line (`ssh-ed25519 AAAA... comment`, also
+/// `ssh-rsa`, `ecdsa-sha2-*`, `sk-*`) and returns it trimmed. A private key is refused with a
+/// hint to pass the `.pub` file.
+pub fn parse_public_key(text: &str) -> Result<String> {
+    let line = text.trim();
+    if line.contains("PRIVATE KEY") {
+        return Err(Error::invalid("ssh_public_key", "this is a private key; give the public one (the .pub file)"));
+    }
+    let mut words = line.split_whitespace();
+    let (kind, body) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let kind_ok = ["ssh-", "ecdsa-", "sk-"].iter().any(|p| kind.starts_with(p)) && kind.len() > 4;
+    let body_ok = body.len() >= 16 && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+    if !kind_ok || !body_ok || line.lines().count() != 1 {
+        return Err(Error::invalid(
+            "ssh_public_key",
+            "is not an OpenSSH public key line (`ssh-ed25519 AAAA... comment`, as in ~/.ssh/id_ed25519.pub)",
+        ));
+    }
+    Ok(line.to_string())
+}
+
+/// Whether two public key lines hold the same key (type and key material; comments aside).
+pub fn same_key(a: &str, b: &str) -> bool {
+    a.split_whitespace().take(2).eq(b.split_whitespace().take(2))
 }
 
 /// How long one probe may take to connect, and then to receive the banner.
@@ -92,6 +137,28 @@ mod tests {
         let port = { std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port() };
         let refused = SshEndpoint { host: "127.0.0.1".into(), port, user: "root".into() };
         assert!(probe_banner(&refused, PROBE_TIMEOUT).await.is_err());
+    }
+
+    #[test]
+    fn public_keys_are_checked_and_compared_without_comments() {
+        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILXGDN/SclOozk1xsDztpmhGiKkkrfQB9SKoO8dSIQQZ me@example.com";
+        assert_eq!(parse_public_key(&format!("  {key}\n")).unwrap(), key);
+        assert!(same_key(
+            key,
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILXGDN/SclOozk1xsDztpmhGiKkkrfQB9SKoO8dSIQQZ other"
+        ));
+        assert!(!same_key(
+            key,
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDIFFERENTKEYMATERIALxxxxxxxxxxxxxxxxxxxxx me@example.com"
+        ));
+        let private = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----";
+        assert!(parse_public_key(private).unwrap_err().to_string().contains(".pub"));
+        for bad in ["", "hello world", "ssh-ed25519", "ssh-ed25519 short", "rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ"] {
+            assert!(
+                matches!(parse_public_key(bad), Err(Error::InvalidInput { field: "ssh_public_key", .. })),
+                "{bad:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -77,3 +77,45 @@ async fn a_pod_that_runs_but_never_answers_times_out_typed_and_the_launch_cleans
     assert!(emulator.live_pods().is_empty(), "the silent pod was terminated");
     assert!(emulator.all_pods().iter().any(|p| p.api == gpucloud_emulator::Api::RunPod));
 }
+
+const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILXGDN/SclOozk1xsDztpmhGiKkkrfQB9SKoO8dSIQQZ me@example.com";
+const OTHER: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOTHERKEYxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ci@runner";
+
+#[tokio::test]
+async fn ensuring_a_key_is_idempotent_and_keeps_the_keys_already_there() {
+    let emulator = common::emulator(Duration::ZERO, FaultConfig::none()).await;
+    let runpod = common::runpod(&emulator);
+    runpod.ensure_ssh_key(OTHER).await.unwrap();
+    for provisioner in [&runpod as &dyn Provisioner, &common::primeintellect(&emulator)] {
+        let first = provisioner.ensure_ssh_key(KEY).await.unwrap();
+        let again =
+            provisioner.ensure_ssh_key(&KEY.replace("me@example.com", "same key, other comment")).await.unwrap();
+        assert_eq!(first, again, "{:?}", provisioner.provider());
+        let listed = provisioner.list_ssh_keys().await.unwrap();
+        assert_eq!(listed.iter().filter(|k| gpucloud::ssh::same_key(&k.public_key, KEY)).count(), 1);
+    }
+    let runpod_keys: Vec<String> = runpod.list_ssh_keys().await.unwrap().into_iter().map(|k| k.public_key).collect();
+    assert_eq!(runpod_keys, [OTHER, KEY], "RunPod's PUT replaces the set: the earlier key is kept");
+    let requests = emulator.stats().requests;
+    let error = runpod.ensure_ssh_key("-----BEGIN OPENSSH PRIVATE KEY-----").await.unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { field: "ssh_public_key", .. }), "{error}");
+    assert_eq!(emulator.stats().requests, requests, "refused before any request");
+}
+
+#[tokio::test]
+async fn a_launch_with_a_key_creates_pods_that_trust_it_on_both_clouds() {
+    let emulator = common::emulator(Duration::from_millis(50), FaultConfig::none()).await;
+    for provisioner in
+        [Box::new(common::primeintellect(&emulator)) as Box<dyn Provisioner>, Box::new(common::runpod(&emulator))]
+    {
+        let fleet = Fleet::new().with_arc(provisioner.into());
+        let request = LaunchRequest { ssh_public_key: Some(KEY.into()), ..LaunchRequest::new("H100_80GB", 1, "ssh") };
+        let pod = fleet.launch(&request).await.unwrap();
+        let emulated = emulator.live_pods().into_iter().find(|p| p.id == pod.id.id()).unwrap();
+        assert_eq!(emulated.authorized_keys, [KEY], "{}", pod.provider);
+        fleet.terminate(&pod.id).await.unwrap();
+    }
+    let bad = LaunchRequest { ssh_public_key: Some("not a key".into()), ..LaunchRequest::new("H100_80GB", 1, "ssh") };
+    let error = common::fleet(&emulator).launch(&bad).await.unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { field: "ssh_public_key", .. }), "{error}");
+}
