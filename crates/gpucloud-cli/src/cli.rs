@@ -56,6 +56,8 @@ pub enum Command {
     /// this anywhere the API keys are, on a schedule (--every, a systemd timer, a CronJob).
     /// Pods without an expired gpucloud lease are never touched unless --prefix names them.
     Reap(ReapArgs),
+    /// Print a pod's log (the last --tail lines; --follow keeps printing new ones).
+    Logs(LogsArgs),
     /// Open a shell on a pod (or run COMMAND there) with the system `ssh`.
     Ssh(SshArgs),
     /// SSH public keys registered with the providers.
@@ -160,6 +162,19 @@ pub struct UpArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// provider:id.
+    #[arg(value_parser = parse_pod_id)]
+    pub pod: gpucloud::PodId,
+    /// Keep printing new lines until interrupted.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// How many recent lines to start with.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=5000))]
+    pub tail: u32,
 }
 
 #[derive(Debug, Args)]

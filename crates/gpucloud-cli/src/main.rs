@@ -235,6 +235,17 @@ async fn get(cli: &Cli, args: &cli::GetArgs) -> Result<(), Error> {
     Ok(())
 }
 
+async fn logs(cli: &Cli, args: &cli::LogsArgs) -> Result<(), Error> {
+    use futures::StreamExt as _;
+    let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
+    let provisioner = session.fleet.provisioner(args.pod.provider())?;
+    let mut lines = provisioner.logs(&args.pod, gpucloud::LogOptions { tail: args.tail, follow: args.follow });
+    while let Some(line) = lines.next().await {
+        outln!("{}", line?);
+    }
+    Ok(())
+}
+
 /// Runs the system `ssh` for the pod, replacing this process where the platform allows.
 async fn ssh(cli: &Cli, args: &cli::SshArgs) -> Result<(), Error> {
     let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
@@ -498,6 +509,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Reap(args) => reap(cli, args).await,
         Command::Teams(args) => teams(cli, args).await,
         Command::Ssh(args) => ssh(cli, args).await,
+        Command::Logs(args) => logs(cli, args).await,
         Command::SshKeys(command) => ssh_keys(cli, command).await,
         Command::Volumes(command) => volumes(cli, command).await,
         Command::Emulator(args) => emulator(args).await,

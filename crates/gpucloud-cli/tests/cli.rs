@@ -561,3 +561,44 @@ async fn ssh_to_a_pod_that_is_not_ready_says_so() {
     bare().args(["--emulator", "up", "--gpu", "H100_80GB", "--ssh-key"]).arg(dir.join("nope")).assert().code(2);
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_prints_the_tail_and_follow_stops_quietly_when_the_reader_goes() {
+    use std::io::BufRead;
+    let emulator = emulator(Duration::ZERO).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--gpu", "H100_80GB", "--provider", "runpod", "--json"]);
+    let pod = json(&run(cmd).await);
+    let id = pod["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["logs", &id, "--tail", "3"]);
+    let output = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(stdout.lines().all(|l| l.contains("step ")), "{stdout}");
+
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpucloud"));
+    for var in ENV {
+        command.env_remove(var);
+    }
+    command.env("RUNPOD_API_KEY", emulator.api_key()).env("RUNPOD_API_BASE_URL", emulator.base_url());
+    let mut follow = command
+        .args(["logs", &id, "--follow", "--tail", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    assert!(first.contains("step "), "{first}");
+    let status = tokio::task::spawn_blocking(move || follow.wait().unwrap()).await.unwrap();
+    assert_eq!(status.code(), Some(0), "the next line met a closed pipe: quiet success");
+}

@@ -150,6 +150,12 @@ async fn facade_raw_clients_and_cli_speak_the_documented_wire_format() {
     let volume = rp.create_volume(&volume).await.expect("RunPod create volume");
     rp.delete_volume(&volume.id).await.expect("RunPod delete volume");
 
+    // Logs: RunPod's example event stream, and PrimeIntellect's (untyped) log body.
+    let lines: Vec<String> =
+        rp.logs(&pod.id, gpucloud::LogOptions { tail: 1, follow: false }).try_collect().await.expect("RunPod pod logs");
+    assert_eq!(lines, ["Model loaded."]);
+    let pi_pod = pi.list().try_collect::<Vec<_>>().await.expect("PI list pods").remove(0);
+    let _: Vec<String> = pi.logs(&pi_pod.id, gpucloud::LogOptions::default()).try_collect().await.expect("PI pod logs");
     rp.list_ssh_keys().await.expect("RunPod ssh keys");
     rp.ensure_ssh_key(SSH_KEY).await.expect("RunPod add ssh key (PUT of the full set)");
 

@@ -29,11 +29,13 @@ pub enum FaultKind {
     /// Creates only: the pod's SSH endpoint starts answering only [`FaultConfig::banner_delay`]
     /// after the pod reports running.
     SshBannerDelay,
+    /// Log streams only: a RunPod log stream drops after [`FaultConfig::log_drop_after`] events.
+    LogStreamDrop,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::RateLimit,
         FaultKind::ServerError,
         FaultKind::ConnectionReset,
@@ -43,6 +45,7 @@ impl FaultKind {
         FaultKind::ListLag,
         FaultKind::InstallationFailure,
         FaultKind::SshBannerDelay,
+        FaultKind::LogStreamDrop,
     ];
 
     /// The kebab-case name used on the command line.
@@ -57,6 +60,7 @@ impl FaultKind {
             FaultKind::ListLag => "list-lag",
             FaultKind::InstallationFailure => "installation-failure",
             FaultKind::SshBannerDelay => "ssh-banner-delay",
+            FaultKind::LogStreamDrop => "log-stream-drop",
         }
     }
 
@@ -72,6 +76,9 @@ impl FaultKind {
             }
             FaultKind::InstallationFailure => request == RequestClass::Create { primeintellect: true },
             FaultKind::ListLag => request == RequestClass::List,
+            FaultKind::LogStreamDrop => request == RequestClass::Logs,
+            // These hold the whole body back, which a log stream never finishes.
+            FaultKind::ConnectionReset | FaultKind::TruncatedBody => request != RequestClass::Logs,
             _ => true,
         }
     }
@@ -87,6 +94,8 @@ pub enum RequestClass {
     },
     /// Listing pods.
     List,
+    /// Reading a pod's log.
+    Logs,
     /// Anything else.
     Other,
 }
@@ -108,6 +117,8 @@ pub struct FaultConfig {
     pub creates_only: bool,
     /// How long after running a pod's SSH stays silent under [`FaultKind::SshBannerDelay`].
     pub banner_delay: Duration,
+    /// How many events a log stream sends before it drops under [`FaultKind::LogStreamDrop`].
+    pub log_drop_after: u64,
 }
 
 impl Default for FaultConfig {
@@ -120,6 +131,7 @@ impl Default for FaultConfig {
             list_lag: Duration::from_millis(500),
             creates_only: false,
             banner_delay: Duration::from_secs(1),
+            log_drop_after: 3,
         }
     }
 }

@@ -13,6 +13,10 @@
 //!   regions, disks), paginated in PrimeIntellect's two shapes.
 //! - **Auth**: `Authorization: Bearer <api_key>` is required (401 otherwise); request bodies
 //!   are validated (PrimeIntellect 422 `errors[]`, RunPod problem+json).
+//! - **Logs**: every pod writes ten numbered lines a second while it exists; PrimeIntellect's
+//!   `GET /api/v1/pods/{id}/log?tail=N` returns the last `N` (`{"logs": [...]}`), RunPod's
+//!   `GET /v2/pods/{id}/logs` streams them as server-sent events (`tail` backfill, then live;
+//!   `Last-Event-ID` resumes from that event, which is sent again).
 //! - **Teams** (PrimeIntellect): `GET /api/v1/user/teams` lists [`EMULATED_TEAMS`]; a pod or
 //!   disk created with `team: {teamId}` belongs to that team (`teamId` in its record) and is
 //!   listed with the key's other resources, as PrimeIntellect's lists take no team parameter; an
@@ -33,6 +37,7 @@
 
 mod catalog;
 mod faults;
+mod logs;
 mod primeintellect;
 mod runpod;
 mod ssh;
@@ -125,6 +130,10 @@ pub(crate) struct InstallationFails;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BannerDelay(pub Duration);
 
+/// Marks a log stream that drops after this many events.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LogDrop(pub u64);
+
 /// Marks a list request that should hide pods younger than the lag.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ListLag(pub Duration);
@@ -183,6 +192,9 @@ fn provider_error(path: &str, status: StatusCode, detail: &str) -> Response {
 
 fn classify(request: &Request) -> RequestClass {
     let path = request.uri().path();
+    if path.ends_with("/log") || path.ends_with("/logs") {
+        return RequestClass::Logs;
+    }
     let pods = path == "/api/v1/pods/" || path == "/v2/pods";
     match (request.method().as_str(), pods) {
         ("POST", true) => RequestClass::Create { primeintellect: !is_runpod(path) },
@@ -232,6 +244,9 @@ async fn gate(axum::extract::State(inner): axum::extract::State<Shared>, mut req
         }
         Some(FaultKind::InstallationFailure) => {
             request.extensions_mut().insert(InstallationFails);
+        }
+        Some(FaultKind::LogStreamDrop) => {
+            request.extensions_mut().insert(LogDrop(config.log_drop_after));
         }
         Some(FaultKind::SshBannerDelay) => {
             request.extensions_mut().insert(BannerDelay(config.banner_delay));
@@ -285,6 +300,7 @@ impl Emulator {
         let api = Router::new()
             .merge(primeintellect::routes())
             .merge(runpod::routes())
+            .merge(logs::routes())
             .layer(axum::middleware::from_fn_with_state(Arc::clone(&inner), gate));
         let app = Router::new()
             .route("/_emulator/state", axum::routing::get(inspect))

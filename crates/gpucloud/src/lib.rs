@@ -26,6 +26,7 @@ pub mod error;
 pub mod fleet;
 pub mod gpu;
 pub mod lease;
+pub mod logs;
 pub mod model;
 pub mod paginate;
 #[cfg(feature = "primeintellect")]
@@ -44,6 +45,7 @@ pub mod validate;
 
 pub use error::{Error, LaunchAttempt, Result};
 pub use fleet::{Fleet, LaunchRequest, OfferResults, PodGuard};
+pub use logs::LogOptions;
 pub use model::{
     Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Team, Volume, VolumeSpec,
 };

@@ -199,6 +199,47 @@ impl PrimeIntellect {
     }
 }
 
+impl PrimeIntellect {
+    /// Feeds `lines` from the pod's log, polling for new lines when following.
+    async fn poll_logs(
+        &self,
+        id: &PodId,
+        options: crate::LogOptions,
+        lines: &tokio::sync::mpsc::Sender<Result<String>>,
+    ) -> Result<()> {
+        options.validate()?;
+        let pod_id = check_pod_id(id)?;
+        let mut previous: Vec<String> = Vec::new();
+        // Following asks for a wider window than the tail, so lines between polls are not missed.
+        let mut window = options.tail;
+        loop {
+            let body = match self
+                .caller
+                .call("get_pod_logs", Safety::Idempotent, || {
+                    self.client.get_pod_logs().pod_id(pod_id).tail(i64::from(window)).send()
+                })
+                .await
+            {
+                Ok(body) => body,
+                Err(e) if e.is_not_found() && !previous.is_empty() => return Ok(()), // the pod is gone
+                Err(e) => return Err(e),
+            };
+            let current = crate::logs::primeintellect_lines(&body);
+            for line in crate::logs::new_lines(&previous, &current) {
+                if lines.send(Ok(line.clone())).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if !options.follow {
+                return Ok(());
+            }
+            previous = current;
+            window = window.max(1000);
+            tokio::time::sleep(self.poll_interval).await;
+        }
+    }
+}
+
 fn positive(total: i64) -> Option<u64> {
     // A missing totalCount decodes as 0; only a positive count is trusted as a stop signal.
     (total > 0).then_some(total as u64)
@@ -413,6 +454,15 @@ impl Provisioner for PrimeIntellect {
         gone_is_ok(
             self.caller.call("delete_pod", Safety::Idempotent, || self.client.delete_pod().pod_id(pod_id).send()).await,
         )
+    }
+
+    fn logs(&self, id: &PodId, options: crate::LogOptions) -> BoxStream<'static, Result<String>> {
+        let (this, id) = (self.clone(), id.clone());
+        crate::logs::from_task(move |lines| async move {
+            if let Err(e) = this.poll_logs(&id, options, &lines).await {
+                let _ = lines.send(Err(e)).await;
+            }
+        })
     }
 
     async fn list_ssh_keys(&self) -> Result<Vec<crate::ssh::SshKey>> {

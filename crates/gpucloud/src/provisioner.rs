@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::model::{Offer, Pod, PodId, PodStatus, Provider, Volume, VolumeSpec};
 use async_trait::async_trait;
-use futures::stream::BoxStream;
+use futures::stream::{BoxStream, StreamExt as _};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -203,6 +203,15 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
             provider: self.provider(),
             operation: "extending a lease (its pods cannot be renamed after creation)",
         })
+    }
+
+    /// The pod's log, line by line ([`crate::logs`]): the last `options.tail` lines, then, with
+    /// `options.follow`, new lines as they come until the stream is dropped. Errors end the
+    /// stream. Needs a Tokio runtime (a task feeds the stream).
+    fn logs(&self, id: &PodId, options: crate::LogOptions) -> BoxStream<'static, Result<String>> {
+        let _ = (id, options);
+        let error = Error::Unsupported { provider: self.provider(), operation: "pod logs" };
+        futures::stream::once(async move { Err(error) }).boxed()
     }
 
     /// The SSH public keys registered with the provider. [`Error::Unsupported`] where it keeps none.

@@ -97,6 +97,98 @@ impl RunPod {
     }
 }
 
+impl RunPod {
+    /// Feeds `lines` from the pod's SSE log stream, reconnecting with `Last-Event-ID` after a
+    /// drop (see [`crate::logs`]). Returns when done, when `lines` is closed, or on an error.
+    async fn stream_logs(
+        &self,
+        id: &PodId,
+        options: crate::LogOptions,
+        lines: &tokio::sync::mpsc::Sender<Result<String>>,
+    ) -> Result<()> {
+        use futures::StreamExt as _;
+        options.validate()?;
+        let pod_id = check_pod_id(id)?;
+        let (mut last_event, mut delivered, mut failures) = (None::<String>, 0u32, 0u32);
+        loop {
+            let opened = self
+                .caller
+                .call("get_pod_logs", Safety::Idempotent, || {
+                    let request = self.client.get_pod_logs().id(pod_id);
+                    match &last_event {
+                        Some(resume) => request.last_event_id(resume.clone()).send(),
+                        None => request.tail(i64::from(options.tail)).send(),
+                    }
+                })
+                .await;
+            let mut body = match opened {
+                Ok(body) => body.into_inner(),
+                Err(e) if e.is_not_found() && last_event.is_some() => return Ok(()), // the pod is gone
+                Err(e) if options.follow && e.is_retryable() && failures < crate::logs::MAX_RECONNECTS => {
+                    failures += 1;
+                    tokio::time::sleep(Duration::from_secs(u64::from(failures))).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut parser = crate::logs::SseParser::default();
+            loop {
+                let next = if options.follow {
+                    body.next().await
+                } else {
+                    match tokio::time::timeout(crate::logs::BACKFILL_IDLE, body.next()).await {
+                        Ok(next) => next,
+                        Err(_) => return Ok(()), // the backfill is delivered
+                    }
+                };
+                let end_of_stream = next.is_none();
+                let events = match next {
+                    Some(Ok(chunk)) => parser.feed(&chunk),
+                    Some(Err(e)) => {
+                        tracing::debug!(pod = %id, error = %e, "log stream dropped; resuming");
+                        break;
+                    }
+                    None => parser.finish().into_iter().collect(),
+                };
+                failures = 0;
+                for event in events {
+                    // Resumed streams may replay the event they resume from: skip what was seen.
+                    if let (Some(id), Some(last)) = (&event.id, &last_event)
+                        && id <= last
+                    {
+                        continue;
+                    }
+                    if event.id.is_some() {
+                        last_event.clone_from(&event.id);
+                    }
+                    if lines.send(Ok(crate::logs::runpod_line(&event))).await.is_err() {
+                        return Ok(()); // nobody is reading any more
+                    }
+                    delivered += 1;
+                    if !options.follow && delivered >= options.tail {
+                        return Ok(());
+                    }
+                }
+                if end_of_stream {
+                    break;
+                }
+            }
+            if !options.follow && last_event.is_none() {
+                return Ok(());
+            }
+            failures += 1;
+            if failures > crate::logs::MAX_RECONNECTS {
+                return Err(Error::Transport {
+                    provider: Provider::RunPod,
+                    operation: "get_pod_logs",
+                    message: "the log stream kept dropping".into(),
+                    maybe_sent: false,
+                });
+            }
+        }
+    }
+}
+
 fn check_pod_id(id: &PodId) -> Result<&str> {
     if id.provider() != Provider::RunPod {
         return Err(Error::invalid("pod id", format!("{id} is not a RunPod pod")));
@@ -323,6 +415,15 @@ impl Provisioner for RunPod {
 
     async fn start(&self, id: &PodId) -> Result<()> {
         self.action(id, "start").await
+    }
+
+    fn logs(&self, id: &PodId, options: crate::LogOptions) -> BoxStream<'static, Result<String>> {
+        let (this, id) = (self.clone(), id.clone());
+        crate::logs::from_task(move |lines| async move {
+            if let Err(e) = this.stream_logs(&id, options, &lines).await {
+                let _ = lines.send(Err(e)).await;
+            }
+        })
     }
 
     async fn list_ssh_keys(&self) -> Result<Vec<crate::ssh::SshKey>> {
