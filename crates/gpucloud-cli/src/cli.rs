@@ -352,6 +352,10 @@ pub struct EmulatorArgs {
     /// Extra latency per request, milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Enforce rate limits: `documented` (RunPod's 60/minute, 3,000/hour, 50,000/day per key, with
+    /// its RateLimit headers), or `documented/N` with every window N times shorter.
+    #[arg(long, value_parser = parse_quota)]
+    pub quota: Option<gpucloud_emulator::Quota>,
 }
 
 #[derive(Debug, Args)]
@@ -429,6 +433,18 @@ fn parse_env_var(s: &str) -> Result<(String, String), String> {
             Ok((key.to_string(), value.to_string()))
         }
         _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+fn parse_quota(s: &str) -> Result<gpucloud_emulator::Quota, String> {
+    let invalid = || format!("{s:?} is not a quota; use documented or documented/N (windows N times shorter)");
+    match s.split_once('/') {
+        None if s == "documented" => Ok(gpucloud_emulator::Quota::documented()),
+        Some(("documented", factor)) => {
+            let factor: u32 = factor.parse().ok().filter(|f| *f >= 1).ok_or_else(invalid)?;
+            Ok(gpucloud_emulator::Quota::documented().compressed(factor))
+        }
+        _ => Err(invalid()),
     }
 }
 

@@ -460,6 +460,7 @@ async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
         ready_delay: Duration::from_secs_f64(args.ready_delay.max(0.0)),
         faults,
         port: args.port,
+        quota: args.quota.clone(),
     };
     let emulator = gpucloud_emulator::Emulator::start(config).await.map_err(|e| Error::Config {
         provider: Provider::PrimeIntellect,

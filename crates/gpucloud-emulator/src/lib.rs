@@ -21,6 +21,9 @@
 //!   disk created with `team: {teamId}` belongs to that team (`teamId` in its record) and is
 //!   listed with the key's other resources, as PrimeIntellect's lists take no team parameter; an
 //!   unknown team is refused with 403.
+//! - **Quota**, when configured ([`EmulatorConfig::quota`], [`Quota::documented`]): RunPod's
+//!   documented per-key windows, sliding, with `RateLimit` and `RateLimit-Policy` on every
+//!   RunPod response and 429 + `Retry-After` past a window; [`Emulator::quota_stats`].
 //! - **Faults**, seeded: see [`FaultKind`] and [`FaultConfig`].
 //! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
 //!
@@ -39,11 +42,13 @@ mod catalog;
 mod faults;
 mod logs;
 mod primeintellect;
+mod quota;
 mod runpod;
 mod ssh;
 mod state;
 
 pub use faults::{FaultConfig, FaultKind};
+pub use quota::{Quota, QuotaStats, QuotaWindow};
 pub use ssh::BANNER as SSH_BANNER;
 pub use state::{Api, EMULATED_TEAMS, EmulatedPod, EmulatedSshKey, EmulatedVolume};
 
@@ -76,6 +81,9 @@ pub struct EmulatorConfig {
     pub faults: FaultConfig,
     /// Loopback port (0 picks a free one).
     pub port: u16,
+    /// Rate limits to enforce per API key (`Some(Quota::documented())`: RunPod's own), with
+    /// RunPod's `RateLimit` headers on every response; `None`: unlimited.
+    pub quota: Option<Quota>,
 }
 
 impl Default for EmulatorConfig {
@@ -86,6 +94,7 @@ impl Default for EmulatorConfig {
             ready_delay: Duration::from_secs(2),
             faults: FaultConfig::none(),
             port: 0,
+            quota: None,
         }
     }
 }
@@ -107,6 +116,7 @@ pub(crate) struct Inner {
     pub config: EmulatorConfig,
     state: Mutex<state::State>,
     faults: Mutex<FaultInjector>,
+    quota: Mutex<quota::QuotaState>,
 }
 
 /// Shared state handed to every handler.
@@ -119,6 +129,10 @@ impl Inner {
 
     fn faults(&self) -> MutexGuard<'_, FaultInjector> {
         self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn quota(&self) -> MutexGuard<'_, quota::QuotaState> {
+        self.quota.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -203,14 +217,40 @@ fn classify(request: &Request) -> RequestClass {
     }
 }
 
-/// Auth, latency and faults around every API request.
-async fn gate(axum::extract::State(inner): axum::extract::State<Shared>, mut request: Request, next: Next) -> Response {
+/// Auth and the quota around every API request, then latency and faults ([`faulty`]).
+async fn gate(axum::extract::State(inner): axum::extract::State<Shared>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let expected = format!("Bearer {}", inner.config.api_key);
     if request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
         return unauthorized(&path);
     }
     inner.state().requests += 1;
+    let Some(quota) = &inner.config.quota else {
+        return faulty(&inner, request, next).await;
+    };
+    let api = if is_runpod(&path) { Api::RunPod } else { Api::PrimeIntellect };
+    let verdict = inner.quota().check(quota, api);
+    let (mut response, headers) = match verdict {
+        quota::Verdict::Admit(headers) => (faulty(&inner, request, next).await, headers),
+        quota::Verdict::Refuse(wait, headers) => {
+            let window = if is_runpod(&path) { "rate limit exceeded for a window" } else { "rate limit exceeded" };
+            let mut response = provider_error(&path, StatusCode::TOO_MANY_REQUESTS, window);
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            (response, headers)
+        }
+    };
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// Latency and injected faults around a request the quota let through.
+async fn faulty(inner: &Shared, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
     let (fault, config) = {
         let mut faults = inner.faults();
         (faults.roll(classify(&request)), faults.config.clone())
@@ -283,6 +323,7 @@ async fn inspect(axum::extract::State(inner): axum::extract::State<Shared>) -> R
     let state = inner.state();
     let pods: Vec<&EmulatedPod> = state.pods.iter().filter(|p| !p.terminated).collect();
     axum::Json(serde_json::json!({"pods": pods, "volumes": state.volumes, "requests": state.requests, "creates": state.creates,
+                                  "quota": inner.quota().stats.clone(),
                                   "faults": inner.faults().injected.iter().map(|(k, v)| (k.name(), *v)).collect::<BTreeMap<_, _>>()}))
     .into_response()
 }
@@ -295,6 +336,7 @@ impl Emulator {
         let inner = Arc::new(Inner {
             state: Mutex::new(state::State::new(config.seed)),
             faults: Mutex::new(FaultInjector::new(config.faults.clone(), config.seed)),
+            quota: Mutex::new(quota::QuotaState::default()),
             config,
         });
         let api = Router::new()
@@ -363,6 +405,11 @@ impl Emulator {
             live_pods: state.pods.iter().filter(|p| !p.terminated).count(),
             faults: self.inner.faults().injected.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
         }
+    }
+
+    /// Requests admitted and refused by the quota, per API, and the busiest window seen.
+    pub fn quota_stats(&self) -> QuotaStats {
+        self.inner.quota().stats.clone()
     }
 
     /// Replaces the fault configuration (the seeded sequence continues).

@@ -19,6 +19,7 @@ pub(crate) struct Caller {
     policy: RetryPolicy,
     budget: RetryBudget,
     jitter: JitterSource,
+    pacer: crate::pace::Pacer,
     pub stats: Arc<RetryStats>,
 }
 
@@ -31,7 +32,15 @@ impl std::fmt::Debug for Caller {
 impl Caller {
     pub fn new(provider: Provider, api_key: SecretString, policy: RetryPolicy) -> Self {
         let budget = RetryBudget::new(policy.budget);
-        Self { provider, api_key, policy, budget, jitter: JitterSource::from_entropy(), stats: Arc::default() }
+        Self {
+            provider,
+            api_key,
+            policy,
+            budget,
+            jitter: JitterSource::from_entropy(),
+            pacer: crate::pace::Pacer::default(),
+            stats: Arc::default(),
+        }
     }
 
     pub fn set_policy(&mut self, policy: RetryPolicy) {
@@ -48,10 +57,29 @@ impl Caller {
     {
         let site = CallSite { provider: self.provider, operation, api_key: &self.api_key };
         let span = tracing::debug_span!("gpucloud", provider = %self.provider, operation);
+        // Actions may use the whole rate-limit window; reads leave room for them (`pace`).
+        let actions = ["delete_pod", "delete_disk", "delete_network_volume", "pod_action", "update_pod"];
+        let priority = if safety == Safety::Create || actions.contains(&operation) {
+            crate::pace::Priority::Action
+        } else {
+            crate::pace::Priority::Read
+        };
         retry::run(&self.policy, &self.budget, &self.jitter, &self.stats, operation, safety, || async {
+            let number = self.pacer.admit(priority).await;
             match send().await {
-                Ok(value) => Ok(value.into_inner()),
-                Err(e) => Err(site.convert(e).await),
+                Ok(value) => {
+                    self.pacer.observe(number, Some(value.headers()));
+                    Ok(value.into_inner())
+                }
+                Err(e) => {
+                    let headers = match &e {
+                        progenitor_client::Error::ErrorResponse(response) => Some(response.headers()),
+                        progenitor_client::Error::UnexpectedResponse(response) => Some(response.headers()),
+                        _ => None,
+                    };
+                    self.pacer.observe(number, headers);
+                    Err(site.convert(e).await)
+                }
             }
         })
         .instrument(span)

@@ -28,6 +28,7 @@ pub mod gpu;
 pub mod lease;
 pub mod logs;
 pub mod model;
+pub mod pace;
 pub mod paginate;
 #[cfg(feature = "primeintellect")]
 pub mod primeintellect;
