@@ -140,6 +140,13 @@ pub struct UpArgs {
     /// Return as soon as the pod is created, without waiting.
     #[arg(long)]
     pub no_wait: bool,
+    /// Launch this many pods at once (named NAME-1 ... NAME-N); unless all become ready, all
+    /// are terminated (see --allow-partial).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub pods: u32,
+    /// With --pods: keep the pods that became ready even if others did not.
+    #[arg(long, requires = "pods")]
+    pub allow_partial: bool,
     /// Allow spot (interruptible) offers; by default only on-demand capacity is launched.
     #[arg(long)]
     pub spot: bool,

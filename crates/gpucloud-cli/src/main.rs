@@ -181,10 +181,69 @@ fn print_pod(pod: &gpucloud::Pod, json: bool) {
     }
 }
 
+/// `up --pods N`: N launches at once through one fleet (one client per provider, so one
+/// rate-limit budget), each with its own launch tag. Unless all become ready (or
+/// `--allow-partial`), every pod that did is terminated too, and so on a signal.
+async fn up_many(session: &Session, args: &cli::UpArgs, request: &LaunchRequest) -> Result<(), Error> {
+    use futures::FutureExt as _;
+    let shutdown = signals::Shutdown::listen().map_err(|e| Error::Config {
+        provider: Provider::RunPod,
+        message: format!("cannot listen for signals: {e}"),
+    })?;
+    let cancel = shutdown.received().shared();
+    let bar = if args.json { ProgressBar::hidden() } else { spinner() };
+    let ready = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let total = args.pods as usize;
+    bar.set_message(format!("launching {total} pods"));
+    let launches = (1..=total).map(|i| {
+        let request = LaunchRequest { name: format!("{}-{i}", request.name), ..request.clone() };
+        let (cancel, bar, ready) = (cancel.clone(), bar.clone(), std::sync::Arc::clone(&ready));
+        async move {
+            let progress = |event: LaunchEvent<'_>| {
+                if let LaunchEvent::Created { .. } = event {
+                    bar.set_message(format!(
+                        "{} of {total} created",
+                        ready.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+                    ));
+                }
+            };
+            session.fleet.launch_with_progress(&request, progress, cancel).await
+        }
+    });
+    let results = futures::future::join_all(launches).await;
+    bar.finish_and_clear();
+    let (pods, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    let pods: Vec<gpucloud::Pod> = pods.into_iter().filter_map(Result::ok).collect();
+    let errors: Vec<Error> = errors.into_iter().filter_map(Result::err).collect();
+    let interrupted = errors.iter().any(|e| matches!(e, Error::Cancelled));
+    if let Some(first) = errors.into_iter().next() {
+        if args.allow_partial && !interrupted && !pods.is_empty() {
+            eprintln!("gpucloud: warning: {} of {total} pods did not launch: {first}", total - pods.len());
+        } else {
+            eprintln!("gpucloud: {} of {total} pods ready; terminating them", pods.len());
+            for pod in &pods {
+                if let Err(e) = session.fleet.terminate(&pod.id).await {
+                    eprintln!("gpucloud: error: {}: {e}", pod.id);
+                }
+            }
+            return Err(first);
+        }
+    }
+    if args.json {
+        render::print_json(&Value::Array(pods.iter().map(render::pod_json).collect()));
+    } else {
+        render::pods_table(&pods);
+    }
+    Ok(())
+}
+
 async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
     let mut request = launch_request(args);
     request.ssh_public_key = args.ssh_key.as_deref().map(read_public_key).transpose()?;
     let session = session(cli, &args.providers, Duration::from_secs(2)).await?;
+    if args.pods > 1 {
+        return up_many(&session, args, &request).await;
+    }
     let pod = match launch(&session, &request, args.json).await {
         Err(Error::NoCapacity { attempts }) if attempts.is_empty() => {
             return Err(unknown_gpu(Some(&args.gpu)).unwrap_or(Error::NoCapacity { attempts }));

@@ -602,3 +602,28 @@ async fn logs_prints_the_tail_and_follow_stops_quietly_when_the_reader_goes() {
     let status = tokio::task::spawn_blocking(move || follow.wait().unwrap()).await.unwrap();
     assert_eq!(status.code(), Some(0), "the next line met a closed pipe: quiet success");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_pods_launches_several_and_cleans_all_up_when_not_all_become_ready() {
+    let emulator = emulator(Duration::from_millis(100)).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--gpu", "H100_80GB", "--pods", "3", "--json"]);
+    let pods = json(&run(cmd).await);
+    let mut names: Vec<String> =
+        pods.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    names.sort();
+    assert_eq!(names.len(), 3);
+    assert!(names[0].starts_with("gpucloud-1-") && names[2].starts_with("gpucloud-3-"), "{names:?}");
+    assert_eq!(emulator.live_pods().len(), 3);
+
+    // None can become ready in time: every pod is terminated, none is left.
+    let slow = Emulator::start(EmulatorConfig { ready_delay: Duration::from_secs(120), ..EmulatorConfig::default() })
+        .await
+        .unwrap();
+    let mut cmd = against(&slow);
+    cmd.args(["up", "--gpu", "H100_80GB", "--pods", "3", "--timeout", "2"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(5), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(slow.stats().creates, 3);
+    assert!(slow.live_pods().is_empty());
+}
