@@ -35,10 +35,11 @@ async fn fifty_concurrent_launches_through_one_client_stay_inside_the_quota() {
     });
     let pods = futures::future::join_all(launches).await;
     let stats = emulator.quota_stats();
+    let launched = pods.iter().filter(|p| p.is_ok()).count();
+    println!("50 launches through one client: {launched} ready, {stats:?}, after {:?}", started.elapsed());
     assert!(pods.iter().all(Result::is_ok), "{:?}", pods.iter().filter_map(|p| p.as_ref().err()).collect::<Vec<_>>());
     assert_eq!(stats.refused.get("runpod").copied().unwrap_or(0), 0, "no 429: {stats:?}");
     assert!(stats.peak["runpod minute"] <= 60, "{stats:?}");
     assert!(stats.admitted["runpod"] > 60, "the work needed more than one window: {stats:?}");
     assert_eq!(emulator.live_pods().len(), 50);
-    println!("50 launches through one client: {stats:?}, all ready after {:?}", started.elapsed());
 }
