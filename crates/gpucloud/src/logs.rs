@@ -40,14 +40,20 @@ impl LogOptions {
     }
 }
 
-/// A stream fed by a task: the task stops when the stream is dropped (its sends fail).
+/// A stream fed by a task: the task stops when the stream is dropped (its sends fail), and an
+/// error it ends with is the stream's last item.
 pub(crate) fn from_task<F, Fut>(produce: F) -> BoxStream<'static, Result<String>>
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Result<String>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send + 'static,
 {
     let (sender, receiver) = tokio::sync::mpsc::channel(256);
-    tokio::spawn(produce(sender));
+    let producing = produce(sender.clone());
+    tokio::spawn(async move {
+        if let Err(error) = producing.await {
+            let _ = sender.send(Err(error)).await;
+        }
+    });
     futures::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) })
         .boxed()
 }

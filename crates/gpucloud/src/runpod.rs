@@ -419,11 +419,7 @@ impl Provisioner for RunPod {
 
     fn logs(&self, id: &PodId, options: crate::LogOptions) -> BoxStream<'static, Result<String>> {
         let (this, id) = (self.clone(), id.clone());
-        crate::logs::from_task(move |lines| async move {
-            if let Err(e) = this.stream_logs(&id, options, &lines).await {
-                let _ = lines.send(Err(e)).await;
-            }
-        })
+        crate::logs::from_task(move |lines| async move { this.stream_logs(&id, options, &lines).await })
     }
 
     async fn list_ssh_keys(&self) -> Result<Vec<crate::ssh::SshKey>> {
