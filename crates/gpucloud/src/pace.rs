@@ -137,20 +137,24 @@ impl Pacer {
         let mut wait: Option<Duration> = None;
         let mut stale = false;
         for window in &observation.windows {
+            // At most quota - 1, so a window always has room for a read once it drains.
             let reserve = match priority {
                 Priority::Action => 0,
-                Priority::Read => window.quota.map_or(1, |q| (q / 10).max(1)),
+                Priority::Read => window.quota.map_or(1, |q| (q / 10).max(1).min(q.saturating_sub(1))),
             };
             // This client's own requests in the window (counted a little longer than the window,
-            // since the server counts each one from when it arrives).
-            if let (Some(quota), Some(period)) = (window.quota, window.period) {
+            // since the server counts each one from when it arrives). `sent_at` is in send order,
+            // so those still inside the horizon are its tail.
+            if let (Some(quota), Some(period)) = (window.quota.filter(|q| *q > 0), window.period) {
                 let horizon = period + period / 20 + Duration::from_millis(100);
-                let recent: Vec<&Instant> =
-                    state.sent_at.iter().filter(|t| now.duration_since(**t) < horizon).collect();
-                if recent.len() as u64 + reserve >= quota {
-                    // Wait until enough of them have left the window.
-                    let index = (recent.len() as u64 + reserve + 1 - quota) as usize - 1;
-                    let until = (*recent[index.min(recent.len() - 1)] + horizon).saturating_duration_since(now);
+                let first = state.sent_at.partition_point(|t| now.duration_since(*t) >= horizon);
+                let recent = (state.sent_at.len() - first) as u64;
+                if recent + reserve >= quota {
+                    // Room again once this many of them have left the window (at least one,
+                    // and there are that many: the reserve is below the quota).
+                    let leaving = (recent + reserve + 1 - quota) as usize;
+                    let last_to_leave = state.sent_at[first + leaving - 1];
+                    let until = (last_to_leave + horizon).saturating_duration_since(now);
                     wait = Some(wait.map_or(until, |w| w.max(until)));
                     continue;
                 }
@@ -276,6 +280,24 @@ mod tests {
         assert!(!waited.is_finished(), "the read waits while the window is nearly spent");
         pacer.observe(action, Some(&headers("\"minute\";r=60;t=60, \"hour\";r=2896;t=2990")));
         assert!(waited.await.unwrap() < Duration::from_secs(2), "a fresh answer frees it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tiny_or_empty_quotas_in_the_headers_do_not_panic() {
+        for (state, policy) in
+            [("\"minute\";r=1;t=5", "\"minute\";q=1;w=5"), ("\"minute\";r=0;t=1", "\"minute\";q=0;w=1")]
+        {
+            let pacer = Pacer::default();
+            let first = pacer.admit(Priority::Read).await;
+            let mut headers = HeaderMap::new();
+            headers.insert("ratelimit", HeaderValue::from_str(state).unwrap());
+            headers.insert("ratelimit-policy", HeaderValue::from_str(policy).unwrap());
+            pacer.observe(first, Some(&headers));
+            // Once this client's requests have left the window, none are recent at all.
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            pacer.admit(Priority::Read).await;
+            pacer.admit(Priority::Action).await;
+        }
     }
 
     #[tokio::test(start_paused = true)]
