@@ -116,10 +116,7 @@ fn unknown_gpu(gpu: Option<&str>) -> Option<Error> {
 /// Launches with a spinner; SIGINT, SIGTERM or SIGHUP cancel it, and the launch cleans up.
 async fn launch(session: &Session, request: &LaunchRequest, quiet: bool) -> Result<gpucloud::Pod, Error> {
     // Listening starts here, before any create: a signal from now on is a cancel, never a kill.
-    let shutdown = signals::Shutdown::listen().map_err(|e| Error::Config {
-        provider: Provider::RunPod,
-        message: format!("cannot listen for signals: {e}"),
-    })?;
+    let shutdown = signals::Shutdown::listen()?;
     let bar = if quiet { ProgressBar::hidden() } else { spinner() };
     bar.set_message("looking for offers");
     let progress = |event: LaunchEvent<'_>| match event {
@@ -186,10 +183,7 @@ fn print_pod(pod: &gpucloud::Pod, json: bool) {
 /// `--allow-partial`), every pod that did is terminated too, and so on a signal.
 async fn up_many(session: &Session, args: &cli::UpArgs, request: &LaunchRequest) -> Result<(), Error> {
     use futures::FutureExt as _;
-    let shutdown = signals::Shutdown::listen().map_err(|e| Error::Config {
-        provider: Provider::RunPod,
-        message: format!("cannot listen for signals: {e}"),
-    })?;
+    let shutdown = signals::Shutdown::listen()?;
     let cancel = shutdown.received().shared();
     let bar = if args.json { ProgressBar::hidden() } else { spinner() };
     let ready = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -446,10 +440,7 @@ async fn reap(cli: &Cli, args: &cli::ReapArgs) -> Result<(), Error> {
         // Failures were printed with the report; the first one sets the exit code.
         return report.failures.into_iter().next().map_or(Ok(()), |f| Err(f.into_error()));
     };
-    let shutdown = signals::Shutdown::listen().map_err(|e| Error::Config {
-        provider: Provider::RunPod,
-        message: format!("cannot listen for signals: {e}"),
-    })?;
+    let shutdown = signals::Shutdown::listen()?;
     let serve = async {
         loop {
             // A failed sweep is reported; the next one runs on schedule.

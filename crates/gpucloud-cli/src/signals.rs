@@ -16,12 +16,18 @@ pub struct Shutdown {
 
 impl Shutdown {
     /// Starts listening (needs the Tokio runtime).
-    pub fn listen() -> std::io::Result<Self> {
+    pub fn listen() -> Result<Self, gpucloud::Error> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
             let kinds = [(2, SignalKind::interrupt()), (15, SignalKind::terminate()), (1, SignalKind::hangup())];
-            let streams = kinds.into_iter().map(|(n, kind)| Ok((n, signal(kind)?))).collect::<std::io::Result<_>>()?;
+            let streams =
+                kinds.into_iter().map(|(n, kind)| Ok((n, signal(kind)?))).collect::<std::io::Result<_>>().map_err(
+                    |e| gpucloud::Error::Config {
+                        provider: gpucloud::Provider::RunPod,
+                        message: format!("cannot listen for signals: {e}"),
+                    },
+                )?;
             Ok(Self { streams })
         }
         #[cfg(not(unix))]

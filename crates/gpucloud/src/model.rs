@@ -320,11 +320,6 @@ impl Pod {
         }
     }
 
-    /// Whether its lease has expired at `now` (pods without a lease never expire).
-    pub fn lease_expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
-        self.lease_expires_at.is_some_and(|expiry| expiry <= now)
-    }
-
     /// Running with a known SSH endpoint, as the provider reports it. [`Provisioner::wait_until_ready`](crate::Provisioner::wait_until_ready)
     /// also waits, by default, until that endpoint answers ([`crate::ssh`]).
     pub fn is_ready(&self) -> bool {
