@@ -104,6 +104,8 @@ impl Default for EmulatorConfig {
 pub struct EmulatorStats {
     /// Requests served (inspection endpoints excluded).
     pub requests: u64,
+    /// The same, per route: `"GET /v2/pods"`, `"GET /v2/pods/{id}"`, `"GET /api/v1/pods/status"`...
+    pub requests_by_route: BTreeMap<String, u64>,
     /// Pods created.
     pub creates: u64,
     /// Pods not terminated.
@@ -224,7 +226,13 @@ async fn gate(axum::extract::State(inner): axum::extract::State<Shared>, request
     if request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
         return unauthorized(&path);
     }
-    inner.state().requests += 1;
+    {
+        let route = request.extensions().get::<axum::extract::MatchedPath>().map_or(path.as_str(), |m| m.as_str());
+        let route = format!("{} {route}", request.method());
+        let mut state = inner.state();
+        state.requests += 1;
+        *state.requests_by_route.entry(route).or_default() += 1;
+    }
     let Some(quota) = &inner.config.quota else {
         return faulty(&inner, request, next).await;
     };
@@ -322,7 +330,7 @@ async fn faulty(inner: &Shared, mut request: Request, next: Next) -> Response {
 async fn inspect(axum::extract::State(inner): axum::extract::State<Shared>) -> Response {
     let state = inner.state();
     let pods: Vec<&EmulatedPod> = state.pods.iter().filter(|p| !p.terminated).collect();
-    axum::Json(serde_json::json!({"pods": pods, "volumes": state.volumes, "requests": state.requests, "creates": state.creates,
+    axum::Json(serde_json::json!({"pods": pods, "volumes": state.volumes, "requests": state.requests, "requests_by_route": state.requests_by_route, "creates": state.creates,
                                   "quota": inner.quota().stats.clone(),
                                   "faults": inner.faults().injected.iter().map(|(k, v)| (k.name(), *v)).collect::<BTreeMap<_, _>>()}))
     .into_response()
@@ -401,6 +409,7 @@ impl Emulator {
         let state = self.inner.state();
         EmulatorStats {
             requests: state.requests,
+            requests_by_route: state.requests_by_route.clone(),
             creates: state.creates,
             live_pods: state.pods.iter().filter(|p| !p.terminated).count(),
             faults: self.inner.faults().injected.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),

@@ -165,10 +165,16 @@ async fn pods_status(State(shared): State<Shared>, RawQuery(query): RawQuery) ->
         .filter(|p| p.api == Api::PrimeIntellect && ids.contains(&&p.id))
         .map(|p| {
             let pod = pod_json(p, &shared);
-            json!({"podId": p.id, "providerType": p.provider_type, "status": pod["status"], "sshConnection": pod["sshConnection"], "ip": pod["ip"]})
+            let fields =
+                ["status", "sshConnection", "ip", "installationStatus", "installationFailure", "installationProgress"];
+            let mut entry = json!({"podId": p.id, "providerType": p.provider_type});
+            for field in fields {
+                entry[field] = pod[field].clone();
+            }
+            entry
         })
         .collect();
-    axum::Json(json!({"data": data})).into_response()
+    axum::Json(wire::<types::GenericResponseListApiPodStatusResponse>(json!({"data": data}))).into_response()
 }
 
 /// The team a create names, checked against [`crate::EMULATED_TEAMS`]: `Err` is the 403's message.

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The provider answered with an error status.
@@ -139,7 +139,7 @@ pub enum Error {
 }
 
 /// One failed candidate of a launch.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LaunchAttempt {
     /// Which cloud.
     pub provider: Provider,

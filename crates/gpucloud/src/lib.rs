@@ -43,6 +43,7 @@ pub mod runpod;
 pub mod ssh;
 pub mod time;
 pub mod validate;
+pub mod watch;
 
 pub use error::{Error, LaunchAttempt, Result};
 pub use fleet::{Fleet, LaunchRequest, OfferResults, PodGuard};

@@ -17,6 +17,9 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use primeintellect_api::types;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Environment variable holding the API key.
@@ -43,6 +46,60 @@ pub struct PrimeIntellect {
     reconcile: ReconcilePolicy,
     readiness: crate::Readiness,
     team_id: Option<String>,
+    watcher: crate::watch::Watcher,
+    known: KnownPods,
+}
+
+/// Full records of pods this client created or read alone, which PrimeIntellect's status
+/// answers (state and SSH only) are merged into; shared by clones. Bounded: past
+/// [`KnownPods::LIMIT`] it starts over, and forgotten pods are read alone once more.
+#[derive(Debug, Clone, Default)]
+struct KnownPods {
+    records: Arc<Mutex<HashMap<String, types::ApiPodConfig>>>,
+    /// Set when the server refused a batched status request (some mocks reject `pod_ids`):
+    /// from then on this client reads pods alone.
+    batch_refused: Arc<AtomicBool>,
+}
+
+impl KnownPods {
+    const LIMIT: usize = 10_000;
+
+    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<String, types::ApiPodConfig>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `pod`'s record while it may still be waited on.
+    fn remember(&self, pod: &Pod) {
+        let PodRecord::PrimeIntellect(raw) = &pod.raw else { return };
+        let mut records = self.records();
+        if pod.status.is_final() {
+            records.remove(pod.id.id());
+            return;
+        }
+        if records.len() >= Self::LIMIT {
+            records.clear();
+        }
+        records.insert(pod.id.id().to_string(), (**raw).clone());
+    }
+
+    /// The known record of `entry`'s pod brought up to date by it; `None` for a pod never seen.
+    fn merge(&self, entry: types::ApiPodStatusResponse) -> Option<types::ApiPodConfig> {
+        let mut record = self.records().get(&entry.pod_id)?.clone();
+        record.status = Some(entry.status);
+        record.provider_type = entry.provider_type;
+        record.ssh_connection = entry.ssh_connection.map(|ssh| match ssh {
+            types::ApiPodStatusResponseSshConnection::String(s) => types::ApiPodConfigSshConnection::String(s),
+            types::ApiPodStatusResponseSshConnection::Array(a) => types::ApiPodConfigSshConnection::Array(a),
+        });
+        record.ip = entry.ip.map(|ip| match ip {
+            types::ApiPodStatusResponseIp::String(s) => types::ApiPodConfigIp::String(s),
+            types::ApiPodStatusResponseIp::Array(a) => types::ApiPodConfigIp::Array(a),
+        });
+        record.installation_status = entry.installation_status;
+        record.installation_failure = entry.installation_failure;
+        record.installation_progress = entry.installation_progress;
+        Some(record)
+    }
 }
 
 impl PrimeIntellect {
@@ -58,6 +115,8 @@ impl PrimeIntellect {
             reconcile: ReconcilePolicy::default(),
             readiness: crate::Readiness::default(),
             team_id: None,
+            watcher: crate::watch::Watcher::default(),
+            known: KnownPods::default(),
         })
     }
 
@@ -363,6 +422,54 @@ fn to_volume(disk: &types::ApiDiskConfig) -> Volume {
     }
 }
 
+/// PrimeIntellect's status sweep: `GET /api/v1/pods/status?pod_ids=...`, split only when the
+/// query would be too long ([`crate::watch::MAX_STATUS_QUERY_BYTES`]).
+#[async_trait]
+impl crate::watch::StatusSource for PrimeIntellect {
+    async fn batch(&self, ids: &[PodId]) -> Result<Vec<Pod>> {
+        if self.known.batch_refused.load(Ordering::Relaxed) {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = ids.iter().map(PodId::id).collect();
+        let mut pods = Vec::with_capacity(ids.len());
+        for chunk in crate::watch::status_query_chunks(&ids) {
+            let answer = self
+                .caller
+                .call("get_pods_status", Safety::Idempotent, || {
+                    self.client.get_pods_status().pod_ids(chunk.clone()).send()
+                })
+                .await;
+            let entries = match answer {
+                Ok(answer) => answer.data.unwrap_or_default(),
+                Err(Error::Api { status, message, .. }) if matches!(status, 400 | 404 | 405 | 414 | 422) => {
+                    tracing::warn!(status, %message, "the server refused a batched pod status request; reading pods one by one");
+                    self.known.batch_refused.store(true, Ordering::Relaxed);
+                    return Ok(Vec::new());
+                }
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                // Pods never seen in full are left to a single read, which remembers them.
+                if let Some(record) = self.known.merge(entry) {
+                    let pod = to_pod(record)?;
+                    self.known.remember(&pod);
+                    pods.push(pod);
+                }
+            }
+        }
+        Ok(pods)
+    }
+
+    async fn single(&self, id: &PodId) -> Result<Option<Pod>> {
+        let pod = crate::watch::gone_is_none(self.get(id).await)?;
+        match &pod {
+            Some(pod) => self.known.remember(pod),
+            None => drop(self.known.records().remove(id.id())),
+        }
+        Ok(pod)
+    }
+}
+
 fn check_pod_id(id: &PodId) -> Result<&str> {
     if id.provider() != Provider::PrimeIntellect {
         return Err(Error::invalid("pod id", format!("{id} is not a PrimeIntellect pod")));
@@ -429,13 +536,16 @@ impl Provisioner for PrimeIntellect {
         tracing::info!(provider = "primeintellect", launch_tag = %tag, gpu = %spec.offer.gpu_type, "creating pod");
         let created =
             self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
-        match created {
-            Ok(pod) => to_pod(pod),
+        let pod = match created {
+            Ok(pod) => to_pod(pod)?,
             Err(e) if e.is_ambiguous_for_create() => {
-                reconcile_create(self, &tag, e, self.reconcile, &self.caller.stats).await
+                reconcile_create(self, &tag, e, self.reconcile, &self.caller.stats).await?
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        // Its status sweeps carry state only; the rest of the record comes from here.
+        self.known.remember(&pod);
+        Ok(pod)
     }
 
     async fn get(&self, id: &PodId) -> Result<Pod> {
@@ -554,6 +664,11 @@ impl Provisioner for PrimeIntellect {
         gone_is_ok(
             self.caller.call("delete_disk", Safety::Idempotent, || self.client.delete_disk().disk_id(id).send()).await,
         )
+    }
+
+    async fn observe(&self, id: &PodId) -> Result<Option<Pod>> {
+        check_pod_id(id)?;
+        self.watcher.observe(self, id, self.poll_interval).await
     }
 
     fn poll_interval(&self) -> Duration {

@@ -246,20 +246,39 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
         crate::Readiness::SshBanner
     }
 
-    /// Polls until the pod is ready, or `deadline` passes ([`Error::Timeout`]), or the pod fails
-    /// ([`Error::PodFailed`]; on PrimeIntellect also when its installation failed, whatever its
-    /// status says). Ready means running with a known SSH endpoint that answers with an SSH
-    /// banner ([`crate::ssh`]), unless [`Provisioner::readiness`] says status alone. Transient
-    /// errors while polling are retried by the retry policy; a deadline is never exceeded by more
-    /// than one request's (or one probe's) timeout.
+    /// The pod's state from the next status read, at most about one
+    /// [`Provisioner::poll_interval`] from now; `None` when the provider no longer has the pod.
+    /// Every wait reads states through this. The built-in clients answer all callers from one
+    /// shared sweep per interval ([`crate::watch`]), so waiting on many pods costs one request per
+    /// interval; this default waits one interval and reads the pod alone.
+    async fn observe(&self, id: &PodId) -> Result<Option<Pod>> {
+        tokio::time::sleep(self.poll_interval()).await;
+        crate::watch::gone_is_none(self.get(id).await)
+    }
+
+    /// Waits until the pod is ready, or `deadline` passes ([`Error::Timeout`]), or the pod fails
+    /// or disappears ([`Error::PodFailed`]; on PrimeIntellect also when its installation failed,
+    /// whatever its status says). Ready means running with a known SSH endpoint that answers
+    /// with an SSH banner ([`crate::ssh`]), unless [`Provisioner::readiness`] says status alone.
+    /// States come from [`Provisioner::observe`] (one shared sweep per interval); a sweep that
+    /// fails after the retry policy's attempts ends the wait with its error. The deadline is
+    /// never exceeded by more than one probe's timeout.
     async fn wait_until_ready(&self, id: &PodId, deadline: Instant) -> Result<Pod> {
         let started = Instant::now();
-        let mut last_probe: Option<String> = None;
+        let mut last: Option<(PodStatus, Option<String>)> = None;
         loop {
-            let pod = tokio::time::timeout_at(deadline, self.get(id)).await.map_err(|_| Error::Timeout {
-                what: format!("pod {id} to become ready"),
-                waited: started.elapsed(),
-            })??;
+            let Ok(observed) = tokio::time::timeout_at(deadline, self.observe(id)).await else {
+                let what = match last {
+                    Some((status, Some(why))) => format!("pod {id} to answer SSH (it is {status}; last probe: {why})"),
+                    Some((status, None)) => format!("pod {id} to become ready (last status {status})"),
+                    None => format!("pod {id} to become ready"),
+                };
+                return Err(Error::Timeout { what, waited: started.elapsed() });
+            };
+            let Some(pod) = observed? else {
+                return Err(Error::PodFailed { id: id.clone(), status: "gone: the provider no longer has it".into() });
+            };
+            let mut last_probe = None;
             match (&pod.ssh, self.readiness()) {
                 (Some(_), crate::Readiness::Status) if pod.is_ready() => return Ok(pod),
                 (Some(endpoint), crate::Readiness::SshBanner) if pod.is_ready() => {
@@ -281,42 +300,46 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
                 return Err(Error::PodFailed { id: id.clone(), status: pod.failure_reason() });
             }
             tracing::debug!(pod = %id, status = %pod.status, "waiting for pod");
-            let next = Instant::now() + self.poll_interval();
-            if next >= deadline {
-                let what = match last_probe {
-                    Some(why) => format!("pod {id} to answer SSH (it is {}; last probe: {why})", pod.status),
-                    None => format!("pod {id} to become ready (last status {})", pod.status),
-                };
-                return Err(Error::Timeout { what, waited: started.elapsed() });
-            }
-            tokio::time::sleep_until(next).await;
+            last = Some((pod.status, last_probe));
         }
     }
 
-    /// Terminates and then polls until the provider reports the pod terminated or gone, or
-    /// `deadline` passes.
+    /// Terminates and then waits until the provider reports the pod terminated or gone, or
+    /// `deadline` passes. Transient failures (after the retry policy's own attempts) do not end
+    /// the effort: a pod we mean to remove keeps billing, so it keeps trying until the deadline.
+    /// The terminate is sent again only if the pod still shows no sign of it three status reads
+    /// later.
     async fn terminate_and_confirm(&self, id: &PodId, deadline: Instant) -> Result<()> {
+        const READS_BEFORE_RESENDING: u32 = 3;
         let started = Instant::now();
         let timeout = || Error::Timeout { what: format!("pod {id} to terminate"), waited: started.elapsed() };
+        let mut unaffected_reads = READS_BEFORE_RESENDING;
         loop {
-            // Transient failures (after the retry policy's own attempts) do not end the effort:
-            // a pod we mean to remove keeps billing, so we keep trying until the deadline.
-            match tokio::time::timeout_at(deadline, self.terminate(id)).await {
-                Err(_) => return Err(timeout()),
-                Ok(Err(e)) if !e.is_retryable() => return Err(e),
-                Ok(Err(e)) => tracing::warn!(pod = %id, error = %e, "terminate failed; trying again"),
-                Ok(Ok(())) => match tokio::time::timeout_at(deadline, self.get(id)).await {
+            if unaffected_reads >= READS_BEFORE_RESENDING {
+                match tokio::time::timeout_at(deadline, self.terminate(id)).await {
                     Err(_) => return Err(timeout()),
-                    Ok(Ok(pod)) if pod.status == PodStatus::Terminated => return Ok(()),
-                    Ok(Err(e)) if e.is_not_found() => return Ok(()),
-                    Ok(_) => {}
-                },
+                    Ok(Err(e)) if !e.is_retryable() => return Err(e),
+                    Ok(Err(e)) => {
+                        tracing::warn!(pod = %id, error = %e, "terminate failed; trying again");
+                        let next = Instant::now() + self.poll_interval().min(Duration::from_secs(2));
+                        if next >= deadline {
+                            return Err(timeout());
+                        }
+                        tokio::time::sleep_until(next).await;
+                        continue;
+                    }
+                    Ok(Ok(())) => unaffected_reads = 0,
+                }
             }
-            let next = Instant::now() + self.poll_interval().min(Duration::from_secs(2));
-            if next >= deadline {
-                return Err(timeout());
+            match tokio::time::timeout_at(deadline, self.observe(id)).await {
+                Err(_) => return Err(timeout()),
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Ok(Some(pod))) if pod.status == PodStatus::Terminated => return Ok(()),
+                Ok(Ok(Some(pod))) if pod.status == PodStatus::Terminating => {}
+                Ok(Ok(Some(_))) => unaffected_reads += 1,
+                Ok(Err(e)) if !e.is_retryable() => return Err(e),
+                Ok(Err(e)) => tracing::warn!(pod = %id, error = %e, "reading the pod's state failed; trying again"),
             }
-            tokio::time::sleep_until(next).await;
         }
     }
 

@@ -38,6 +38,7 @@ pub struct RunPod {
     poll_interval: Duration,
     reconcile: ReconcilePolicy,
     readiness: crate::Readiness,
+    watcher: crate::watch::Watcher,
 }
 
 impl RunPod {
@@ -51,6 +52,7 @@ impl RunPod {
             poll_interval: Duration::from_secs(5),
             reconcile: ReconcilePolicy::default(),
             readiness: crate::Readiness::default(),
+            watcher: crate::watch::Watcher::default(),
         })
     }
 
@@ -186,6 +188,19 @@ impl RunPod {
                 });
             }
         }
+    }
+}
+
+/// RunPod's status sweep: one `GET /v2/pods` returns every pod of the account.
+#[async_trait]
+impl crate::watch::StatusSource for RunPod {
+    async fn batch(&self, _ids: &[PodId]) -> Result<Vec<Pod>> {
+        let list = self.caller.call("list_pods", Safety::Idempotent, || self.client.list_pods().send()).await?;
+        Ok(list.pods.into_iter().map(to_pod).collect())
+    }
+
+    async fn single(&self, id: &PodId) -> Result<Option<Pod>> {
+        crate::watch::gone_is_none(self.get(id).await)
     }
 }
 
@@ -480,6 +495,11 @@ impl Provisioner for RunPod {
                 .call("delete_network_volume", Safety::Idempotent, || self.client.delete_network_volume().id(id).send())
                 .await,
         )
+    }
+
+    async fn observe(&self, id: &PodId) -> Result<Option<Pod>> {
+        check_pod_id(id)?;
+        self.watcher.observe(self, id, self.poll_interval).await
     }
 
     fn poll_interval(&self) -> Duration {
