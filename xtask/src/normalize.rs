@@ -103,6 +103,11 @@ pub const PASSES: &[Pass] = &[
         run: one_success_kind_per_operation,
     },
     Pass {
+        name: "lenient_error_bodies",
+        reason: "an error body missing a field the document requires (a proxy's `{\"error\": ..}`, FastAPI's `{\"detail\": ..}`) fails to decode, and progenitor then reports it without its HTTP status: a 404 stops being \"already gone\", a 422 looks like a retryable unreadable answer; schemas reached only from error responses lose `required`, so any JSON object decodes and keeps its status",
+        run: lenient_error_bodies,
+    },
+    Pass {
         name: "open_response_enums",
         reason: "a closed enum fails the whole response on a value the spec does not list; enums reachable from a response become strings (known values kept in the docs and x-known-values), so a new GPU type or status never breaks decoding",
         run: open_response_enums,
@@ -486,6 +491,11 @@ pub fn one_success_kind_per_operation(doc: &mut Value) -> usize {
 
 /// Names of the component schemas reachable from any response.
 fn response_reachable_schemas(doc: &Value) -> BTreeSet<String> {
+    schemas_reachable_from_responses(doc, |_| true)
+}
+
+/// Component schemas reachable from the bodies of responses whose status `wanted` accepts.
+fn schemas_reachable_from_responses(doc: &Value, wanted: fn(&str) -> bool) -> BTreeSet<String> {
     fn collect_refs(node: &Value, out: &mut Vec<String>) {
         match node {
             Value::Object(map) => {
@@ -509,14 +519,24 @@ fn response_reachable_schemas(doc: &Value) -> BTreeSet<String> {
     if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
         for item in paths.values().filter_map(Value::as_object) {
             for operation in item.values() {
-                if let Some(responses) = operation.get("responses") {
-                    collect_refs(responses, &mut pending);
+                let Some(responses) = operation.get("responses").and_then(Value::as_object) else { continue };
+                for (status, response) in responses {
+                    if !wanted(status) {
+                        continue;
+                    }
+                    // A response behind a $ref into components/responses counts through it.
+                    match response.get("$ref").and_then(Value::as_str) {
+                        Some(reference) => {
+                            let name = reference.trim_start_matches("#/components/responses/");
+                            if let Some(shared) = doc.pointer("/components/responses").and_then(|r| r.get(name)) {
+                                collect_refs(shared, &mut pending);
+                            }
+                        }
+                        None => collect_refs(response, &mut pending),
+                    }
                 }
             }
         }
-    }
-    if let Some(responses) = doc.pointer("/components/responses") {
-        collect_refs(responses, &mut pending);
     }
     let schemas = doc.pointer("/components/schemas");
     let mut reachable = BTreeSet::new();
@@ -586,6 +606,25 @@ pub fn open_response_enums(doc: &mut Value) -> usize {
     }
     for schema in inline {
         walk_schema(schema, &mut visit);
+    }
+    count
+}
+
+pub fn lenient_error_bodies(doc: &mut Value) -> usize {
+    let errors = schemas_reachable_from_responses(doc, is_error_status);
+    let successes = schemas_reachable_from_responses(doc, |status| !is_error_status(status));
+    let mut count = 0;
+    let mut visit = |schema: &mut Map<String, Value>| {
+        if schema.shift_remove("required").is_some() {
+            count += 1;
+        }
+    };
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        for (name, schema) in schemas.iter_mut() {
+            if errors.contains(name) && !successes.contains(name) {
+                walk_schema(schema, &mut visit);
+            }
+        }
     }
     count
 }
@@ -768,6 +807,31 @@ mod tests {
             "200": {"content": {"application/json": {"schema": {}}}}, "204": {"description": "none"}}}}}});
         assert_eq!(one_success_kind_per_operation(&mut doc), 1);
         assert!(doc["paths"]["/a"]["post"]["responses"]["200"].get("content").is_none());
+    }
+
+    #[test]
+    fn schemas_only_errors_return_lose_required() {
+        let mut doc = json!({
+            "paths": {"/p": {"get": {"responses": {
+                "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pod"}}}},
+                "404": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+                "422": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Shared"}}}}
+            }}}, "/q": {"get": {"responses": {
+                "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Shared"}}}}
+            }}}},
+            "components": {"schemas": {
+                "Pod": {"type": "object", "required": ["id"]},
+                "Problem": {"type": "object", "required": ["detail"], "properties": {
+                    "errors": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}}}},
+                "Item": {"type": "object", "required": ["param"]},
+                "Shared": {"type": "object", "required": ["x"]}
+            }}
+        });
+        assert_eq!(lenient_error_bodies(&mut doc), 2);
+        let schemas = &doc["components"]["schemas"];
+        assert!(schemas["Problem"].get("required").is_none() && schemas["Item"].get("required").is_none());
+        assert_eq!(schemas["Pod"]["required"], json!(["id"]));
+        assert_eq!(schemas["Shared"]["required"], json!(["x"]), "also a success body: unchanged");
     }
 
     #[test]

@@ -16,16 +16,24 @@ pub(crate) trait ProviderMessage {
 #[cfg(feature = "primeintellect")]
 impl ProviderMessage for primeintellect_api::types::ErrorResponse {
     fn message(&self) -> String {
-        let parts: Vec<String> = self.errors.iter().map(|e| format!("{}: {}", e.param, e.details)).collect();
-        if parts.is_empty() { "validation failed".into() } else { parts.join("; ") }
+        let parts: Vec<String> = self
+            .errors
+            .iter()
+            .map(|e| match (&e.param, &e.details) {
+                (Some(param), Some(details)) => format!("{param}: {details}"),
+                (param, details) => param.iter().chain(details).cloned().collect(),
+            })
+            .filter(|part| !part.is_empty())
+            .collect();
+        parts.join("; ")
     }
 }
 
 #[cfg(feature = "runpod")]
 impl ProviderMessage for runpod_api::types::ErrorResponse {
     fn message(&self) -> String {
-        let mut text =
-            if self.detail.is_empty() { self.title.clone() } else { format!("{}: {}", self.title, self.detail) };
+        let parts = [&self.title, &self.detail].into_iter().flatten().filter(|part| !part.is_empty());
+        let mut text = parts.cloned().collect::<Vec<_>>().join(": ");
         if !self.errors.is_empty() {
             text.push_str(&format!(" ({})", self.errors.join("; ")));
         }
@@ -62,13 +70,19 @@ impl CallSite<'_> {
     pub(crate) async fn convert<E: ProviderMessage>(&self, err: RawError<E>) -> Error {
         let (provider, operation) = (self.provider, self.operation);
         match err {
-            RawError::ErrorResponse(response) => Error::Api {
-                provider,
-                operation,
-                status: response.status().as_u16(),
-                retry_after: retry_after(response.headers()),
-                message: self.scrub(&response.message()),
-            },
+            RawError::ErrorResponse(response) => {
+                let status = response.status().as_u16();
+                // Error bodies decode leniently (any JSON object): an empty one says nothing.
+                let message =
+                    Some(response.message()).filter(|m| !m.trim().is_empty()).unwrap_or_else(|| reason(status));
+                Error::Api {
+                    provider,
+                    operation,
+                    status,
+                    retry_after: retry_after(response.headers()),
+                    message: self.scrub(&message),
+                }
+            }
             RawError::UnexpectedResponse(response) => {
                 let status = response.status().as_u16();
                 let retry_after = retry_after(response.headers());

@@ -146,3 +146,33 @@ async fn the_authorization_header_is_not_forwarded_to_another_host_on_redirect()
     let at_origin = origin.received_requests().await.unwrap();
     assert!(at_origin[0].headers.get("authorization").is_some());
 }
+
+/// Error bodies the documents do not describe keep their HTTP status (and so their meaning).
+#[tokio::test]
+async fn off_document_error_bodies_keep_their_status() {
+    let server = MockServer::start().await;
+    // A gateway's 404 without the documented problem fields: the pod is already gone.
+    Mock::given(method("DELETE"))
+        .and(path("/v2/pods/gone1"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": "pod not found"})))
+        .mount(&server)
+        .await;
+    // FastAPI's own validation body instead of PrimeIntellect's documented `errors[]`.
+    Mock::given(method("DELETE"))
+        .and(path("/api/v1/pods/bad"))
+        .respond_with(
+            ResponseTemplate::new(422).set_body_json(json!({"detail": [{"loc": ["path", "pod_id"], "msg": "bad id"}]})),
+        )
+        .mount(&server)
+        .await;
+    let runpod =
+        RunPod::new(SecretString::from(KEY), Some(&server.uri())).unwrap().with_retry_policy(RetryPolicy::fast());
+    let gone = gpucloud::PodId::new(gpucloud::Provider::RunPod, "gone1");
+    runpod.terminate(&gone).await.expect("a 404 on delete means already gone");
+    let bad = gpucloud::PodId::new(gpucloud::Provider::PrimeIntellect, "bad");
+    match pi(&server).terminate(&bad).await {
+        Err(gpucloud::Error::Api { status: 422, message, .. }) => assert_eq!(message, "Unprocessable Entity"),
+        other => panic!("expected the 422, got {other:?}"),
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 2, "neither was retried");
+}

@@ -117,7 +117,7 @@ async fn validation_error_comes_back_typed() {
     match err {
         Error::ErrorResponse(response) => {
             assert_eq!(response.status().as_u16(), 422);
-            assert_eq!(response.errors[0].details, "unknown pod");
+            assert_eq!(response.errors[0].details.as_deref(), Some("unknown pod"));
         }
         other => panic!("expected a typed 422, got {other:?}"),
     }

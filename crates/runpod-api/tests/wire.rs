@@ -162,7 +162,7 @@ async fn problem_json_429_is_typed_and_keeps_retry_after() {
     let err = client(&server).await.get_pod().id("abc").send().await.unwrap_err();
     let Error::ErrorResponse(problem) = err else { panic!("expected a typed problem, got {err:?}") };
     assert_eq!(problem.status().as_u16(), 429);
-    assert_eq!(problem.detail, "slow down");
+    assert_eq!(problem.detail.as_deref(), Some("slow down"));
     assert_eq!(problem.headers()["retry-after"], "7");
 }
 
