@@ -9,6 +9,8 @@
 //!   back.
 //! - [`retry`]: the retry policy (jittered backoff, `Retry-After`, a retry budget; creates never
 //!   blindly re-sent). [`paginate`]: streaming pagination over both PrimeIntellect page shapes.
+//! - [`watch`]: every wait on a client's pods shares one status sweep per poll interval;
+//!   [`pace`]: requests paced by RunPod's `RateLimit` headers, creates and terminates first.
 //! - [`gpu`]: one GPU naming across providers.
 //!
 //! Cargo features `primeintellect` and `runpod` (both on by default) each bring one cloud's

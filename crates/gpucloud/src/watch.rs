@@ -62,10 +62,23 @@ struct Sweep {
     seen: HashMap<PodId, Result<Option<Pod>>>,
 }
 
+/// Who waits on one pod.
+#[derive(Default)]
+struct Interest {
+    waiters: usize,
+    /// Sweeps that covered the pod since a waiter last took an answer. A waiter parked in
+    /// [`Watcher::observe`] takes each one at once, so several in a row mean its waiters were
+    /// abandoned without being dropped (a leaked future), and the pod stops being swept; a
+    /// waiter that was only starved of CPU that long comes back ([`Watcher::observe`]).
+    untaken: u32,
+}
+
+/// Untaken sweeps after which a pod's waiters count as abandoned.
+const UNTAKEN_SWEEPS_BEFORE_DROPPING: u32 = 3;
+
 #[derive(Default)]
 struct Waiters {
-    /// How many callers wait on each pod.
-    wanted: HashMap<PodId, usize>,
+    wanted: HashMap<PodId, Interest>,
     /// Whether a sweeping task is alive.
     sweeping: bool,
 }
@@ -110,9 +123,9 @@ struct Registration<'a> {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         let mut waiters = self.shared.waiters();
-        if let Some(count) = waiters.wanted.get_mut(self.id) {
-            *count -= 1;
-            if *count == 0 {
+        if let Some(interest) = waiters.wanted.get_mut(self.id) {
+            interest.waiters = interest.waiters.saturating_sub(1);
+            if interest.waiters == 0 {
                 waiters.wanted.remove(self.id);
             }
         }
@@ -123,30 +136,47 @@ impl Watcher {
     /// The pod's state from the next sweep that covers it (at most about one `interval` away);
     /// `None` when the provider no longer has the pod.
     pub async fn observe<S: StatusSource>(&self, source: &S, id: &PodId, interval: Duration) -> Result<Option<Pod>> {
-        let (mut sweeps, after, _registration) = {
+        let (mut sweeps, after) = {
+            // Lock order, everywhere: the waiters, then the sweeps channel.
             let mut waiters = self.shared.waiters();
-            *waiters.wanted.entry(id.clone()).or_default() += 1;
+            self.join(&mut waiters, source, id, interval);
             let sweeps = self.shared.sweeps.subscribe();
             let after = sweeps.borrow().number;
-            if !waiters.sweeping {
-                waiters.sweeping = true;
-                tokio::spawn(sweep_while_waited_on(Arc::clone(&self.shared), source.clone(), interval));
-            }
-            (sweeps, after, Registration { shared: &self.shared, id })
+            (sweeps, after)
         };
+        let _registration = Registration { shared: &self.shared, id };
         loop {
-            {
+            let answer = {
                 let sweep = sweeps.borrow_and_update();
-                if sweep.number > after
-                    && let Some(seen) = sweep.seen.get(id)
-                {
-                    return seen.clone();
+                (sweep.number > after).then(|| sweep.seen.get(id).cloned()).flatten()
+            };
+            {
+                let mut waiters = self.shared.waiters();
+                match answer {
+                    Some(answer) => {
+                        if let Some(interest) = waiters.wanted.get_mut(id) {
+                            interest.untaken = 0;
+                        }
+                        return answer;
+                    }
+                    // Starved long enough to be taken for abandoned: wait on the pod again.
+                    None if !waiters.wanted.contains_key(id) => self.join(&mut waiters, source, id, interval),
+                    None => {}
                 }
             }
             if sweeps.changed().await.is_err() {
                 // Unreachable while `self` lives (it owns the sender); kept as an error, not a panic.
                 return Err(stopped());
             }
+        }
+    }
+
+    /// Counts one more waiter on `id`, and starts sweeping if nobody was.
+    fn join<S: StatusSource>(&self, waiters: &mut Waiters, source: &S, id: &PodId, interval: Duration) {
+        waiters.wanted.entry(id.clone()).or_default().waiters += 1;
+        if !waiters.sweeping {
+            waiters.sweeping = true;
+            tokio::spawn(sweep_while_waited_on(Arc::clone(&self.shared), source.clone(), interval));
         }
     }
 }
@@ -185,8 +215,19 @@ async fn sweep_while_waited_on<S: StatusSource>(shared: Arc<Shared>, source: S, 
         };
         tracing::debug!(pods = ids.len(), "status sweep");
         let seen = sweep(&source, &ids).await;
-        let number = tenure.0.sweeps.borrow().number + 1;
-        tenure.0.sweeps.send_replace(Arc::new(Sweep { number, seen }));
+        {
+            let mut waiters = tenure.0.waiters();
+            let number = tenure.0.sweeps.borrow().number + 1;
+            tenure.0.sweeps.send_replace(Arc::new(Sweep { number, seen }));
+            for id in &ids {
+                let Some(interest) = waiters.wanted.get_mut(id) else { continue };
+                interest.untaken += 1;
+                if interest.untaken > UNTAKEN_SWEEPS_BEFORE_DROPPING {
+                    tracing::debug!(pod = %id, "nobody takes this pod's states any more; no longer swept");
+                    waiters.wanted.remove(id);
+                }
+            }
+        }
         tokio::time::sleep(interval).await;
     }
 }

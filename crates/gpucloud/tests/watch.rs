@@ -255,3 +255,26 @@ async fn a_server_that_refuses_batched_status_reads_gets_single_reads() {
     }
     // `expect(1)`: the refused batch was not tried again.
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_leaked_without_being_dropped_stop_being_swept() {
+    let interval = Duration::from_millis(50);
+    let emulator = common::emulator(Duration::from_secs(3600), FaultConfig::none()).await; // never ready
+    let runpod: Arc<dyn Provisioner> = Arc::new(common::runpod(&emulator).with_poll_interval(interval));
+    let ids = create_pods(&runpod, 2).await;
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    // Each wait registers on its first poll; then the futures are leaked, as a crash in the
+    // middle of a wait would leave them: their registrations are never dropped.
+    for id in &ids {
+        let mut wait = Box::pin(runpod.wait_until_ready(id, deadline));
+        assert!(futures::poll!(&mut wait).is_pending());
+        std::mem::forget(wait);
+    }
+    tokio::time::sleep(interval * 12).await;
+    let before = emulator.stats().requests;
+    tokio::time::sleep(interval * 8).await;
+    assert_eq!(emulator.stats().requests, before, "abandoned waits are no longer swept");
+    // A live wait afterwards is served as usual.
+    let pod = runpod.observe(&ids[0]).await.unwrap().expect("the pod exists");
+    assert_eq!(pod.id, ids[0]);
+}
