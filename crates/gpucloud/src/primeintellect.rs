@@ -71,20 +71,26 @@ impl KnownPods {
     /// Keeps `pod`'s record while it may still be waited on.
     fn remember(&self, pod: &Pod) {
         let PodRecord::PrimeIntellect(raw) = &pod.raw else { return };
-        let mut records = self.records();
         if pod.status.is_final() {
-            records.remove(pod.id.id());
-            return;
+            return self.forget(pod.id.id());
         }
+        let mut records = self.records();
         if records.len() >= Self::LIMIT {
             records.clear();
         }
         records.insert(pod.id.id().to_string(), (**raw).clone());
     }
 
-    /// The known record of `entry`'s pod brought up to date by it; `None` for a pod never seen.
-    fn merge(&self, entry: types::ApiPodStatusResponse) -> Option<types::ApiPodConfig> {
-        let mut record = self.records().get(&entry.pod_id)?.clone();
+    /// Drops the record of a pod that ended or is gone.
+    fn forget(&self, id: &str) {
+        self.records().remove(id);
+    }
+
+    /// Brings the known record of `entry`'s pod up to date with it and returns a copy; `None`
+    /// for a pod never seen in full.
+    fn update(&self, entry: types::ApiPodStatusResponse) -> Option<types::ApiPodConfig> {
+        let mut records = self.records();
+        let record = records.get_mut(&entry.pod_id)?;
         record.status = Some(entry.status);
         record.provider_type = entry.provider_type;
         record.ssh_connection = entry.ssh_connection.map(|ssh| match ssh {
@@ -98,7 +104,7 @@ impl KnownPods {
         record.installation_status = entry.installation_status;
         record.installation_failure = entry.installation_failure;
         record.installation_progress = entry.installation_progress;
-        Some(record)
+        Some(record.clone())
     }
 }
 
@@ -450,9 +456,11 @@ impl crate::watch::StatusSource for PrimeIntellect {
             };
             for entry in entries {
                 // Pods never seen in full are left to a single read, which remembers them.
-                if let Some(record) = self.known.merge(entry) {
+                if let Some(record) = self.known.update(entry) {
                     let pod = to_pod(record)?;
-                    self.known.remember(&pod);
+                    if pod.status.is_final() {
+                        self.known.forget(pod.id.id());
+                    }
                     pods.push(pod);
                 }
             }
@@ -464,7 +472,7 @@ impl crate::watch::StatusSource for PrimeIntellect {
         let pod = crate::watch::gone_is_none(self.get(id).await)?;
         match &pod {
             Some(pod) => self.known.remember(pod),
-            None => drop(self.known.records().remove(id.id())),
+            None => self.known.forget(id.id()),
         }
         Ok(pod)
     }

@@ -191,16 +191,19 @@ impl RunPod {
     }
 }
 
+impl RunPod {
+    /// Every pod of the account: v2 lists are unpaginated, one request.
+    async fn all_pods(&self) -> Result<Vec<Pod>> {
+        let list = self.caller.call("list_pods", Safety::Idempotent, || self.client.list_pods().send()).await?;
+        Ok(list.pods.into_iter().map(to_pod).collect())
+    }
+}
+
 /// RunPod's status sweep: one `GET /v2/pods` returns every pod of the account.
 #[async_trait]
 impl crate::watch::StatusSource for RunPod {
     async fn batch(&self, _ids: &[PodId]) -> Result<Vec<Pod>> {
-        let list = self.caller.call("list_pods", Safety::Idempotent, || self.client.list_pods().send()).await?;
-        Ok(list.pods.into_iter().map(to_pod).collect())
-    }
-
-    async fn single(&self, id: &PodId) -> Result<Option<Pod>> {
-        crate::watch::gone_is_none(self.get(id).await)
+        self.all_pods().await
     }
 }
 
@@ -386,15 +389,12 @@ impl Provisioner for RunPod {
     }
 
     fn list(&self) -> BoxStream<'_, Result<Pod>> {
-        // v2 lists are unpaginated: one request, then the pods one by one.
-        stream::once(async move {
-            self.caller.call("list_pods", Safety::Idempotent, || self.client.list_pods().send()).await
-        })
-        .flat_map(|result| match result {
-            Ok(list) => stream::iter(list.pods.into_iter().map(|p| Ok(to_pod(p))).collect::<Vec<_>>()),
-            Err(e) => stream::iter(vec![Err(e)]),
-        })
-        .boxed()
+        stream::once(self.all_pods())
+            .flat_map(|result| match result {
+                Ok(pods) => stream::iter(pods.into_iter().map(Ok).collect::<Vec<_>>()),
+                Err(e) => stream::iter(vec![Err(e)]),
+            })
+            .boxed()
     }
 
     async fn terminate(&self, id: &PodId) -> Result<()> {

@@ -45,13 +45,15 @@ const SINGLE_READS_AT_ONCE: usize = 8;
 
 /// Where a watcher reads states from: one provider client.
 #[async_trait::async_trait]
-pub(crate) trait StatusSource: Clone + Send + Sync + 'static {
+pub(crate) trait StatusSource: crate::Provisioner + Clone + 'static {
     /// The states of (some of) `ids` in as few requests as the provider allows. Pods it does
     /// not return are read alone with [`StatusSource::single`].
     async fn batch(&self, ids: &[PodId]) -> Result<Vec<Pod>>;
 
     /// One pod's state; `None` when the provider no longer has it.
-    async fn single(&self, id: &PodId) -> Result<Option<Pod>>;
+    async fn single(&self, id: &PodId) -> Result<Option<Pod>> {
+        gone_is_none(self.get(id).await)
+    }
 }
 
 /// What one sweep saw of each pod it covered.
