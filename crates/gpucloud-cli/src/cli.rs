@@ -353,7 +353,8 @@ pub struct EmulatorArgs {
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub fault_rate: f64,
     /// Fault kinds to inject (default all): rate-limit, server-error, connection-reset,
-    /// truncated-body, stockout-as-500, create-then-500, list-lag, installation-failure.
+    /// truncated-body, stockout-as-500, create-then-500, list-lag, installation-failure,
+    /// ssh-banner-delay, log-stream-drop.
     #[arg(long = "fault", value_parser = parse_fault)]
     pub faults: Vec<gpucloud_emulator::FaultKind>,
     /// Extra latency per request, milliseconds.
@@ -483,6 +484,17 @@ mod tests {
         }
         for bad in ["", "h", "5x", "1.5h", "-3s", "3 h", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_emulator_help_names_every_fault_kind() {
+        use clap::CommandFactory as _;
+        let mut command = super::Cli::command();
+        let help = command.find_subcommand_mut("emulator").expect("an emulator command").render_long_help();
+        let help = help.to_string().replace(char::is_whitespace, "");
+        for kind in gpucloud_emulator::FaultKind::ALL {
+            assert!(help.contains(kind.name()), "`gpucloud emulator --help` does not name {}", kind.name());
         }
     }
 }
