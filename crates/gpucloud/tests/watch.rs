@@ -273,10 +273,17 @@ async fn waits_leaked_without_being_dropped_stop_being_swept() {
         assert!(futures::poll!(&mut wait).is_pending());
         std::mem::forget(wait);
     }
-    tokio::time::sleep(interval * 12).await;
-    let before = emulator.stats().requests;
-    tokio::time::sleep(interval * 8).await;
-    assert_eq!(emulator.stats().requests, before, "abandoned waits are no longer swept");
+    // Within a few sweeps (however slowly a loaded machine runs them), requests stop for good.
+    let mut quiet = false;
+    for _ in 0..25 {
+        let before = emulator.stats().requests;
+        tokio::time::sleep(interval * 8).await;
+        if emulator.stats().requests == before {
+            quiet = true;
+            break;
+        }
+    }
+    assert!(quiet, "abandoned waits are no longer swept");
     // A live wait afterwards is served as usual.
     let pod = runpod.observe(&ids[0]).await.unwrap().expect("the pod exists");
     assert_eq!(pod.id, ids[0]);
