@@ -150,14 +150,11 @@ fn shape_delta(old_doc: &Value, old: &Value, new_doc: &Value, new: &Value, prefi
     let named = |keys: &mut dyn Iterator<Item = &String>| -> BTreeSet<String> {
         keys.map(|k| format!("{prefix}{k}")).collect()
     };
-    set_delta(
-        &mut notes,
-        "property",
-        &named(&mut before.properties.keys()),
-        &named(&mut after.properties.keys()),
-    );
+    set_delta(&mut notes, "property", &named(&mut before.properties.keys()), &named(&mut after.properties.keys()));
     set_delta(&mut notes, "required", &named(&mut before.required.iter()), &named(&mut after.required.iter()));
-    let label = |what: &str| if prefix.is_empty() { what.to_string() } else { format!("{what} of {}", prefix.trim_end_matches('.')) };
+    let label = |what: &str| {
+        if prefix.is_empty() { what.to_string() } else { format!("{what} of {}", prefix.trim_end_matches('.')) }
+    };
     set_delta(&mut notes, &label("enum value"), &before.enum_values, &after.enum_values);
     set_delta(&mut notes, &label("type"), &before.types, &after.types);
     set_delta(&mut notes, &label("bound"), &before.bounds, &after.bounds);
@@ -176,7 +173,14 @@ fn shape_delta(old_doc: &Value, old: &Value, new_doc: &Value, new: &Value, prefi
             if let (Some(old_items), Some(new_items)) = (old_prop.get("items"), new_prop.get("items"))
                 && !(is_named_reference(old_items) && old_items == new_items)
             {
-                notes.extend(shape_delta(old_doc, old_items, new_doc, new_items, &format!("{prefix}{name}[]."), depth + 1));
+                notes.extend(shape_delta(
+                    old_doc,
+                    old_items,
+                    new_doc,
+                    new_items,
+                    &format!("{prefix}{name}[]."),
+                    depth + 1,
+                ));
             }
         }
     }
@@ -267,7 +271,9 @@ fn operation_delta(old_doc: &Value, old: &Value, new_doc: &Value, new: &Value) -
         }
         (None, None) => {}
     }
-    let codes = |op: &Value| -> BTreeSet<String> { op.get("responses").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default() };
+    let codes = |op: &Value| -> BTreeSet<String> {
+        op.get("responses").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    };
     let (old_codes, new_codes) = (codes(old), codes(new));
     for code in new_codes.difference(&old_codes) {
         notes.push(format!("+response {code}"));
@@ -390,7 +396,12 @@ mod tests {
         let old = read("openapi/runpod-v2/history/a900806e.upstream.json");
         let new = read("openapi/runpod-v2/upstream.json");
         let (text, _) = change_report(&old, &new);
-        let line = |prefix: &str| text.lines().find(|l| l.trim_start().starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in\n{text}")).to_string();
+        let line = |prefix: &str| {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix:?} in\n{text}"))
+                .to_string()
+        };
         let list_pods = line("~ GET /v2/pods:");
         assert!(list_pods.contains("+parameter cursor (query)"), "{list_pods}");
         assert!(list_pods.contains("+parameter limit (query): optional, integer"), "{list_pods}");

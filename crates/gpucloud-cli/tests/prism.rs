@@ -136,6 +136,13 @@ async fn facade_raw_clients_and_cli_speak_the_documented_wire_format() {
     let mut leased = LaunchSpec::new(offers[0].clone(), "conformance");
     leased.ttl = Some(std::time::Duration::from_secs(3600));
     rp.create(&leased).await.expect("RunPod create pod, leased");
+    // The 953afcc document's create fields: cmd, entrypoint, per-GPU placement filters.
+    let mut container = LaunchSpec::new(offers[0].clone(), "conformance");
+    container.command = Some(vec!["--model".into(), "llama".into()]);
+    container.entrypoint = Some(vec!["/bin/bash".into(), "-c".into()]);
+    container.min_ram_per_gpu_gb = Some(16);
+    container.min_vcpus_per_gpu = Some(4);
+    rp.create(&container).await.expect("RunPod create pod with cmd, entrypoint, minRamPerGpu, minVcpuCountPerGpu");
     // What extend_lease sends (Prism's example pod carries no launch tag, so the facade would
     // rightly refuse to give it a lease): a PATCH with only the new name.
     let rename: runpod_api::types::UpdatePodRequest =
@@ -169,6 +176,17 @@ async fn facade_raw_clients_and_cli_speak_the_documented_wire_format() {
     raw.get_ssh_keys().send().await.expect("RunPod ssh keys");
     raw.list_clusters().send().await.expect("RunPod clusters");
     raw.list_cpu_types().send().await.expect("RunPod cpu types");
+    // Account secrets (new in 953afcc), every operation.
+    raw.list_secrets().send().await.expect("RunPod list secrets");
+    let secret: runpod_api::types::CreateSecretRequest =
+        serde_json::from_value(serde_json::json!({"name": "hf-token", "value": "hf_x", "description": "read token"}))
+            .unwrap();
+    let secret = raw.create_secret().body(secret).send().await.expect("RunPod create secret");
+    raw.get_secret().id(&secret.id).send().await.expect("RunPod get secret");
+    let rotate: runpod_api::types::UpdateSecretRequest =
+        serde_json::from_value(serde_json::json!({"value": "hf_y"})).unwrap();
+    raw.update_secret().id(&secret.id).body(rotate).send().await.expect("RunPod update secret");
+    raw.delete_secret().id(&secret.id).send().await.expect("RunPod delete secret");
 
     // The reaper over both: the documents' example pods carry no lease, so nothing is touched.
     let fleet = gpucloud::Fleet::new().with(pi.clone()).with(rp.clone());

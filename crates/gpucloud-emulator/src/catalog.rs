@@ -227,6 +227,17 @@ pub fn runpod() -> Vec<RpGpu> {
     ]
 }
 
+/// The host resources per GPU the emulator's RunPod machines have for GPU type `id`:
+/// `(vCPUs, system RAM in GB)`. Creates filter on them (`gpu.minVcpuCountPerGpu`,
+/// `gpu.minRamPerGpu`) and pods report them, times the GPU count (`gpu.vcpuCount`, `gpu.memory`).
+pub fn runpod_host_per_gpu(id: &str) -> (u32, u32) {
+    match id {
+        "NVIDIA H100 80GB HBM3" | "NVIDIA B200" => (16, 188),
+        "NVIDIA H100 PCIe" | "NVIDIA A100 80GB PCIe" => (12, 117),
+        _ => (8, 62),
+    }
+}
+
 impl RpGpu {
     /// The GPU type as RunPod's `GpuType` JSON, with availability for `count` GPUs.
     pub fn to_json(&self) -> Value {

@@ -39,11 +39,13 @@
 #![warn(missing_docs)]
 
 mod catalog;
+mod cursor;
 mod faults;
 mod logs;
 mod primeintellect;
 mod quota;
 mod runpod;
+mod secrets;
 mod ssh;
 mod state;
 
@@ -462,6 +464,8 @@ impl Emulator {
                 ssh_port: None,
                 banner_delay: Duration::ZERO,
                 authorized_keys: Vec::new(),
+                cmd: None,
+                entrypoint: None,
             });
             // Seeded pods are already running.
             if let Some(seeded) = state.pods.last_mut() {

@@ -253,6 +253,8 @@ async fn create_pod(
         ssh_port: ssh.as_ref().map(crate::ssh::SshListener::port),
         banner_delay: banner_delay.map(|axum::Extension(crate::BannerDelay(d))| d).unwrap_or_default(),
         authorized_keys,
+        cmd: None,
+        entrypoint: None,
     });
     state.creates += 1;
     drop(state);

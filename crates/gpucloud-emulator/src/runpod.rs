@@ -21,7 +21,12 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v2/account/ssh-keys", get(get_ssh_keys).put(update_ssh_keys))
         .route("/v2/network-volumes", get(list_volumes).post(create_volume))
         .route("/v2/network-volumes/{id}", get(get_volume).delete(delete_volume))
+        .merge(crate::secrets::routes())
 }
+
+/// `POST /v2/pods` answers 413 past this many bytes of body: "The incoming request body or
+/// expanded upstream request exceeds the 102400 byte limit" (the document's 413 response).
+pub(crate) const MAX_CREATE_BODY: usize = 102_400;
 
 /// An RFC 9457 problem document.
 pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
@@ -70,21 +75,58 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
     } else {
         json!({"proxy": null, "direct": null})
     };
-    json!({
+    let (vcpus, ram) = catalog::runpod_host_per_gpu(&pod.gpu_type);
+    let mut fields = json!({
         "id": pod.id, "name": pod.name, "image": pod.image, "args": "", "disk": 50, "ports": ["22/tcp"], "env": pod.env,
         "registry": null, "status": status, "actions": actions, "mounts": {},
-        "gpu": {"id": pod.gpu_type, "count": pod.gpu_count}, "cloud": pod.provider_type, "dataCenterId": pod.data_center,
+        // Pod.gpu requires vcpuCount and memory, totals across the pod's GPUs (953afcc).
+        "gpu": {"id": pod.gpu_type, "count": pod.gpu_count,
+                "vcpuCount": vcpus * pod.gpu_count.max(1), "memory": ram * pod.gpu_count.max(1)},
+        "cloud": pod.provider_type, "dataCenterId": pod.data_center,
         "cudaVersion": "12.8", "ssh": ssh, "template": null, "cost": pod.price, "locked": false,
         "globalNetworking": {"enabled": false}, "runtime": {}, "createdAt": pod.created_at,
         "startedAt": if running { json!(pod.created_at) } else { Value::Null }
-    })
+    });
+    if let Some(cmd) = &pod.cmd {
+        fields["cmd"] = json!(cmd);
+    }
+    if let Some(entrypoint) = &pod.entrypoint {
+        fields["entrypoint"] = json!(entrypoint);
+    }
+    fields
 }
 
-async fn list_pods(State(shared): State<Shared>, lag: Option<axum::Extension<crate::ListLag>>) -> Response {
+/// `GET /v2/pods`: cursor pages, newest first (see [`crate::cursor`]). Cluster member pods are
+/// not emulated, so `includeClusterPods` changes nothing but the cursor's scope.
+async fn list_pods(
+    State(shared): State<Shared>,
+    lag: Option<axum::Extension<crate::ListLag>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let pairs = query_pairs(query);
+    let include_cluster_pods =
+        match pairs.iter().rev().find(|(k, _)| k == "includeClusterPods").map(|(_, v)| v.as_str()) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("$.includeClusterPods: {other:?} is not a boolean"),
+                );
+            }
+        };
+    let scope = format!("listPods?includeClusterPods={include_cluster_pods}");
+    let page_query = match crate::cursor::parse(&pairs, &scope) {
+        Ok(q) => q,
+        Err(detail) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &detail),
+    };
     let state = shared.state();
     let hide = lag.map(|axum::Extension(crate::ListLag(d))| d);
-    let pods: Vec<Value> = state.listed_pods(Api::RunPod, hide).into_iter().map(|p| pod_fields(p, &shared)).collect();
-    axum::Json(wire::<types::ListPodsResponse>(json!({"pods": pods}))).into_response()
+    let listed: Vec<(u64, &EmulatedPod)> =
+        state.listed_pods(Api::RunPod, hide).into_iter().map(|p| (p.seq, p)).collect();
+    let (page, pagination) = crate::cursor::page(listed, &page_query, &scope);
+    let pods: Vec<Value> = page.into_iter().map(|p| pod_fields(p, &shared)).collect();
+    axum::Json(wire::<types::ListPodsResponse>(json!({"pods": pods, "pagination": pagination}))).into_response()
 }
 
 async fn create_pod(
@@ -92,6 +134,12 @@ async fn create_pod(
     banner_delay: Option<axum::Extension<crate::BannerDelay>>,
     body: Bytes,
 ) -> Response {
+    if body.len() > MAX_CREATE_BODY {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body of {} bytes exceeds the {MAX_CREATE_BODY} byte limit", body.len()),
+        );
+    }
     let request: types::CreatePodRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}")),
@@ -106,7 +154,12 @@ async fn create_pod(
         return problem(StatusCode::BAD_REQUEST, &format!("unknown GPU type {gpu_id:?}"));
     };
     let unit_price = if cloud == "COMMUNITY" { entry.community } else { entry.secure };
-    if unit_price <= 0.0 || entry.availability == "NONE" || count > 8 {
+    // minRamPerGpu / minVcpuCountPerGpu are placement filters (CreateGpuConfig): no host that
+    // meets them is the documented capacity refusal, a 400.
+    let (host_vcpus, host_ram) = catalog::runpod_host_per_gpu(entry.id);
+    let host_too_small = gpu.min_vcpu_count_per_gpu.is_some_and(|n| n.get() > u64::from(host_vcpus))
+        || gpu.min_ram_per_gpu.is_some_and(|n| n.get() > u64::from(host_ram));
+    if unit_price <= 0.0 || entry.availability == "NONE" || count > 8 || host_too_small {
         return problem(StatusCode::BAD_REQUEST, "There are no instances currently available for this configuration");
     }
     let mut state = shared.state();
@@ -136,6 +189,8 @@ async fn create_pod(
         ssh_port: ssh.as_ref().map(crate::ssh::SshListener::port),
         banner_delay: banner_delay.map(|axum::Extension(crate::BannerDelay(d))| d).unwrap_or_default(),
         authorized_keys,
+        cmd: (!request.cmd.is_empty()).then(|| request.cmd.clone()),
+        entrypoint: (!request.entrypoint.is_empty()).then(|| request.entrypoint.clone()),
     });
     state.creates += 1;
     drop(state);

@@ -67,6 +67,13 @@ pub struct EmulatedPod {
     /// The public keys the pod was created to trust (PrimeIntellect: its `sshKeyId`; RunPod: the
     /// account's keys at creation).
     pub authorized_keys: Vec<String>,
+    /// RunPod container CMD (exec form), as created.
+    pub cmd: Option<Vec<String>>,
+    /// RunPod container ENTRYPOINT (exec form), as created.
+    pub entrypoint: Option<Vec<String>>,
+    /// Creation order: RunPod lists are newest first and their cursors name a position in it.
+    #[serde(skip)]
+    pub(crate) seq: u64,
 }
 
 /// What a create decides about a new pod; [`State::add_pod`] assigns the rest.
@@ -88,6 +95,8 @@ pub(crate) struct NewPod {
     pub ssh_port: Option<u16>,
     pub banner_delay: Duration,
     pub authorized_keys: Vec<String>,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
 }
 
 /// A pod's lifecycle phase.
@@ -152,10 +161,22 @@ pub struct EmulatedVolume {
     pub team_id: Option<String>,
 }
 
+/// A RunPod account secret (`/v2/account/secrets`); the value is write-only.
+#[derive(Debug, Clone)]
+pub(crate) struct EmulatedSecret {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub value: String,
+    pub created_at: String,
+    pub value_last_updated_at: String,
+}
+
 /// All emulator state.
 #[derive(Debug)]
 pub(crate) struct State {
     pub pods: Vec<EmulatedPod>,
+    pub secrets: Vec<EmulatedSecret>,
     pub volumes: Vec<EmulatedVolume>,
     pub ssh_keys: Vec<EmulatedSshKey>,
     pub stocked_out: BTreeSet<String>,
@@ -170,6 +191,7 @@ impl State {
     pub fn new(seed: u64) -> Self {
         Self {
             pods: Vec::new(),
+            secrets: Vec::new(),
             volumes: Vec::new(),
             ssh_keys: Vec::new(),
             stocked_out: BTreeSet::new(),
@@ -217,6 +239,9 @@ impl State {
             installation_fails: new.installation_fails,
             banner_delay: new.banner_delay,
             authorized_keys: new.authorized_keys,
+            cmd: new.cmd,
+            entrypoint: new.entrypoint,
+            seq: self.pods.len() as u64,
         };
         self.pods.push(pod.clone());
         pod

@@ -130,6 +130,27 @@ pub enum Error {
     /// The caller cancelled the operation (e.g. Ctrl-C); anything it started was cleaned up.
     #[error("cancelled")]
     Cancelled,
+    /// A request body is larger than the provider accepts (RunPod `POST /v2/pods`: 102,400
+    /// bytes, the document's 413). Caught before sending when the SDK can measure it; a 413 from
+    /// the server (e.g. a template's inherited settings pushed it over) becomes this too. Never
+    /// retried and never ambiguous: the provider created nothing.
+    #[error(
+        "{provider} {operation}: the request body is {} bytes, over the provider's {limit}-byte limit{}; shorten env, cmd or entrypoint",
+        size.map_or_else(|| "an unknown number of".to_string(), |s| s.to_string()),
+        if *sent { " (refused by the server with 413)" } else { " (not sent)" }
+    )]
+    RequestTooLarge {
+        /// Which cloud.
+        provider: Provider,
+        /// Which operation.
+        operation: &'static str,
+        /// The body's size in bytes, when known.
+        size: Option<usize>,
+        /// The provider's limit in bytes.
+        limit: usize,
+        /// Whether the server saw the request and answered 413.
+        sent: bool,
+    },
     /// A launch found no offer it could start; each attempt's failure is listed.
     #[error("no capacity: {}", summarize(.attempts))]
     NoCapacity {
@@ -171,6 +192,7 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api { status, .. } | Error::Decode { status, .. } => Some(*status),
+            Error::RequestTooLarge { sent: true, .. } => Some(413),
             Error::CreateUnconfirmed { cause, .. } => cause.status(),
             _ => None,
         }

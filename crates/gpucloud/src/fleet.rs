@@ -81,6 +81,14 @@ pub struct LaunchRequest {
     pub max_candidates: usize,
     /// `false` returns the pod as soon as it is created, without waiting for readiness.
     pub wait: bool,
+    /// The container's command, exec form ([`LaunchSpec::command`]; RunPod only).
+    pub command: Option<Vec<String>>,
+    /// The container's entrypoint, exec form ([`LaunchSpec::entrypoint`]; RunPod only).
+    pub entrypoint: Option<Vec<String>>,
+    /// Minimum host RAM per GPU in GB ([`LaunchSpec::min_ram_per_gpu_gb`]; RunPod only).
+    pub min_ram_per_gpu_gb: Option<u32>,
+    /// Minimum host vCPUs per GPU ([`LaunchSpec::min_vcpus_per_gpu`]; RunPod only).
+    pub min_vcpus_per_gpu: Option<u32>,
 }
 
 impl LaunchRequest {
@@ -100,6 +108,10 @@ impl LaunchRequest {
             ready_timeout: Duration::from_secs(600),
             max_candidates: 8,
             wait: true,
+            command: None,
+            entrypoint: None,
+            min_ram_per_gpu_gb: None,
+            min_vcpus_per_gpu: None,
         }
     }
 
@@ -111,6 +123,10 @@ impl LaunchRequest {
         spec.env = self.env.clone();
         spec.volume_ids = self.volume_ids.clone();
         spec.ttl = self.ttl;
+        spec.command = self.command.clone();
+        spec.entrypoint = self.entrypoint.clone();
+        spec.min_ram_per_gpu_gb = self.min_ram_per_gpu_gb;
+        spec.min_vcpus_per_gpu = self.min_vcpus_per_gpu;
         spec
     }
 }
@@ -238,9 +254,14 @@ enum Next {
     Continue,
     /// Give up: no other offer will do better (payment required, bad credentials).
     Stop,
+    /// Give up with this error itself: the request has to change, not the offer.
+    Fail,
 }
 
 fn after_create_failure(error: &Error) -> Next {
+    if matches!(error, Error::RequestTooLarge { .. }) {
+        return Next::Fail;
+    }
     match error.status() {
         // RunPod: 402 insufficient funds; 401 credentials. Neither improves with another offer.
         Some(401 | 402) => Next::Stop,
@@ -456,7 +477,11 @@ impl Fleet {
                                 cleanup.forget_tag(&tag);
                             }
                             tracing::warn!(provider = %offer.provider, gpu = %offer.gpu_type, %error, "create failed; trying the next offer");
-                            let stop = matches!(after_create_failure(&error), Next::Stop);
+                            let next = after_create_failure(&error);
+                            if matches!(next, Next::Fail) {
+                                break 'launch Err(error);
+                            }
+                            let stop = matches!(next, Next::Stop);
                             attempts.push(LaunchAttempt {
                                 provider: offer.provider,
                                 gpu_type: offer.gpu_type.clone(),

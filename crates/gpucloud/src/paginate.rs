@@ -1,9 +1,12 @@
-//! Pagination as a `Stream`, over both of PrimeIntellect's page shapes.
+//! Pagination as a `Stream`, over the three page shapes of the two providers.
 //!
-//! - offset/limit with `{totalCount, offset, limit, data}` (pods, disks, SSH keys, history);
-//! - 1-based `page`/`page_size` with `{items, totalCount}` (availability).
+//! - PrimeIntellect offset/limit with `{totalCount, offset, limit, data}` (pods, disks, SSH keys,
+//!   history);
+//! - PrimeIntellect 1-based `page`/`page_size` with `{items, totalCount}` (availability);
+//! - RunPod v2 cursors, `{..., pagination: {nextCursor, hasNextPage}}` (pods, templates,
+//!   endpoints, releases): see [`cursor_pages`].
 //!
-//! Both are "page number `n` of size `s`" underneath; [`PageShape`] only says how `n` is put on
+//! The first two are "page number `n` of size `s`" underneath; [`PageShape`] only says how `n` is put on
 //! the wire. A listing stops at the first of: `totalCount` reached, a short or empty page, or
 //! [`Pagination::max_pages`] — the last one is an error, not a silent partial result (a server
 //! that ignores `offset`, as mock servers do, would otherwise loop forever). A failed page is
@@ -59,7 +62,8 @@ pub struct Page<T> {
 /// Pagination settings.
 #[derive(Debug, Clone, Copy)]
 pub struct Pagination {
-    /// Items per page (PrimeIntellect allows up to 200 for disks, 100 for pods).
+    /// Items per page (PrimeIntellect allows up to 200 for disks, 100 for pods; RunPod's `limit`
+    /// is 1–1000, see [`Pagination::runpod`]).
     pub page_size: u64,
     /// Hard bound on pages read; reaching it is an error.
     pub max_pages: u64,
@@ -71,6 +75,105 @@ impl Default for Pagination {
     fn default() -> Self {
         Self { page_size: 100, max_pages: 1_000, prefetch: 1 }
     }
+}
+
+impl Pagination {
+    /// RunPod's default: pages of 1,000 (the document's maximum `limit`, and what an omitted
+    /// `limit` means), at most 1,000 pages. Cursor pages are read one after another, since each
+    /// needs the cursor of the one before, so `prefetch` does not apply.
+    pub fn runpod() -> Self {
+        Self { page_size: RUNPOD_MAX_LIMIT, max_pages: 1_000, prefetch: 1 }
+    }
+}
+
+/// RunPod v2's largest page (`PaginationLimit`: "Page size, 1–1000").
+pub const RUNPOD_MAX_LIMIT: u64 = 1000;
+
+/// One page of a cursor-paginated list, as the server returned it.
+#[derive(Debug, Clone)]
+pub struct CursorPage<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// `pagination.nextCursor`: what to send as `cursor` for the next page.
+    pub next_cursor: Option<String>,
+    /// `pagination.hasNextPage`.
+    pub has_next_page: bool,
+}
+
+/// A stream of the pages of a cursor-paginated list (RunPod v2). `fetch` gets `None` for the
+/// first page, then each page's `nextCursor`, verbatim.
+///
+/// The listing follows `nextCursor` while `hasNextPage` is true and never stops on item
+/// counts (RunPod: "a page may hold fewer than `limit` pods — follow `pagination.nextCursor`
+/// until `hasNextPage` is false rather than counting items"; an empty page with more to come is
+/// read past). It ends with [`Error::Pagination`], never a silent partial list, when the server
+/// says there is more but sends no cursor, sends a cursor it already sent (it would loop), or
+/// the listing passes `max_pages`.
+pub fn cursor_pages<T, F, Fut>(
+    provider: Provider,
+    operation: &'static str,
+    max_pages: u64,
+    fetch: F,
+) -> BoxStream<'static, Result<Page<T>, Error>>
+where
+    T: Send + 'static,
+    F: Fn(Option<String>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<CursorPage<T>, Error>> + Send + 'static,
+{
+    struct State<F> {
+        fetch: F,
+        cursor: Option<String>,
+        seen: std::collections::HashSet<String>,
+        pages: u64,
+        items: u64,
+        done: bool,
+    }
+    let max_pages = max_pages.max(1);
+    let state = State { fetch, cursor: None, seen: Default::default(), pages: 0, items: 0, done: false };
+    stream::unfold(state, move |mut state| async move {
+        if state.done {
+            return None;
+        }
+        let result = (state.fetch)(state.cursor.take()).await;
+        state.pages += 1;
+        let item = match result {
+            Err(e) => {
+                state.done = true;
+                Err(e)
+            }
+            Ok(page) => {
+                state.items += page.items.len() as u64;
+                let read = state.items;
+                let problem = if !page.has_next_page {
+                    state.done = true;
+                    None
+                } else {
+                    match page.next_cursor.filter(|c| !c.is_empty()) {
+                        None => Some(format!("hasNextPage is true but no nextCursor was sent ({read} items read)")),
+                        Some(cursor) if !state.seen.insert(cursor.clone()) => {
+                            Some(format!("the server sent cursor {cursor:?} a second time ({read} items read)"))
+                        }
+                        Some(_) if state.pages >= max_pages => {
+                            Some(format!("more pages remain after the {max_pages}-page bound ({read} items read)"))
+                        }
+                        Some(cursor) => {
+                            state.cursor = Some(cursor);
+                            None
+                        }
+                    }
+                };
+                match problem {
+                    Some(message) => {
+                        state.done = true;
+                        Err(Error::Pagination { provider, operation, pages: state.pages, message })
+                    }
+                    None => Ok(Page { items: page.items, total: None }),
+                }
+            }
+        };
+        Some((item, state))
+    })
+    .boxed()
 }
 
 /// A stream of pages. `fetch` gets each [`PageRequest`] and returns that page.
@@ -237,5 +340,74 @@ mod tests {
         let result: Vec<u64> =
             items(pages(Provider::PrimeIntellect, "list", settings, zero)).try_collect().await.unwrap();
         assert_eq!(result.len(), 10);
+    }
+
+    /// A cursor server over `0..total`, `limit` per page; `hook` may rewrite each page.
+    fn cursor_server(
+        total: u64,
+        limit: u64,
+        hook: fn(u64, CursorPage<u64>) -> CursorPage<u64>,
+    ) -> impl Fn(Option<String>) -> futures::future::Ready<Result<CursorPage<u64>, Error>> {
+        move |cursor: Option<String>| {
+            let start: u64 = cursor.map(|c| c.trim_start_matches('c').parse().unwrap()).unwrap_or(0);
+            let end = (start + limit).min(total);
+            let has_next_page = end < total;
+            let page = CursorPage {
+                items: (start..end).collect(),
+                next_cursor: has_next_page.then(|| format!("c{end}")),
+                has_next_page,
+            };
+            futures::future::ready(Ok(hook(start, page)))
+        }
+    }
+
+    async fn collect_cursor(
+        max_pages: u64,
+        fetch: impl Fn(Option<String>) -> futures::future::Ready<Result<CursorPage<u64>, Error>> + Send + Sync + 'static,
+    ) -> Result<Vec<u64>, Error> {
+        items(cursor_pages(Provider::RunPod, "list_pods", max_pages, fetch)).try_collect().await
+    }
+
+    #[tokio::test]
+    async fn cursor_pages_follow_next_cursor_to_the_end() {
+        assert_eq!(collect_cursor(100, cursor_server(25, 10, |_, p| p)).await.unwrap(), (0..25).collect::<Vec<_>>());
+        assert_eq!(collect_cursor(100, cursor_server(0, 10, |_, p| p)).await.unwrap(), Vec::<u64>::new());
+    }
+
+    #[tokio::test]
+    async fn cursor_pages_never_stop_on_item_counts() {
+        // Pages cut short (or emptied) after they are cut, as RunPod does with cluster pods.
+        let thinned = |start, mut page: CursorPage<u64>| {
+            page.items.retain(|i| i % 3 == 0 && start != 10);
+            page
+        };
+        let all = collect_cursor(100, cursor_server(40, 10, thinned)).await.unwrap();
+        assert_eq!(all, (0..40).filter(|i| i % 3 == 0 && !(10..20).contains(i)).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_repeated_or_missing_cursor_or_the_page_bound_is_an_error() {
+        let repeats = |_, mut page: CursorPage<u64>| {
+            page.next_cursor = Some("c10".into());
+            page
+        };
+        let error = collect_cursor(100, cursor_server(50, 10, repeats)).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Pagination { pages: 2, message, .. } if message.contains("second time")),
+            "{error}"
+        );
+        let missing = |_, mut page: CursorPage<u64>| {
+            page.next_cursor = None;
+            page
+        };
+        let error = collect_cursor(100, cursor_server(50, 10, missing)).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Pagination { pages: 1, message, .. } if message.contains("no nextCursor")),
+            "{error}"
+        );
+        let error = collect_cursor(3, cursor_server(50, 10, |_, p| p)).await.unwrap_err();
+        assert!(matches!(error, Error::Pagination { pages: 3, .. }), "{error}");
+        // Exactly at the bound is complete, not an error.
+        assert_eq!(collect_cursor(5, cursor_server(50, 10, |_, p| p)).await.unwrap().len(), 50);
     }
 }

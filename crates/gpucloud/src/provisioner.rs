@@ -110,6 +110,18 @@ pub struct LaunchSpec {
     /// Lease: the pod may be terminated by [`crate::Fleet::reap`] once this long has passed
     /// since its create (1 s to 366 days). The expiry is written into the pod's name.
     pub ttl: Option<Duration>,
+    /// The container's command (RunPod `cmd`, exec form: the image's CMD, or the arguments of
+    /// its ENTRYPOINT). PrimeIntellect pods run their image's own: [`crate::Error::Unsupported`].
+    pub command: Option<Vec<String>>,
+    /// The container's entrypoint (RunPod `entrypoint`, exec form, overriding the image's).
+    /// PrimeIntellect: [`crate::Error::Unsupported`].
+    pub entrypoint: Option<Vec<String>>,
+    /// RunPod placement filter: only hosts with at least this much system RAM per GPU, in GB
+    /// (`gpu.minRamPerGpu`; the pod may get more). PrimeIntellect: size `memory_gb` instead.
+    pub min_ram_per_gpu_gb: Option<u32>,
+    /// RunPod placement filter: only hosts with at least this many vCPUs per GPU
+    /// (`gpu.minVcpuCountPerGpu`). PrimeIntellect: size `vcpus` instead.
+    pub min_vcpus_per_gpu: Option<u32>,
 }
 
 /// Longest `LaunchSpec::name` accepted (the tag suffix makes room within providers' limits).
@@ -136,6 +148,10 @@ impl LaunchSpec {
             ssh_key_id: None,
             launch_tag: None,
             ttl: None,
+            command: None,
+            entrypoint: None,
+            min_ram_per_gpu_gb: None,
+            min_vcpus_per_gpu: None,
         }
     }
 

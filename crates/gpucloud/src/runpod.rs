@@ -13,7 +13,7 @@ use crate::reconcile::{ReconcilePolicy, reconcile_create};
 use crate::retry::{RetryPolicy, Safety};
 use crate::time::parse_timestamp;
 use async_trait::async_trait;
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use runpod_api::types;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -39,6 +39,7 @@ pub struct RunPod {
     reconcile: ReconcilePolicy,
     readiness: crate::Readiness,
     watcher: crate::watch::Watcher,
+    pagination: crate::Pagination,
 }
 
 impl RunPod {
@@ -53,6 +54,7 @@ impl RunPod {
             reconcile: ReconcilePolicy::default(),
             readiness: crate::Readiness::default(),
             watcher: crate::watch::Watcher::default(),
+            pagination: crate::Pagination::runpod(),
         })
     }
 
@@ -63,6 +65,13 @@ impl RunPod {
     }
 
     crate::caller::client_settings!();
+
+    /// Replaces the pagination settings of pod lists (default [`crate::Pagination::runpod`]:
+    /// `limit` 1,000, at most 1,000 pages). `page_size` must lie in 1–1000.
+    pub fn with_pagination(mut self, pagination: crate::Pagination) -> Self {
+        self.pagination = pagination;
+        self
+    }
 
     /// The generated client, for operations the facade does not wrap.
     pub fn raw(&self) -> &runpod_api::Client {
@@ -192,10 +201,45 @@ impl RunPod {
 }
 
 impl RunPod {
-    /// Every pod of the account: v2 lists are unpaginated, one request.
+    /// Every pod of the account (cluster members excluded: `includeClusterPods` is left at its
+    /// default, false), as a stream of cursor pages, newest first.
+    pub fn pod_pages(&self) -> BoxStream<'static, Result<crate::Page<Pod>>> {
+        let this = self.clone();
+        let limit = self.pagination.page_size;
+        crate::paginate::cursor_pages(Provider::RunPod, "list_pods", self.pagination.max_pages, move |cursor| {
+            let this = this.clone();
+            async move {
+                if !(1..=crate::paginate::RUNPOD_MAX_LIMIT).contains(&limit) {
+                    return Err(Error::invalid("page_size", format!("{limit} is outside RunPod's limit range 1-1000")));
+                }
+                let cursor: Option<types::ListPodsCursor> =
+                    cursor.map(|c| this.caller.build("cursor", json!(c))).transpose()?;
+                let page = this
+                    .caller
+                    .call("list_pods", Safety::Idempotent, || {
+                        let request = this
+                            .client
+                            .list_pods()
+                            .limit(std::num::NonZeroU64::new(limit).unwrap_or(std::num::NonZeroU64::MIN));
+                        match &cursor {
+                            Some(cursor) => request.cursor(cursor.clone()).send(),
+                            None => request.send(),
+                        }
+                    })
+                    .await?;
+                Ok(crate::paginate::CursorPage {
+                    items: page.pods.into_iter().map(to_pod).collect(),
+                    next_cursor: page.pagination.next_cursor,
+                    has_next_page: page.pagination.has_next_page,
+                })
+            }
+        })
+    }
+
+    /// Every pod of the account, every page read.
     async fn all_pods(&self) -> Result<Vec<Pod>> {
-        let list = self.caller.call("list_pods", Safety::Idempotent, || self.client.list_pods().send()).await?;
-        Ok(list.pods.into_iter().map(to_pod).collect())
+        use futures::TryStreamExt as _;
+        crate::paginate::items(self.pod_pages()).try_collect().await
     }
 }
 
@@ -351,10 +395,17 @@ impl Provisioner for RunPod {
         let tag = spec.launch_tag.clone().unwrap_or_else(new_launch_tag);
         let mut env = spec.env.clone();
         env.insert(LAUNCH_TAG_ENV.to_string(), tag.clone());
+        let mut gpu = json!({"id": gpu_type_id, "count": spec.offer.gpu_count});
+        if let Some(ram) = spec.min_ram_per_gpu_gb {
+            gpu["minRamPerGpu"] = json!(ram);
+        }
+        if let Some(vcpus) = spec.min_vcpus_per_gpu {
+            gpu["minVcpuCountPerGpu"] = json!(vcpus);
+        }
         let mut body = json!({
             "name": spec.pod_name(&tag),
             "image": spec.image.clone().unwrap_or_else(|| DEFAULT_RUNPOD_IMAGE.to_string()),
-            "gpu": {"id": gpu_type_id, "count": spec.offer.gpu_count},
+            "gpu": gpu,
             "cloud": cloud,
             "env": env,
             "ports": ["22/tcp"],
@@ -366,15 +417,30 @@ impl Provisioner for RunPod {
         if let Some(disk) = spec.disk_gb {
             body["disk"] = json!(disk);
         }
+        if let Some(cmd) = &spec.command {
+            body["cmd"] = json!(cmd);
+        }
+        if let Some(entrypoint) = &spec.entrypoint {
+            body["entrypoint"] = json!(entrypoint);
+        }
         if let Some(volume) = spec.volume_ids.first() {
             body["mounts"] = json!({"network": [{"volumeId": volume, "path": "/workspace"}]});
         }
         let body: types::CreatePodRequest = self.caller.build("launch spec", body)?;
+        let limit = crate::validate::RUNPOD_MAX_CREATE_BODY;
+        crate::validate::check_body_size(Provider::RunPod, "create_pod", &body, limit)?;
         tracing::info!(provider = "runpod", launch_tag = %tag, gpu = %gpu_type_id, "creating pod");
         let created =
             self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
         match created {
             Ok(pod) => Ok(to_pod(pod)),
+            Err(e) if e.status() == Some(413) => Err(Error::RequestTooLarge {
+                provider: Provider::RunPod,
+                operation: "create_pod",
+                size: serde_json::to_vec(&body).ok().map(|b| b.len()),
+                limit,
+                sent: true,
+            }),
             Err(e) if e.is_ambiguous_for_create() => {
                 reconcile_create(self, &tag, e, self.reconcile, &self.caller.stats).await
             }
@@ -389,12 +455,7 @@ impl Provisioner for RunPod {
     }
 
     fn list(&self) -> BoxStream<'_, Result<Pod>> {
-        stream::once(self.all_pods())
-            .flat_map(|result| match result {
-                Ok(pods) => stream::iter(pods.into_iter().map(Ok).collect::<Vec<_>>()),
-                Err(e) => stream::iter(vec![Err(e)]),
-            })
-            .boxed()
+        crate::paginate::items(self.pod_pages())
     }
 
     async fn terminate(&self, id: &PodId) -> Result<()> {

@@ -53,6 +53,56 @@ pub fn estimate_price(spec: &LaunchSpec) -> f64 {
         + extra(spec.memory_gb, &offer.memory)
 }
 
+/// The container settings RunPod's document (953afcc) added: `cmd`/`entrypoint` in exec form
+/// and the per-GPU placement filters (`minimum: 1`). PrimeIntellect's pod create has none of them.
+fn check_container(spec: &LaunchSpec) -> Result<()> {
+    let provider = spec.offer.provider;
+    let asked = [
+        ("container command", spec.command.is_some()),
+        ("container entrypoint", spec.entrypoint.is_some()),
+        ("min_ram_per_gpu_gb (size memory_gb instead)", spec.min_ram_per_gpu_gb.is_some()),
+        ("min_vcpus_per_gpu (size vcpus instead)", spec.min_vcpus_per_gpu.is_some()),
+    ];
+    if provider != Provider::RunPod
+        && let Some((operation, _)) = asked.iter().find(|(_, set)| *set)
+    {
+        return Err(Error::Unsupported { provider, operation });
+    }
+    for (field, argv) in [("command", &spec.command), ("entrypoint", &spec.entrypoint)] {
+        if let Some(argv) = argv
+            && argv.iter().any(|arg| arg.contains('\0'))
+        {
+            return Err(Error::invalid(field, "arguments must not contain NUL bytes"));
+        }
+    }
+    for (field, value) in
+        [("min_ram_per_gpu_gb", spec.min_ram_per_gpu_gb), ("min_vcpus_per_gpu", spec.min_vcpus_per_gpu)]
+    {
+        if value == Some(0) {
+            return Err(Error::invalid(field, "must be at least 1 (RunPod's minimum), or unset for no filter"));
+        }
+    }
+    Ok(())
+}
+
+/// RunPod's limit on a `POST /v2/pods` body, in bytes (the document's 413 response: "exceeds the
+/// 102400 byte limit").
+pub const RUNPOD_MAX_CREATE_BODY: usize = 102_400;
+
+/// [`Error::RequestTooLarge`] when `body` would pass `limit` bytes on the wire.
+pub(crate) fn check_body_size<T: serde::Serialize>(
+    provider: Provider,
+    operation: &'static str,
+    body: &T,
+    limit: usize,
+) -> Result<()> {
+    let size = serde_json::to_vec(body).map(|b| b.len()).unwrap_or(0);
+    if size > limit {
+        return Err(Error::RequestTooLarge { provider, operation, size: Some(size), limit, sent: false });
+    }
+    Ok(())
+}
+
 /// Validates `spec` against its offer. Every error names the field and what is allowed.
 pub fn validate_launch(spec: &LaunchSpec) -> Result<()> {
     let offer: &Offer = &spec.offer;
@@ -104,6 +154,7 @@ pub fn validate_launch(spec: &LaunchSpec) -> Result<()> {
             }
         }
     }
+    check_container(spec)?;
     if offer.provider == Provider::RunPod && spec.volume_ids.len() > 1 {
         return Err(Error::invalid("volume_ids", "RunPod attaches at most one network volume"));
     }

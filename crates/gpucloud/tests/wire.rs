@@ -109,7 +109,10 @@ async fn retry_after_is_honoured() {
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/pods"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"pods": []})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"pods": [], "pagination": {"nextCursor": null, "hasNextPage": false}})),
+        )
         .mount(&server)
         .await;
     let client =
@@ -126,7 +129,10 @@ async fn the_authorization_header_is_not_forwarded_to_another_host_on_redirect()
     let elsewhere = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v2/pods"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"pods": []})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"pods": [], "pagination": {"nextCursor": null, "hasNextPage": false}})),
+        )
         .mount(&elsewhere)
         .await;
     let origin = MockServer::start().await;

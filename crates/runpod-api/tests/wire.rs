@@ -26,6 +26,7 @@ decoders!(
     Cluster,
     CpuType,
     DataCenter,
+    Build,
     EcrDelegation,
     Endpoint,
     ErrorResponse,
@@ -37,6 +38,7 @@ decoders!(
     ListDataCentersResponse,
     ListDelegationsResponse,
     ListEndpointBillingResponse,
+    ListEndpointBuildsResponse,
     ListEndpointReleasesResponse,
     ListEndpointWorkersResponse,
     ListEndpointsResponse,
@@ -46,13 +48,16 @@ decoders!(
     ListPodBillingResponse,
     ListPodsResponse,
     ListRegistriesResponse,
+    ListSecretsResponse,
     ListServerlessBillingResponse,
     ListTemplatesResponse,
     NetworkVolume,
     Pod,
     Registry,
+    Secret,
     SshKeys,
     Template,
+    TemplateList,
 );
 
 #[test]
@@ -137,7 +142,8 @@ async fn unknown_status_and_fields_decode() {
     future["brandNewField"] = json!([1, 2]);
     Mock::given(method("GET"))
         .and(path("/v2/pods"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"pods": [pod(), future]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"pods": [pod(), future],
+            "pagination": {"nextCursor": null, "hasNextPage": false}})))
         .mount(&server)
         .await;
     let pods = client(&server).await.list_pods().send().await.unwrap().into_inner();
