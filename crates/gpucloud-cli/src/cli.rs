@@ -9,7 +9,7 @@ use gpucloud::Provider;
 /// Endpoints: PRIME_API_BASE_URL and RUNPOD_API_BASE_URL (server roots). --emulator (or
 /// GPUCLOUD_EMULATOR=1) runs everything against a built-in emulator instead: nothing is real.
 ///
-/// Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 credentials or authentication,
+/// Exit codes: 0 ok, 1 error, 2 bad usage or input (or a request over a size limit), 3 credentials or authentication,
 /// 4 no capacity, 5 timeout; a launch stopped by a signal cleans up, then exits 128 + the
 /// signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 #[derive(Debug, Parser)]

@@ -19,7 +19,7 @@ use std::time::Duration;
 /// Exit code for an error; documented in `gpucloud --help`.
 fn exit_code(error: &Error) -> u8 {
     match error {
-        Error::InvalidInput { .. } => 2,
+        Error::InvalidInput { .. } | Error::RequestTooLarge { .. } => 2,
         Error::MissingCredentials { .. } => 3,
         Error::Api { status: 401 | 403, .. } => 3,
         Error::NoCapacity { .. } => 4,

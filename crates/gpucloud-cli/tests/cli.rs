@@ -627,3 +627,18 @@ async fn up_pods_launches_several_and_cleans_all_up_when_not_all_become_ready() 
     assert_eq!(slow.stats().creates, 3);
     assert!(slow.live_pods().is_empty());
 }
+
+/// RunPod lists are cursor-paginated (document 953afcc): `ls` reads every page.
+#[tokio::test(flavor = "multi_thread")]
+async fn ls_lists_an_account_of_2500_runpod_pods_in_full() {
+    let emulator = emulator(Duration::ZERO).await;
+    emulator.seed_pods(gpucloud_emulator::Api::RunPod, 2500);
+    let mut cmd = against(&emulator);
+    cmd.env_remove("PRIME_API_KEY").args(["ls", "--json"]);
+    let pods = json(&run(cmd).await);
+    let pods = pods.as_array().unwrap();
+    assert_eq!(pods.len(), 2500);
+    assert!(pods.iter().any(|p| p["name"] == "seeded-0"), "the oldest pod, on the last page");
+    // Pages of 1,000 (the document's maximum `limit`): three list requests.
+    assert_eq!(emulator.stats().requests_by_route.get("GET /v2/pods"), Some(&3));
+}

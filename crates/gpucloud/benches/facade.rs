@@ -85,6 +85,41 @@ fn list_10k_pods(c: &mut Criterion) {
     group.finish();
 }
 
+/// 10,000 RunPod pods by cursor with 5 ms server latency: pages of 1,000 (the document's
+/// maximum `limit`, the default) vs pages of 100, beside PrimeIntellect's 10,000 in pages of 100
+/// with 8 prefetched. Cursor pages are sequential by nature (each needs the previous cursor).
+fn list_10k_runpod_pods(c: &mut Criterion) {
+    let rt = runtime();
+    let emulator = emulator(&rt, Duration::from_millis(5));
+    emulator.seed_pods(Api::RunPod, 10_000);
+    emulator.seed_pods(Api::PrimeIntellect, 10_000);
+    let mut group = c.benchmark_group("list_10k_pods_by_cursor_5ms");
+    group.sample_size(10);
+    for limit in [1000u64, 100] {
+        let client = RunPod::new(SecretString::from(emulator.api_key().to_string()), Some(&emulator.base_url()))
+            .unwrap()
+            .with_pagination(Pagination { page_size: limit, ..Pagination::runpod() });
+        group.bench_with_input(BenchmarkId::new("runpod_limit", limit), &client, |b, client| {
+            b.to_async(&rt).iter(|| async {
+                let pods: Vec<_> = client.list().try_collect().await.unwrap();
+                assert_eq!(pods.len(), 10_000);
+                black_box(pods)
+            })
+        });
+    }
+    let client = pi(&emulator).with_pagination(Pagination { page_size: 100, max_pages: 1_000, prefetch: 8 });
+    group.bench_function("primeintellect_100_prefetch_8", |b| {
+        b.to_async(&rt).iter(|| async {
+            let pods: Vec<_> = client.list().try_collect().await.unwrap();
+            assert_eq!(pods.len(), 10_000);
+            black_box(pods)
+        })
+    });
+    group.finish();
+    let requests = emulator.stats().requests_by_route.get("GET /v2/pods").copied().unwrap_or(0);
+    println!("RunPod list requests over the whole group: {requests}");
+}
+
 /// Fleet::offers over both providers (100 ms latency each) vs one provider alone.
 fn fleet_offers(c: &mut Criterion) {
     let rt = runtime();
@@ -119,5 +154,5 @@ fn decode_10k_offers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_call_overhead, list_10k_pods, fleet_offers, decode_10k_offers);
+criterion_group!(benches, per_call_overhead, list_10k_pods, list_10k_runpod_pods, fleet_offers, decode_10k_offers);
 criterion_main!(benches);
