@@ -114,6 +114,18 @@ fn generate(api: &Api, root: &Path, upstream: &Value) -> Result<(String, PassCou
     Ok((to_pretty(&doc), counts))
 }
 
+/// The document the emulator validates requests against (see [`Api::emulator_copy`]).
+fn emulator_copy(api: &Api, root: &Path, upstream: &Value) -> Result<String, String> {
+    let mut doc = upstream.clone();
+    let overlay_path = api.overlay(root);
+    if overlay_path.exists() {
+        let text = std::fs::read_to_string(&overlay_path).map_err(|e| format!("{}: {e}", overlay_path.display()))?;
+        overlay::Overlay::parse(&text)?.apply(&mut doc).map_err(|e| format!("{}: {e}", api.name))?;
+    }
+    normalize::dedupe_enum_values(&mut doc);
+    Ok(to_pretty(&doc))
+}
+
 /// The document Prism serves: the upstream one with duplicate enum values removed, nothing else.
 fn prism_copy(upstream: &Value) -> String {
     let mut doc = upstream.clone();
@@ -200,6 +212,10 @@ fn regen(args: &Args) -> Result<bool, String> {
             std::fs::write(&sha_path, format!("{}\n", sha256_hex(&bytes))).map_err(|e| e.to_string())?;
             std::fs::write(api.generated(&root), &generated).map_err(|e| e.to_string())?;
             std::fs::write(api.crate_copy(&root), &generated).map_err(|e| e.to_string())?;
+            if api.emulated {
+                std::fs::write(api.emulator_copy(&root), emulator_copy(api, &root, &candidate)?)
+                    .map_err(|e| e.to_string())?;
+            }
             println!("vendored {source} as {} and regenerated", upstream_path.display());
             continue;
         }
@@ -227,6 +243,10 @@ fn regen(args: &Args) -> Result<bool, String> {
         clean &= sync_file(args.check, api.name, &api.crate_copy(&root), &generated)?;
         if api.prism_copy {
             clean &= sync_file(args.check, api.name, &api.prism(&root), &prism_copy(&upstream))?;
+        }
+        if api.emulated {
+            let text = emulator_copy(api, &root, &upstream)?;
+            clean &= sync_file(args.check, api.name, &api.emulator_copy(&root), &text)?;
         }
     }
     Ok(clean)

@@ -19,7 +19,8 @@ use std::time::Duration;
 /// Exit code for an error; documented in `gpucloud --help`.
 fn exit_code(error: &Error) -> u8 {
     match error {
-        Error::InvalidInput { .. } | Error::RequestTooLarge { .. } => 2,
+        // A request the provider's document refuses (422) is bad input too, not missing capacity.
+        Error::InvalidInput { .. } | Error::RequestTooLarge { .. } | Error::Api { status: 422, .. } => 2,
         Error::MissingCredentials { .. } => 3,
         Error::Api { status: 401 | 403, .. } => 3,
         Error::NoCapacity { .. } => 4,

@@ -14,10 +14,14 @@
 //! the spellings, and every generated field that deserializes one of them accepts the others too
 //! (`#[serde(alias)]`): typify has no way to express that from a schema.
 //!
+//! `known_values("GPUType")` returns the values the document lists for an open enum, the list a
+//! request must stay inside (see `known_values.rs`).
+//!
 //! `rerun-if-changed` names exactly the spec and the build script, so an ordinary rebuild (a
 //! facade edit, say) never reruns generation.
 
 mod aliases;
+mod known_values;
 
 use std::path::{Path, PathBuf};
 
@@ -76,7 +80,7 @@ pub fn render(spec_path: &Path) -> Result<String, String> {
     let mut file: syn::File = syn::parse2(tokens).map_err(|e| e.to_string())?;
     let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     aliases::add_field_aliases(&mut file, &aliases::alias_groups(&doc)?);
-    Ok(prettyplease::unparse(&file))
+    Ok(prettyplease::unparse(&file) + &known_values::render(&doc))
 }
 
 fn write(path: &Path, contents: &str) {

@@ -49,7 +49,7 @@ fn encode(scope: &str, sequence: u64) -> String {
 
 fn decode(cursor: &str, scope: &str) -> Result<u64, String> {
     let malformed = || format!("$.cursor: {cursor:?} is not a cursor this API issued");
-    if cursor.len() % 2 != 0 {
+    if !cursor.len().is_multiple_of(2) {
         return Err(malformed());
     }
     let bytes: Option<Vec<u8>> =
@@ -64,7 +64,7 @@ fn decode(cursor: &str, scope: &str) -> Result<u64, String> {
 
 /// One page of `items` (each with its creation sequence), newest first, and its `pagination`.
 pub(crate) fn page<T>(mut items: Vec<(u64, T)>, query: &PageQuery, scope: &str) -> (Vec<T>, serde_json::Value) {
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|item| std::cmp::Reverse(item.0));
     items.retain(|(sequence, _)| query.before.is_none_or(|before| *sequence < before));
     let has_next = items.len() > query.limit;
     items.truncate(query.limit);

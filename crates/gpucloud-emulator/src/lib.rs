@@ -48,6 +48,7 @@ mod runpod;
 mod secrets;
 mod ssh;
 mod state;
+mod strict;
 
 pub use faults::{FaultConfig, FaultKind};
 pub use quota::{Quota, QuotaStats, QuotaWindow};
@@ -353,6 +354,8 @@ impl Emulator {
             .merge(primeintellect::routes())
             .merge(runpod::routes())
             .merge(logs::routes())
+            .fallback(strict::not_found)
+            .layer(axum::middleware::from_fn(strict::validate))
             .layer(axum::middleware::from_fn_with_state(Arc::clone(&inner), gate));
         let app = Router::new()
             .route("/_emulator/state", axum::routing::get(inspect))

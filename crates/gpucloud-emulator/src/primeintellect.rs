@@ -323,7 +323,10 @@ async fn create_disk(State(shared): State<Shared>, body: Bytes) -> Response {
     };
     let body = disk_json(&volume);
     state.volumes.push(volume);
-    axum::Json(body).into_response()
+    // The document lists 200 for a disk create; the disk guide says "201 Created". Both are
+    // served, by the emulator's seed (odd: 201), so clients are tested against each.
+    let status = if shared.config.seed % 2 == 1 { StatusCode::CREATED } else { StatusCode::OK };
+    (status, axum::Json(body)).into_response()
 }
 
 async fn get_disk(State(shared): State<Shared>, Path(id): Path<String>) -> Response {

@@ -25,7 +25,38 @@ impl ProviderMessage for primeintellect_api::types::ErrorResponse {
             })
             .filter(|part| !part.is_empty())
             .collect();
+        if parts.is_empty()
+            && let Some(detail) = &self.detail
+        {
+            return fastapi_detail(detail);
+        }
         parts.join("; ")
+    }
+}
+
+/// FastAPI's own error body, `{"detail": "..."}` or `{"detail": [{"loc": [...], "msg": ...}]}`,
+/// as one line: `query.regions: Input should be ...; body.pod.name: Field required`.
+#[cfg(feature = "primeintellect")]
+fn fastapi_detail(detail: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match detail {
+        Value::String(text) => text.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                let loc: Vec<String> = item
+                    .get("loc")
+                    .and_then(Value::as_array)
+                    .map(|l| {
+                        l.iter().map(|p| p.as_str().map(str::to_string).unwrap_or_else(|| p.to_string())).collect()
+                    })
+                    .unwrap_or_default();
+                let msg = item.get("msg").and_then(Value::as_str).unwrap_or("invalid");
+                if loc.is_empty() { msg.to_string() } else { format!("{}: {msg}", loc.join(".")) }
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
     }
 }
 
@@ -216,6 +247,19 @@ mod tests {
     fn messages_come_out_of_undocumented_bodies() {
         assert_eq!(message_from_body(r#"{"detail":"Not authenticated"}"#).as_deref(), Some("Not authenticated"));
         assert_eq!(message_from_body("<html>"), None);
+    }
+
+    #[cfg(feature = "primeintellect")]
+    #[test]
+    fn fastapi_validation_bodies_keep_their_message() {
+        let body: primeintellect_api::types::ErrorResponse = serde_json::from_value(serde_json::json!({"detail": [
+            {"type": "enum", "loc": ["query", "regions", 0], "msg": "Input should be 'africa', 'canada' or 'united_states'", "input": "US"}
+        ]}))
+        .unwrap();
+        assert_eq!(body.message(), "query.regions.0: Input should be 'africa', 'canada' or 'united_states'");
+        let body: primeintellect_api::types::ErrorResponse =
+            serde_json::from_value(serde_json::json!({"detail": "Not Found"})).unwrap();
+        assert_eq!(body.message(), "Not Found");
     }
 
     #[test]

@@ -265,8 +265,12 @@ fn after_create_failure(error: &Error) -> Next {
     match error.status() {
         // RunPod: 402 insufficient funds; 401 credentials. Neither improves with another offer.
         Some(401 | 402) => Next::Stop,
-        // 400 next candidate, 403 skip, 404/409/422 this offer is unusable, 429 already waited
-        // per Retry-After in the retry layer, 5xx reconciled: all move on.
+        // 422: the request breaks the document's schema (RunPod: "never retry"; PrimeIntellect:
+        // FastAPI's validation). Another offer gets the same request: say what is wrong with it
+        // rather than report missing capacity.
+        Some(422) => Next::Fail,
+        // 400 next candidate (a rule or no capacity), 403 skip, 404/409 this offer is unusable,
+        // 429 already waited per Retry-After in the retry layer, 5xx reconciled: all move on.
         _ => Next::Continue,
     }
 }

@@ -499,6 +499,19 @@ impl Provisioner for PrimeIntellect {
         query.validate()?;
         let gpu_type =
             query.gpu.as_deref().map(|g| gpu::lookup(g).map(|m| m.name.to_string()).unwrap_or_else(|| g.to_string()));
+        // The API answers 422 for a `gpu_type` or `regions` value outside its enums: a GPU or
+        // region PrimeIntellect has no name for simply has no PrimeIntellect offers.
+        let outside = |schema: &str, value: &str| {
+            primeintellect_api::known_values(schema).is_some_and(|known| !known.contains(&value))
+        };
+        if let Some(gpu) = gpu_type.as_deref().filter(|g| outside("GPUType", g)) {
+            tracing::debug!(gpu, "not a PrimeIntellect GPUType; no PrimeIntellect offers");
+            return Ok(Vec::new());
+        }
+        if let Some(region) = query.regions.iter().find(|r| outside("Regions", r)) {
+            tracing::debug!(%region, "not a PrimeIntellect region; no PrimeIntellect offers");
+            return Ok(Vec::new());
+        }
         let regions: Vec<types::Regions> = query.regions.iter().map(|r| types::Regions::from(r.clone())).collect();
         let disks: Vec<String> = query.volume_id.iter().cloned().collect();
         let this = self.clone();

@@ -177,7 +177,7 @@ async fn off_document_error_bodies_keep_their_status() {
     runpod.terminate(&gone).await.expect("a 404 on delete means already gone");
     let bad = gpucloud::PodId::new(gpucloud::Provider::PrimeIntellect, "bad");
     match pi(&server).terminate(&bad).await {
-        Err(gpucloud::Error::Api { status: 422, message, .. }) => assert_eq!(message, "Unprocessable Entity"),
+        Err(gpucloud::Error::Api { status: 422, message, .. }) => assert_eq!(message, "path.pod_id: bad id"),
         other => panic!("expected the 422, got {other:?}"),
     }
     assert_eq!(server.received_requests().await.unwrap().len(), 2, "neither was retried");

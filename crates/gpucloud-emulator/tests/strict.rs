@@ -1,0 +1,90 @@
+//! The emulator refuses what the providers' documents refuse, in each provider's own error
+//! shape, and accepts the documents' example requests.
+
+use gpucloud_emulator::{Emulator, EmulatorConfig};
+use serde_json::{Value, json};
+
+async fn send(emulator: &Emulator, method: &str, path: &str, body: Option<Value>) -> (u16, String, Value) {
+    let client =
+        reqwest::Client::builder().tls_backend_preconfigured(runpod_api::tls_config().unwrap()).build().unwrap();
+    let url = format!("{}{path}", emulator.base_url());
+    let mut request = client.request(method.parse().unwrap(), url).bearer_auth(emulator.api_key());
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, content_type, response.json().await.unwrap_or_default())
+}
+
+fn runpod_create() -> Value {
+    json!({"name": "strict", "image": "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04",
+           "gpu": {"id": "NVIDIA H100 80GB HBM3", "count": 1}, "cloud": "SECURE"})
+}
+
+#[tokio::test]
+async fn runpod_bodies_are_checked_against_the_document() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    // The document's own 422 example: "$: additional properties 'bogus' not allowed".
+    let mut bogus = runpod_create();
+    bogus["bogus"] = json!(true);
+    let (status, content_type, body) = send(&emulator, "POST", "/v2/pods", Some(bogus)).await;
+    assert_eq!((status, content_type.as_str()), (422, "application/problem+json"), "{body}");
+    let errors = body["errors"].as_array().unwrap();
+    assert!(errors.iter().any(|e| e.as_str().unwrap().contains("bogus")), "{body}");
+    // `image` is required unless `templateId` is set (if/then).
+    let mut imageless = runpod_create();
+    imageless.as_object_mut().unwrap().remove("image");
+    assert_eq!(send(&emulator, "POST", "/v2/pods", Some(imageless)).await.0, 422);
+    // Enums in bodies: no BOGUS cloud treated as SECURE.
+    let mut cloud = runpod_create();
+    cloud["cloud"] = json!("BOGUS");
+    let (status, _, body) = send(&emulator, "POST", "/v2/pods", Some(cloud)).await;
+    assert_eq!(status, 422);
+    assert!(body["errors"][0].as_str().unwrap().starts_with("$.cloud"), "{body}");
+    // Documented ranges: network volumes are 10-4096 GB.
+    let volume = json!({"name": "v", "size": 5, "dataCenter": "US-KS-2"});
+    assert_eq!(send(&emulator, "POST", "/v2/network-volumes", Some(volume)).await.0, 422);
+    assert!(emulator.live_pods().is_empty() && emulator.volumes().is_empty(), "nothing refused was created");
+    // The well-formed request goes through.
+    let (status, _, body) = send(&emulator, "POST", "/v2/pods", Some(runpod_create())).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn primeintellect_queries_are_checked_and_refused_the_fastapi_way() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    for query in ["regions=US", "gpu_type=H100_94GB", "page_size=101", "gpu_count=one"] {
+        let (status, _, body) = send(&emulator, "GET", &format!("/api/v1/availability/gpus?{query}"), None).await;
+        assert_eq!(status, 422, "{query}: {body}");
+        let detail = body["detail"].as_array().unwrap_or_else(|| panic!("{query}: FastAPI's shape: {body}"));
+        assert_eq!(detail[0]["loc"][0], "query", "{body}");
+    }
+    let (status, _, _) =
+        send(&emulator, "GET", "/api/v1/availability/gpus?regions=united_states&regions=canada&page_size=100", None)
+            .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_in_each_providers_error_shape() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let (status, content_type, body) = send(&emulator, "GET", "/v2/nothing-here", None).await;
+    assert_eq!((status, content_type.as_str()), (404, "application/problem+json"), "{body}");
+    assert_eq!(body["status"], 404);
+    let (status, _, body) = send(&emulator, "GET", "/api/v1/nothing-here", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["detail"], "Not Found");
+}
+
+#[tokio::test]
+async fn a_disk_create_answers_200_or_201_as_the_document_and_the_guide_say() {
+    for (seed, expected) in [(1, 201), (2, 200)] {
+        let emulator = Emulator::start(EmulatorConfig { seed, ..EmulatorConfig::default() }).await.unwrap();
+        let body = json!({"disk": {"size": 100, "name": "data"}, "provider": {"type": "runpod"}});
+        let (status, _, disk) = send(&emulator, "POST", "/api/v1/disks/", Some(body)).await;
+        assert_eq!(status, expected, "{disk}");
+    }
+}
