@@ -170,15 +170,17 @@ impl std::fmt::Debug for Emulator {
     }
 }
 
-/// Round-trips `value` through the generated type `T`, so the emulator only ever sends what the
-/// provider's document describes. Debug builds (every test) check and fail loudly; release
-/// builds (benchmarks, `gpucloud emulator`) serve the same bodies without the double conversion.
+/// Checks that `value` decodes as the generated type `T`, so the emulator only sends what the
+/// provider's document describes, and returns it **unchanged**: every build serves the same
+/// bytes (camelCase keys and explicit nulls as the real APIs send them), so tests see what users
+/// of `gpucloud emulator` get. Debug builds (every test) check and fail loudly; release builds
+/// (benchmarks, `gpucloud emulator`) skip the check.
 pub(crate) fn wire<T: serde::de::DeserializeOwned + Serialize>(value: serde_json::Value) -> serde_json::Value {
     if !cfg!(debug_assertions) {
         return value;
     }
     match serde_json::from_value::<T>(value.clone()) {
-        Ok(typed) => serde_json::to_value(typed).unwrap_or(value),
+        Ok(_) => value,
         Err(e) => {
             // A bug in the emulator: fail loudly in tests rather than serve an off-spec body.
             debug_assert!(false, "emulator response does not match {}: {e}", std::any::type_name::<T>());
@@ -273,15 +275,18 @@ async fn faulty(inner: &Shared, mut request: Request, next: Next) -> Response {
         Some(FaultKind::RateLimit) => {
             let mut response = provider_error(&path, StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
             let seconds = config.retry_after.as_secs_f64();
+            let whole = seconds.ceil() as u64;
             let headers = response.headers_mut();
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_str(&format!("{seconds}")).expect("a number is a header value"),
-            );
-            if is_runpod(&path) {
-                let value = format!("limit=60, remaining=0, reset={}", seconds.ceil() as u64);
-                headers.insert("ratelimit", HeaderValue::from_str(&value).expect("ascii"));
-            }
+            // Integer seconds, as documented; only a retry_after configured below one second
+            // (tests compressing time) is sent as the decimal it is.
+            let retry_after = if seconds >= 1.0 { whole.to_string() } else { format!("{seconds}") };
+            headers
+                .insert(header::RETRY_AFTER, HeaderValue::from_str(&retry_after).expect("a number is a header value"));
+            // `RateLimit` / `RateLimit-Policy` (the document's structured fields) come from the
+            // configured quota (`--quota`): the gate adds them to every answer, this one
+            // included. Without a quota the emulator is unlimited and sends them on no answer;
+            // a header on the fault alone, describing a window no other answer mentions, would
+            // leave clients pacing to a window that never reports its reset.
             return response;
         }
         Some(FaultKind::ServerError) => {

@@ -363,10 +363,13 @@ fn ssh_key_json(key: &crate::EmulatedSshKey) -> Value {
            "isPrimary": false, "isUserKey": true})
 }
 
-async fn list_ssh_keys(State(shared): State<Shared>) -> Response {
+/// `GET /api/v1/ssh_keys/`: offset/limit pages, 100 by default (the document's `limit`).
+async fn list_ssh_keys(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
     let state = shared.state();
     let keys: Vec<Value> = state.ssh_keys.iter().filter(|k| k.api == Api::PrimeIntellect).map(ssh_key_json).collect();
-    let body = json!({"totalCount": keys.len(), "offset": 0, "limit": 100, "data": keys});
+    let (page, offset, limit) = paginate(&keys, &pairs, 100);
+    let body = json!({"totalCount": keys.len(), "offset": offset, "limit": limit, "data": page});
     axum::Json(wire::<types::GenericPaginationResponseListApisshKeyConfig>(body)).into_response()
 }
 

@@ -57,15 +57,34 @@ fn pod_json(pod: &EmulatedPod, shared: &Shared) -> Value {
     wire::<types::Pod>(pod_fields(pod, shared))
 }
 
+fn runpod_status(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Provisioning => "PROVISIONING",
+        Phase::Running => "RUNNING",
+        Phase::Stopped => "EXITED",
+        Phase::Terminated => "TERMINATED",
+    }
+}
+
+/// The document's `podAction` description: "`RUNNING` allows `stop`/`restart`/`terminate`;
+/// `EXITED` and `ERROR` allow `start`/`terminate`; `PROVISIONING` and `STARTING` allow
+/// `stop`/`terminate`".
+fn allowed_actions(phase: Phase) -> &'static [&'static str] {
+    match phase {
+        Phase::Provisioning => &["stop", "terminate"],
+        Phase::Running => &["stop", "restart", "terminate"],
+        Phase::Stopped => &["start", "terminate"],
+        Phase::Terminated => &[],
+    }
+}
+
 /// The pod's fields, unchecked: lists check the whole page at once.
 fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
     let phase = pod.phase(shared.config.ready_delay);
-    let (status, actions) = match phase {
-        Phase::Provisioning => ("PROVISIONING", json!(["terminate"])),
-        Phase::Running => ("RUNNING", json!(["stop", "restart", "terminate"])),
-        Phase::Stopped => ("EXITED", json!(["start", "terminate"])),
-        Phase::Terminated => ("TERMINATED", json!([])),
-    };
+    let status = runpod_status(phase);
+    let actions = allowed_actions(phase);
+    // "Current cost in USD per hour (0.0 when EXITED or TERMINATED)" (Pod.cost).
+    let cost = if matches!(phase, Phase::Stopped | Phase::Terminated) { 0.0 } else { pod.price };
     let running = phase == Phase::Running;
     let ssh = if running {
         json!({"proxy": {"host": "127.0.0.1", "port": 22, "username": format!("{}-emulator", pod.id),
@@ -83,7 +102,7 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
         "gpu": {"id": pod.gpu_type, "count": pod.gpu_count,
                 "vcpuCount": vcpus * pod.gpu_count.max(1), "memory": ram * pod.gpu_count.max(1)},
         "cloud": pod.provider_type, "dataCenterId": pod.data_center,
-        "cudaVersion": "12.8", "ssh": ssh, "template": null, "cost": pod.price, "locked": false,
+        "cudaVersion": "12.8", "ssh": ssh, "template": null, "cost": cost, "locked": false,
         "globalNetworking": {"enabled": false}, "runtime": {}, "createdAt": pod.created_at,
         "startedAt": if running { json!(pod.created_at) } else { Value::Null }
     });
@@ -163,8 +182,10 @@ async fn create_pod(
         return problem(StatusCode::BAD_REQUEST, "There are no instances currently available for this configuration");
     }
     let mut state = shared.state();
+    // A stock-out is a 400: "`400` covers both 'your request breaks a rule' and 'no capacity'"
+    // (the document); the ambiguous create-then-500 of third-party reports is its own fault.
     if state.stocked_out.contains(entry.id) {
-        return problem(StatusCode::INTERNAL_SERVER_ERROR, "no instances available");
+        return problem(StatusCode::BAD_REQUEST, "There are no instances currently available for this configuration");
     }
     let ssh = crate::ssh::SshListener::bind();
     // The account's keys reach pods created with SSH (the document's `PodSsh`).
@@ -245,20 +266,34 @@ async fn delete_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Res
     }
 }
 
+/// `POST /v2/pods/{id}/action`: "`start`, `stop`, and `restart` return `200` with the updated
+/// pod. `terminate` returns `204` with no body. Requesting an action that is not valid for the
+/// pod's current status returns `409`."
 async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
     let request: types::PodActionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}")),
     };
+    let ready_delay = shared.config.ready_delay;
     let mut state = shared.state();
     let Some(pod) = state.pod_mut(Api::RunPod, &id).filter(|p| !p.terminated) else {
         return problem(StatusCode::NOT_FOUND, "pod not found");
     };
-    match request.action.0.as_str() {
+    let action = request.action.0.as_str();
+    let phase = pod.phase(ready_delay);
+    if !allowed_actions(phase).contains(&action) {
+        return problem(
+            StatusCode::CONFLICT,
+            &format!("action {action:?} is not valid for a pod that is {}", runpod_status(phase)),
+        );
+    }
+    match action {
         "stop" => pod.stopped = true,
         "start" | "restart" => pod.stopped = false,
-        "terminate" => pod.terminated = true,
-        other => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$.action: unknown action {other:?}")),
+        _ => {
+            pod.terminated = true;
+            return StatusCode::NO_CONTENT.into_response();
+        }
     }
     let pod = pod.clone();
     drop(state);

@@ -126,9 +126,13 @@ macro_rules! client_settings {
             self
         }
 
-        /// Sets how often waits poll.
+        /// Sets how often waits poll, clamped to
+        /// [`MIN_POLL_INTERVAL`](crate::provisioner::MIN_POLL_INTERVAL)..=[`MAX_POLL_INTERVAL`](crate::provisioner::MAX_POLL_INTERVAL)
+        /// (10 ms to 10 minutes): a zero interval would poll back to back and spend the
+        /// provider's rate limit, a huge one would outlive any wait's deadline.
         pub fn with_poll_interval(mut self, interval: std::time::Duration) -> Self {
-            self.poll_interval = interval;
+            self.poll_interval =
+                interval.clamp(crate::provisioner::MIN_POLL_INTERVAL, crate::provisioner::MAX_POLL_INTERVAL);
             self
         }
 

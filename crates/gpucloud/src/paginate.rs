@@ -53,10 +53,23 @@ impl PageRequest {
 /// One page as the server returned it.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
-    /// The items.
+    /// The items (possibly fewer than the server sent, when the caller dropped some it cannot
+    /// use; see [`Page::served`]).
     pub items: Vec<T>,
     /// The server's `totalCount`, when it sent one.
     pub total: Option<u64>,
+    /// How many items the server sent on this page. Paging decisions (a short page ends the
+    /// listing) read this, not `items.len()`: a full page of which one item was dropped is not
+    /// the last page.
+    pub served: usize,
+}
+
+impl<T> Page<T> {
+    /// A page of exactly what the server sent.
+    pub fn new(items: Vec<T>, total: Option<u64>) -> Self {
+        let served = items.len();
+        Self { items, total, served }
+    }
 }
 
 /// Pagination settings.
@@ -167,7 +180,7 @@ where
                         state.done = true;
                         Err(Error::Pagination { provider, operation, pages: state.pages, message })
                     }
-                    None => Ok(Page { items: page.items, total: None }),
+                    None => Ok(Page::new(page.items, None)),
                 }
             }
         };
@@ -228,11 +241,11 @@ where
                 Err(e)
             }
             Ok(page) => {
-                state.seen += page.items.len() as u64;
+                state.seen += page.served as u64;
                 if let Some(total) = page.total {
                     state.known_pages = Some(total.div_ceil(size).max(1));
                 }
-                let short = (page.items.len() as u64) < size;
+                let short = (page.served as u64) < size;
                 let total_reached = page.total.is_some_and(|t| state.seen >= t);
                 if short || total_reached {
                     state.done = true;
@@ -289,7 +302,7 @@ mod tests {
                 return futures::future::ready(Err(Error::invalid("page", "boom")));
             }
             let items: Vec<u64> = (req.offset()..(req.offset() + req.size).min(total)).collect();
-            futures::future::ready(Ok(Page { items, total: honest_total.then_some(total) }))
+            futures::future::ready(Ok(Page::new(items, honest_total.then_some(total))))
         }
     }
 
@@ -330,13 +343,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_that_ignores_offsets_hits_the_page_bound() {
-        let repeat = |_req: PageRequest| futures::future::ready(Ok(Page { items: vec![1u64; 10], total: None }));
+        let repeat = |_req: PageRequest| futures::future::ready(Ok(Page::new(vec![1u64; 10], None)));
         let settings = Pagination { page_size: 10, max_pages: 5, prefetch: 2 };
         let result: Result<Vec<u64>, Error> =
             items(pages(Provider::PrimeIntellect, "list", settings, repeat)).try_collect().await;
         assert!(matches!(result, Err(Error::Pagination { pages: 5, .. })));
         // A stated total of 0 beside a full page (Prism's mocks) stops after that page.
-        let zero = |_req: PageRequest| futures::future::ready(Ok(Page { items: vec![1u64; 10], total: Some(0) }));
+        let zero = |_req: PageRequest| futures::future::ready(Ok(Page::new(vec![1u64; 10], Some(0))));
         let result: Vec<u64> =
             items(pages(Provider::PrimeIntellect, "list", settings, zero)).try_collect().await.unwrap();
         assert_eq!(result.len(), 10);

@@ -200,7 +200,7 @@ impl PrimeIntellect {
                     })
                     .await?;
                 let items = page.data.into_iter().map(to_pod).collect::<Result<Vec<_>>>()?;
-                Ok(Page { items, total: positive(page.total_count) })
+                Ok(Page::new(items, positive(page.total_count)))
             }
         })
     }
@@ -543,7 +543,11 @@ impl Provisioner for PrimeIntellect {
                         call.send()
                     })
                     .await?;
-                Ok(Page { items: page.items.iter().filter_map(to_offer).collect(), total: positive(page.total_count) })
+                // Offers without a price are dropped, but the page's length as served decides
+                // whether another page follows.
+                let served = page.items.len();
+                let items = page.items.iter().filter_map(to_offer).collect();
+                Ok(Page { items, total: positive(page.total_count), served })
             }
         });
         let offers: Vec<Offer> = paginate::items(pages).try_collect().await?;
@@ -592,18 +596,29 @@ impl Provisioner for PrimeIntellect {
         crate::logs::from_task(move |lines| async move { this.poll_logs(&id, options, &lines).await })
     }
 
+    /// Every page of the account's keys (offset/limit, 100 by default): `ensure_ssh_key` must
+    /// see a key on the second page before deciding to upload it again.
     async fn list_ssh_keys(&self) -> Result<Vec<crate::ssh::SshKey>> {
-        let page = self.caller.call("list_ssh_keys", Safety::Idempotent, || self.client.list_ssh_keys().send()).await?;
-        Ok(page
-            .data
-            .into_iter()
-            .map(|k| crate::ssh::SshKey {
-                provider: Provider::PrimeIntellect,
-                id: Some(k.id),
-                name: Some(k.name),
-                public_key: k.public_key,
-            })
-            .collect())
+        let this = self.clone();
+        let pages = paginate::pages(Provider::PrimeIntellect, "list_ssh_keys", self.pagination, move |req| {
+            let this = this.clone();
+            async move {
+                let page = this
+                    .caller
+                    .call("list_ssh_keys", Safety::Idempotent, || {
+                        this.client.list_ssh_keys().offset(req.offset() as i64).limit(req.size as i64).send()
+                    })
+                    .await?;
+                let keys = page.data.iter().map(|k| crate::ssh::SshKey {
+                    provider: Provider::PrimeIntellect,
+                    id: Some(k.id.clone()),
+                    name: Some(k.name.clone()),
+                    public_key: k.public_key.clone(),
+                });
+                Ok(Page::new(keys.collect(), positive(page.total_count)))
+            }
+        });
+        paginate::items(pages).try_collect().await
     }
 
     async fn ensure_ssh_key(&self, public_key: &str) -> Result<crate::ssh::SshKey> {
@@ -644,7 +659,7 @@ impl Provisioner for PrimeIntellect {
                         this.client.list_disks().offset(req.offset() as i64).limit(req.size as i64).send()
                     })
                     .await?;
-                Ok(Page { items: page.data.iter().map(to_volume).collect(), total: positive(page.total_count) })
+                Ok(Page::new(page.data.iter().map(to_volume).collect(), positive(page.total_count)))
             }
         });
         paginate::items(pages).try_collect().await

@@ -169,7 +169,7 @@ proptest! {
         let settings = Pagination { page_size: size, max_pages, prefetch };
         let fetch = move |req: PageRequest| {
             let items: Vec<u64> = (req.offset()..(req.offset() + req.size).min(total)).collect();
-            futures::future::ready(Ok(Page { items, total: honest.then_some(total) }))
+            futures::future::ready(Ok(Page::new(items, honest.then_some(total))))
         };
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let result: Result<Vec<u64>, crate::Error> = runtime.block_on(items(pages(Provider::PrimeIntellect, "list", settings, fetch)).try_collect());

@@ -124,6 +124,11 @@ pub struct LaunchSpec {
     pub min_vcpus_per_gpu: Option<u32>,
 }
 
+/// The shortest poll interval a client accepts (`with_poll_interval` clamps to it).
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// The longest poll interval a client accepts.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(600);
+
 /// Longest `LaunchSpec::name` accepted (the tag suffix makes room within providers' limits).
 pub const MAX_NAME_LEN: usize = 48;
 /// Image used for RunPod when none is given.

@@ -101,10 +101,30 @@ impl RunPod {
     async fn action(&self, id: &PodId, action: &str) -> Result<()> {
         let pod_id = check_pod_id(id)?;
         let body: types::PodActionRequest = self.caller.build("action", json!({"action": action}))?;
-        self.caller
+        let sent = self
+            .caller
             .call("pod_action", Safety::Idempotent, || self.client.pod_action().id(pod_id).body(body.clone()).send())
-            .await?;
-        Ok(())
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            // 409: "not valid for the pod's current status". A retried stop whose first attempt
+            // landed finds the pod stopped already: that is the asked state, so it succeeded.
+            Err(e) if e.status() == Some(409) => {
+                let pod = self.get(id).await?;
+                let done = match action {
+                    "stop" => pod.status == PodStatus::Stopped,
+                    "start" => matches!(pod.status, PodStatus::Running | PodStatus::Starting | PodStatus::Provisioning),
+                    _ => false,
+                };
+                if done {
+                    tracing::debug!(pod = %id, action, status = %pod.status, "already in the asked state");
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

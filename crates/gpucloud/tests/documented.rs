@@ -83,3 +83,112 @@ async fn a_refused_request_is_reported_as_such_with_fastapis_message_not_as_no_c
     let creates = server.received_requests().await.unwrap().iter().filter(|r| r.method.as_str() == "POST").count();
     assert_eq!(creates, 1, "the same request is not sent for every other offer");
 }
+
+/// A distinct, well-formed ed25519 public key line for index `i`.
+fn public_key(i: usize) -> String {
+    use std::fmt::Write;
+    // ssh-ed25519 wire format: string "ssh-ed25519", string of 32 key bytes.
+    let mut blob = Vec::new();
+    blob.extend_from_slice(&11u32.to_be_bytes());
+    blob.extend_from_slice(b"ssh-ed25519");
+    blob.extend_from_slice(&32u32.to_be_bytes());
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    blob.extend_from_slice(&key);
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut encoded = String::new();
+    for chunk in blob.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (j, b)| acc | (u32::from(*b) << (16 - 8 * j)));
+        for j in 0..4 {
+            if j <= chunk.len() {
+                encoded.push(ALPHABET[((n >> (18 - 6 * j)) & 63) as usize] as char);
+            } else {
+                encoded.push('=');
+            }
+        }
+    }
+    let mut line = String::new();
+    let _ = write!(line, "ssh-ed25519 {encoded} user{i}@host");
+    line
+}
+
+#[tokio::test]
+async fn primeintellect_ssh_keys_are_read_past_the_first_page() {
+    let emulator = common::emulator(Duration::ZERO, FaultConfig::default()).await;
+    let pi = common::primeintellect(&emulator);
+    for i in 0..130 {
+        pi.ensure_ssh_key(&public_key(i)).await.unwrap();
+    }
+    assert_eq!(pi.list_ssh_keys().await.unwrap().len(), 130);
+    // The 121st key is on the second page: found, not uploaded again.
+    let again = pi.ensure_ssh_key(&public_key(120)).await.unwrap();
+    assert!(again.id.is_some());
+    assert_eq!(emulator.ssh_keys().len(), 130, "no duplicate upload");
+}
+
+#[tokio::test]
+async fn a_full_page_with_a_priceless_offer_is_not_the_last_page() {
+    let server = MockServer::start().await;
+    let offer = |i: usize, priced: bool| {
+        let prices = if priced { json!({"onDemand": 2.0, "currency": "USD"}) } else { json!({"currency": "USD"}) };
+        json!({"cloudId": format!("c{i}"), "gpuType": "H100_80GB", "socket": "SXM5", "provider": "hyperstack",
+               "gpuCount": 1, "gpuMemory": 80, "stockStatus": "Available", "security": "secure_cloud",
+               "images": ["ubuntu_22_cuda_12"], "prices": prices})
+    };
+    for page in 1..=2usize {
+        // Page 1: 100 offers, one of them without a price; page 2: 20 more.
+        let items: Vec<_> = if page == 1 {
+            (0..100).map(|i| offer(i, i != 7)).collect()
+        } else {
+            (100..120).map(|i| offer(i, true)).collect()
+        };
+        Mock::given(method("GET"))
+            .and(path("/api/v1/availability/gpus"))
+            .and(wiremock::matchers::query_param("page", page.to_string()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": items, "totalCount": 120})))
+            .mount(&server)
+            .await;
+    }
+    let pi = gpucloud::PrimeIntellect::new(gpucloud::SecretString::from("pi-key"), Some(&server.uri())).unwrap();
+    let offers = pi.offers(&OfferQuery { in_stock_only: false, ..OfferQuery::default() }).await.unwrap();
+    assert_eq!(offers.len(), 119, "every priced offer of both pages");
+}
+
+#[tokio::test]
+async fn runpod_stop_and_start_are_idempotent_and_actions_follow_the_document() {
+    let emulator = common::emulator(Duration::ZERO, FaultConfig::default()).await;
+    let runpod = common::runpod(&emulator);
+    let fleet = gpucloud::Fleet::new().with(runpod.clone()).with_cleanup_timeout(Duration::from_secs(10));
+    let request = LaunchRequest { wait: false, ..LaunchRequest::new("H100_80GB", 1, "actions") };
+    let pod = fleet.launch(&request).await.unwrap();
+    runpod.stop(&pod.id).await.unwrap();
+    // A second stop (a retry whose first attempt landed) meets the documented 409 and succeeds.
+    runpod.stop(&pod.id).await.expect("already stopped is success");
+    let stopped = runpod.get(&pod.id).await.unwrap();
+    assert_eq!(stopped.status, gpucloud::PodStatus::Stopped);
+    assert_eq!(stopped.price_per_hour, Some(0.0), "cost is 0.0 when EXITED");
+    let gpucloud::model::PodRecord::RunPod(raw) = &stopped.raw else { panic!() };
+    assert_eq!(serde_json::to_value(&raw.actions).unwrap(), json!(["start", "terminate"]));
+    runpod.start(&pod.id).await.unwrap();
+    runpod.start(&pod.id).await.expect("already running is success");
+    // The emulator answers what the document says: 409 for an invalid action, 204 for terminate.
+    let http = reqwest::Client::builder().tls_backend_preconfigured(runpod_api::tls_config().unwrap()).build().unwrap();
+    let action = |name: &str| {
+        http.post(format!("{}/v2/pods/{}/action", emulator.base_url(), pod.id.id()))
+            .bearer_auth(emulator.api_key())
+            .json(&json!({ "action": name }))
+            .send()
+    };
+    assert_eq!(action("start").await.unwrap().status(), 409);
+    let terminated = action("terminate").await.unwrap();
+    assert_eq!(terminated.status(), 204);
+    assert!(terminated.bytes().await.unwrap().is_empty());
+    assert!(emulator.live_pods().is_empty());
+}
+
+#[test]
+fn a_zero_poll_interval_is_clamped() {
+    let runpod = gpucloud::RunPod::new(gpucloud::SecretString::from("k"), Some("http://127.0.0.1:9")).unwrap();
+    let polled = runpod.with_poll_interval(Duration::ZERO);
+    assert_eq!(polled.poll_interval(), gpucloud::provisioner::MIN_POLL_INTERVAL);
+}
