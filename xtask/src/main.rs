@@ -104,24 +104,25 @@ fn to_pretty(doc: &Value) -> String {
 type PassCounts = Vec<(&'static str, usize)>;
 
 fn generate(api: &Api, root: &Path, upstream: &Value) -> Result<(String, PassCounts), String> {
-    let mut doc = upstream.clone();
-    let overlay_path = api.overlay(root);
-    if overlay_path.exists() {
-        let text = std::fs::read_to_string(&overlay_path).map_err(|e| format!("{}: {e}", overlay_path.display()))?;
-        overlay::Overlay::parse(&text)?.apply(&mut doc).map_err(|e| format!("{}: {e}", api.name))?;
-    }
+    let mut doc = with_overlay(api, root, upstream)?;
     let counts = normalize::normalize(&mut doc);
     Ok((to_pretty(&doc), counts))
 }
 
-/// The document the emulator validates requests against (see [`Api::emulator_copy`]).
-fn emulator_copy(api: &Api, root: &Path, upstream: &Value) -> Result<String, String> {
+/// `upstream` with the API's overlay applied (when it has one).
+fn with_overlay(api: &Api, root: &Path, upstream: &Value) -> Result<Value, String> {
     let mut doc = upstream.clone();
     let overlay_path = api.overlay(root);
     if overlay_path.exists() {
         let text = std::fs::read_to_string(&overlay_path).map_err(|e| format!("{}: {e}", overlay_path.display()))?;
         overlay::Overlay::parse(&text)?.apply(&mut doc).map_err(|e| format!("{}: {e}", api.name))?;
     }
+    Ok(doc)
+}
+
+/// The document the emulator validates requests against (see [`Api::emulator_copy`]).
+fn emulator_copy(api: &Api, root: &Path, upstream: &Value) -> Result<String, String> {
+    let mut doc = with_overlay(api, root, upstream)?;
     normalize::dedupe_enum_values(&mut doc);
     Ok(to_pretty(&doc))
 }

@@ -209,7 +209,7 @@ pub(crate) fn check(
         .zip(path.split('/'))
         .filter_map(|(t, v)| t.strip_prefix('{').and_then(|t| t.strip_suffix('}')).map(|name| (name, v)))
         .collect();
-    let parameters = operation.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
+    let parameters = operation.get("parameters").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
     for (index, parameter) in parameters.iter().enumerate() {
         let resolved = document.resolve(parameter);
         let (Some(name), Some(location)) =

@@ -226,21 +226,20 @@ impl RunPod {
     pub fn pod_pages(&self) -> BoxStream<'static, Result<crate::Page<Pod>>> {
         let this = self.clone();
         let limit = self.pagination.page_size;
+        let Some(limit) = std::num::NonZeroU64::new(limit).filter(|l| l.get() <= crate::paginate::RUNPOD_MAX_LIMIT)
+        else {
+            let error = Error::invalid("page_size", format!("{limit} is outside RunPod's limit range 1-1000"));
+            return futures::StreamExt::boxed(futures::stream::once(async move { Err(error) }));
+        };
         crate::paginate::cursor_pages(Provider::RunPod, "list_pods", self.pagination.max_pages, move |cursor| {
             let this = this.clone();
             async move {
-                if !(1..=crate::paginate::RUNPOD_MAX_LIMIT).contains(&limit) {
-                    return Err(Error::invalid("page_size", format!("{limit} is outside RunPod's limit range 1-1000")));
-                }
                 let cursor: Option<types::ListPodsCursor> =
                     cursor.map(|c| this.caller.build("cursor", json!(c))).transpose()?;
                 let page = this
                     .caller
                     .call("list_pods", Safety::Idempotent, || {
-                        let request = this
-                            .client
-                            .list_pods()
-                            .limit(std::num::NonZeroU64::new(limit).unwrap_or(std::num::NonZeroU64::MIN));
+                        let request = this.client.list_pods().limit(limit);
                         match &cursor {
                             Some(cursor) => request.cursor(cursor.clone()).send(),
                             None => request.send(),
@@ -448,7 +447,7 @@ impl Provisioner for RunPod {
         }
         let body: types::CreatePodRequest = self.caller.build("launch spec", body)?;
         let limit = crate::validate::RUNPOD_MAX_CREATE_BODY;
-        crate::validate::check_body_size(Provider::RunPod, "create_pod", &body, limit)?;
+        let size = crate::validate::check_body_size(Provider::RunPod, "create_pod", &body, limit)?;
         tracing::info!(provider = "runpod", launch_tag = %tag, gpu = %gpu_type_id, "creating pod");
         let created =
             self.caller.call("create_pod", Safety::Create, || self.client.create_pod().body(body.clone()).send()).await;
@@ -457,7 +456,7 @@ impl Provisioner for RunPod {
             Err(e) if e.status() == Some(413) => Err(Error::RequestTooLarge {
                 provider: Provider::RunPod,
                 operation: "create_pod",
-                size: serde_json::to_vec(&body).ok().map(|b| b.len()),
+                size: Some(size),
                 limit,
                 sent: true,
             }),

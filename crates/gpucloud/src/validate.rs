@@ -89,18 +89,18 @@ fn check_container(spec: &LaunchSpec) -> Result<()> {
 /// 102400 byte limit").
 pub const RUNPOD_MAX_CREATE_BODY: usize = 102_400;
 
-/// [`Error::RequestTooLarge`] when `body` would pass `limit` bytes on the wire.
+/// The size of `body` on the wire, or [`Error::RequestTooLarge`] when it would pass `limit` bytes.
 pub(crate) fn check_body_size<T: serde::Serialize>(
     provider: Provider,
     operation: &'static str,
     body: &T,
     limit: usize,
-) -> Result<()> {
+) -> Result<usize> {
     let size = serde_json::to_vec(body).map(|b| b.len()).unwrap_or(0);
     if size > limit {
         return Err(Error::RequestTooLarge { provider, operation, size: Some(size), limit, sent: false });
     }
-    Ok(())
+    Ok(size)
 }
 
 /// Validates `spec` against its offer. Every error names the field and what is allowed.
