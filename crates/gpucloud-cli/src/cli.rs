@@ -111,6 +111,24 @@ pub struct OffersArgs {
     pub json: bool,
 }
 
+/// `up --ready`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ready {
+    /// The SSH endpoint answers with a banner.
+    Ssh,
+    /// The provider reports the pod running.
+    Status,
+}
+
+impl From<Ready> for gpucloud::Readiness {
+    fn from(ready: Ready) -> Self {
+        match ready {
+            Ready::Ssh => gpucloud::Readiness::SshBanner,
+            Ready::Status => gpucloud::Readiness::Status,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// GPU model, any spelling.
@@ -154,6 +172,11 @@ pub struct UpArgs {
     /// registered with the provider first if it is not yet.
     #[arg(long)]
     pub ssh_key: Option<std::path::PathBuf>,
+    /// What "ready" means: `ssh` (the pod's SSH endpoint answers; a RunPod account must hold an
+    /// SSH key, or --ssh-key gives one) or `status` (the provider says running; for images
+    /// without SSH).
+    #[arg(long, value_enum, default_value_t = Ready::Ssh)]
+    pub ready: Ready,
     /// Environment variable for the pod, KEY=VALUE; repeatable.
     #[arg(long = "env", value_parser = parse_env_var)]
     pub env: Vec<(String, String)>,

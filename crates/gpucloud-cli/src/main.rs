@@ -20,7 +20,11 @@ use std::time::Duration;
 fn exit_code(error: &Error) -> u8 {
     match error {
         // A request the provider's document refuses (422) is bad input too, not missing capacity.
-        Error::InvalidInput { .. } | Error::RequestTooLarge { .. } | Error::Api { status: 422, .. } => 2,
+        // No SSH key: the request must change (--ssh-key, or --ready status).
+        Error::InvalidInput { .. }
+        | Error::RequestTooLarge { .. }
+        | Error::NoSshKey { .. }
+        | Error::Api { status: 422, .. } => 2,
         Error::MissingCredentials { .. } => 3,
         Error::Api { status: 401 | 403, .. } => 3,
         Error::NoCapacity { .. } => 4,
@@ -40,12 +44,22 @@ fn report(error: &Error) {
 }
 
 async fn session(cli: &Cli, providers: &[Provider], ready_delay: Duration) -> Result<Session, Error> {
+    session_waiting_for(cli, providers, ready_delay, gpucloud::Readiness::default()).await
+}
+
+/// A session whose provisioners wait for `readiness`.
+async fn session_waiting_for(
+    cli: &Cli,
+    providers: &[Provider],
+    ready_delay: Duration,
+    readiness: gpucloud::Readiness,
+) -> Result<Session, Error> {
     // An empty PRIME_TEAM_ID means no team, as an unset one does.
     let team = cli.team.as_deref().filter(|t| !t.is_empty());
     if cli.emulator {
-        setup::emulated(providers, ready_delay, team).await
+        setup::emulated(providers, ready_delay, team, readiness).await
     } else {
-        setup::from_env(providers, cli.allow_insecure_http, team)
+        setup::from_env(providers, cli.allow_insecure_http, team, readiness)
     }
 }
 
@@ -235,7 +249,7 @@ async fn up_many(session: &Session, args: &cli::UpArgs, request: &LaunchRequest)
 async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
     let mut request = launch_request(args);
     request.ssh_public_key = args.ssh_key.as_deref().map(read_public_key).transpose()?;
-    let session = session(cli, &args.providers, Duration::from_secs(2)).await?;
+    let session = session_waiting_for(cli, &args.providers, Duration::from_secs(2), args.ready.into()).await?;
     if args.pods > 1 {
         return up_many(&session, args, &request).await;
     }
@@ -530,10 +544,22 @@ async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// A fresh Ed25519 public key for `demo`; its private key is dropped, so nothing can log in.
+fn throwaway_public_key() -> Result<String, Error> {
+    let key = ssh_key::PrivateKey::random(&mut ssh_key::rand_core::OsRng, ssh_key::Algorithm::Ed25519)
+        .and_then(|key| key.public_key().to_openssh())
+        .map_err(|e| Error::InvalidInput { field: "ssh_public_key", message: format!("generating a demo key: {e}") })?;
+    Ok(format!("{key} gpucloud-demo-throwaway"))
+}
+
 async fn demo(args: &cli::DemoArgs) -> Result<(), Error> {
-    let session = setup::emulated(&[], Duration::from_secs_f64(args.ready_delay.max(0.0)), None).await?;
-    // On-demand capacity only, as `gpucloud up` launches by default.
-    let request = LaunchRequest::new(args.gpu.clone(), 1, "demo");
+    let ready_delay = Duration::from_secs_f64(args.ready_delay.max(0.0));
+    let session = setup::emulated(&[], ready_delay, None, gpucloud::Readiness::default()).await?;
+    // On-demand capacity only, as `gpucloud up` launches by default. A new emulated account has
+    // no SSH key, and a RunPod pod created without one has no SSH access (the document's
+    // `startSsh`), so the demo brings a throwaway key whose private half is never kept.
+    let mut request = LaunchRequest::new(args.gpu.clone(), 1, "demo");
+    request.ssh_public_key = Some(throwaway_public_key()?);
     let results = session.fleet.offers(&request.query).await;
     outln!("On-demand offers for 1x {} from both clouds, cheapest first:", args.gpu);
     render::offers_table(&results.offers.iter().take(6).cloned().collect::<Vec<_>>());

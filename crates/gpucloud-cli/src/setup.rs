@@ -1,6 +1,6 @@
 //! Building the fleet: from credentials in the environment, or on the built-in emulator.
 
-use gpucloud::{Error, Fleet, PrimeIntellect, Provider, ReconcilePolicy, RunPod, SecretString};
+use gpucloud::{Error, Fleet, PrimeIntellect, Provider, Readiness, ReconcilePolicy, RunPod, SecretString};
 use gpucloud_emulator::{Emulator, EmulatorConfig};
 use std::time::Duration;
 
@@ -58,7 +58,12 @@ fn for_team(client: PrimeIntellect, team: Option<&str>) -> Result<PrimeIntellect
 
 /// The real providers whose keys are set, restricted to `only` when non-empty; PrimeIntellect
 /// acting for `team` when given.
-pub fn from_env(only: &[Provider], allow_insecure_http: bool, team: Option<&str>) -> Result<Session, Error> {
+pub fn from_env(
+    only: &[Provider],
+    allow_insecure_http: bool,
+    team: Option<&str>,
+    readiness: Readiness,
+) -> Result<Session, Error> {
     let wanted = |p: Provider| only.is_empty() || only.contains(&p);
     let mut fleet = Fleet::new();
     let mut primeintellect = None;
@@ -78,11 +83,11 @@ pub fn from_env(only: &[Provider], allow_insecure_http: bool, team: Option<&str>
         let url = base_url(url_variable, allow_insecure_http)?;
         fleet = match provider {
             Provider::PrimeIntellect => {
-                let client = for_team(PrimeIntellect::new(k, url.as_deref())?, team)?;
+                let client = for_team(PrimeIntellect::new(k, url.as_deref())?.with_readiness(readiness), team)?;
                 primeintellect = Some(client.clone());
                 fleet.with(client)
             }
-            Provider::RunPod => fleet.with(RunPod::new(k, url.as_deref())?),
+            Provider::RunPod => fleet.with(RunPod::new(k, url.as_deref())?.with_readiness(readiness)),
         };
         configured += 1;
     }
@@ -96,7 +101,12 @@ pub fn from_env(only: &[Provider], allow_insecure_http: bool, team: Option<&str>
 }
 
 /// Both providers on a fresh in-process emulator.
-pub async fn emulated(only: &[Provider], ready_delay: Duration, team: Option<&str>) -> Result<Session, Error> {
+pub async fn emulated(
+    only: &[Provider],
+    ready_delay: Duration,
+    team: Option<&str>,
+    readiness: Readiness,
+) -> Result<Session, Error> {
     let emulator = Emulator::start(EmulatorConfig { ready_delay, ..EmulatorConfig::default() }).await.map_err(|e| {
         Error::Config { provider: Provider::PrimeIntellect, message: format!("starting the emulator: {e}") }
     })?;
@@ -112,14 +122,21 @@ pub async fn emulated(only: &[Provider], ready_delay: Duration, team: Option<&st
     let mut fleet = Fleet::new().with_sweep_policy(reconcile);
     let mut primeintellect = None;
     if wanted(Provider::PrimeIntellect) {
-        let client =
-            PrimeIntellect::new(key.clone(), Some(&url))?.with_poll_interval(poll).with_reconcile_policy(reconcile);
+        let client = PrimeIntellect::new(key.clone(), Some(&url))?
+            .with_poll_interval(poll)
+            .with_reconcile_policy(reconcile)
+            .with_readiness(readiness);
         let client = for_team(client, team)?;
         primeintellect = Some(client.clone());
         fleet = fleet.with(client);
     }
     if wanted(Provider::RunPod) {
-        fleet = fleet.with(RunPod::new(key, Some(&url))?.with_poll_interval(poll).with_reconcile_policy(reconcile));
+        fleet = fleet.with(
+            RunPod::new(key, Some(&url))?
+                .with_poll_interval(poll)
+                .with_reconcile_policy(reconcile)
+                .with_readiness(readiness),
+        );
     }
     Ok(Session { fleet, primeintellect, emulator: Some(emulator) })
 }

@@ -42,7 +42,18 @@ fn create_runpod_volume(emulator: &Emulator, size_gb: &str) -> Command {
     cmd
 }
 
+/// A public key whose private half does not exist: nothing logs in, pods just answer SSH.
+const ACCOUNT_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGpHc2VtdWxhdG9yLXRlc3Qta2V5LW5vdC1yZWFs tests@gpucloud";
+
+/// An emulator whose RunPod account holds a key (a RunPod pod has SSH access only then).
 async fn emulator(ready_delay: Duration) -> Emulator {
+    let emulator = keyless_emulator(ready_delay).await;
+    emulator.add_ssh_key(gpucloud_emulator::Api::RunPod, ACCOUNT_KEY);
+    emulator
+}
+
+/// An emulator as a new account starts: no SSH key anywhere.
+async fn keyless_emulator(ready_delay: Duration) -> Emulator {
     Emulator::start(EmulatorConfig { ready_delay, ..EmulatorConfig::default() }).await.unwrap()
 }
 
@@ -505,7 +516,7 @@ fn fastrand_suffix() -> u128 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_with_a_key_then_ssh_runs_the_system_ssh_with_the_pods_endpoint() {
-    let emulator = emulator(Duration::from_millis(100)).await;
+    let emulator = keyless_emulator(Duration::from_millis(100)).await;
     let dir = scratch();
     let private = dir.join("id_ed25519");
     let mut cmd = against(&emulator);
@@ -641,4 +652,26 @@ async fn ls_lists_an_account_of_2500_runpod_pods_in_full() {
     assert!(pods.iter().any(|p| p["name"] == "seeded-0"), "the oldest pod, on the last page");
     // Pages of 1,000 (the document's maximum `limit`): three list requests.
     assert_eq!(emulator.stats().requests_by_route.get("GET /v2/pods"), Some(&3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_on_a_runpod_account_without_a_key_says_how_to_fix_it_and_creates_nothing() {
+    let emulator = keyless_emulator(Duration::from_millis(100)).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--provider", "runpod", "--gpu", "H100_80GB"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(2), "the request has to change: exit 2");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no SSH public key") && stderr.contains("--ssh-key") && stderr.contains("--ready status"),
+        "{stderr}"
+    );
+    assert!(emulator.all_pods().is_empty(), "nothing was created");
+
+    // --ready status: the caller asked for the provider's word only.
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--provider", "runpod", "--gpu", "H100_80GB", "--ready", "status", "--json"]);
+    let pod = json(&run(cmd).await);
+    assert_eq!(pod["status"], "running");
+    assert_eq!(emulator.live_pods().len(), 1);
 }

@@ -9,6 +9,9 @@ use std::time::Duration;
 const ENV: [&str; 5] =
     ["PRIME_API_KEY", "RUNPOD_API_KEY", "PRIME_API_BASE_URL", "RUNPOD_API_BASE_URL", "GPUCLOUD_EMULATOR"];
 
+/// A public key whose private half does not exist: nothing logs in, pods just answer SSH.
+const ACCOUNT_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGpHc2VtdWxhdG9yLXRlc3Qta2V5LW5vdC1yZWFs tests@gpucloud";
+
 /// A standalone `gpucloud emulator` process, killed when dropped.
 struct Standalone {
     child: Child,
@@ -29,7 +32,13 @@ impl Standalone {
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let url = line.trim().rsplit(' ').next().unwrap().to_string();
         assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-        Self { child, url }
+        let emulator = Self { child, url };
+        // The account holds a key, as a user's does before RunPod pods can have SSH access.
+        let key = std::env::temp_dir().join(format!("gpucloud-leases-{}.pub", std::process::id()));
+        std::fs::write(&key, ACCOUNT_KEY).unwrap();
+        let added = emulator.run(&["ssh-keys", "add", "--provider", "runpod", key.to_str().unwrap()]);
+        assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+        emulator
     }
 
     fn gpucloud(&self, args: &[&str]) -> Command {

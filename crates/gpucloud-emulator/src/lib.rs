@@ -409,6 +409,25 @@ impl Emulator {
         self.inner.state().ssh_keys.clone()
     }
 
+    /// Registers `public_key` (an `authorized_keys` line) with the account on `api`, as the
+    /// provider's console would: for tests and demos that need pods with SSH access (a RunPod
+    /// pod answers SSH only when the account had keys at its create). Returns the key's id
+    /// (PrimeIntellect; empty for RunPod, which keeps a plain list).
+    pub fn add_ssh_key(&self, api: Api, public_key: &str) -> String {
+        let mut state = self.inner.state();
+        let id = match api {
+            Api::PrimeIntellect => state.new_id(Api::PrimeIntellect),
+            Api::RunPod => String::new(),
+        };
+        state.ssh_keys.push(EmulatedSshKey {
+            api,
+            id: id.clone(),
+            name: "added by the emulator's owner".into(),
+            public_key: public_key.trim().to_string(),
+        });
+        id
+    }
+
     /// Volumes.
     pub fn volumes(&self) -> Vec<EmulatedVolume> {
         self.inner.state().volumes.clone()
@@ -472,6 +491,7 @@ impl Emulator {
                 ssh_port: None,
                 banner_delay: Duration::ZERO,
                 authorized_keys: Vec::new(),
+                ports: vec!["22/tcp".into()],
                 cmd: None,
                 entrypoint: None,
             });

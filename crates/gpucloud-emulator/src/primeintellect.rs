@@ -255,6 +255,7 @@ async fn create_pod(
         authorized_keys,
         cmd: None,
         entrypoint: None,
+        ports: Vec::new(),
     });
     state.creates += 1;
     drop(state);

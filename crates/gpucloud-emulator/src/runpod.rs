@@ -86,17 +86,24 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
     // "Current cost in USD per hour (0.0 when EXITED or TERMINATED)" (Pod.cost).
     let cost = if matches!(phase, Phase::Stopped | Phase::Terminated) { 0.0 } else { pod.price };
     let running = phase == Phase::Running;
+    // `direct` is "null unless `22/tcp` is in `ports` and the running pod has been assigned a
+    // public port for it" (PodSsh).
+    let direct = if running && pod.ports.iter().any(|p| p == "22/tcp") {
+        json!({"host": "127.0.0.1", "port": pod.ssh_port, "username": "root",
+               "command": format!("ssh root@127.0.0.1 -p {}", pod.ssh_port)})
+    } else {
+        Value::Null
+    };
     let ssh = if running {
         json!({"proxy": {"host": "127.0.0.1", "port": 22, "username": format!("{}-emulator", pod.id),
                          "command": format!("ssh {}-emulator@127.0.0.1", pod.id)},
-               "direct": {"host": "127.0.0.1", "port": pod.ssh_port, "username": "root",
-                          "command": format!("ssh root@127.0.0.1 -p {}", pod.ssh_port)}})
+               "direct": direct})
     } else {
         json!({"proxy": null, "direct": null})
     };
     let (vcpus, ram) = catalog::runpod_host_per_gpu(&pod.gpu_type);
     let mut fields = json!({
-        "id": pod.id, "name": pod.name, "image": pod.image, "args": "", "disk": 50, "ports": ["22/tcp"], "env": pod.env,
+        "id": pod.id, "name": pod.name, "image": pod.image, "args": "", "disk": 50, "ports": pod.ports, "env": pod.env,
         "registry": null, "status": status, "actions": actions, "mounts": {},
         // Pod.gpu requires vcpuCount and memory, totals across the pod's GPUs (953afcc).
         "gpu": {"id": pod.gpu_type, "count": pod.gpu_count,
@@ -204,6 +211,7 @@ async fn create_pod(
         authorized_keys,
         cmd: (!request.cmd.is_empty()).then(|| request.cmd.clone()),
         entrypoint: (!request.entrypoint.is_empty()).then(|| request.entrypoint.clone()),
+        ports: request.ports.clone(),
     });
     state.creates += 1;
     drop(state);

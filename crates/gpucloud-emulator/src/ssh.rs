@@ -1,6 +1,7 @@
 //! Each pod created through the API gets a real SSH endpoint: a loopback TCP listener that sends
 //! an SSH identification line while the pod runs, so "ready" can be checked the way a user's
-//! `ssh` would find out. While the pod provisions or is stopped, a connection is closed without
+//! `ssh` would find out. A RunPod pod answers only when it was created with `startSsh` while
+//! the account had keys registered (the document's `startSsh` and `PodSsh`). While the pod provisions or is stopped, a connection is closed without
 //! a banner; once it is terminated, the listener is closed. Under
 //! [`crate::FaultKind::SshBannerDelay`] the banner starts only some time after the pod reports
 //! running (the real gap between "running" and a working `sshd`).
@@ -62,6 +63,10 @@ fn banner_due(inner: &Weak<Inner>, api: Api, id: &str) -> Option<bool> {
     let pod = state.pods.iter().find(|p| p.api == api && p.id == id)?;
     match pod.phase(inner.config.ready_delay) {
         Phase::Terminated => None,
+        // RunPod's `startSsh` "requires registered keys — with none registered the flag does
+        // nothing and the pod has no SSH access" (and a pod created without it has none
+        // "regardless of what this block reports"): no sshd answers, whatever `ssh` says.
+        Phase::Running if api == Api::RunPod && pod.authorized_keys.is_empty() => Some(false),
         Phase::Running => Some(pod.created.elapsed() >= inner.config.ready_delay + pod.banner_delay),
         Phase::Provisioning | Phase::Stopped => Some(false),
     }

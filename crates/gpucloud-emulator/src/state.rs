@@ -71,6 +71,8 @@ pub struct EmulatedPod {
     pub cmd: Option<Vec<String>>,
     /// RunPod container ENTRYPOINT (exec form), as created.
     pub entrypoint: Option<Vec<String>>,
+    /// RunPod exposed ports (`22/tcp`, `8888/http`), as created.
+    pub ports: Vec<String>,
     /// Creation order: RunPod lists are newest first and their cursors name a position in it.
     #[serde(skip)]
     pub(crate) seq: u64,
@@ -97,6 +99,7 @@ pub(crate) struct NewPod {
     pub authorized_keys: Vec<String>,
     pub cmd: Option<Vec<String>>,
     pub entrypoint: Option<Vec<String>>,
+    pub ports: Vec<String>,
 }
 
 /// A pod's lifecycle phase.
@@ -241,6 +244,7 @@ impl State {
             authorized_keys: new.authorized_keys,
             cmd: new.cmd,
             entrypoint: new.entrypoint,
+            ports: new.ports,
             seq: self.pods.len() as u64,
         };
         self.pods.push(pod.clone());

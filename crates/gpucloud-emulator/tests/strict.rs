@@ -88,3 +88,49 @@ async fn a_disk_create_answers_200_or_201_as_the_document_and_the_guide_say() {
         assert_eq!(status, expected, "{disk}");
     }
 }
+
+/// What a connection to `port` reads within a second (empty: closed or silent).
+async fn banner_at(port: u64) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let Ok(mut socket) = tokio::net::TcpStream::connect(("127.0.0.1", port as u16)).await else { return String::new() };
+    let mut buffer = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(1), socket.read(&mut buffer)).await;
+    String::from_utf8_lossy(&buffer[..read.ok().and_then(Result::ok).unwrap_or(0)]).into_owned()
+}
+
+#[tokio::test]
+async fn a_runpod_pod_has_ssh_only_when_created_with_start_ssh_and_registered_keys() {
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: std::time::Duration::ZERO, ..EmulatorConfig::default() })
+            .await
+            .unwrap();
+    let create = |start_ssh: bool, ports: Value| {
+        let mut body = runpod_create();
+        body["startSsh"] = json!(start_ssh);
+        body["ports"] = ports;
+        body
+    };
+    // "with none registered the flag does nothing and the pod has no SSH access" (startSsh).
+    let (status, _, keyless) = send(&emulator, "POST", "/v2/pods", Some(create(true, json!(["22/tcp"])))).await;
+    assert_eq!(status, 201, "{keyless}");
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILXGDN/SclOozk1xsDztpmhGiKkkrfQB9SKoO8dSIQQZ me@example.com";
+    assert_eq!(send(&emulator, "PUT", "/v2/account/ssh-keys", Some(json!({"keys": [key]}))).await.0, 200);
+    let (_, _, without_flag) = send(&emulator, "POST", "/v2/pods", Some(create(false, json!(["22/tcp"])))).await;
+    let (_, _, with_ssh) = send(&emulator, "POST", "/v2/pods", Some(create(true, json!(["22/tcp"])))).await;
+    let (_, _, no_port) = send(&emulator, "POST", "/v2/pods", Some(create(true, json!(["8888/http"])))).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let read = |pod: &Value| {
+        let id = pod["id"].as_str().unwrap().to_string();
+        let emulator = &emulator;
+        async move { send(emulator, "GET", &format!("/v2/pods/{id}"), None).await.2 }
+    };
+    for (pod, answers) in [(&keyless, false), (&without_flag, false), (&with_ssh, true)] {
+        let pod = read(pod).await;
+        let port = pod["ssh"]["direct"]["port"].as_u64().expect("22/tcp exposed: a direct endpoint is reported");
+        assert_eq!(banner_at(port).await.starts_with("SSH-2.0-"), answers, "{pod}");
+    }
+    // `direct` is "null unless `22/tcp` is in `ports`".
+    let pod = read(&no_port).await;
+    assert!(pod["ssh"]["direct"].is_null() && pod["ssh"]["proxy"].is_object(), "{pod}");
+    assert_eq!(pod["ports"], json!(["8888/http"]));
+}

@@ -151,6 +151,16 @@ pub enum Error {
         /// Whether the server saw the request and answered 413.
         sent: bool,
     },
+    /// The account has no SSH public key registered, so a pod created now would have no SSH
+    /// access (RunPod: `startSsh` "does nothing" without registered keys) and a wait for SSH
+    /// readiness would bill until its deadline. Raised before any create is sent.
+    #[error(
+        "{provider}: the account has no SSH public key, so the pod would have no SSH access; pass one to register (LaunchRequest::ssh_public_key, CLI --ssh-key ~/.ssh/id_ed25519.pub), register one (gpucloud ssh-keys add), or wait for the provider's status only (Readiness::Status, CLI --ready status)"
+    )]
+    NoSshKey {
+        /// Which cloud.
+        provider: Provider,
+    },
     /// A launch found no offer it could start; each attempt's failure is listed.
     #[error("no capacity: {}", summarize(.attempts))]
     NoCapacity {

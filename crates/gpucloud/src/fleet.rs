@@ -256,11 +256,16 @@ enum Next {
     Stop,
     /// Give up with this error itself: the request has to change, not the offer.
     Fail,
+    /// No offer of this provider can work (its account lacks what the launch needs); try
+    /// the other providers' offers.
+    SkipProvider,
 }
 
 fn after_create_failure(error: &Error) -> Next {
-    if matches!(error, Error::RequestTooLarge { .. }) {
-        return Next::Fail;
+    match error {
+        Error::RequestTooLarge { .. } => return Next::Fail,
+        Error::NoSshKey { .. } => return Next::SkipProvider,
+        _ => {}
     }
     match error.status() {
         // RunPod: 402 insufficient funds; 401 credentials. Neither improves with another offer.
@@ -272,6 +277,19 @@ fn after_create_failure(error: &Error) -> Next {
         // 400 next candidate (a rule or no capacity), 403 skip, 404/409 this offer is unusable,
         // 429 already waited per Retry-After in the retry layer, 5xx reconciled: all move on.
         _ => Next::Continue,
+    }
+}
+
+/// Why a launch started nothing: missing capacity, unless every attempt failed for the same
+/// reason on the caller's side (no SSH key anywhere), which is then the answer itself.
+fn no_offer_started(attempts: Vec<LaunchAttempt>) -> Error {
+    match attempts.first() {
+        Some(LaunchAttempt { error: first @ Error::NoSshKey { .. }, .. })
+            if attempts.iter().all(|a| matches!(a.error, Error::NoSshKey { .. })) =>
+        {
+            first.clone()
+        }
+        _ => Error::NoCapacity { attempts },
     }
 }
 
@@ -437,10 +455,14 @@ impl Fleet {
         let steps = async {
             // Per provider: the registered key's id (PrimeIntellect), or why it could not be registered.
             let mut ssh_keys: BTreeMap<Provider, std::result::Result<Option<String>, ()>> = BTreeMap::new();
+            let mut skipped: Vec<Provider> = Vec::new();
             let outcome: Result<Pod> = 'launch: {
                 for offer in candidates {
                     if Instant::now() >= deadline {
                         break 'launch Err(Error::Timeout { what: "a ready pod".into(), waited: started.elapsed() });
+                    }
+                    if skipped.contains(&offer.provider) {
+                        continue;
                     }
                     let provisioner = match self.provisioner(offer.provider) {
                         Ok(p) => Arc::clone(p),
@@ -480,12 +502,19 @@ impl Fleet {
                             if !matches!(error, Error::CreateUnconfirmed { .. }) {
                                 cleanup.forget_tag(&tag);
                             }
-                            tracing::warn!(provider = %offer.provider, gpu = %offer.gpu_type, %error, "create failed; trying the next offer");
                             let next = after_create_failure(&error);
+                            if matches!(next, Next::SkipProvider) {
+                                tracing::warn!(provider = %offer.provider, %error, "skipping this provider's offers");
+                            } else {
+                                tracing::warn!(provider = %offer.provider, gpu = %offer.gpu_type, %error, "create failed; trying the next offer");
+                            }
                             if matches!(next, Next::Fail) {
                                 break 'launch Err(error);
                             }
                             let stop = matches!(next, Next::Stop);
+                            if matches!(next, Next::SkipProvider) {
+                                skipped.push(offer.provider);
+                            }
                             attempts.push(LaunchAttempt {
                                 provider: offer.provider,
                                 gpu_type: offer.gpu_type.clone(),
@@ -527,7 +556,7 @@ impl Fleet {
                         }
                     }
                 }
-                Err(Error::NoCapacity { attempts: std::mem::take(&mut attempts) })
+                Err(no_offer_started(std::mem::take(&mut attempts)))
             };
             (outcome, progress)
         };

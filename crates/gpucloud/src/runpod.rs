@@ -17,6 +17,8 @@ use futures::stream::BoxStream;
 use runpod_api::types;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Environment variable holding the API key.
@@ -40,6 +42,9 @@ pub struct RunPod {
     readiness: crate::Readiness,
     watcher: crate::watch::Watcher,
     pagination: crate::Pagination,
+    /// Set once the account is seen to hold an SSH key; a missing key is never cached, so one
+    /// registered later (e.g. in the console) is found on the next create.
+    ssh_key_seen: Arc<AtomicBool>,
 }
 
 impl RunPod {
@@ -55,6 +60,7 @@ impl RunPod {
             readiness: crate::Readiness::default(),
             watcher: crate::watch::Watcher::default(),
             pagination: crate::Pagination::runpod(),
+            ssh_key_seen: Arc::default(),
         })
     }
 
@@ -125,6 +131,20 @@ impl RunPod {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Fails with [`Error::NoSshKey`] unless the account holds an SSH key. The document's
+    /// `startSsh` "**Requires registered keys** — with none registered the flag does nothing
+    /// and the pod has no SSH access": a create without one would bill through a wait for an
+    /// SSH answer that never comes. One `GET /v2/account/ssh-keys` until a key is seen.
+    async fn require_ssh_key(&self) -> Result<()> {
+        if self.ssh_key_seen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if self.list_ssh_keys().await?.is_empty() {
+            return Err(Error::NoSshKey { provider: Provider::RunPod });
+        }
+        Ok(())
     }
 }
 
@@ -411,6 +431,9 @@ impl Provisioner for RunPod {
         let OfferDetails::RunPod { gpu_type_id, cloud, data_center_ids, .. } = &spec.offer.details else {
             return Err(Error::invalid("offer", "is not a RunPod offer"));
         };
+        if self.readiness != crate::Readiness::Status {
+            self.require_ssh_key().await?;
+        }
         let tag = spec.launch_tag.clone().unwrap_or_else(new_launch_tag);
         let mut env = spec.env.clone();
         env.insert(LAUNCH_TAG_ENV.to_string(), tag.clone());
@@ -519,6 +542,9 @@ impl Provisioner for RunPod {
 
     async fn list_ssh_keys(&self) -> Result<Vec<crate::ssh::SshKey>> {
         let keys = self.caller.call("get_ssh_keys", Safety::Idempotent, || self.client.get_ssh_keys().send()).await?;
+        if !keys.keys.is_empty() {
+            self.ssh_key_seen.store(true, Ordering::Relaxed);
+        }
         Ok(keys.keys.into_iter().map(ssh_key).collect())
     }
 
@@ -527,6 +553,7 @@ impl Provisioner for RunPod {
         let mut keys =
             self.caller.call("get_ssh_keys", Safety::Idempotent, || self.client.get_ssh_keys().send()).await?.keys;
         if let Some(known) = keys.iter().find(|k| crate::ssh::same_key(k, &public_key)) {
+            self.ssh_key_seen.store(true, Ordering::Relaxed);
             return Ok(ssh_key(known.clone()));
         }
         // The PUT replaces the whole set: every key already there is sent back with the new one.
@@ -536,6 +563,7 @@ impl Provisioner for RunPod {
         self.caller
             .call("update_ssh_keys", Safety::Idempotent, || self.client.update_ssh_keys().body(body.clone()).send())
             .await?;
+        self.ssh_key_seen.store(true, Ordering::Relaxed);
         tracing::info!(provider = "runpod", "SSH key added to the account");
         Ok(ssh_key(public_key))
     }

@@ -11,14 +11,16 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_launches_through_one_client_stay_inside_the_quota() {
     let quota = Quota::documented().compressed(10); // 60 requests per 6 s, per key
-    let emulator = Emulator::start(EmulatorConfig {
-        ready_delay: Duration::ZERO,
-        faults: FaultConfig::none(),
-        quota: Some(quota),
-        ..EmulatorConfig::default()
-    })
-    .await
-    .unwrap();
+    let emulator = common::with_account_key(
+        Emulator::start(EmulatorConfig {
+            ready_delay: Duration::ZERO,
+            faults: FaultConfig::none(),
+            quota: Some(quota),
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap(),
+    );
     let fleet = Fleet::new()
         .with(common::runpod(&emulator).with_poll_interval(Duration::from_millis(500)))
         .with_cleanup_timeout(Duration::from_secs(60));

@@ -83,7 +83,7 @@ const OTHER: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOTHERKEYxxxxxxxxxxxxxx
 
 #[tokio::test]
 async fn ensuring_a_key_is_idempotent_and_keeps_the_keys_already_there() {
-    let emulator = common::emulator(Duration::ZERO, FaultConfig::none()).await;
+    let emulator = common::keyless_emulator(Duration::ZERO, FaultConfig::none()).await;
     let runpod = common::runpod(&emulator);
     runpod.ensure_ssh_key(OTHER).await.unwrap();
     for provisioner in [&runpod as &dyn Provisioner, &common::primeintellect(&emulator)] {
@@ -104,7 +104,7 @@ async fn ensuring_a_key_is_idempotent_and_keeps_the_keys_already_there() {
 
 #[tokio::test]
 async fn a_launch_with_a_key_creates_pods_that_trust_it_on_both_clouds() {
-    let emulator = common::emulator(Duration::from_millis(50), FaultConfig::none()).await;
+    let emulator = common::keyless_emulator(Duration::from_millis(50), FaultConfig::none()).await;
     for provisioner in
         [Box::new(common::primeintellect(&emulator)) as Box<dyn Provisioner>, Box::new(common::runpod(&emulator))]
     {
@@ -118,4 +118,43 @@ async fn a_launch_with_a_key_creates_pods_that_trust_it_on_both_clouds() {
     let bad = LaunchRequest { ssh_public_key: Some("not a key".into()), ..LaunchRequest::new("H100_80GB", 1, "ssh") };
     let error = common::fleet(&emulator).launch(&bad).await.unwrap_err();
     assert!(matches!(error, Error::InvalidInput { field: "ssh_public_key", .. }), "{error}");
+}
+
+#[tokio::test]
+async fn a_runpod_account_without_a_key_fails_fast_before_any_create() {
+    let emulator = common::keyless_emulator(Duration::from_millis(50), FaultConfig::none()).await;
+    let fleet = Fleet::new().with(common::runpod(&emulator)).with_cleanup_timeout(Duration::from_secs(10));
+    let error = fleet.launch(&LaunchRequest::new("H100_80GB", 1, "nokey")).await.unwrap_err();
+    assert!(matches!(error, Error::NoSshKey { provider: gpucloud::Provider::RunPod }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("--ssh-key") && message.contains("Readiness::Status"), "says how to fix it: {message}");
+    assert_eq!(emulator.stats().requests_by_route.get("POST /v2/pods"), None, "no pod was created");
+    assert!(emulator.all_pods().is_empty());
+
+    // With PrimeIntellect beside it, the launch moves on to PrimeIntellect's offers.
+    let both = Fleet::new()
+        .with(common::runpod(&emulator))
+        .with(common::primeintellect(&emulator))
+        .with_cleanup_timeout(Duration::from_secs(10));
+    let key_reads = || emulator.stats().requests_by_route.get("GET /v2/account/ssh-keys").copied();
+    let before = key_reads();
+    let pod = both.launch(&LaunchRequest::new("H100_80GB", 1, "nokey")).await.unwrap();
+    assert_eq!(pod.provider, gpucloud::Provider::PrimeIntellect);
+    assert!(key_reads() <= before.map(|n| n + 1), "RunPod's keys are read once per launch, not per offer");
+    both.terminate(&pod.id).await.unwrap();
+
+    // Waiting for the status only is the caller's choice: the pod is created, and (as the
+    // document says) it has no SSH access.
+    let status_only = common::runpod(&emulator).with_readiness(Readiness::Status);
+    let pod = create_on(&status_only).await;
+    let ready = status_only.wait_until_ready(&pod.id, Instant::now() + Duration::from_secs(10)).await.unwrap();
+    let ssh = ready.ssh.expect("the document reports an ssh block regardless");
+    assert!(gpucloud::ssh::probe_banner(&ssh, Duration::from_secs(1)).await.is_err(), "no key, no sshd");
+    status_only.terminate_and_confirm(&pod.id, Instant::now() + Duration::from_secs(10)).await.unwrap();
+
+    // A key registered later (e.g. in the console) is found on the next create.
+    emulator.add_ssh_key(gpucloud_emulator::Api::RunPod, common::ACCOUNT_KEY);
+    let pod = fleet.launch(&LaunchRequest::new("H100_80GB", 1, "haskey")).await.unwrap();
+    assert!(gpucloud::ssh::probe_banner(pod.ssh.as_ref().unwrap(), Duration::from_secs(2)).await.is_ok());
+    fleet.terminate(&pod.id).await.unwrap();
 }

@@ -7,8 +7,27 @@ use std::time::Duration;
 
 pub const FAST_RECONCILE: ReconcilePolicy = ReconcilePolicy { attempts: 5, delay: Duration::from_millis(150) };
 
+/// A public key the tests' emulated accounts hold (no private key exists: nothing logs in).
+pub const ACCOUNT_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGpHc2VtdWxhdG9yLXRlc3Qta2V5LW5vdC1yZWFs tests@gpucloud";
+
+/// An emulator whose RunPod account holds [`ACCOUNT_KEY`], so its pods answer SSH (the
+/// document: with no keys registered, `startSsh` does nothing).
 pub async fn emulator(ready_delay: Duration, faults: FaultConfig) -> Emulator {
+    with_account_key(
+        Emulator::start(EmulatorConfig { ready_delay, faults, ..EmulatorConfig::default() }).await.unwrap(),
+    )
+}
+
+/// An emulator whose accounts hold no SSH key, as a new account starts.
+pub async fn keyless_emulator(ready_delay: Duration, faults: FaultConfig) -> Emulator {
     Emulator::start(EmulatorConfig { ready_delay, faults, ..EmulatorConfig::default() }).await.unwrap()
+}
+
+/// `emulator` with [`ACCOUNT_KEY`] registered on RunPod.
+pub fn with_account_key(emulator: Emulator) -> Emulator {
+    emulator.add_ssh_key(gpucloud_emulator::Api::RunPod, ACCOUNT_KEY);
+    emulator
 }
 
 pub fn primeintellect(emulator: &Emulator) -> PrimeIntellect {
