@@ -152,6 +152,10 @@ pub struct UpArgs {
     /// Highest price per hour, USD.
     #[arg(long, value_parser = parse_price)]
     pub max_price: Option<f64>,
+    /// RunPod: only hosts whose driver offers at least this CUDA version (major.minor, e.g.
+    /// 12.4); the default image asks for 12.4 by itself.
+    #[arg(long)]
+    pub min_cuda: Option<String>,
     /// Seconds to wait for the pod to be ready; past that it is terminated.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
@@ -372,6 +376,10 @@ pub struct EmulatorArgs {
     /// Seconds a pod provisions before it runs.
     #[arg(long, default_value_t = 5.0)]
     pub ready_delay: f64,
+    /// Seconds a running PrimeIntellect pod installs its image (installationStatus ACTIVE, with
+    /// installationProgress) before it is FINISHED.
+    #[arg(long, default_value_t = 0.0)]
+    pub installation_time: f64,
     /// Probability (0-1) that a request gets a fault.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub fault_rate: f64,

@@ -145,6 +145,9 @@ async fn launch(session: &Session, request: &LaunchRequest, quiet: bool) -> Resu
         )),
         LaunchEvent::Created { pod } => bar.set_message(format!("created {}", pod.id)),
         LaunchEvent::Waiting { pod } => bar.set_message(format!("waiting for {} to be ready", pod.id)),
+        LaunchEvent::Observed { pod } => {
+            bar.set_message(format!("waiting for {} to be ready: {}", pod.id, pod.progress_text()));
+        }
         LaunchEvent::CleaningUp => bar.set_message("cleaning up"),
         _ => {}
     };
@@ -174,6 +177,7 @@ fn launch_request(args: &cli::UpArgs) -> LaunchRequest {
     request.volume_ids = args.volumes.clone();
     request.query.regions = args.regions.clone();
     request.disk_gb = args.disk;
+    request.min_cuda_version = args.min_cuda.clone();
     request.max_price_per_hour = args.max_price;
     request.query.max_price_per_hour = args.max_price;
     if args.spot {
@@ -526,6 +530,8 @@ async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
         faults,
         port: args.port,
         quota: args.quota.clone(),
+        installation_time: Duration::from_secs_f64(args.installation_time.max(0.0)),
+        check_responses: false,
     };
     let emulator = gpucloud_emulator::Emulator::start(config).await.map_err(|e| Error::Config {
         provider: Provider::PrimeIntellect,

@@ -2,10 +2,11 @@
 //!
 //! JSON shapes (stable):
 //! - pod: `{"id","provider","name","status","gpu_type","gpu_count","price_per_hour","ssh","created_at",
-//!   "lease_expires_at","installation_status","team_id"}`, `status` one of `provisioning`, `starting`, `running`, `stopped`,
+//!   "lease_expires_at","installation_status","installation_progress","team_id","data_center"}`, `status` one of `provisioning`, `starting`, `running`, `stopped`,
 //!   `terminating`, `terminated`, `failed`, `unknown`; `ssh` an `ssh user@host -p port` command or
 //!   null; `lease_expires_at` RFC 3339 or null (no lease); `installation_status` PrimeIntellect's
-//!   raw `installationStatus` or null; `team_id` the owning PrimeIntellect team or null.
+//!   raw `installationStatus` or null, `installation_progress` its percent or null; `team_id` the
+//!   owning PrimeIntellect team or null; `data_center` where the pod was placed (RunPod) or null.
 //! - team: `{"id","name","slug","role"}`.
 //! - ssh key: `{"provider","id","name","public_key"}` (`id`, `name` null on RunPod).
 //! - reap: `{"dry_run","examined","reaped":[{"id","name","reason","since"}],"failures":[{"provider","pod","error"}]}`,
@@ -51,7 +52,9 @@ pub fn pod_json(pod: &Pod) -> Value {
         "created_at": pod.created_at.map(|t| t.to_rfc3339()),
         "lease_expires_at": pod.lease_expires_at.map(|t| t.to_rfc3339()),
         "installation_status": pod.installation_status,
+        "installation_progress": pod.installation_progress,
         "team_id": pod.team_id,
+        "data_center": pod.data_center,
     })
 }
 
@@ -65,7 +68,14 @@ pub fn pod_details(pod: &Pod) {
         ("pod", pod.id.to_string()),
         ("name", pod.name.clone()),
         ("status", status),
-        ("installation", or_dash(pod.installation_status.as_deref())),
+        (
+            "installation",
+            match (pod.installation_status.as_deref(), pod.installation_progress) {
+                (Some(status), Some(percent)) => format!("{status} ({percent}%)"),
+                (status, _) => or_dash(status),
+            },
+        ),
+        ("data center", or_dash(pod.data_center.as_deref())),
         ("team", or_dash(pod.team_id.as_deref())),
         ("gpu", format!("{}x {}", pod.gpu_count, pod.gpu_type)),
         ("price/h", pod.price_per_hour.map(|v| format!("${v:.2}")).unwrap_or_else(|| "-".into())),
@@ -248,12 +258,13 @@ pub fn pods_table(pods: &[Pod]) {
                 p.status.as_str().to_string(),
                 format!("{}x {}", p.gpu_count, p.gpu_type),
                 p.price_per_hour.map(|v| format!("${v:.2}")).unwrap_or_else(|| "-".into()),
+                or_dash(p.data_center.as_deref()),
                 lease_left(p),
                 p.ssh.as_ref().map(ToString::to_string).unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
-    table(&["POD", "NAME", "STATUS", "GPU", "PRICE/H", "LEASE", "SSH"], rows);
+    table(&["POD", "NAME", "STATUS", "GPU", "PRICE/H", "DATA CENTER", "LEASE", "SSH"], rows);
 }
 
 pub fn volumes_table(volumes: &[Volume]) {

@@ -74,11 +74,13 @@ fn keys(value: &Value) -> Vec<&str> {
     keys
 }
 
-const POD_KEYS: [&str; 12] = [
+const POD_KEYS: [&str; 14] = [
     "created_at",
+    "data_center",
     "gpu_count",
     "gpu_type",
     "id",
+    "installation_progress",
     "installation_status",
     "lease_expires_at",
     "name",

@@ -165,6 +165,8 @@ pub struct RpGpu {
     pub availability: &'static str,
     /// Data centers.
     pub data_centers: &'static [&'static str],
+    /// CUDA versions its hosts' drivers offer (`major.minor`), oldest first.
+    pub cuda: &'static [&'static str],
 }
 
 /// The RunPod catalog.
@@ -178,6 +180,7 @@ pub fn runpod() -> Vec<RpGpu> {
             community: 2.69,
             availability: "HIGH",
             data_centers: &["US-TX-3", "EU-RO-1"],
+            cuda: &["12.4", "12.6", "12.8"],
         },
         RpGpu {
             id: "NVIDIA H100 PCIe",
@@ -187,6 +190,7 @@ pub fn runpod() -> Vec<RpGpu> {
             community: 1.99,
             availability: "MEDIUM",
             data_centers: &["US-KS-2"],
+            cuda: &["12.2", "12.4"],
         },
         RpGpu {
             id: "NVIDIA A100 80GB PCIe",
@@ -196,6 +200,7 @@ pub fn runpod() -> Vec<RpGpu> {
             community: 1.19,
             availability: "HIGH",
             data_centers: &["US-KS-2", "CA-MTL-1"],
+            cuda: &["11.8", "12.2"],
         },
         RpGpu {
             id: "NVIDIA GeForce RTX 4090",
@@ -205,6 +210,7 @@ pub fn runpod() -> Vec<RpGpu> {
             community: 0.34,
             availability: "HIGH",
             data_centers: &["EU-RO-1"],
+            cuda: &["12.4", "12.8"],
         },
         RpGpu {
             id: "NVIDIA  RTX A4500",
@@ -214,6 +220,7 @@ pub fn runpod() -> Vec<RpGpu> {
             community: 0.25,
             availability: "LOW",
             data_centers: &["CA-MTL-1"],
+            cuda: &["12.2", "12.4"],
         },
         RpGpu {
             id: "NVIDIA B200",
@@ -223,6 +230,7 @@ pub fn runpod() -> Vec<RpGpu> {
             community: 0.0,
             availability: "NONE",
             data_centers: &[],
+            cuda: &["12.8"],
         },
     ]
 }
@@ -248,7 +256,27 @@ impl RpGpu {
             "maxCount": {"secure": if self.secure > 0.0 { 8 } else { 0 }, "community": if self.community > 0.0 { 8 } else { 0 }},
             "availability": self.availability,
             "dataCenters": self.data_centers.iter().map(|dc| json!({"id": dc, "name": dc, "availability": self.availability})).collect::<Vec<_>>(),
-            "cudaVersions": []
+            "cudaVersions": self.cuda.iter().map(|v| json!({"version": v, "available": self.availability != "NONE"})).collect::<Vec<_>>()
         })
+    }
+}
+
+/// `major.minor` as numbers, compared numerically ("12.11 is above 12.2", the document's
+/// `minCudaVersion`); a bare major is `major.0`.
+pub fn cuda_version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.split_once('.').unwrap_or((text, "0"));
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+impl RpGpu {
+    /// The CUDA versions of its hosts that `allowed` (exact, empty: any) and `floor` admit.
+    pub fn cuda_matching(&self, allowed: &[String], floor: Option<&str>) -> Vec<&'static str> {
+        let floor = floor.and_then(cuda_version);
+        self.cuda
+            .iter()
+            .copied()
+            .filter(|v| allowed.is_empty() || allowed.iter().any(|a| a == v))
+            .filter(|v| floor.is_none_or(|f| cuda_version(v).is_some_and(|v| v >= f)))
+            .collect()
     }
 }

@@ -54,6 +54,7 @@ pub use faults::{FaultConfig, FaultKind};
 pub use quota::{Quota, QuotaStats, QuotaWindow};
 pub use ssh::BANNER as SSH_BANNER;
 pub use state::{Api, EMULATED_TEAMS, EmulatedPod, EmulatedSshKey, EmulatedVolume};
+pub use strict::ResponseChecks;
 
 use axum::Router;
 use axum::body::Body;
@@ -87,6 +88,12 @@ pub struct EmulatorConfig {
     /// Rate limits to enforce per API key (`Some(Quota::documented())`: RunPod's own), with
     /// RunPod's `RateLimit` headers on every response; `None`: unlimited.
     pub quota: Option<Quota>,
+    /// How long a running PrimeIntellect pod installs its image (`installationStatus` ACTIVE,
+    /// `installationProgress` rising) before it is FINISHED; zero: finished as it runs.
+    pub installation_time: Duration,
+    /// Check every JSON answer against the document's response schema for its status, as sent
+    /// (before any injected fault changes it); see [`Emulator::response_checks`].
+    pub check_responses: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -98,6 +105,8 @@ impl Default for EmulatorConfig {
             faults: FaultConfig::none(),
             port: 0,
             quota: None,
+            installation_time: Duration::ZERO,
+            check_responses: false,
         }
     }
 }
@@ -122,6 +131,7 @@ pub(crate) struct Inner {
     state: Mutex<state::State>,
     faults: Mutex<FaultInjector>,
     quota: Mutex<quota::QuotaState>,
+    response_checks: Mutex<strict::ResponseChecks>,
 }
 
 /// Shared state handed to every handler.
@@ -353,6 +363,7 @@ impl Emulator {
             state: Mutex::new(state::State::new(config.seed)),
             faults: Mutex::new(FaultInjector::new(config.faults.clone(), config.seed)),
             quota: Mutex::new(quota::QuotaState::default()),
+            response_checks: Mutex::default(),
             config,
         });
         let api = Router::new()
@@ -360,7 +371,7 @@ impl Emulator {
             .merge(runpod::routes())
             .merge(logs::routes())
             .fallback(strict::not_found)
-            .layer(axum::middleware::from_fn(strict::validate))
+            .layer(axum::middleware::from_fn_with_state(Arc::clone(&inner), strict::validate))
             .layer(axum::middleware::from_fn_with_state(Arc::clone(&inner), gate));
         let app = Router::new()
             .route("/_emulator/state", axum::routing::get(inspect))
@@ -445,6 +456,12 @@ impl Emulator {
         }
     }
 
+    /// The responses checked against the documents so far, and what broke them (with
+    /// [`EmulatorConfig::check_responses`]).
+    pub fn response_checks(&self) -> ResponseChecks {
+        self.inner.response_checks.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Requests admitted and refused by the quota, per API, and the busiest window seen.
     pub fn quota_stats(&self) -> QuotaStats {
         self.inner.quota().stats.clone()
@@ -492,6 +509,7 @@ impl Emulator {
                 banner_delay: Duration::ZERO,
                 authorized_keys: Vec::new(),
                 ports: vec!["22/tcp".into()],
+                cuda_version: "12.8".into(),
                 cmd: None,
                 entrypoint: None,
             });

@@ -115,8 +115,15 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
         Phase::Terminated => "TERMINATED",
     };
     let running = phase == Phase::Running;
+    // Running, the image installs for `installation_time` (`InstallationStatusEnum`: PENDING,
+    // ACTIVE, FINISHED, ERROR), with `installationProgress` the "percentage ... completed".
+    let installing = shared.config.installation_time;
+    let ran_for = pod.created.elapsed().saturating_sub(shared.config.ready_delay);
     let (installation, progress, failure) = match (running, pod.installation_fails) {
         (false, _) => ("PENDING", 0, Value::Null),
+        (true, false) if ran_for < installing => {
+            ("ACTIVE", (100.0 * ran_for.as_secs_f64() / installing.as_secs_f64()) as u64, Value::Null)
+        }
         (true, false) => ("FINISHED", 100, Value::Null),
         (true, true) => ("ERROR", 40, json!("emulated: image installation failed (exit code 1)")),
     };
@@ -256,6 +263,7 @@ async fn create_pod(
         cmd: None,
         entrypoint: None,
         ports: Vec::new(),
+        cuda_version: String::new(),
     });
     state.creates += 1;
     drop(state);

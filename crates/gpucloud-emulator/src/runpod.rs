@@ -36,15 +36,53 @@ pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
 }
 
+/// `GET /v2/catalog/gpus`. "Availability is included only when requested with
+/// include=AVAILABILITY, which requires `product`"; `product`, `count`, `cloud`, `countryCodes`,
+/// `cudaVersions` and `minCudaVersion` are "valid only with include=AVAILABILITY (400
+/// otherwise)", and the two CUDA filters are mutually exclusive (400). Without it the list
+/// carries no `availability`, `dataCenters` or `cudaVersions`.
 async fn list_gpu_types(RawQuery(query): RawQuery) -> Response {
     let pairs = query_pairs(query);
-    let count: u32 = pairs.iter().find(|(k, _)| k == "count").and_then(|(_, v)| v.parse().ok()).unwrap_or(1);
+    let values = |name: &str| -> Vec<String> {
+        pairs.iter().filter(|(k, _)| k == name).flat_map(|(_, v)| v.split(',').map(str::to_string)).collect()
+    };
+    let with_availability = values("include").iter().any(|v| v == "AVAILABILITY");
+    if with_availability && values("product").is_empty() {
+        return problem(StatusCode::BAD_REQUEST, "include=AVAILABILITY requires product");
+    }
+    let scoped = ["product", "count", "cloud", "countryCodes", "cudaVersions", "minCudaVersion"];
+    if let Some(name) = scoped.iter().find(|name| !with_availability && !values(name).is_empty()) {
+        return problem(StatusCode::BAD_REQUEST, &format!("{name} is valid only with include=AVAILABILITY"));
+    }
+    let (allowed, floor) = (values("cudaVersions"), values("minCudaVersion").into_iter().next());
+    if !allowed.is_empty() && floor.is_some() {
+        return problem(StatusCode::BAD_REQUEST, "cudaVersions and minCudaVersion are mutually exclusive");
+    }
+    let count: u32 = values("count").first().and_then(|v| v.parse().ok()).unwrap_or(1);
     let gpus: Vec<Value> = catalog::runpod()
         .iter()
         .map(|g| {
             let mut gpu = g.to_json();
-            if count > 8 {
-                gpu["availability"] = json!("NONE");
+            let fields = gpu.as_object_mut().expect("an object");
+            if !with_availability {
+                for name in ["availability", "dataCenters", "cudaVersions"] {
+                    fields.remove(name);
+                }
+                return gpu;
+            }
+            let cuda = g.cuda_matching(&allowed, floor.as_deref());
+            fields.insert(
+                "cudaVersions".into(),
+                json!(
+                    cuda.iter()
+                        .map(|v| json!({"version": v, "available": g.availability != "NONE"}))
+                        .collect::<Vec<_>>()
+                ),
+            );
+            // "omitted entirely when the configuration is unavailable everywhere".
+            if count > 8 || cuda.is_empty() || g.availability == "NONE" {
+                fields.insert("availability".into(), json!("NONE"));
+                fields.remove("dataCenters");
             }
             gpu
         })
@@ -109,7 +147,7 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
         "gpu": {"id": pod.gpu_type, "count": pod.gpu_count,
                 "vcpuCount": vcpus * pod.gpu_count.max(1), "memory": ram * pod.gpu_count.max(1)},
         "cloud": pod.provider_type, "dataCenterId": pod.data_center,
-        "cudaVersion": "12.8", "ssh": ssh, "template": null, "cost": cost, "locked": false,
+        "cudaVersion": pod.cuda_version, "ssh": ssh, "template": null, "cost": cost, "locked": false,
         "globalNetworking": {"enabled": false}, "runtime": {}, "createdAt": pod.created_at,
         "startedAt": if running { json!(pod.created_at) } else { Value::Null }
     });
@@ -177,6 +215,18 @@ async fn create_pod(
     let (host_vcpus, host_ram) = catalog::runpod_host_per_gpu(entry.id);
     let host_too_small = gpu.min_vcpu_count_per_gpu.is_some_and(|n| n.get() > u64::from(host_vcpus))
         || gpu.min_ram_per_gpu.is_some_and(|n| n.get() > u64::from(host_ram));
+    // CUDA: "A non-empty set is mutually exclusive with minCudaVersion (400 if both are sent)";
+    // "a version no machine reports yields a capacity error rather than a fallback".
+    if !gpu.allowed_cuda_versions.is_empty() && gpu.min_cuda_version.is_some() {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "gpu.allowedCudaVersions and gpu.minCudaVersion are mutually exclusive",
+        );
+    }
+    let cuda = entry.cuda_matching(&gpu.allowed_cuda_versions, gpu.min_cuda_version.as_deref());
+    let Some(cuda_version) = cuda.last().copied() else {
+        return problem(StatusCode::BAD_REQUEST, "There are no instances currently available for this configuration");
+    };
     if unit_price <= 0.0 || entry.availability == "NONE" || count > 8 || host_too_small {
         return problem(StatusCode::BAD_REQUEST, "There are no instances currently available for this configuration");
     }
@@ -186,6 +236,37 @@ async fn create_pod(
     if state.stocked_out.contains(entry.id) {
         return problem(StatusCode::BAD_REQUEST, "There are no instances currently available for this configuration");
     }
+    // Placement: `dataCenterIds` are the "preferred data centers for placement"; the pod goes
+    // to one of them that has this GPU, and none is the documented capacity refusal. A network
+    // volume must be "in the same data center as the pod", and exists on Secure Cloud only.
+    let network = request.mounts.as_ref().map(|m| m.network.as_slice()).unwrap_or_default();
+    let mut candidates: Vec<&str> = if request.data_center_ids.is_empty() {
+        entry.data_centers.to_vec()
+    } else {
+        request.data_center_ids.iter().map(String::as_str).filter(|dc| entry.data_centers.contains(dc)).collect()
+    };
+    if !network.is_empty() && cloud == "COMMUNITY" {
+        return problem(StatusCode::BAD_REQUEST, "network volumes are available on Secure Cloud only");
+    }
+    for mount in network {
+        let Some(volume) = state.volumes.iter().find(|v| v.api == Api::RunPod && v.id == mount.volume_id) else {
+            return problem(StatusCode::BAD_REQUEST, &format!("network volume {} not found", mount.volume_id));
+        };
+        let home = volume.data_center.clone();
+        candidates.retain(|dc| *dc == home);
+        if candidates.is_empty() {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "network volume {} is in {home}; the pod must be placed in the same data center",
+                    mount.volume_id
+                ),
+            );
+        }
+    }
+    let Some(data_center) = candidates.first().map(|dc| dc.to_string()) else {
+        return problem(StatusCode::BAD_REQUEST, "There are no instances currently available for this configuration");
+    };
     let ssh = crate::ssh::SshListener::bind();
     // The account's keys reach pods created with SSH (the document's `PodSsh`).
     let authorized_keys = if request.start_ssh { state.keys_of(Api::RunPod) } else { Vec::new() };
@@ -197,11 +278,7 @@ async fn create_pod(
         gpu_count: count,
         price: ((unit_price * f64::from(count)) * 100.0).round() / 100.0,
         provider_type: cloud,
-        data_center: request
-            .data_center_ids
-            .first()
-            .cloned()
-            .unwrap_or_else(|| entry.data_centers.first().unwrap_or(&"US-KS-2").to_string()),
+        data_center,
         image: request.image.clone().unwrap_or_default(),
         env: request.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         team_id: None,
@@ -212,6 +289,7 @@ async fn create_pod(
         cmd: (!request.cmd.is_empty()).then(|| request.cmd.clone()),
         entrypoint: (!request.entrypoint.is_empty()).then(|| request.entrypoint.clone()),
         ports: request.ports.clone(),
+        cuda_version: cuda_version.to_string(),
     });
     state.creates += 1;
     drop(state);

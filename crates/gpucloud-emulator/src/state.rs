@@ -73,6 +73,8 @@ pub struct EmulatedPod {
     pub entrypoint: Option<Vec<String>>,
     /// RunPod exposed ports (`22/tcp`, `8888/http`), as created.
     pub ports: Vec<String>,
+    /// RunPod: the CUDA version of the host it was placed on.
+    pub cuda_version: String,
     /// Creation order: RunPod lists are newest first and their cursors name a position in it.
     #[serde(skip)]
     pub(crate) seq: u64,
@@ -100,6 +102,7 @@ pub(crate) struct NewPod {
     pub cmd: Option<Vec<String>>,
     pub entrypoint: Option<Vec<String>>,
     pub ports: Vec<String>,
+    pub cuda_version: String,
 }
 
 /// A pod's lifecycle phase.
@@ -245,6 +248,7 @@ impl State {
             cmd: new.cmd,
             entrypoint: new.entrypoint,
             ports: new.ports,
+            cuda_version: new.cuda_version,
             seq: self.pods.len() as u64,
         };
         self.pods.push(pod.clone());

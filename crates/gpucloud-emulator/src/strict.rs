@@ -64,7 +64,18 @@ impl Document {
         if let Some(v) = cache.get(pointer) {
             return Some(Arc::clone(v));
         }
-        let schema = json!({ "$ref": format!("{}#{pointer}", self.uri) });
+        // A JSON pointer in a URI fragment is percent-encoded where URIs forbid its characters
+        // (RFC 6901 section 6): paths such as `/v2/pods/{id}` carry braces.
+        let mut fragment = String::with_capacity(pointer.len());
+        for c in pointer.chars() {
+            match c {
+                '{' | '}' | '%' | ' ' | '"' | '<' | '>' | '\\' | '^' | '`' | '|' => {
+                    fragment.push_str(&format!("%{:02X}", c as u32));
+                }
+                c => fragment.push(c),
+            }
+        }
+        let schema = json!({ "$ref": format!("{}#{fragment}", self.uri) });
         let validator = match jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .with_registry(&self.registry)
@@ -304,8 +315,86 @@ pub(crate) fn refusal(api: Api, violations: &[Violation]) -> Response {
     }
 }
 
-/// The middleware: validates, then hands the request (body restored) to the handler.
-pub(crate) async fn validate(request: Request, next: Next) -> Response {
+/// What the emulator's own answers were checked against ([`crate::EmulatorConfig::check_responses`]).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ResponseChecks {
+    /// JSON responses validated, per route and status: `"GET /v2/pods 200"`.
+    pub checked: std::collections::BTreeMap<String, u64>,
+    /// Each way a response broke the document's schema for its status: route, status, where,
+    /// what.
+    pub violations: Vec<String>,
+}
+
+/// The JSON Schema pointer of the body the document gives `status` of the operation (the exact
+/// code, its class such as `4XX`, or `default`), through a `$ref`ed response.
+fn response_schema_pointer(document: &Document, op_pointer: &str, status: u16) -> Option<String> {
+    let responses = document.doc.pointer(&format!("{op_pointer}/responses"))?;
+    let class = format!("{}XX", status / 100);
+    let (key, response) = [status.to_string(), class, "default".to_string()]
+        .into_iter()
+        .find_map(|key| responses.get(&key).map(|r| (key, r)))?;
+    let base = match response.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
+        Some(target) => target.to_string(),
+        None => format!("{op_pointer}/responses/{}", escape(&key)),
+    };
+    let content = document.doc.pointer(&format!("{base}/content"))?.as_object()?;
+    let media = ["application/json", "application/problem+json"].into_iter().find(|m| content.contains_key(*m))?;
+    Some(format!("{base}/content/{}/schema", escape(media)))
+}
+
+/// Validates a JSON response against its operation's documented response schema.
+async fn check_response(
+    shared: &crate::Shared,
+    api: Api,
+    method: &Method,
+    template: &str,
+    response: Response,
+) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("application/problem+json"));
+    let status = response.status().as_u16();
+    let document = document(api);
+    let op_pointer = format!("/paths/{}/{}", escape(template), method.as_str().to_ascii_lowercase());
+    let Some(pointer) = is_json.then(|| response_schema_pointer(document, &op_pointer, status)).flatten() else {
+        return response;
+    };
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "unreadable response").into_response();
+    };
+    let route = format!("{method} {template} {status}");
+    let found: Vec<String> = match serde_json::from_slice::<Value>(&bytes) {
+        Err(e) => vec![format!("{route}: not JSON: {e}")],
+        Ok(instance) => document
+            .validator(&pointer)
+            .map(|validator| {
+                violations_of(&validator, &instance, "response")
+                    .into_iter()
+                    .map(|v| format!("{route}: {}: {}", v.runpod_path(), v.message))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    for violation in &found {
+        tracing::error!(%violation, "the emulator answered outside its document");
+    }
+    let mut checks = shared.response_checks.lock().unwrap_or_else(|e| e.into_inner());
+    *checks.checked.entry(route).or_default() += 1;
+    checks.violations.extend(found);
+    drop(checks);
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The middleware: validates, then hands the request (body restored) to the handler, and (when
+/// configured) checks the handler's answer against the document too.
+pub(crate) async fn validate(
+    axum::extract::State(shared): axum::extract::State<crate::Shared>,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path().to_string();
     let api = if path.starts_with("/v2/") { Api::RunPod } else { Api::PrimeIntellect };
     let Some(template) = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
@@ -323,7 +412,12 @@ pub(crate) async fn validate(request: Request, next: Next) -> Response {
         tracing::debug!(%method, %path, ?violations, "request refused by the document");
         return refusal(api, &violations);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    if shared.config.check_responses {
+        check_response(&shared, api, &method, &template, response).await
+    } else {
+        response
+    }
 }
 
 /// Unknown routes, in each provider's error shape.
@@ -345,6 +439,27 @@ mod tests {
     fn query_violations(api: Api, template: &str, query: &[(&str, &str)]) -> Vec<String> {
         let pairs: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         check(api, &Method::GET, template, template, &pairs, None).iter().map(|v| v.runpod_path()).collect()
+    }
+
+    /// What the response check finds in `body`, answered with `status` to `method template`.
+    fn response_violations(api: Api, method: &str, template: &str, status: u16, body: Value) -> Option<usize> {
+        let document = document(api);
+        let op = format!("/paths/{}/{method}", escape(template));
+        let validator = document.validator(&response_schema_pointer(document, &op, status)?)?;
+        Some(violations_of(&validator, &body, "response").len())
+    }
+
+    #[test]
+    fn responses_are_checked_against_the_schema_of_their_status() {
+        let error = json!({"title": "Not Found", "status": 404, "detail": "pod not found"});
+        assert_eq!(response_violations(Api::RunPod, "get", "/v2/pods/{id}", 404, error.clone()), Some(0));
+        // A pod without its required fields, or an error where a pod is documented, is caught.
+        assert!(response_violations(Api::RunPod, "get", "/v2/pods/{id}", 200, json!({"id": "x"})).unwrap() > 0);
+        assert!(response_violations(Api::RunPod, "get", "/v2/pods/{id}", 200, error).unwrap() > 0);
+        let keys = json!({"keys": ["ssh-ed25519 AAAA me"]});
+        assert_eq!(response_violations(Api::RunPod, "get", "/v2/account/ssh-keys", 200, keys), Some(0));
+        let page = json!({"items": [], "totalCount": "two"});
+        assert!(response_violations(Api::PrimeIntellect, "get", "/api/v1/availability/gpus", 200, page).unwrap() > 0);
     }
 
     #[test]

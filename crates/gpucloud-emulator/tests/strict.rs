@@ -134,3 +134,102 @@ async fn a_runpod_pod_has_ssh_only_when_created_with_start_ssh_and_registered_ke
     assert!(pod["ssh"]["direct"].is_null() && pod["ssh"]["proxy"].is_object(), "{pod}");
     assert_eq!(pod["ports"], json!(["8888/http"]));
 }
+
+#[tokio::test]
+async fn the_gpu_catalog_answers_availability_only_as_the_document_says() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let catalog = |query: &str| {
+        let path = format!("/v2/catalog/gpus{query}");
+        let emulator = &emulator;
+        async move { send(emulator, "GET", &path, None).await }
+    };
+    // "include=AVAILABILITY, which requires `product`", and the scoped filters are "valid only
+    // with include=AVAILABILITY (400 otherwise)"; the two CUDA filters exclude each other.
+    for refused in [
+        "?include=AVAILABILITY",
+        "?product=POD",
+        "?count=2",
+        "?cloud=SECURE",
+        "?minCudaVersion=12.4",
+        "?include=AVAILABILITY&product=POD&cudaVersions=12.4&minCudaVersion=12.4",
+    ] {
+        let (status, content_type, body) = catalog(refused).await;
+        assert_eq!((status, content_type.as_str()), (400, "application/problem+json"), "{refused}: {body}");
+    }
+    // Without include: no availability, data centers or CUDA versions.
+    let (status, _, plain) = catalog("").await;
+    assert_eq!(status, 200);
+    for gpu in plain["gpus"].as_array().unwrap() {
+        for absent in ["availability", "dataCenters", "cudaVersions"] {
+            assert!(gpu.get(absent).is_none(), "{absent} in {gpu}");
+        }
+    }
+    // With it, scoped by the CUDA floor: A100 hosts stop at 12.2, so 12.4 finds none.
+    let (_, _, scoped) = catalog("?include=AVAILABILITY&product=POD&minCudaVersion=12.4").await;
+    let a100 = scoped["gpus"].as_array().unwrap().iter().find(|g| g["id"] == "NVIDIA A100 80GB PCIe").unwrap();
+    assert_eq!((&a100["availability"], &a100["cudaVersions"]), (&json!("NONE"), &json!([])), "{a100}");
+    assert!(a100.get("dataCenters").is_none(), "omitted when unavailable everywhere: {a100}");
+    let h100 = scoped["gpus"].as_array().unwrap().iter().find(|g| g["id"] == "NVIDIA H100 80GB HBM3").unwrap();
+    let versions: Vec<&str> =
+        h100["cudaVersions"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap()).collect();
+    assert_eq!(versions, ["12.4", "12.6", "12.8"]);
+}
+
+#[tokio::test]
+async fn a_runpod_create_lands_only_on_a_host_with_the_cuda_it_asks_for() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let a100 = |gpu: Value| {
+        let mut body = runpod_create();
+        body["gpu"] = gpu;
+        body
+    };
+    let floor = a100(json!({"id": "NVIDIA A100 80GB PCIe", "count": 1, "minCudaVersion": "12.4"}));
+    let (status, _, body) = send(&emulator, "POST", "/v2/pods", Some(floor)).await;
+    assert_eq!(status, 400, "no A100 host has CUDA 12.4: the documented capacity refusal: {body}");
+    let both = a100(
+        json!({"id": "NVIDIA A100 80GB PCIe", "count": 1, "minCudaVersion": "11.8", "allowedCudaVersions": ["12.2"]}),
+    );
+    assert_eq!(send(&emulator, "POST", "/v2/pods", Some(both)).await.0, 400, "mutually exclusive");
+    let exact = a100(json!({"id": "NVIDIA A100 80GB PCIe", "count": 1, "allowedCudaVersions": ["11.8"]}));
+    let (status, _, pod) = send(&emulator, "POST", "/v2/pods", Some(exact)).await;
+    assert_eq!((status, &pod["cudaVersion"]), (201, &json!("11.8")), "{pod}");
+    // "compared numerically rather than as a decimal — so 12.11 is above 12.2".
+    let numeric = a100(json!({"id": "NVIDIA H100 80GB HBM3", "count": 1, "minCudaVersion": "12.5"}));
+    let (status, _, pod) = send(&emulator, "POST", "/v2/pods", Some(numeric)).await;
+    assert_eq!((status, &pod["cudaVersion"]), (201, &json!("12.8")), "{pod}");
+}
+
+#[tokio::test]
+async fn a_runpod_pod_lands_in_a_requested_data_center_that_can_take_it() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let with = |fields: Value| {
+        let mut body = runpod_create();
+        for (k, v) in fields.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    // H100 SXM hosts are in US-TX-3 and EU-RO-1.
+    let (status, _, pod) =
+        send(&emulator, "POST", "/v2/pods", Some(with(json!({"dataCenterIds": ["CA-MTL-1", "EU-RO-1"]})))).await;
+    assert_eq!((status, &pod["dataCenterId"]), (201, &json!("EU-RO-1")), "{pod}");
+    let (status, _, body) =
+        send(&emulator, "POST", "/v2/pods", Some(with(json!({"dataCenterIds": ["CA-MTL-1"]})))).await;
+    assert_eq!(status, 400, "no host there is the documented refusal: {body}");
+    // A network volume pins the pod to its data center, and only Secure Cloud mounts one.
+    let (_, _, volume) =
+        send(&emulator, "POST", "/v2/network-volumes", Some(json!({"name": "v", "size": 10, "dataCenter": "US-TX-3"})))
+            .await;
+    let volume_id = volume["id"].as_str().unwrap_or_else(|| panic!("{volume}")).to_string();
+    let mount = json!({"network": [{"volumeId": volume_id, "path": "/workspace"}]});
+    let elsewhere = with(json!({"dataCenterIds": ["EU-RO-1"], "mounts": mount}));
+    assert_eq!(send(&emulator, "POST", "/v2/pods", Some(elsewhere)).await.0, 400, "volume in another data center");
+    let community = with(json!({"cloud": "COMMUNITY", "mounts": mount}));
+    assert_eq!(
+        send(&emulator, "POST", "/v2/pods", Some(community)).await.0,
+        400,
+        "Community Cloud has no network volumes"
+    );
+    let (status, _, pod) = send(&emulator, "POST", "/v2/pods", Some(with(json!({"mounts": mount})))).await;
+    assert_eq!((status, &pod["dataCenterId"]), (201, &json!("US-TX-3")), "{pod}");
+}

@@ -89,6 +89,8 @@ pub struct LaunchRequest {
     pub min_ram_per_gpu_gb: Option<u32>,
     /// Minimum host vCPUs per GPU ([`LaunchSpec::min_vcpus_per_gpu`]; RunPod only).
     pub min_vcpus_per_gpu: Option<u32>,
+    /// Lowest CUDA version of the host's driver ([`LaunchSpec::min_cuda_version`]; RunPod only).
+    pub min_cuda_version: Option<String>,
 }
 
 impl LaunchRequest {
@@ -112,6 +114,7 @@ impl LaunchRequest {
             entrypoint: None,
             min_ram_per_gpu_gb: None,
             min_vcpus_per_gpu: None,
+            min_cuda_version: None,
         }
     }
 
@@ -127,6 +130,7 @@ impl LaunchRequest {
         spec.entrypoint = self.entrypoint.clone();
         spec.min_ram_per_gpu_gb = self.min_ram_per_gpu_gb;
         spec.min_vcpus_per_gpu = self.min_vcpus_per_gpu;
+        spec.min_cuda_version.clone_from(&self.min_cuda_version);
         spec
     }
 }
@@ -370,9 +374,19 @@ impl Fleet {
 
     /// Offers from every provider, fetched concurrently and merged cheapest-first. A provider
     /// that fails or takes longer than the offer timeout is reported in `errors`; the others'
-    /// offers are still returned.
+    /// offers are still returned. With [`OfferQuery::volume_id`], only the provider holding
+    /// that volume is asked, for offers that can attach it ([`crate::placement`]); a volume no
+    /// provider has is reported in `errors`.
     pub async fn offers(&self, query: &OfferQuery) -> OfferResults {
-        let fetches = self.provisioners.iter().map(|p| async move {
+        let only = match crate::placement::volume_provider(&self.provisioners, query.volume_id.as_slice()).await {
+            Ok(only) => only,
+            Err(e) => {
+                let errors = self.provisioners.iter().map(|p| (p.provider(), e.clone())).collect();
+                return OfferResults { offers: Vec::new(), errors };
+            }
+        };
+        let asked = self.provisioners.iter().filter(|p| only.is_none_or(|o| p.provider() == o));
+        let fetches = asked.map(|p| async move {
             let result = match tokio::time::timeout(self.offer_timeout, p.offers(query)).await {
                 Ok(result) => result,
                 Err(_) => Err(Error::Timeout { what: format!("{} offers", p.provider()), waited: self.offer_timeout }),
@@ -439,10 +453,20 @@ impl Fleet {
         if let Some(key) = &request.ssh_public_key {
             crate::ssh::parse_public_key(key)?;
         }
+        crate::validate::check_cuda_floor(request.min_cuda_version.as_deref())?;
+        request.query.validate()?;
+        // The volume decides the provider and where the pod can land (crate::placement).
+        let mut query = request.query.clone();
+        if query.volume_id.is_none() {
+            query.volume_id = request.volume_ids.first().cloned();
+        }
         let started = Instant::now();
         let deadline = started + request.ready_timeout;
         let cleanup = LaunchCleanup { pending: Arc::default(), timeout: self.cleanup_timeout, sweep: self.sweep };
-        let results = self.offers(&request.query).await;
+        let results = self.offers(&query).await;
+        if let Some((_, error)) = results.errors.iter().find(|(_, e)| matches!(e, Error::InvalidInput { .. })) {
+            return Err(error.clone());
+        }
         let mut attempts: Vec<LaunchAttempt> = Vec::new();
         for (provider, error) in results.errors {
             attempts.push(LaunchAttempt { provider, gpu_type: "(offers)".into(), price_per_hour: 0.0, error });
@@ -451,6 +475,7 @@ impl Fleet {
             .offers
             .into_iter()
             .filter(|o| offer_accepts_image(o, request.image.as_deref()))
+            .filter(|o| offer_meets_cuda_floor(o, request))
             .take(request.max_candidates.max(1));
         let steps = async {
             // Per provider: the registered key's id (PrimeIntellect), or why it could not be registered.
@@ -536,7 +561,12 @@ impl Fleet {
                         break 'launch Ok(pod);
                     }
                     progress(LaunchEvent::Waiting { pod: &pod });
-                    match provisioner.wait_until_ready(&pod.id, deadline).await {
+                    let waited = provisioner
+                        .wait_until_ready_reporting(&pod.id, deadline, &mut |pod| {
+                            progress(LaunchEvent::Observed { pod })
+                        })
+                        .await;
+                    match waited {
                         Ok(ready) => {
                             cleanup.release(&pod.id, &tag);
                             break 'launch Ok(ready);
@@ -661,6 +691,11 @@ pub enum LaunchEvent<'a> {
         /// The pod.
         pod: &'a Pod,
     },
+    /// A state read while waiting ([`Pod::progress_text`] says it for people).
+    Observed {
+        /// The pod as last read.
+        pod: &'a Pod,
+    },
     /// Terminating leftovers (if any) before returning.
     CleaningUp,
 }
@@ -672,6 +707,19 @@ fn offer_accepts_image(offer: &Offer, image: Option<&str>) -> bool {
         }
         _ => true,
     }
+}
+
+/// A RunPod offer whose hosts report CUDA versions, none of them at the launch's floor (the
+/// caller's `min_cuda_version`, or the default image's own), cannot run the pod: its create
+/// would be refused for capacity, so it is not tried. An offer that reports none is tried.
+fn offer_meets_cuda_floor(offer: &Offer, request: &LaunchRequest) -> bool {
+    let crate::OfferDetails::RunPod { cuda_versions, .. } = &offer.details else { return true };
+    let floor = match (&request.min_cuda_version, &request.image) {
+        (Some(floor), _) => floor.as_str(),
+        (None, None) => crate::provisioner::DEFAULT_RUNPOD_IMAGE_CUDA,
+        (None, Some(_)) => return true,
+    };
+    cuda_versions.is_empty() || cuda_versions.iter().any(|v| crate::validate::cuda_at_least(v, floor))
 }
 
 /// A pod that is terminated (and the termination confirmed) when the guard is dropped, unless

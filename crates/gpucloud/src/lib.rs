@@ -32,6 +32,7 @@ pub mod logs;
 pub mod model;
 pub mod pace;
 pub mod paginate;
+mod placement;
 #[cfg(feature = "primeintellect")]
 pub mod primeintellect;
 #[cfg(all(test, feature = "primeintellect", feature = "runpod"))]
@@ -39,6 +40,7 @@ mod properties;
 pub mod provisioner;
 pub mod reap;
 mod reconcile;
+pub mod region;
 pub mod retry;
 #[cfg(feature = "runpod")]
 pub mod runpod;

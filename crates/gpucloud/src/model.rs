@@ -271,8 +271,12 @@ pub struct Pod {
     pub provider_status: String,
     /// PrimeIntellect's `installationStatus` as sent (`PENDING`, `ACTIVE`, `FINISHED`, `ERROR`,
     /// `TERMINATED`, or anything newer); `None` on RunPod. `ERROR` makes the pod
-    /// [`PodStatus::Failed`] whatever its `status` says.
+    /// [`PodStatus::Failed`] whatever its `status` says; `PENDING` or `ACTIVE` (the image is
+    /// still being installed) keeps a running pod [`PodStatus::Starting`], so not ready.
     pub installation_status: Option<String>,
+    /// PrimeIntellect's `installationProgress`: percent of the image installation done (0-100);
+    /// `None` on RunPod and when not reported.
+    pub installation_progress: Option<u8>,
     /// The team that owns it (PrimeIntellect team accounts); `None` for personal pods and on RunPod.
     pub team_id: Option<String>,
     /// Canonical GPU name (see [`crate::gpu`]), or the provider's name when unknown.
@@ -281,6 +285,9 @@ pub struct Pod {
     pub gpu_count: u32,
     /// Price in USD per hour, when the provider reports it.
     pub price_per_hour: Option<f64>,
+    /// The data center it was placed in, where the provider reports it (RunPod's
+    /// `dataCenterId`; PrimeIntellect's pod record names none).
+    pub data_center: Option<String>,
     /// SSH endpoint, once the provider reports one.
     pub ssh: Option<SshEndpoint>,
     /// Creation time, when reported (PrimeIntellect's offset-less timestamps are read as UTC).
@@ -317,6 +324,16 @@ impl Pod {
             (Some("ERROR"), Some(message)) => format!("{}, installation ERROR: {message}", self.provider_status),
             (Some("ERROR"), None) => format!("{}, installation ERROR", self.provider_status),
             _ => self.provider_status.clone(),
+        }
+    }
+
+    /// The status for people: `starting`, or `starting (image installing: 40%)` while a
+    /// PrimeIntellect pod's image is installed.
+    pub fn progress_text(&self) -> String {
+        match (self.installation_status.as_deref(), self.installation_progress) {
+            (Some("PENDING" | "ACTIVE"), Some(percent)) => format!("{} (image installing: {percent}%)", self.status),
+            (Some("PENDING" | "ACTIVE"), None) => format!("{} (image installing)", self.status),
+            _ => self.status.to_string(),
         }
     }
 
@@ -457,6 +474,10 @@ pub enum OfferDetails {
         data_center_ids: Vec<String>,
         /// Largest GPU count this type allows per pod on this tier.
         max_gpu_count: Option<u32>,
+        /// CUDA versions its hosts offer (`major.minor`, the catalog's `cudaVersions` with
+        /// free capacity); empty when not reported ("treat a missing `cudaVersions` the same as
+        /// an empty one").
+        cuda_versions: Vec<String>,
     },
 }
 

@@ -391,6 +391,18 @@ pub(crate) fn to_pod(pod: types::ApiPodConfig) -> Result<Pod> {
     if installation_status.as_deref() == Some("ERROR") && status != PodStatus::Terminated {
         status = PodStatus::Failed;
     }
+    // ACTIVE with the image still installing (`InstallationStatusEnum` PENDING or ACTIVE) is
+    // not yet a machine to work on. A pod that sends no installation status is judged by its
+    // status alone (a missing field must not make a pod wait forever).
+    if status == PodStatus::Running && matches!(installation_status.as_deref(), Some("PENDING" | "ACTIVE")) {
+        status = PodStatus::Starting;
+    }
+    // The rate the pod bills now: APIPodConfig has one per phase where they differ.
+    let price_now = match status {
+        PodStatus::Provisioning => pod.provisioning_price_hr.unwrap_or(pod.price_hr),
+        PodStatus::Stopped => pod.stopped_price_hr.unwrap_or(pod.price_hr),
+        _ => pod.price_hr,
+    };
     let (launch_tag, lease_expires_at) = crate::lease::tag_and_expiry(&pod.name);
     Ok(Pod {
         id: PodId::new(Provider::PrimeIntellect, id),
@@ -401,10 +413,12 @@ pub(crate) fn to_pod(pod: types::ApiPodConfig) -> Result<Pod> {
         status,
         provider_status,
         installation_status,
+        installation_progress: pod.installation_progress.and_then(|p| u8::try_from(p.clamp(0, 100)).ok()),
         team_id: pod.team_id.clone(),
         gpu_type: gpu::canonical_name(&pod.gpu_name.0),
         gpu_count: u32::try_from(pod.gpu_count.max(0)).unwrap_or(0),
-        price_per_hour: Some(pod.price_hr),
+        price_per_hour: Some(price_now),
+        data_center: None,
         ssh,
         created_at: pod.created_at.as_deref().and_then(parse_timestamp),
         raw: PodRecord::PrimeIntellect(Box::new(pod)),
@@ -508,11 +522,21 @@ impl Provisioner for PrimeIntellect {
             tracing::debug!(gpu, "not a PrimeIntellect GPUType; no PrimeIntellect offers");
             return Ok(Vec::new());
         }
-        if let Some(region) = query.regions.iter().find(|r| outside("Regions", r)) {
+        // Every accepted region form translates to PrimeIntellect's `Regions` ([`crate::region`]);
+        // each offer is then checked to lie inside (a country or data center is finer than a
+        // PrimeIntellect region).
+        let places = crate::region::parse_all(&query.regions)?;
+        let mut wanted: Vec<&str> = places.iter().flat_map(|p| p.prime_regions.iter().copied()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if let Some(region) = wanted.iter().find(|r| outside("Regions", r)) {
             tracing::debug!(%region, "not a PrimeIntellect region; no PrimeIntellect offers");
             return Ok(Vec::new());
         }
-        let regions: Vec<types::Regions> = query.regions.iter().map(|r| types::Regions::from(r.clone())).collect();
+        if !places.is_empty() && wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let regions: Vec<types::Regions> = wanted.iter().map(|r| types::Regions::from(r.to_string())).collect();
         let disks: Vec<String> = query.volume_id.iter().cloned().collect();
         let this = self.clone();
         let gpu_count = query.gpu_count;
@@ -551,7 +575,10 @@ impl Provisioner for PrimeIntellect {
             }
         });
         let offers: Vec<Offer> = paginate::items(pages).try_collect().await?;
-        Ok(offers.into_iter().filter(|o| query.matches(o)).collect())
+        let inside = |o: &Offer| {
+            places.is_empty() || places.iter().any(|p| p.has_prime_offer(o.region.as_deref(), o.country.as_deref()))
+        };
+        Ok(offers.into_iter().filter(|o| query.matches(o) && inside(o)).collect())
     }
 
     async fn create(&self, spec: &LaunchSpec) -> Result<Pod> {

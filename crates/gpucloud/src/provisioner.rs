@@ -62,7 +62,10 @@ impl OfferQuery {
             && (!self.in_stock_only || offer.stock.is_available())
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks the query before any request: a GPU count of at least 1, a positive price cap,
+    /// and regions in one of the accepted forms ([`crate::region`]).
+    pub fn validate(&self) -> Result<()> {
+        crate::region::parse_all(&self.regions)?;
         if self.gpu_count == Some(0) {
             return Err(Error::invalid("gpu_count", "must be at least 1"));
         }
@@ -122,7 +125,16 @@ pub struct LaunchSpec {
     /// RunPod placement filter: only hosts with at least this many vCPUs per GPU
     /// (`gpu.minVcpuCountPerGpu`). PrimeIntellect: size `vcpus` instead.
     pub min_vcpus_per_gpu: Option<u32>,
+    /// RunPod placement filter: only hosts whose driver offers at least this CUDA version,
+    /// `major.minor` (`gpu.minCudaVersion`, compared numerically: 12.11 is above 12.2). Unset
+    /// with the default image, [`DEFAULT_RUNPOD_IMAGE_CUDA`] is sent, the image's own need.
+    /// PrimeIntellect chooses CUDA by image: [`crate::Error::Unsupported`].
+    pub min_cuda_version: Option<String>,
 }
+
+/// The CUDA version [`DEFAULT_RUNPOD_IMAGE`] is built for: a host with an older driver cannot
+/// run it, so creates with the default image send it as `gpu.minCudaVersion`.
+pub const DEFAULT_RUNPOD_IMAGE_CUDA: &str = "12.4";
 
 /// The shortest poll interval a client accepts (`with_poll_interval` clamps to it).
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -157,6 +169,7 @@ impl LaunchSpec {
             entrypoint: None,
             min_ram_per_gpu_gb: None,
             min_vcpus_per_gpu: None,
+            min_cuda_version: None,
         }
     }
 
@@ -285,10 +298,21 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
     /// fails after the retry policy's attempts ends the wait with its error. The deadline is
     /// never exceeded by more than one probe's timeout.
     async fn wait_until_ready(&self, id: &PodId, deadline: Instant) -> Result<Pod> {
+        self.wait_until_ready_reporting(id, deadline, &mut |_| {}).await
+    }
+
+    /// [`Provisioner::wait_until_ready`], handing each state it reads to `observed` (for
+    /// progress displays: status, PrimeIntellect's `installation_progress`).
+    async fn wait_until_ready_reporting(
+        &self,
+        id: &PodId,
+        deadline: Instant,
+        observed: &mut (dyn for<'p> FnMut(&'p Pod) + Send),
+    ) -> Result<Pod> {
         let started = Instant::now();
-        let mut last: Option<(PodStatus, Option<String>)> = None;
+        let mut last: Option<(String, Option<String>)> = None;
         loop {
-            let Ok(observed) = tokio::time::timeout_at(deadline, self.observe(id)).await else {
+            let Ok(observed_state) = tokio::time::timeout_at(deadline, self.observe(id)).await else {
                 let what = match last {
                     Some((status, Some(why))) => format!("pod {id} to answer SSH (it is {status}; last probe: {why})"),
                     Some((status, None)) => format!("pod {id} to become ready (last status {status})"),
@@ -296,9 +320,10 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
                 };
                 return Err(Error::Timeout { what, waited: started.elapsed() });
             };
-            let Some(pod) = observed? else {
+            let Some(pod) = observed_state? else {
                 return Err(Error::PodFailed { id: id.clone(), status: "gone: the provider no longer has it".into() });
             };
+            observed(&pod);
             let mut last_probe = None;
             match (&pod.ssh, self.readiness()) {
                 (Some(_), crate::Readiness::Status) if pod.is_ready() => return Ok(pod),
@@ -321,7 +346,7 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
                 return Err(Error::PodFailed { id: id.clone(), status: pod.failure_reason() });
             }
             tracing::debug!(pod = %id, status = %pod.status, "waiting for pod");
-            last = Some((pod.status, last_probe));
+            last = Some((pod.progress_text(), last_probe));
         }
     }
 

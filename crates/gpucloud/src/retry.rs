@@ -22,7 +22,9 @@
 //! **Decorrelated delays**: every client draws its jitter from its own random generator, seeded
 //! from the operating system's entropy, and each call from a fresh seed of that generator. Many
 //! clients hitting the same fault (many processes launching at once against one rate limit)
-//! therefore spread their retries out instead of retrying in lockstep.
+//! therefore spread their retries out instead of retrying in lockstep. To replay a run's
+//! delays (a test failure that depends on them), set `GPUCLOUD_JITTER_SEED` to a number: each
+//! client's generator then starts from it, and the seed in use is logged at `DEBUG`.
 //!
 //! Every retry is logged at `WARN` by `tracing` with the provider, operation, attempt and delay.
 
@@ -122,8 +124,16 @@ impl RetryBudget {
 pub(crate) struct JitterSource(Arc<Mutex<fastrand::Rng>>);
 
 impl JitterSource {
+    /// Seeded from `GPUCLOUD_JITTER_SEED` when it holds a number (to replay delays), else from
+    /// entropy.
     pub(crate) fn from_entropy() -> Self {
-        Self(Arc::new(Mutex::new(fastrand::Rng::new())))
+        let seed = std::env::var("GPUCLOUD_JITTER_SEED").ok().and_then(|s| s.trim().parse::<u64>().ok());
+        let rng = match seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        tracing::debug!(jitter_seed = ?seed, "retry jitter generator");
+        Self(Arc::new(Mutex::new(rng)))
     }
 
     fn next_seed(&self) -> u64 {

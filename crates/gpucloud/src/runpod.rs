@@ -133,6 +133,22 @@ impl RunPod {
         }
     }
 
+    /// The data center network volume `id` lives in; an id the account does not have is
+    /// [`Error::InvalidInput`] naming it.
+    async fn volume_data_center(&self, id: &str) -> Result<String> {
+        let found = self
+            .caller
+            .call("get_network_volume", Safety::Idempotent, || self.client.get_network_volume().id(id).send())
+            .await;
+        match found {
+            Ok(volume) => Ok(volume.data_center.clone()),
+            Err(e) if e.is_not_found() => {
+                Err(Error::invalid("volume_id", format!("RunPod has no network volume {id:?} on this account")))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Fails with [`Error::NoSshKey`] unless the account holds an SSH key. The document's
     /// `startSsh` "**Requires registered keys** — with none registered the flag does nothing
     /// and the pod has no SSH access": a create without one would bill through a wait for an
@@ -341,6 +357,7 @@ fn to_offers(gpu: &types::GpuType, cloud: &str, count: u32) -> Option<Offer> {
                 .map(|dc| dc.id.clone())
                 .collect(),
             max_gpu_count: u32::try_from(max).ok(),
+            cuda_versions: gpu.cuda_versions.iter().filter(|v| v.available).map(|v| v.version.clone()).collect(),
         },
     })
 }
@@ -352,6 +369,11 @@ fn ssh_of(pod: &types::Pod) -> Option<SshEndpoint> {
         port: u16::try_from(endpoint.port).unwrap_or(22),
         user: endpoint.username.clone(),
     })
+}
+
+/// A RunPod price (f32 on the wire) as the decimal it was quoted in: four places.
+fn wire_price(price: f32) -> f64 {
+    (f64::from(price) * 10_000.0).round() / 10_000.0
 }
 
 pub(crate) fn to_pod(pod: types::Pod) -> Pod {
@@ -366,10 +388,14 @@ pub(crate) fn to_pod(pod: types::Pod) -> Pod {
         status: PodStatus::from_runpod(&provider_status),
         provider_status,
         installation_status: None,
+        installation_progress: None,
         team_id: None,
         gpu_type: pod.gpu.as_ref().map(|g| gpu::canonical_name(&g.id)).unwrap_or_else(|| "CPU".into()),
         gpu_count: pod.gpu.as_ref().map(|g| u32::try_from(g.count.get()).unwrap_or(u32::MAX)).unwrap_or(0),
-        price_per_hour: Some(f64::from(pod.cost)),
+        // `cost` is the current rate ("0.0 when EXITED or TERMINATED"), f32 on the wire:
+        // rounded back to the cents' precision it was quoted in, not 1.9900000095367432.
+        price_per_hour: Some(wire_price(pod.cost)),
+        data_center: pod.data_center_id.clone(),
         ssh: ssh_of(&pod),
         created_at: parse_timestamp(&pod.created_at),
         raw: PodRecord::RunPod(Box::new(pod)),
@@ -409,19 +435,37 @@ impl Provisioner for RunPod {
             return Ok(Vec::new()); // v2 has no interruptible pods.
         }
         let count = query.gpu_count.unwrap_or(1);
+        // A network volume attaches only "in the same data center as the pod", on Secure Cloud.
+        let volume_home = match &query.volume_id {
+            Some(id) => Some(self.volume_data_center(id).await?),
+            None => None,
+        };
         let catalogs = futures::future::try_join_all(CLOUDS.iter().map(|cloud| self.catalog(cloud, count))).await?;
         let mut offers = Vec::new();
         for (cloud, gpus) in CLOUDS.iter().zip(catalogs) {
             offers.extend(gpus.iter().filter_map(|g| to_offers(g, cloud, count)));
         }
-        let regions: Vec<String> = query.regions.iter().map(|r| r.to_ascii_uppercase()).collect();
+        // A region keeps only the data centers inside it: the offer shows one of them and its
+        // create's `dataCenterIds` ("preferred data centers for placement") holds only them.
+        let places = crate::region::parse_all(&query.regions)?;
         Ok(offers
             .into_iter()
             .filter(|o| query.matches(o))
-            .filter(|o| {
-                regions.is_empty()
-                    || matches!(&o.details, OfferDetails::RunPod { data_center_ids, .. }
-                        if data_center_ids.iter().any(|dc| regions.iter().any(|r| dc.starts_with(r.as_str()))))
+            .filter_map(|mut offer| {
+                if places.is_empty() && volume_home.is_none() {
+                    return Some(offer);
+                }
+                let OfferDetails::RunPod { data_center_ids, cloud, .. } = &mut offer.details else { return None };
+                if volume_home.is_some() && cloud != "SECURE" {
+                    return None;
+                }
+                data_center_ids.retain(|dc| {
+                    (places.is_empty() || places.iter().any(|p| p.has_runpod_data_center(dc)))
+                        && volume_home.as_ref().is_none_or(|home| home == dc)
+                });
+                let first = data_center_ids.first()?.clone();
+                offer.data_center = Some(first);
+                Some(offer)
             })
             .collect())
     }
@@ -443,6 +487,11 @@ impl Provisioner for RunPod {
         }
         if let Some(vcpus) = spec.min_vcpus_per_gpu {
             gpu["minVcpuCountPerGpu"] = json!(vcpus);
+        }
+        match (&spec.min_cuda_version, &spec.image) {
+            (Some(floor), _) => gpu["minCudaVersion"] = json!(floor),
+            (None, None) => gpu["minCudaVersion"] = json!(crate::provisioner::DEFAULT_RUNPOD_IMAGE_CUDA),
+            (None, Some(_)) => {}
         }
         let mut body = json!({
             "name": spec.pod_name(&tag),

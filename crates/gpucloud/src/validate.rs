@@ -62,6 +62,7 @@ fn check_container(spec: &LaunchSpec) -> Result<()> {
         ("container entrypoint", spec.entrypoint.is_some()),
         ("min_ram_per_gpu_gb (size memory_gb instead)", spec.min_ram_per_gpu_gb.is_some()),
         ("min_vcpus_per_gpu (size vcpus instead)", spec.min_vcpus_per_gpu.is_some()),
+        ("min_cuda_version (choose a CUDA image instead)", spec.min_cuda_version.is_some()),
     ];
     if provider != Provider::RunPod
         && let Some((operation, _)) = asked.iter().find(|(_, set)| *set)
@@ -82,7 +83,31 @@ fn check_container(spec: &LaunchSpec) -> Result<()> {
             return Err(Error::invalid(field, "must be at least 1 (RunPod's minimum), or unset for no filter"));
         }
     }
-    Ok(())
+    check_cuda_floor(spec.min_cuda_version.as_deref())
+}
+
+/// `min_cuda_version` matches the document's pattern for `gpu.minCudaVersion`, `^\d+\.\d+$`.
+pub(crate) fn check_cuda_floor(version: Option<&str>) -> Result<()> {
+    match version {
+        Some(version)
+            if cuda_version(version).is_none() || version.bytes().any(|b| !b.is_ascii_digit() && b != b'.') =>
+        {
+            Err(Error::invalid("min_cuda_version", format!("{version:?} is not major.minor, e.g. 12.4")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `major.minor` as numbers ("compared numerically rather than as a decimal — so 12.11 is
+/// above 12.2", RunPod's `minCudaVersion`).
+fn cuda_version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// Whether CUDA `version` is at least `floor` (both `major.minor`; false if either is not).
+pub(crate) fn cuda_at_least(version: &str, floor: &str) -> bool {
+    matches!((cuda_version(version), cuda_version(floor)), (Some(v), Some(f)) if v >= f)
 }
 
 /// RunPod's limit on a `POST /v2/pods` body, in bytes (the document's 413 response: "exceeds the
@@ -219,6 +244,7 @@ mod tests {
                 cloud: String::new(),
                 data_center_ids: vec![],
                 max_gpu_count: None,
+                cuda_versions: vec![],
             },
         }
     }

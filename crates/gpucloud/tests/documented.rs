@@ -14,13 +14,17 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 async fn values_outside_primeintellects_enums_are_never_sent_to_it() {
     let emulator = common::emulator(Duration::ZERO, FaultConfig::default()).await;
     let pi = common::primeintellect(&emulator);
-    // RunPod spells regions by data center; PrimeIntellect's `Regions` enum has no "US".
-    let query = OfferQuery { regions: vec!["US".into()], ..OfferQuery::gpu("H100_80GB", 1) };
-    assert!(pi.offers(&query).await.unwrap().is_empty());
+    // PrimeIntellect's `Regions` enum has no "US": the country is sent as its region
+    // (united_states; the strict emulator answers 422 to anything else) and offers outside the
+    // country are dropped.
+    let query = OfferQuery { regions: vec!["US".into()], ..OfferQuery::gpu("A100_80GB", 1) };
+    let offers = pi.offers(&query).await.unwrap();
+    assert!(!offers.is_empty() && offers.iter().all(|o| o.country.as_deref() == Some("US")), "{offers:?}");
+    let before = emulator.stats().requests_by_route.get("GET /api/v1/availability/gpus").copied();
     // "H100 NVL" is H100_94GB, which is no PrimeIntellect GPUType.
     assert!(pi.offers(&OfferQuery::gpu("H100 NVL", 1)).await.unwrap().is_empty());
     let sent = emulator.stats().requests_by_route.get("GET /api/v1/availability/gpus").copied();
-    assert_eq!(sent, None, "the strict emulator would have answered 422");
+    assert_eq!(sent, before, "the strict emulator would have answered 422");
     // Inside the enums, offers come back.
     let query =
         OfferQuery { regions: vec!["canada".into(), "united_states".into()], ..OfferQuery::gpu("H100_80GB", 1) };
@@ -192,4 +196,35 @@ fn a_zero_poll_interval_is_clamped() {
     let runpod = gpucloud::RunPod::new(gpucloud::SecretString::from("k"), Some("http://127.0.0.1:9")).unwrap();
     let polled = runpod.with_poll_interval(Duration::ZERO);
     assert_eq!(polled.poll_interval(), gpucloud::provisioner::MIN_POLL_INTERVAL);
+}
+
+#[tokio::test]
+async fn the_default_image_lands_only_on_hosts_with_its_cuda() {
+    let emulator = common::emulator(Duration::ZERO, FaultConfig::default()).await;
+    let fleet = gpucloud::Fleet::new().with(common::runpod(&emulator)).with_cleanup_timeout(Duration::from_secs(10));
+    // Every emulated A100 host stops at CUDA 12.2; the default image needs 12.4: no offer is
+    // tried (each create would be the documented capacity 400), and nothing is created.
+    let error = fleet.launch(&LaunchRequest::new("A100_80GB", 1, "cuda")).await.unwrap_err();
+    assert!(matches!(&error, Error::NoCapacity { attempts } if attempts.is_empty()), "{error}");
+    assert_eq!(emulator.stats().requests_by_route.get("POST /v2/pods"), None);
+    // An image of the caller's own states no CUDA need unless asked.
+    let own =
+        LaunchRequest { image: Some("ghcr.io/me/train:cuda11".into()), ..LaunchRequest::new("A100_80GB", 1, "own") };
+    let pod = fleet.launch(&own).await.unwrap();
+    let emulated = emulator.live_pods().into_iter().find(|p| p.id == pod.id.id()).unwrap();
+    assert_eq!(emulated.cuda_version, "12.2");
+    fleet.terminate(&pod.id).await.unwrap();
+    // The default image on H100s: the floor is sent and met.
+    let pod = fleet.launch(&LaunchRequest::new("H100_80GB", 1, "h100")).await.unwrap();
+    let emulated = emulator.live_pods().into_iter().find(|p| p.id == pod.id.id()).unwrap();
+    assert!(["12.4", "12.6", "12.8"].contains(&emulated.cuda_version.as_str()), "{}", emulated.cuda_version);
+    fleet.terminate(&pod.id).await.unwrap();
+    // A malformed floor is refused naming the field; PrimeIntellect has no such filter.
+    let bad = LaunchRequest { min_cuda_version: Some("12".into()), ..LaunchRequest::new("H100_80GB", 1, "bad") };
+    let error = fleet.launch(&bad).await.unwrap_err();
+    assert!(error.to_string().contains("min_cuda_version"), "{error}");
+    let pi = common::primeintellect(&emulator);
+    let offer = pi.offers(&OfferQuery::gpu("H100_80GB", 1)).await.unwrap().remove(0);
+    let spec = gpucloud::LaunchSpec { min_cuda_version: Some("12.4".into()), ..gpucloud::LaunchSpec::new(offer, "pi") };
+    assert!(matches!(pi.create(&spec).await, Err(Error::Unsupported { .. })));
 }

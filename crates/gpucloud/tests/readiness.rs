@@ -158,3 +158,36 @@ async fn a_runpod_account_without_a_key_fails_fast_before_any_create() {
     assert!(gpucloud::ssh::probe_banner(pod.ssh.as_ref().unwrap(), Duration::from_secs(2)).await.is_ok());
     fleet.terminate(&pod.id).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_primeintellect_pod_is_ready_only_once_its_image_is_installed() {
+    let installation_time = Duration::from_millis(2500);
+    let emulator = gpucloud_emulator::Emulator::start(gpucloud_emulator::EmulatorConfig {
+        ready_delay: Duration::from_millis(100),
+        installation_time,
+        ..gpucloud_emulator::EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let pi = common::primeintellect(&emulator);
+    let pod = create_on(&pi).await;
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let ready = pi
+        .wait_until_ready_reporting(&pod.id, Instant::now() + Duration::from_secs(15), &mut |pod| {
+            seen.push((pod.installation_status.clone(), pod.installation_progress, pod.progress_text()));
+        })
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= installation_time, "returned after {:?}, before the install", started.elapsed());
+    assert_eq!(ready.installation_status.as_deref(), Some("FINISHED"));
+    let installing: Vec<_> = seen.iter().filter(|(status, ..)| status.as_deref() == Some("ACTIVE")).collect();
+    assert!(!installing.is_empty(), "{seen:?}");
+    assert!(installing.iter().all(|(_, _, text)| text.starts_with("starting (image installing: ")), "{seen:?}");
+    pi.terminate_and_confirm(&pod.id, Instant::now() + Duration::from_secs(10)).await.unwrap();
+
+    // A deadline inside the install says where it stopped.
+    let pod = create_on(&common::primeintellect(&emulator).with_readiness(Readiness::Status)).await;
+    let error = pi.wait_until_ready(&pod.id, Instant::now() + Duration::from_millis(700)).await.unwrap_err();
+    assert!(error.to_string().contains("image installing"), "{error}");
+}

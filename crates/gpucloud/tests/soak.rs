@@ -142,6 +142,16 @@ async fn soak_launch_cycles_under_faults_never_duplicate_or_leak() {
     });
     let text = serde_json::to_string_pretty(&report).unwrap();
     println!("{text}");
+    // A failure names what replays it: the emulator's seed drives faults and ids; the retry
+    // delays replay with a jitter seed of their own.
+    let jitter = match std::env::var("GPUCLOUD_JITTER_SEED") {
+        Ok(jitter) => format!(" GPUCLOUD_JITTER_SEED={jitter}"),
+        Err(_) => String::new(),
+    };
+    println!(
+        "replay: GPUCLOUD_SOAK_SEED={seed} GPUCLOUD_SOAK_CYCLES={cycles} GPUCLOUD_SOAK_FAULT_RATE={rate}{jitter} cargo test -p gpucloud --test soak{}",
+        if jitter.is_empty() { " (retry delays came from entropy; GPUCLOUD_JITTER_SEED fixes them)" } else { "" }
+    );
     if let Ok(path) = std::env::var("GPUCLOUD_SOAK_REPORT") {
         std::fs::write(path, &text).unwrap();
     }
