@@ -97,9 +97,16 @@ pub struct OffersArgs {
     /// Only on-demand offers.
     #[arg(long)]
     pub on_demand: bool,
-    /// Regions (PrimeIntellect names such as united_states; RunPod data-center prefixes such as US); repeatable.
+    /// Regions, repeatable: a PrimeIntellect region (eu_west), a RunPod data center or prefix
+    /// (US-KS-2, EU), a country (DE) or a continent (europe); see the README.
     #[arg(long = "region")]
     pub regions: Vec<String>,
+    /// Also list/launch offers with prepaid hours (charged in full at create).
+    #[arg(long)]
+    pub allow_prepaid: bool,
+    /// Only offers that can attach this volume (its provider, where it is).
+    #[arg(long)]
+    pub volume: Option<String>,
     /// Show at most this many offers.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
@@ -187,9 +194,13 @@ pub struct UpArgs {
     /// Volume to attach (PrimeIntellect disk id; RunPod network volume id, at most one); repeatable.
     #[arg(long = "volume")]
     pub volumes: Vec<String>,
-    /// Regions (PrimeIntellect names such as united_states; RunPod data-center prefixes such as US); repeatable.
+    /// Regions, repeatable: a PrimeIntellect region (eu_west), a RunPod data center or prefix
+    /// (US-KS-2, EU), a country (DE) or a continent (europe); see the README.
     #[arg(long = "region")]
     pub regions: Vec<String>,
+    /// Also list/launch offers with prepaid hours (charged in full at create).
+    #[arg(long)]
+    pub allow_prepaid: bool,
     /// Lease: the pod may live this long (e.g. 8h, 90m, 1h30m) before `gpucloud reap` terminates it.
     #[arg(long, value_parser = parse_ttl)]
     pub ttl: Option<std::time::Duration>,

@@ -84,9 +84,12 @@ async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Error> {
         } else {
             None
         },
-        volume_id: None,
+        volume_id: args.volume.clone(),
+        allow_prepaid: args.allow_prepaid,
         in_stock_only: !args.all,
     };
+    // A region no provider knows is a usage error (exit 2) before any request.
+    query.validate()?;
     let results = session.fleet.offers(&query).await;
     for (provider, error) in &results.errors {
         eprintln!("gpucloud: warning: no offers from {provider}: {error}");
@@ -135,14 +138,23 @@ async fn launch(session: &Session, request: &LaunchRequest, quiet: bool) -> Resu
     let bar = if quiet { ProgressBar::hidden() } else { spinner() };
     bar.set_message("looking for offers");
     let progress = |event: LaunchEvent<'_>| match event {
-        LaunchEvent::Creating { offer } => bar.set_message(format!(
-            "creating {}x {} on {}{} at ${:.2}/h",
-            offer.gpu_count,
-            offer.gpu_type,
-            offer.provider,
-            offer.via.as_deref().map(|v| format!(" via {v}")).unwrap_or_default(),
-            offer.price_per_hour
-        )),
+        LaunchEvent::Creating { offer } => {
+            if let Some(charge) = offer.upfront_charge() {
+                bar.println(format!(
+                    "prepaid offer: {} charged up front for {} h, whatever the use",
+                    render::money(charge, &offer.currency),
+                    offer.prepaid_hours.unwrap_or_default()
+                ));
+            }
+            bar.set_message(format!(
+                "creating {}x {} on {}{} at {}/h",
+                offer.gpu_count,
+                offer.gpu_type,
+                offer.provider,
+                offer.via.as_deref().map(|v| format!(" via {v}")).unwrap_or_default(),
+                render::money(offer.price_per_hour, &offer.currency)
+            ));
+        }
         LaunchEvent::Created { pod } => bar.set_message(format!("created {}", pod.id)),
         LaunchEvent::Waiting { pod } => bar.set_message(format!("waiting for {} to be ready", pod.id)),
         LaunchEvent::Observed { pod } => {
@@ -176,6 +188,7 @@ fn launch_request(args: &cli::UpArgs) -> LaunchRequest {
     request.env = args.env.iter().cloned().collect();
     request.volume_ids = args.volumes.clone();
     request.query.regions = args.regions.clone();
+    request.query.allow_prepaid = args.allow_prepaid;
     request.disk_gb = args.disk;
     request.min_cuda_version = args.min_cuda.clone();
     request.max_price_per_hour = args.max_price;

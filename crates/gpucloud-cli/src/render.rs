@@ -12,7 +12,8 @@
 //! - reap: `{"dry_run","examined","reaped":[{"id","name","reason","since"}],"failures":[{"provider","pod","error"}]}`,
 //!   `reason` `lease_expired` (`since`: the expiry) or `prefix_older_than` (`since`: the creation
 //!   time); a failure's `pod` is null when the provider's pods could not be listed.
-//! - offer: `{"provider","via","gpu_type","gpu_count","price_per_hour","spot","region","data_center","stock"}`.
+//! - offer: `{"provider","via","gpu_type","gpu_count","price_per_hour","currency","prepaid_hours","spot","region","data_center","stock"}`,
+//!   `price_per_hour` in `currency` (`USD` or `EUR`), `prepaid_hours` the hours charged at create or null.
 //! - volume: `{"id","provider","name","size_gb","status","data_center"}`.
 
 use gpucloud::reap::{ReapFailure, ReapReason, ReapReport};
@@ -181,6 +182,11 @@ pub fn lease_left(pod: &Pod) -> String {
     }
 }
 
+/// An amount with its currency: `$1.95` for USD, `EUR 1.95` for anything else.
+pub fn money(amount: f64, currency: &str) -> String {
+    if currency.eq_ignore_ascii_case("USD") { format!("${amount:.2}") } else { format!("{currency} {amount:.2}") }
+}
+
 pub fn offer_json(offer: &Offer) -> Value {
     json!({
         "provider": offer.provider,
@@ -188,6 +194,8 @@ pub fn offer_json(offer: &Offer) -> Value {
         "gpu_type": offer.gpu_type,
         "gpu_count": offer.gpu_count,
         "price_per_hour": offer.price_per_hour,
+        "currency": offer.currency,
+        "prepaid_hours": offer.prepaid_hours,
         "spot": offer.spot,
         "region": offer.region,
         "data_center": offer.data_center,
@@ -237,8 +245,12 @@ pub fn offers_table(offers: &[Offer]) {
                 or_dash(o.via.as_deref()),
                 o.gpu_type.clone(),
                 o.gpu_count.to_string(),
-                format!("${:.2}", o.price_per_hour),
-                if o.spot { "spot".into() } else { "on-demand".into() },
+                money(o.price_per_hour, &o.currency),
+                match (o.spot, o.prepaid_hours) {
+                    (_, Some(hours)) => format!("prepaid {hours}h"),
+                    (true, None) => "spot".into(),
+                    (false, None) => "on-demand".into(),
+                },
                 or_dash(o.region.as_deref().or(o.country.as_deref())),
                 or_dash(o.data_center.as_deref()),
                 o.stock.as_str().to_string(),

@@ -29,6 +29,18 @@ pub struct PiOffer {
     pub stock: &'static str,
     /// Interruptible.
     pub spot: bool,
+    /// `security`: `secure_cloud` (priced by `onDemand`) or `community_cloud` (by
+    /// `communityPrice`), as the document's `Prices` says.
+    pub security: &'static str,
+    /// `prices.currency`: USD or EUR.
+    pub currency: &'static str,
+    /// `prepaidTime`: hours charged at create.
+    pub prepaid_hours: Option<f64>,
+    /// A disk fixed at this size (`minCount`/`maxCount` null), charged per GB-hour at this
+    /// price, not included in the GPU price.
+    pub fixed_disk: Option<(u32, f64)>,
+    /// Whether the entry carries a price at all (some real entries carry none).
+    pub priced: bool,
 }
 
 /// The PrimeIntellect catalog.
@@ -57,8 +69,105 @@ pub fn primeintellect() -> Vec<PiOffer> {
         price,
         stock,
         spot,
+        security: "secure_cloud",
+        currency: "USD",
+        prepaid_hours: None,
+        fixed_disk: None,
+        priced: true,
     };
-    vec![
+    let documented_shapes = [
+        // "pre-charged for the total number of hours specified ... regardless of actual usage".
+        PiOffer {
+            prepaid_hours: Some(24.0),
+            ..o(
+                "dc-h100-prepaid-24h",
+                "H100_80GB",
+                80,
+                "SXM5",
+                "datacrunch",
+                "FIN-01",
+                "FI",
+                "eu_north",
+                1,
+                1.49,
+                "High",
+                false,
+            )
+        },
+        // Priced in euros.
+        PiOffer {
+            currency: "EUR",
+            ..o(
+                "dc-h100-eur-1",
+                "H100_80GB",
+                80,
+                "SXM5",
+                "datacrunch",
+                "FIN-03",
+                "FI",
+                "eu_north",
+                1,
+                1.79,
+                "High",
+                false,
+            )
+        },
+        // Community cloud: `communityPrice` only.
+        PiOffer {
+            security: "community_cloud",
+            ..o(
+                "tw-a100-community-1",
+                "A100_80GB",
+                80,
+                "PCIe",
+                "tensordock",
+                "us-ca",
+                "US",
+                "united_states",
+                1,
+                1.09,
+                "High",
+                false,
+            )
+        },
+        // A fixed 200 GB disk at $0.0005/GB-h, charged on top of the GPU price.
+        PiOffer {
+            fixed_disk: Some((200, 0.0005)),
+            ..o(
+                "lambda-l40s-1",
+                "L40S_48GB",
+                48,
+                "PCIe",
+                "lambdalabs",
+                "us-west-1",
+                "US",
+                "united_states",
+                1,
+                0.99,
+                "High",
+                false,
+            )
+        },
+        // No price at all.
+        PiOffer {
+            priced: false,
+            ..o(
+                "oblivus-h100-unpriced",
+                "H100_80GB",
+                80,
+                "SXM5",
+                "oblivus",
+                "CANADA-2",
+                "CA",
+                "canada",
+                1,
+                0.0,
+                "High",
+                false,
+            )
+        },
+    ];
+    let mut offers = vec![
         o("hs-h100-sxm-1", "H100_80GB", 80, "SXM5", "hyperstack", "CANADA-1", "CA", "canada", 1, 1.95, "High", false),
         o("dc-h100-sxm-1", "H100_80GB", 80, "SXM5", "datacrunch", "FIN-01", "FI", "eu_north", 1, 2.19, "Medium", false),
         o("rp-h100-pcie-1", "H100_80GB", 80, "PCIe", "runpod", "US-KS-2", "US", "united_states", 1, 2.39, "Low", false),
@@ -121,7 +230,9 @@ pub fn primeintellect() -> Vec<PiOffer> {
             "Available",
             false,
         ),
-    ]
+    ];
+    offers.extend(documented_shapes);
+    offers
 }
 
 fn spec(min: u32, default: u32, max: u32, step: u32, price: f64, included: bool) -> Value {
@@ -130,20 +241,62 @@ fn spec(min: u32, default: u32, max: u32, step: u32, price: f64, included: bool)
 }
 
 impl PiOffer {
+    /// What a pod of this offer costs per hour with `disk` GB (the document's rule, workflow 3
+    /// of the brief): the GPU price, plus for each resource `amount * pricePerUnit` unless the
+    /// amount is the default and the default is included in the price.
+    pub fn pod_price(&self, disk: Option<u32>, vcpus: Option<u32>, memory: Option<u32>) -> f64 {
+        let n = self.gpu_count;
+        let charged = |amount: Option<u32>, default: u32, price: f64| match amount {
+            Some(amount) if amount != default => f64::from(amount) * price,
+            _ => 0.0,
+        };
+        let disk_cost = match self.fixed_disk {
+            Some((size, price)) => f64::from(size) * price,
+            None => charged(disk, 100, 0.00014),
+        };
+        let total = self.price + disk_cost + charged(vcpus, 8 * n, 0.004) + charged(memory, 64 * n, 0.001);
+        (total * 10_000.0).round() / 10_000.0
+    }
+
+    /// Why `amount` of `field` is not allowed on this offer (range, step, fixed), if it is not.
+    pub fn refuse_resource(&self, field: &str, amount: Option<u32>) -> Option<String> {
+        let amount = amount?;
+        let n = self.gpu_count;
+        let (min, max, step) = match field {
+            "diskSize" => match self.fixed_disk {
+                Some((size, _)) if amount != size => return Some(format!("disk is fixed at {size} GB on this offer")),
+                Some(_) => return None,
+                None => (50, 2000, 10),
+            },
+            "vcpus" => (4 * n, 32 * n, 4),
+            _ => (16 * n, 256 * n, 16),
+        };
+        (amount < min || amount > max || (amount - min) % step != 0)
+            .then(|| format!("must lie in {min}..={max} in steps of {step}"))
+    }
+
     /// The offer as PrimeIntellect's `GpuAvailability` JSON.
     pub fn to_json(&self) -> Value {
         json!({
             "cloudId": self.cloud_id, "gpuType": self.gpu_type, "socket": self.socket, "provider": self.provider,
             "region": self.region, "dataCenter": self.data_center, "country": self.country,
             "gpuCount": self.gpu_count, "gpuMemory": self.gpu_memory,
-            "disk": spec(50, 100, 2000, 10, 0.00014, true),
+            "disk": match self.fixed_disk {
+                Some((size, price)) => json!({"minCount": null, "defaultCount": size, "maxCount": null,
+                    "pricePerUnit": price, "step": null, "defaultIncludedInPrice": false, "additionalInfo": null}),
+                None => spec(50, 100, 2000, 10, 0.00014, true),
+            },
             "vcpu": spec(4 * self.gpu_count, 8 * self.gpu_count, 32 * self.gpu_count, 4, 0.004, true),
             "memory": spec(16 * self.gpu_count, 64 * self.gpu_count, 256 * self.gpu_count, 16, 0.001, true),
             "internetSpeed": 1000, "interconnect": null, "interconnectType": null, "provisioningTime": 4,
-            "stockStatus": self.stock, "security": "secure_cloud",
-            "prices": {"onDemand": self.price, "communityPrice": null, "isVariable": self.spot, "currency": "USD"},
+            "stockStatus": self.stock, "security": self.security,
+            "prices": {
+                "onDemand": (self.priced && self.security == "secure_cloud").then_some(self.price),
+                "communityPrice": (self.priced && self.security == "community_cloud").then_some(self.price),
+                "isVariable": self.spot, "currency": self.currency
+            },
             "images": ["ubuntu_22_cuda_12", "cuda_12_4_pytorch_2_5", "cuda_12_6_pytorch_2_7"],
-            "isSpot": self.spot, "prepaidTime": null
+            "isSpot": self.spot, "prepaidTime": self.prepaid_hours
         })
     }
 }

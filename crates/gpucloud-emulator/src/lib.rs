@@ -510,6 +510,8 @@ impl Emulator {
                 authorized_keys: Vec::new(),
                 ports: vec!["22/tcp".into()],
                 cuda_version: "12.8".into(),
+                max_price: None,
+                prepaid_hours: None,
                 cmd: None,
                 entrypoint: None,
             });

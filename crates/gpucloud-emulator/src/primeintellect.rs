@@ -228,6 +228,36 @@ async fn create_pod(
     {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.image", "not available for this offer");
     }
+    // The body is checked against the offer it names (the document's `PodRequestConfig`).
+    if pod.security.as_ref().is_some_and(|s| s.0 != offer.security) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.security", &format!("the offer is {}", offer.security));
+    }
+    let amount = |v: Option<std::num::NonZeroU64>| v.map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    let (disk, vcpus, memory) = (amount(pod.disk_size), amount(pod.vcpus), amount(pod.memory));
+    for (field, value) in [("diskSize", disk), ("vcpus", vcpus), ("memory", memory)] {
+        if let Some(why) = offer.refuse_resource(field, value) {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, &format!("pod.{field}"), &why);
+        }
+    }
+    // "set the `image` to `custom_template`" with a template id (the provision guide).
+    if pod.custom_template_id.is_some() != (image == "custom_template") {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "pod.image",
+            "custom_template goes with customTemplateId, and only with it",
+        );
+    }
+    if offer.prepaid_hours.is_some() && pod.prepaid_for_hr != offer.prepaid_hours {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "pod.prepaidForHr",
+            "a prepaid offer is ordered for its prepaidTime",
+        );
+    }
+    let price = offer.pod_price(disk, vcpus, memory);
+    if offer.spot && pod.max_price.is_some_and(|cap| cap < price) {
+        return error(StatusCode::BAD_REQUEST, "pod.maxPrice", &format!("the current price {price} exceeds maxPrice"));
+    }
     let name = pod.name.clone().unwrap_or_else(|| "pod".into());
     if name.is_empty() || name.len() > 64 {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.name", "must be 1 to 64 characters");
@@ -250,7 +280,7 @@ async fn create_pod(
         gpu_type: offer.gpu_type.to_string(),
         socket: offer.socket.to_string(),
         gpu_count: offer.gpu_count,
-        price: offer.price,
+        price,
         provider_type: offer.provider.to_string(),
         data_center: offer.data_center.to_string(),
         image,
@@ -264,6 +294,8 @@ async fn create_pod(
         entrypoint: None,
         ports: Vec::new(),
         cuda_version: String::new(),
+        max_price: pod.max_price,
+        prepaid_hours: pod.prepaid_for_hr,
     });
     state.creates += 1;
     drop(state);

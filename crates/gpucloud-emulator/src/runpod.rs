@@ -290,6 +290,8 @@ async fn create_pod(
         entrypoint: (!request.entrypoint.is_empty()).then(|| request.entrypoint.clone()),
         ports: request.ports.clone(),
         cuda_version: cuda_version.to_string(),
+        max_price: None,
+        prepaid_hours: None,
     });
     state.creates += 1;
     drop(state);

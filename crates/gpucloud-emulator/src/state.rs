@@ -75,6 +75,10 @@ pub struct EmulatedPod {
     pub ports: Vec<String>,
     /// RunPod: the CUDA version of the host it was placed on.
     pub cuda_version: String,
+    /// PrimeIntellect: the `maxPrice` it was created with.
+    pub max_price: Option<f64>,
+    /// PrimeIntellect: the `prepaidForHr` it was created with.
+    pub prepaid_hours: Option<f64>,
     /// Creation order: RunPod lists are newest first and their cursors name a position in it.
     #[serde(skip)]
     pub(crate) seq: u64,
@@ -103,6 +107,8 @@ pub(crate) struct NewPod {
     pub entrypoint: Option<Vec<String>>,
     pub ports: Vec<String>,
     pub cuda_version: String,
+    pub max_price: Option<f64>,
+    pub prepaid_hours: Option<f64>,
 }
 
 /// A pod's lifecycle phase.
@@ -249,6 +255,8 @@ impl State {
             entrypoint: new.entrypoint,
             ports: new.ports,
             cuda_version: new.cuda_version,
+            max_price: new.max_price,
+            prepaid_hours: new.prepaid_hours,
             seq: self.pods.len() as u64,
         };
         self.pods.push(pod.clone());

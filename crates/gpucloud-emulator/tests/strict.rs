@@ -233,3 +233,37 @@ async fn a_runpod_pod_lands_in_a_requested_data_center_that_can_take_it() {
     let (status, _, pod) = send(&emulator, "POST", "/v2/pods", Some(with(json!({"mounts": mount})))).await;
     assert_eq!((status, &pod["dataCenterId"]), (201, &json!("US-TX-3")), "{pod}");
 }
+
+#[tokio::test]
+async fn a_primeintellect_create_is_checked_against_its_offer() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let create = |cloud_id: &str, gpu: &str, socket: &str, provider: &str, extra: Value| {
+        let mut pod = json!({"name": "checked", "cloudId": cloud_id, "gpuType": gpu, "socket": socket, "gpuCount": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            pod[k] = v.clone();
+        }
+        json!({"pod": pod, "provider": {"type": provider}})
+    };
+    let l40s = |extra| create("lambda-l40s-1", "L40S_48GB", "PCIe", "lambdalabs", extra);
+    let prepaid = |extra| create("dc-h100-prepaid-24h", "H100_80GB", "SXM5", "datacrunch", extra);
+    for (refused, why) in [
+        (l40s(json!({"diskSize": 300})), "a fixed disk is not resized"),
+        (l40s(json!({"security": "community_cloud"})), "the offer is secure cloud"),
+        (l40s(json!({"vcpus": 5})), "off the vCPU step"),
+        (l40s(json!({"customTemplateId": "t-1"})), "a template needs image custom_template"),
+        (l40s(json!({"image": "custom_template"})), "custom_template needs a template id"),
+        (prepaid(json!({})), "a prepaid offer is ordered for its prepaid hours"),
+        (
+            create("dc-h100-spot-1", "H100_80GB", "SXM5", "datacrunch", json!({"maxPrice": 1.0})),
+            "maxPrice under the price",
+        ),
+    ] {
+        let (status, _, body) = send(&emulator, "POST", "/api/v1/pods/", Some(refused)).await;
+        assert!(matches!(status, 400 | 422), "{why}: {status} {body}");
+    }
+    assert!(emulator.live_pods().is_empty(), "nothing refused was created");
+    let (status, _, pod) = send(&emulator, "POST", "/api/v1/pods/", Some(prepaid(json!({"prepaidForHr": 24.0})))).await;
+    assert_eq!(status, 200, "{pod}");
+    let (status, _, pod) = send(&emulator, "POST", "/api/v1/pods/", Some(l40s(json!({"diskSize": 200})))).await;
+    assert_eq!((status, pod["priceHr"].as_f64()), (200, Some(1.09)), "priced with its charged disk: {pod}");
+}

@@ -45,7 +45,8 @@ impl Default for Fleet {
 /// Offers from every provider, cheapest first, and the providers that failed to answer.
 #[derive(Debug, Default)]
 pub struct OfferResults {
-    /// Matching offers, cheapest first (ties: more stock first).
+    /// Matching offers: USD offers cheapest first (ties: more stock first), then offers in other
+    /// currencies, cheapest first per currency.
     pub offers: Vec<Offer>,
     /// Providers whose offers could not be read, with why.
     pub errors: Vec<(Provider, Error)>,
@@ -409,9 +410,14 @@ impl Fleet {
             crate::Stock::Low => 2,
             _ => 3,
         };
-        results
-            .offers
-            .sort_by(|a, b| a.price_per_hour.total_cmp(&b.price_per_hour).then(stock_rank(a).cmp(&stock_rank(b))));
+        results.offers.sort_by(|a, b| {
+            // Prices in another currency are not ranked against USD as if they were USD:
+            // they follow every USD offer, cheapest first among their own.
+            (!a.is_usd(), &a.currency)
+                .cmp(&(!b.is_usd(), &b.currency))
+                .then(a.price_per_hour.total_cmp(&b.price_per_hour))
+                .then(stock_rank(a).cmp(&stock_rank(b)))
+        });
         results
     }
 

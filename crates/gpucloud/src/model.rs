@@ -481,6 +481,19 @@ pub enum OfferDetails {
     },
 }
 
+impl Offer {
+    /// Whether its prices are in US dollars (the unit of every cap and budget).
+    pub fn is_usd(&self) -> bool {
+        self.currency.eq_ignore_ascii_case("USD")
+    }
+
+    /// What creating it charges up front: prepaid hours at the hourly price, in
+    /// [`Offer::currency`]; `None` for pay-as-you-go offers.
+    pub fn upfront_charge(&self) -> Option<f64> {
+        self.prepaid_hours.map(|hours| hours * self.price_per_hour)
+    }
+}
+
 /// A live offer: a GPU configuration one provider will rent now, at a price.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Offer {
@@ -494,8 +507,16 @@ pub struct Offer {
     pub gpu_count: u32,
     /// Memory per GPU, in GB.
     pub gpu_memory_gb: Option<u32>,
-    /// USD per hour for the whole pod at default resources.
+    /// Price per hour for the whole pod at default resources (charged defaults included), in
+    /// [`Offer::currency`]; from the price the document gives the offer's security type
+    /// (PrimeIntellect: `onDemand` for secure cloud, `communityPrice` for community cloud).
     pub price_per_hour: f64,
+    /// The currency of every price of the offer: `USD`, or `EUR` (PrimeIntellect's `Currency`).
+    pub currency: String,
+    /// Hours charged in full when the pod is created, "regardless of actual usage"
+    /// (PrimeIntellect's `prepaidTime`); the hourly rate applies after them. Listed and
+    /// launched only with [`crate::OfferQuery::allow_prepaid`].
+    pub prepaid_hours: Option<f64>,
     /// Interruptible (spot) capacity.
     pub spot: bool,
     /// Region, when stated.

@@ -219,13 +219,22 @@ impl PrimeIntellect {
         else {
             return Err(Error::invalid("offer", "is not a PrimeIntellect offer"));
         };
-        let image = spec
-            .image
-            .clone()
-            .or_else(|| spec.offer.images.first().cloned())
-            .unwrap_or_else(|| "ubuntu_22_cuda_12".into());
-        // A variable-price offer is capped at the estimate when the caller set no cap.
-        let max_price = spec.max_price_per_hour.or(variable_price.then(|| crate::validate::estimate_price(spec)));
+        let image = match (&spec.image, &spec.custom_template_id) {
+            (Some(image), _) => image.clone(),
+            (None, Some(_)) => "custom_template".into(),
+            (None, None) => spec.offer.images.first().cloned().unwrap_or_else(|| "ubuntu_22_cuda_12".into()),
+        };
+        // A variable price can tick up between listing and create: with no cap from the
+        // caller, `maxPrice` leaves VARIABLE_PRICE_HEADROOM over the estimate (the caller's own
+        // cap always wins).
+        let max_price = spec.max_price_per_hour.or(variable_price.then(|| {
+            let capped = crate::validate::estimate_price(spec) * (1.0 + VARIABLE_PRICE_HEADROOM);
+            (capped * 100.0).ceil() / 100.0
+        }));
+        // A fixed resource (min == max) is not sized in the request.
+        let sized = |amount: Option<u32>, resource: &Option<crate::ResourceSpec>| {
+            amount.filter(|_| resource.as_ref().is_none_or(|r| r.min != r.max)).map(Value::from)
+        };
         let mut pod = json!({
             "name": spec.pod_name(tag),
             "cloudId": cloud_id,
@@ -238,10 +247,12 @@ impl PrimeIntellect {
         let optional = [
             ("dataCenterId", data_center.clone().map(Value::from)),
             ("country", country.clone().map(Value::from)),
-            ("diskSize", spec.disk_gb.map(Value::from)),
-            ("vcpus", spec.vcpus.map(Value::from)),
-            ("memory", spec.memory_gb.map(Value::from)),
+            ("diskSize", sized(spec.disk_gb, &spec.offer.disk)),
+            ("vcpus", sized(spec.vcpus, &spec.offer.vcpu)),
+            ("memory", sized(spec.memory_gb, &spec.offer.memory)),
             ("maxPrice", max_price.map(Value::from)),
+            // "pre-charged for the total number of hours ... at the time of ordering".
+            ("prepaidForHr", spec.offer.prepaid_hours.map(Value::from)),
             ("customTemplateId", spec.custom_template_id.clone().map(Value::from)),
             ("sshKeyId", spec.ssh_key_id.clone().map(Value::from)),
         ];
@@ -263,6 +274,11 @@ impl PrimeIntellect {
         self.caller.build("offer", body)
     }
 }
+
+/// How far over the estimate `maxPrice` goes on a variable-price offer when the caller set no
+/// cap: 10%, so a small tick between listing and create does not refuse the create, while a
+/// jump does. Set [`LaunchSpec::max_price_per_hour`] to cap it exactly.
+pub const VARIABLE_PRICE_HEADROOM: f64 = 0.10;
 
 impl PrimeIntellect {
     /// Feeds `lines` from the pod's log, polling for new lines when following.
@@ -310,13 +326,21 @@ fn positive(total: i64) -> Option<u64> {
     (total > 0).then_some(total as u64)
 }
 
+/// A disk/vCPU/memory spec. One with `minCount`/`maxCount` null is fixed at its default
+/// (`min == max == default`): it cannot be sized, and a default not included in the price is
+/// still charged.
 fn resource(spec: &Option<types::CustomSpecValue>) -> Option<ResourceSpec> {
     let spec = spec.as_ref()?;
     let to_u32 = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    let default = to_u32(spec.default_count.or(spec.min_count).or(spec.max_count)?);
+    let (min, max) = match (spec.min_count, spec.max_count) {
+        (Some(min), Some(max)) => (to_u32(min), to_u32(max)),
+        _ => (default, default),
+    };
     Some(ResourceSpec {
-        min: to_u32(spec.min_count?),
-        default: to_u32(spec.default_count.or(spec.min_count)?),
-        max: to_u32(spec.max_count?),
+        min,
+        default,
+        max,
         step: to_u32(spec.step.unwrap_or(1).max(1)),
         price_per_unit: spec.price_per_unit.unwrap_or(0.0),
         default_included_in_price: spec.default_included_in_price.unwrap_or(false),
@@ -324,7 +348,12 @@ fn resource(spec: &Option<types::CustomSpecValue>) -> Option<ResourceSpec> {
 }
 
 pub(crate) fn to_offer(item: &types::GpuAvailability) -> Option<Offer> {
-    let gpu_price = item.prices.on_demand.or(item.prices.community_price)?;
+    // `onDemand` is "specified for secure_cloud", `communityPrice` "for community_cloud": the
+    // offer's security decides which one it is priced by; without it, it has no price.
+    let gpu_price = match item.security.0.as_str() {
+        "community_cloud" => item.prices.community_price,
+        _ => item.prices.on_demand,
+    }?;
     let (disk, vcpu, memory) = (resource(&item.disk), resource(&item.vcpu), resource(&item.memory));
     let defaults: f64 = [&disk, &vcpu, &memory].iter().filter_map(|r| r.as_ref()).map(|r| r.cost(r.default)).sum();
     Some(Offer {
@@ -334,6 +363,8 @@ pub(crate) fn to_offer(item: &types::GpuAvailability) -> Option<Offer> {
         gpu_count: u32::try_from(item.gpu_count.max(0)).unwrap_or(0),
         gpu_memory_gb: u32::try_from(item.gpu_memory).ok(),
         price_per_hour: gpu_price + defaults,
+        currency: item.prices.currency.0.clone(),
+        prepaid_hours: item.prepaid_time.filter(|h| *h > 0.0),
         spot: item.is_spot.unwrap_or(false),
         region: item.region.as_ref().map(|r| r.0.clone()),
         data_center: item.data_center.clone(),

@@ -30,11 +30,15 @@ pub struct OfferQuery {
     pub gpu: Option<String>,
     /// GPUs per pod.
     pub gpu_count: Option<u32>,
-    /// Regions (PrimeIntellect region names such as `united_states`; for RunPod, matched
-    /// against data center ids and countries).
+    /// Regions, in any form [`crate::region`] accepts (PrimeIntellect region names, RunPod
+    /// data centers and prefixes, countries, continents).
     pub regions: Vec<String>,
-    /// Highest acceptable price per hour.
+    /// Highest acceptable price per hour, in USD. Offers priced in another currency never
+    /// match a cap (there is no exchange rate to compare by).
     pub max_price_per_hour: Option<f64>,
+    /// Also list offers with prepaid hours ([`Offer::prepaid_hours`]: charged in full when the
+    /// pod is created, "regardless of actual usage"). Off by default.
+    pub allow_prepaid: bool,
     /// `Some(true)` only spot, `Some(false)` only on-demand.
     pub spot: Option<bool>,
     /// Only offers that can attach this volume (PrimeIntellect `disks=` filter).
@@ -57,7 +61,8 @@ impl OfferQuery {
         };
         gpu_ok
             && self.gpu_count.is_none_or(|n| n == offer.gpu_count)
-            && self.max_price_per_hour.is_none_or(|max| offer.price_per_hour <= max)
+            && self.max_price_per_hour.is_none_or(|max| offer.is_usd() && offer.price_per_hour <= max)
+            && (self.allow_prepaid || offer.prepaid_hours.is_none())
             && self.spot.is_none_or(|spot| spot == offer.spot)
             && (!self.in_stock_only || offer.stock.is_available())
     }

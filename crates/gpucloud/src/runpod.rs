@@ -339,6 +339,8 @@ fn to_offers(gpu: &types::GpuType, cloud: &str, count: u32) -> Option<Offer> {
         gpu_memory_gb: u32::try_from(gpu.memory).ok(),
         // List price is per GPU; f32 on the wire, rounded back to cents' precision.
         price_per_hour: ((f64::from(unit_price) * f64::from(count)) * 10_000.0).round() / 10_000.0,
+        currency: "USD".into(),
+        prepaid_hours: None,
         spot: false,
         region: None,
         data_center: data_centers.first().map(|dc| dc.id.clone()),

@@ -20,6 +20,12 @@ fn check_resource(
         }
         return Ok(());
     };
+    if spec.min == spec.max && amount != spec.min {
+        return Err(Error::invalid(
+            field,
+            format!("this offer's {field} is fixed at {} (its minCount/maxCount are null); leave it unset", spec.min),
+        ));
+    }
     if amount < spec.min || amount > spec.max {
         return Err(Error::invalid(
             field,
@@ -166,6 +172,14 @@ pub fn validate_launch(spec: &LaunchSpec) -> Result<()> {
         if image.trim().is_empty() {
             return Err(Error::invalid("image", "must not be empty"));
         }
+        // "set the `image` to `custom_template`" with a template id (the provision guide).
+        if offer.provider == Provider::PrimeIntellect && spec.custom_template_id.is_some() && image != "custom_template"
+        {
+            return Err(Error::invalid(
+                "image",
+                format!("{image:?} with custom_template_id: the image must be custom_template (or unset)"),
+            ));
+        }
         if offer.provider == Provider::PrimeIntellect && !offer.images.is_empty() {
             let template = image == "custom_template";
             if template && spec.custom_template_id.is_none() {
@@ -216,6 +230,8 @@ mod tests {
             gpu_count: 1,
             gpu_memory_gb: Some(80),
             price_per_hour: 2.0,
+            currency: "USD".into(),
+            prepaid_hours: None,
             spot: false,
             region: None,
             data_center: None,

@@ -13,8 +13,14 @@ async fn offers_from_both_providers_are_merged_cheapest_first() {
     assert!(results.errors.is_empty(), "{:?}", results.errors);
     let providers: std::collections::BTreeSet<Provider> = results.offers.iter().map(|o| o.provider).collect();
     assert_eq!(providers.len(), 2);
-    assert!(results.offers.windows(2).all(|w| w[0].price_per_hour <= w[1].price_per_hour));
+    // USD cheapest first, then the euro offer: never ranked against dollars as if they were.
+    let (usd, other): (Vec<_>, Vec<_>) = results.offers.iter().partition(|o| o.is_usd());
+    assert!(usd.windows(2).all(|w| w[0].price_per_hour <= w[1].price_per_hour));
+    assert_eq!(other.iter().map(|o| o.currency.as_str()).collect::<Vec<_>>(), ["EUR"]);
+    assert!(results.offers.last().is_some_and(|o| o.currency == "EUR"), "after every USD offer");
     assert!(results.offers.iter().all(|o| o.gpu_type == "H100_80GB"));
+    // The prepaid H100 ($1.49/h, 24 h up front) and the unpriced one are not listed.
+    assert!(results.offers.iter().all(|o| o.prepaid_hours.is_none() && o.price_per_hour > 0.0));
 }
 
 #[tokio::test]
