@@ -48,6 +48,10 @@ pub enum Command {
     Get(GetArgs),
     /// Terminate pods (POD is provider:id) and wait for the termination to be confirmed.
     Down(DownArgs),
+    /// Stop pods, keeping their disks (RunPod; a stopped pod bills for its disk only).
+    Stop(DownArgs),
+    /// Start stopped pods (RunPod): on the host they ran on, which may have no free GPU.
+    Start(DownArgs),
     /// Set a pod's lease to expire TTL from now (RunPod; PrimeIntellect pods cannot be renamed).
     Extend(ExtendArgs),
     /// Terminate every pod whose lease has expired (and, with --prefix, old pods so named).
@@ -159,6 +163,14 @@ pub struct UpArgs {
     /// Highest price per hour, USD.
     #[arg(long, value_parser = parse_price)]
     pub max_price: Option<f64>,
+    /// The most the pod may cost in all, USD: with --ttl, offers whose worst case passes it are
+    /// not tried; without, it sets the lease (what it buys at the offer's price).
+    #[arg(long, env = "GPUCLOUD_BUDGET_USD", value_parser = parse_price)]
+    pub budget: Option<f64>,
+    /// Refuse the create if all live pods of the providers (any client's) would then burn more
+    /// than this, USD per hour.
+    #[arg(long, env = "GPUCLOUD_MAX_BURN_USD_PER_HOUR", value_parser = parse_price)]
+    pub max_burn: Option<f64>,
     /// RunPod: only hosts whose driver offers at least this CUDA version (major.minor, e.g.
     /// 12.4); the default image asks for 12.4 by itself.
     #[arg(long)]

@@ -27,7 +27,8 @@ fn exit_code(error: &Error) -> u8 {
         | Error::Api { status: 422, .. } => 2,
         Error::MissingCredentials { .. } => 3,
         Error::Api { status: 401 | 403, .. } => 3,
-        Error::NoCapacity { .. } => 4,
+        Error::NoCapacity { .. } | Error::HostFull { .. } => 4,
+        Error::OverBudget { .. } | Error::BurnCapExceeded { .. } => 6,
         Error::Timeout { .. } => 5,
         Error::Cancelled => signals::exit_code(),
         _ => 1,
@@ -191,6 +192,7 @@ fn launch_request(args: &cli::UpArgs) -> LaunchRequest {
     request.query.allow_prepaid = args.allow_prepaid;
     request.disk_gb = args.disk;
     request.min_cuda_version = args.min_cuda.clone();
+    request.budget_usd = args.budget;
     request.max_price_per_hour = args.max_price;
     request.query.max_price_per_hour = args.max_price;
     if args.spot {
@@ -266,7 +268,10 @@ async fn up_many(session: &Session, args: &cli::UpArgs, request: &LaunchRequest)
 async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
     let mut request = launch_request(args);
     request.ssh_public_key = args.ssh_key.as_deref().map(read_public_key).transpose()?;
-    let session = session_waiting_for(cli, &args.providers, Duration::from_secs(2), args.ready.into()).await?;
+    let mut session = session_waiting_for(cli, &args.providers, Duration::from_secs(2), args.ready.into()).await?;
+    if let Some(cap) = args.max_burn {
+        session.fleet = session.fleet.with_max_burn(cap);
+    }
     if args.pods > 1 {
         return up_many(&session, args, &request).await;
     }
@@ -410,6 +415,25 @@ async fn teams(cli: &Cli, args: &cli::TeamsArgs) -> Result<(), Error> {
         render::teams_table(&teams);
     }
     Ok(())
+}
+
+/// `stop` / `start`: each pod in turn; the first failure is the exit status, after the rest.
+async fn stop_or_start(cli: &Cli, args: &cli::DownArgs, stop: bool) -> Result<(), Error> {
+    let mut providers: Vec<Provider> = args.pods.iter().map(|p| p.provider()).collect();
+    providers.dedup();
+    let session = session(cli, &providers, Duration::from_secs(2)).await?;
+    let mut first_error = None;
+    for id in &args.pods {
+        let done = if stop { session.fleet.stop(id).await } else { session.fleet.start(id).await };
+        match done {
+            Ok(()) => outln!("{} {id}", if stop { "stopped" } else { "started" }),
+            Err(e) => {
+                eprintln!("gpucloud: error: {id}: {e}");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 async fn down(cli: &Cli, args: &cli::DownArgs) -> Result<(), Error> {
@@ -602,6 +626,8 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Ls(args) => ls(cli, args).await,
         Command::Get(args) => get(cli, args).await,
         Command::Down(args) => down(cli, args).await,
+        Command::Stop(args) => stop_or_start(cli, args, true).await,
+        Command::Start(args) => stop_or_start(cli, args, false).await,
         Command::Extend(args) => extend(cli, args).await,
         Command::Reap(args) => reap(cli, args).await,
         Command::Teams(args) => teams(cli, args).await,

@@ -677,3 +677,37 @@ async fn up_on_a_runpod_account_without_a_key_says_how_to_fix_it_and_creates_not
     assert_eq!(pod["status"], "running");
     assert_eq!(emulator.live_pods().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_and_start_a_runpod_pod_and_a_start_on_a_full_host_says_what_to_do() {
+    let emulator = emulator(Duration::from_millis(50)).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--provider", "runpod", "--gpu", "H100_80GB", "--json"]);
+    let pod = json(&run(cmd).await);
+    let id = pod["id"].as_str().unwrap().to_string();
+    let gpu = emulator.live_pods()[0].gpu_type.clone();
+    let mut cmd = against(&emulator);
+    cmd.args(["stop", &id]);
+    let output = run(cmd).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(emulator.live_pods()[0].stopped);
+    // Its host's GPUs are taken now: the start is refused, typed, with the ways out.
+    emulator.set_stocked_out(&gpu, true);
+    let mut cmd = against(&emulator);
+    cmd.args(["start", &id]);
+    let output = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("no free GPU") && stderr.contains("--volume"), "{stderr}");
+    emulator.set_stocked_out(&gpu, false);
+    let mut cmd = against(&emulator);
+    cmd.args(["start", &id]);
+    assert!(run(cmd).await.status.success());
+    assert!(!emulator.live_pods()[0].stopped);
+    // PrimeIntellect has no stop: the error points at terminating and relaunching by the disk.
+    let mut cmd = against(&emulator);
+    cmd.args(["stop", "primeintellect:0123456789abcdef"]);
+    let output = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("up --volume"), "{stderr}");
+}

@@ -356,10 +356,16 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
     };
     let ready_delay = shared.config.ready_delay;
     let mut state = shared.state();
+    let stocked_out = state.stocked_out.clone();
     let Some(pod) = state.pod_mut(Api::RunPod, &id).filter(|p| !p.terminated) else {
         return problem(StatusCode::NOT_FOUND, "pod not found");
     };
     let action = request.action.0.as_str();
+    // A stopped pod resumes on its own host; with that host's GPUs taken (its GPU type stocked
+    // out here) the start is the documented capacity 400.
+    if action == "start" && stocked_out.contains(&pod.gpu_type) {
+        return problem(StatusCode::BAD_REQUEST, "There are no instances currently available on this pod's host");
+    }
     let phase = pod.phase(ready_delay);
     if !allowed_actions(phase).contains(&action) {
         return problem(

@@ -161,6 +161,40 @@ pub enum Error {
         /// Which cloud.
         provider: Provider,
     },
+    /// A launch's budget allows none of the offers ([`crate::spend`]); nothing was created.
+    #[error("over budget (${budget:.2}): {reason}")]
+    OverBudget {
+        /// The budget, USD.
+        budget: f64,
+        /// What the cheapest refused offer would cost, USD, when it can be priced in USD.
+        needed: Option<f64>,
+        /// Why, with the numbers.
+        reason: String,
+    },
+    /// A create would take the fleet's pods past their burn cap ([`crate::spend`]); nothing
+    /// was created.
+    #[error(
+        "burn cap: the providers' pods burn ${current:.2}/h now; this offer adds ${offer:.2}/h, over the cap of ${cap:.2}/h"
+    )]
+    BurnCapExceeded {
+        /// The cap, USD per hour.
+        cap: f64,
+        /// What all live pods burn now, USD per hour.
+        current: f64,
+        /// What the refused offer would add, USD per hour.
+        offer: f64,
+    },
+    /// A stopped pod could not start: it resumes on the host it ran on, and that host has no
+    /// free GPU now (RunPod's capacity `400`). The pod is still there, stopped.
+    #[error(
+        "pod {id} cannot start: its host has no free GPU now ({message}); retry later, or terminate it and launch a new pod (gpucloud up; keep data on a network volume with --volume)"
+    )]
+    HostFull {
+        /// The pod.
+        id: PodId,
+        /// The provider's message.
+        message: String,
+    },
     /// A launch found no offer it could start; each attempt's failure is listed.
     #[error("no capacity: {}", summarize(.attempts))]
     NoCapacity {

@@ -34,6 +34,7 @@ pub struct Fleet {
     offer_timeout: Duration,
     cleanup_timeout: Duration,
     sweep: ReconcilePolicy,
+    burn: Arc<crate::spend::BurnCap>,
 }
 
 impl Default for Fleet {
@@ -92,6 +93,10 @@ pub struct LaunchRequest {
     pub min_vcpus_per_gpu: Option<u32>,
     /// Lowest CUDA version of the host's driver ([`LaunchSpec::min_cuda_version`]; RunPod only).
     pub min_cuda_version: Option<String>,
+    /// The most the pod may cost in all, USD ([`crate::spend`]): with `ttl`, offers whose worst
+    /// case passes it are not tried; without, it sets the lease (what it buys at the offer's
+    /// price), which [`Fleet::reap`] enforces.
+    pub budget_usd: Option<f64>,
 }
 
 impl LaunchRequest {
@@ -116,6 +121,7 @@ impl LaunchRequest {
             min_ram_per_gpu_gb: None,
             min_vcpus_per_gpu: None,
             min_cuda_version: None,
+            budget_usd: None,
         }
     }
 
@@ -268,7 +274,8 @@ enum Next {
 
 fn after_create_failure(error: &Error) -> Next {
     match error {
-        Error::RequestTooLarge { .. } => return Next::Fail,
+        // Cheapest first: a later offer would burn more still.
+        Error::RequestTooLarge { .. } | Error::BurnCapExceeded { .. } => return Next::Fail,
         Error::NoSshKey { .. } => return Next::SkipProvider,
         _ => {}
     }
@@ -286,11 +293,13 @@ fn after_create_failure(error: &Error) -> Next {
 }
 
 /// Why a launch started nothing: missing capacity, unless every attempt failed for the same
-/// reason on the caller's side (no SSH key anywhere), which is then the answer itself.
+/// reason on the caller's side (no SSH key anywhere, a budget no offer fits), which is then
+/// the answer itself.
 fn no_offer_started(attempts: Vec<LaunchAttempt>) -> Error {
+    let same_kind = |a: &LaunchAttempt, b: &Error| std::mem::discriminant(&a.error) == std::mem::discriminant(b);
     match attempts.first() {
-        Some(LaunchAttempt { error: first @ Error::NoSshKey { .. }, .. })
-            if attempts.iter().all(|a| matches!(a.error, Error::NoSshKey { .. })) =>
+        Some(LaunchAttempt { error: first @ (Error::NoSshKey { .. } | Error::OverBudget { .. }), .. })
+            if attempts.iter().all(|a| same_kind(a, first)) =>
         {
             first.clone()
         }
@@ -306,6 +315,7 @@ impl Fleet {
             offer_timeout: Duration::from_secs(30),
             cleanup_timeout: Duration::from_secs(180),
             sweep: ReconcilePolicy::default(),
+            burn: Arc::default(),
         }
     }
 
@@ -345,6 +355,15 @@ impl Fleet {
     /// How long one provider may take to list offers before it is reported as failed.
     pub fn with_offer_timeout(mut self, timeout: Duration) -> Self {
         self.offer_timeout = timeout;
+        self
+    }
+
+    /// Caps what all live pods of this fleet's providers may burn together, in USD per hour
+    /// (pods other processes started included): a create that would pass it is refused with
+    /// [`Error::BurnCapExceeded`]. See [`crate::spend`]. Not finite or not positive:
+    /// [`Error::InvalidInput`] at the next launch.
+    pub fn with_max_burn(mut self, usd_per_hour: f64) -> Self {
+        self.burn = Arc::new(crate::spend::BurnCap::new(Some(usd_per_hour)));
         self
     }
 
@@ -461,6 +480,11 @@ impl Fleet {
         }
         crate::validate::check_cuda_floor(request.min_cuda_version.as_deref())?;
         request.query.validate()?;
+        for (field, limit) in [("budget_usd", request.budget_usd), ("max_burn", self.burn.cap())] {
+            if let Some(limit) = limit.filter(|l| !(l.is_finite() && *l > 0.0)) {
+                return Err(Error::invalid(field, format!("{limit} is not a positive amount of USD")));
+            }
+        }
         // The volume decides the provider and where the pod can land (crate::placement).
         let mut query = request.query.clone();
         if query.volume_id.is_none() {
@@ -500,6 +524,21 @@ impl Fleet {
                         Err(_) => continue,
                     };
                     let mut spec = request.spec_for(&offer);
+                    if let Some(budget) = request.budget_usd {
+                        let price = crate::validate::estimate_price(&spec);
+                        match crate::spend::lease_for_budget(budget, request.ttl, &offer, price) {
+                            Ok(ttl) => spec.ttl = ttl,
+                            Err(error) => {
+                                attempts.push(LaunchAttempt {
+                                    provider: offer.provider,
+                                    gpu_type: offer.gpu_type.clone(),
+                                    price_per_hour: offer.price_per_hour,
+                                    error,
+                                });
+                                continue;
+                            }
+                        }
+                    }
                     if let Some(public_key) = &request.ssh_public_key {
                         if let std::collections::btree_map::Entry::Vacant(slot) = ssh_keys.entry(offer.provider) {
                             let registered = match provisioner.ensure_ssh_key(public_key).await {
@@ -526,7 +565,13 @@ impl Fleet {
                     spec.launch_tag = Some(tag.clone());
                     cleanup.track_tag(&provisioner, &tag);
                     progress(LaunchEvent::Creating { offer: &offer });
-                    let pod = match provisioner.create(&spec).await {
+                    let creating = async {
+                        let pod = provisioner.create(&spec).await?;
+                        let id = pod.id.clone();
+                        Ok((pod, id))
+                    };
+                    let estimate = crate::validate::estimate_price(&spec);
+                    let pod = match self.burn.guarded(&self.provisioners, estimate, creating).await {
                         Ok(pod) => pod,
                         Err(error) => {
                             // Only an ambiguous create may have left a pod behind under this tag.
@@ -646,6 +691,18 @@ impl Fleet {
     /// Terminates the pod and confirms it within the cleanup timeout.
     pub async fn terminate(&self, id: &PodId) -> Result<()> {
         self.provisioner(id.provider())?.terminate_and_confirm(id, Instant::now() + self.cleanup_timeout).await
+    }
+
+    /// Stops the pod, keeping its disk ([`Provisioner::stop`]; PrimeIntellect:
+    /// [`Error::Unsupported`]).
+    pub async fn stop(&self, id: &PodId) -> Result<()> {
+        self.provisioner(id.provider())?.stop(id).await
+    }
+
+    /// Starts a stopped pod ([`Provisioner::start`]); on its old host, so it can fail with
+    /// [`Error::HostFull`].
+    pub async fn start(&self, id: &PodId) -> Result<()> {
+        self.provisioner(id.provider())?.start(id).await
     }
 
     /// Sets the pod's lease to expire `ttl` from now ([`Provisioner::extend_lease`]).

@@ -44,6 +44,7 @@ pub mod region;
 pub mod retry;
 #[cfg(feature = "runpod")]
 pub mod runpod;
+pub mod spend;
 pub mod ssh;
 pub mod time;
 pub mod validate;

@@ -583,7 +583,10 @@ impl Provisioner for RunPod {
     }
 
     async fn start(&self, id: &PodId) -> Result<()> {
-        self.action(id, "start").await
+        match self.action(id, "start").await {
+            Err(Error::Api { status: 400, message, .. }) => Err(Error::HostFull { id: id.clone(), message }),
+            other => other,
+        }
     }
 
     fn logs(&self, id: &PodId, options: crate::LogOptions) -> BoxStream<'static, Result<String>> {

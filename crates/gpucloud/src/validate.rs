@@ -218,11 +218,12 @@ pub fn validate_launch(spec: &LaunchSpec) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{OfferDetails, Stock};
 
-    fn offer() -> Offer {
+    /// A PrimeIntellect offer with sizable resources, for unit tests.
+    pub(crate) fn offer() -> Offer {
         Offer {
             provider: Provider::PrimeIntellect,
             via: Some("hyperstack".into()),
