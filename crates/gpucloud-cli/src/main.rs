@@ -92,6 +92,10 @@ async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Error> {
     // A region no provider knows is a usage error (exit 2) before any request.
     query.validate()?;
     let results = session.fleet.offers(&query).await;
+    // A volume no provider has is the caller's mistake, not a provider's failure.
+    if let Some((_, error)) = results.errors.iter().find(|(_, e)| matches!(e, Error::InvalidInput { .. })) {
+        return Err(error.clone());
+    }
     for (provider, error) in &results.errors {
         eprintln!("gpucloud: warning: no offers from {provider}: {error}");
     }
