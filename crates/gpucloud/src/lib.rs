@@ -32,7 +32,7 @@ pub mod logs;
 pub mod model;
 pub mod pace;
 pub mod paginate;
-mod placement;
+pub mod placement;
 #[cfg(feature = "primeintellect")]
 pub mod primeintellect;
 #[cfg(all(test, feature = "primeintellect", feature = "runpod"))]
