@@ -433,6 +433,11 @@ async fn stop_or_start(cli: &Cli, args: &cli::DownArgs, stop: bool) -> Result<()
             Ok(()) => outln!("{} {id}", if stop { "stopped" } else { "started" }),
             Err(e) => {
                 eprintln!("gpucloud: error: {id}: {e}");
+                if let Error::Unsupported { provider: Provider::PrimeIntellect, .. } = e {
+                    eprintln!(
+                        "hint: PrimeIntellect pods only run or end: terminate it (gpucloud down {id}), keeping data on a disk attached with --volume, and relaunch next to the disk with gpucloud up --volume DISK"
+                    );
+                }
                 first_error.get_or_insert(e);
             }
         }

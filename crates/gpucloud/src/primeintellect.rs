@@ -642,19 +642,6 @@ impl Provisioner for PrimeIntellect {
         paginate::items(self.pod_pages()).boxed()
     }
 
-    async fn stop(&self, id: &PodId) -> Result<()> {
-        check_pod_id(id)?;
-        Err(Error::Unsupported {
-            provider: Provider::PrimeIntellect,
-            operation: "stop (its pods only run or end: terminate it, keeping data on a disk attached with --volume, and relaunch next to the disk with `gpucloud up --volume DISK`)",
-        })
-    }
-
-    async fn start(&self, id: &PodId) -> Result<()> {
-        check_pod_id(id)?;
-        Err(Error::Unsupported { provider: Provider::PrimeIntellect, operation: "start (it has no stopped pods)" })
-    }
-
     async fn terminate(&self, id: &PodId) -> Result<()> {
         let pod_id = check_pod_id(id)?;
         gone_is_ok(
