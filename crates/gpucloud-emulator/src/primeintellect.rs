@@ -229,6 +229,13 @@ async fn create_pod(
         return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.image", "not available for this offer");
     }
     // The body is checked against the offer it names (the document's `PodRequestConfig`).
+    if pod.data_center_id.as_deref().is_some_and(|dc| dc != offer.data_center) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "pod.dataCenterId",
+            &format!("the offer is in {}", offer.data_center),
+        );
+    }
     if pod.security.as_ref().is_some_and(|s| s.0 != offer.security) {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.security", &format!("the offer is {}", offer.security));
     }

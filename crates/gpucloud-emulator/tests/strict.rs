@@ -249,6 +249,7 @@ async fn a_primeintellect_create_is_checked_against_its_offer() {
     for (refused, why) in [
         (l40s(json!({"diskSize": 300})), "a fixed disk is not resized"),
         (l40s(json!({"security": "community_cloud"})), "the offer is secure cloud"),
+        (l40s(json!({"dataCenterId": "CANADA-1"})), "the offer is in us-west-1"),
         (l40s(json!({"vcpus": 5})), "off the vCPU step"),
         (l40s(json!({"customTemplateId": "t-1"})), "a template needs image custom_template"),
         (l40s(json!({"image": "custom_template"})), "custom_template needs a template id"),

@@ -485,7 +485,11 @@ impl Fleet {
                 return Err(Error::invalid(field, format!("{limit} is not a positive amount of USD")));
             }
         }
-        // The volume decides the provider and where the pod can land (crate::placement).
+        // The volume decides the provider and where the pod can land (crate::placement); the
+        // offers are narrowed by the first, and every other must be on the same provider.
+        if request.volume_ids.len() > 1 {
+            crate::placement::volume_provider(&self.provisioners, &request.volume_ids).await?;
+        }
         let mut query = request.query.clone();
         if query.volume_id.is_none() {
             query.volume_id = request.volume_ids.first().cloned();

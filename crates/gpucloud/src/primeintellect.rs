@@ -550,7 +550,11 @@ impl Provisioner for PrimeIntellect {
             primeintellect_api::known_values(schema).is_some_and(|known| !known.contains(&value))
         };
         if let Some(gpu) = gpu_type.as_deref().filter(|g| outside("GPUType", g)) {
-            tracing::debug!(gpu, "not a PrimeIntellect GPUType; no PrimeIntellect offers");
+            // Said once per query, so an empty listing is explained rather than silent.
+            tracing::warn!(
+                gpu,
+                "PrimeIntellect has no such GPUType (its document's enum); no PrimeIntellect offers for it"
+            );
             return Ok(Vec::new());
         }
         // Every accepted region form translates to PrimeIntellect's `Regions` ([`crate::region`]);
@@ -561,7 +565,7 @@ impl Provisioner for PrimeIntellect {
         wanted.sort_unstable();
         wanted.dedup();
         if let Some(region) = wanted.iter().find(|r| outside("Regions", r)) {
-            tracing::debug!(%region, "not a PrimeIntellect region; no PrimeIntellect offers");
+            tracing::warn!(%region, "PrimeIntellect has no such region (its document's enum); no PrimeIntellect offers for it");
             return Ok(Vec::new());
         }
         if !places.is_empty() && wanted.is_empty() {
