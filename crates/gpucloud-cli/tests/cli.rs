@@ -101,10 +101,27 @@ async fn offers_json_has_the_documented_shape_and_order() {
     assert!(offers.len() >= 4);
     assert_eq!(
         keys(&offers[0]),
-        ["data_center", "gpu_count", "gpu_type", "price_per_hour", "provider", "region", "spot", "stock", "via"]
+        [
+            "currency",
+            "data_center",
+            "gpu_count",
+            "gpu_type",
+            "prepaid_hours",
+            "price_per_hour",
+            "provider",
+            "region",
+            "spot",
+            "stock",
+            "via"
+        ]
     );
-    let prices: Vec<f64> = offers.iter().map(|o| o["price_per_hour"].as_f64().unwrap()).collect();
-    assert!(prices.windows(2).all(|w| w[0] <= w[1]));
+    // Cheapest first within a currency, USD before any other.
+    let usd: Vec<f64> =
+        offers.iter().filter(|o| o["currency"] == "USD").map(|o| o["price_per_hour"].as_f64().unwrap()).collect();
+    assert!(usd.windows(2).all(|w| w[0] <= w[1]));
+    let first_other = offers.iter().position(|o| o["currency"] != "USD").unwrap_or(offers.len());
+    assert!(offers[first_other..].iter().all(|o| o["currency"] != "USD"), "no USD offer after a EUR one");
+    assert!(offers.iter().all(|o| o["prepaid_hours"].is_null()), "prepaid offers only with --allow-prepaid");
     let mut cmd = against(&emulator);
     cmd.args(["offers", "--provider", "runpod", "--limit", "1", "--on-demand"]);
     cmd.assert().success().stdout(predicate::str::contains("PROVIDER").and(predicate::str::contains("runpod")));
@@ -710,4 +727,26 @@ async fn stop_and_start_a_runpod_pod_and_a_start_on_a_full_host_says_what_to_do(
     let output = run(cmd).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.contains("up --volume"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spending_limits_refuse_before_any_create_with_exit_6() {
+    let emulator = emulator(Duration::from_millis(50)).await;
+    let mut cmd = against(&emulator);
+    cmd.args(["up", "--gpu", "H100_80GB", "--budget", "5", "--ttl", "10h"]);
+    let output = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("over budget ($5.00)"), "{stderr}");
+    let mut cmd = against(&emulator);
+    cmd.env("GPUCLOUD_MAX_BURN_USD_PER_HOUR", "1").args(["up", "--gpu", "H100_80GB"]);
+    let output = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("over the cap of $1.00/h"), "{stderr}");
+    assert_eq!(emulator.stats().creates, 0, "nothing was created");
+    // A prepaid offer is listed only when asked for, marked as such.
+    let mut cmd = against(&emulator);
+    cmd.args(["offers", "--gpu", "H100_80GB", "--allow-prepaid"]);
+    cmd.assert().success().stdout(predicate::str::contains("prepaid 24h").and(predicate::str::contains("EUR 1.79")));
 }
