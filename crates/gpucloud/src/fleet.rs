@@ -694,7 +694,9 @@ impl Fleet {
 
     /// Terminates the pod and confirms it within the cleanup timeout.
     pub async fn terminate(&self, id: &PodId) -> Result<()> {
-        self.provisioner(id.provider())?.terminate_and_confirm(id, Instant::now() + self.cleanup_timeout).await
+        self.provisioner(id.provider())?.terminate_and_confirm(id, Instant::now() + self.cleanup_timeout).await?;
+        self.burn.forget(id);
+        Ok(())
     }
 
     /// Stops the pod, keeping its disk ([`Provisioner::stop`]; PrimeIntellect:

@@ -75,9 +75,10 @@ pub(crate) fn lease_for_budget(
 }
 
 /// How long a pod this fleet created is counted from its create, if a list does not show it:
-/// long enough for any list to catch up, short enough that a pod terminated elsewhere stops
-/// counting.
-const UNLISTED_GRACE: Duration = Duration::from_secs(300);
+/// long enough for a lagging list to catch up (seconds, in practice), short enough that a pod
+/// terminated elsewhere, and so gone from the lists, soon stops counting. Pods this fleet
+/// terminates stop counting at once ([`BurnCap::forget`]).
+const UNLISTED_GRACE: Duration = Duration::from_secs(60);
 
 /// The fleet's burn cap and what it knows that the providers' lists may not show yet.
 #[derive(Debug, Default)]
@@ -115,6 +116,11 @@ impl BurnCap {
         let (value, id) = create.await?;
         self.created.lock().unwrap_or_else(|e| e.into_inner()).push((id, price, Instant::now()));
         Ok(value)
+    }
+
+    /// Stops counting `id`: the fleet terminated it.
+    pub(crate) fn forget(&self, id: &PodId) {
+        self.created.lock().unwrap_or_else(|e| e.into_inner()).retain(|(created, ..)| created != id);
     }
 
     /// What every live pod of the providers burns per hour now, in USD.

@@ -60,6 +60,9 @@ async fn the_burn_cap_counts_pods_other_clients_started() {
     let pod = roomy.launch(&LaunchRequest::new("H100_80GB", 1, "fits")).await.unwrap();
     let error = roomy.launch(&LaunchRequest::new("H100_80GB", 1, "second")).await.unwrap_err();
     assert!(matches!(error, Error::BurnCapExceeded { .. }), "{error}");
+    // Terminated, it stops counting at once: launch, terminate, launch again under the cap.
     roomy.terminate(&pod.id).await.unwrap();
+    let again = roomy.launch(&LaunchRequest::new("H100_80GB", 1, "again")).await.unwrap();
+    roomy.terminate(&again.id).await.unwrap();
     other.terminate(&running.id).await.unwrap();
 }
