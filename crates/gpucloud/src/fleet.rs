@@ -528,9 +528,9 @@ impl Fleet {
                         Err(_) => continue,
                     };
                     let mut spec = request.spec_for(&offer);
+                    let estimate = crate::validate::estimate_price(&spec);
                     if let Some(budget) = request.budget_usd {
-                        let price = crate::validate::estimate_price(&spec);
-                        match crate::spend::lease_for_budget(budget, request.ttl, &offer, price) {
+                        match crate::spend::lease_for_budget(budget, request.ttl, &offer, estimate) {
                             Ok(ttl) => spec.ttl = ttl,
                             Err(error) => {
                                 attempts.push(LaunchAttempt {
@@ -574,7 +574,6 @@ impl Fleet {
                         let id = pod.id.clone();
                         Ok((pod, id))
                     };
-                    let estimate = crate::validate::estimate_price(&spec);
                     let pod = match self.burn.guarded(&self.provisioners, estimate, creating).await {
                         Ok(pod) => pod,
                         Err(error) => {
@@ -585,6 +584,7 @@ impl Fleet {
                             let next = after_create_failure(&error);
                             if matches!(next, Next::SkipProvider) {
                                 tracing::warn!(provider = %offer.provider, %error, "skipping this provider's offers");
+                                skipped.push(offer.provider);
                             } else {
                                 tracing::warn!(provider = %offer.provider, gpu = %offer.gpu_type, %error, "create failed; trying the next offer");
                             }
@@ -592,9 +592,6 @@ impl Fleet {
                                 break 'launch Err(error);
                             }
                             let stop = matches!(next, Next::Stop);
-                            if matches!(next, Next::SkipProvider) {
-                                skipped.push(offer.provider);
-                            }
                             attempts.push(LaunchAttempt {
                                 provider: offer.provider,
                                 gpu_type: offer.gpu_type.clone(),
@@ -783,10 +780,9 @@ fn offer_accepts_image(offer: &Offer, image: Option<&str>) -> bool {
 /// would be refused for capacity, so it is not tried. An offer that reports none is tried.
 fn offer_meets_cuda_floor(offer: &Offer, request: &LaunchRequest) -> bool {
     let crate::OfferDetails::RunPod { cuda_versions, .. } = &offer.details else { return true };
-    let floor = match (&request.min_cuda_version, &request.image) {
-        (Some(floor), _) => floor.as_str(),
-        (None, None) => crate::provisioner::DEFAULT_RUNPOD_IMAGE_CUDA,
-        (None, Some(_)) => return true,
+    let Some(floor) = crate::provisioner::cuda_floor(request.min_cuda_version.as_deref(), request.image.as_deref())
+    else {
+        return true;
     };
     cuda_versions.is_empty() || cuda_versions.iter().any(|v| crate::validate::cuda_at_least(v, floor))
 }

@@ -141,6 +141,17 @@ pub struct LaunchSpec {
 /// run it, so creates with the default image send it as `gpu.minCudaVersion`.
 pub const DEFAULT_RUNPOD_IMAGE_CUDA: &str = "12.4";
 
+/// The CUDA floor a RunPod pod needs: the caller's `min_cuda_version`, else the default
+/// image's own ([`DEFAULT_RUNPOD_IMAGE_CUDA`]); `None` for an image of the caller's with no
+/// floor stated.
+pub(crate) fn cuda_floor<'a>(min_cuda_version: Option<&'a str>, image: Option<&str>) -> Option<&'a str> {
+    match (min_cuda_version, image) {
+        (Some(floor), _) => Some(floor),
+        (None, None) => Some(DEFAULT_RUNPOD_IMAGE_CUDA),
+        (None, Some(_)) => None,
+    }
+}
+
 /// The shortest poll interval a client accepts (`with_poll_interval` clamps to it).
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// The longest poll interval a client accepts.

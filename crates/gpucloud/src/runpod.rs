@@ -490,10 +490,8 @@ impl Provisioner for RunPod {
         if let Some(vcpus) = spec.min_vcpus_per_gpu {
             gpu["minVcpuCountPerGpu"] = json!(vcpus);
         }
-        match (&spec.min_cuda_version, &spec.image) {
-            (Some(floor), _) => gpu["minCudaVersion"] = json!(floor),
-            (None, None) => gpu["minCudaVersion"] = json!(crate::provisioner::DEFAULT_RUNPOD_IMAGE_CUDA),
-            (None, Some(_)) => {}
+        if let Some(floor) = crate::provisioner::cuda_floor(spec.min_cuda_version.as_deref(), spec.image.as_deref()) {
+            gpu["minCudaVersion"] = json!(floor);
         }
         let mut body = json!({
             "name": spec.pod_name(&tag),
