@@ -60,6 +60,9 @@ pub enum Command {
     /// this anywhere the API keys are, on a schedule (--every, a systemd timer, a CronJob).
     /// Pods without an expired gpucloud lease are never touched unless --prefix names them.
     Reap(ReapArgs),
+    /// What was spent: what the providers billed (RunPod billing, PrimeIntellect pod history),
+    /// plus an estimate for what running pods have accrued since; totals per provider.
+    Cost(CostArgs),
     /// Print a pod's log (the last --tail lines; --follow keeps printing new ones).
     Logs(LogsArgs),
     /// Open a shell on a pod (or run COMMAND there) with the system `ssh`.
@@ -314,6 +317,43 @@ pub struct ReapArgs {
     /// Print JSON (one object per sweep, one line each with --every).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// How far back the report starts (e.g. 24h, 7d, 30d).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    pub since: std::time::Duration,
+    /// One row per provider, per pod or volume, or per UTC day.
+    #[arg(long, value_enum, default_value_t = CostBy::Provider)]
+    pub by: CostBy,
+    /// Only these providers (primeintellect, runpod); repeatable.
+    #[arg(long = "provider", value_parser = parse_provider)]
+    pub providers: Vec<Provider>,
+    /// Print JSON: every entry, the groups and the totals.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cost --by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CostBy {
+    /// Per cloud.
+    Provider,
+    /// Per pod or volume.
+    Pod,
+    /// Per UTC day.
+    Day,
+}
+
+impl From<CostBy> for gpucloud::cost::GroupBy {
+    fn from(by: CostBy) -> Self {
+        match by {
+            CostBy::Provider => Self::Provider,
+            CostBy::Pod => Self::Resource,
+            CostBy::Day => Self::Day,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! `gpucloud`: the command-line face of the gpucloud SDK. See `gpucloud --help`.
 
 mod cli;
+mod cost;
 mod render;
 mod setup;
 mod signals;
@@ -639,6 +640,10 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Start(args) => stop_or_start(cli, args, false).await,
         Command::Extend(args) => extend(cli, args).await,
         Command::Reap(args) => reap(cli, args).await,
+        Command::Cost(args) => {
+            let session = session(cli, &args.providers, Duration::from_secs(2)).await?;
+            cost::report(&session.fleet, args).await
+        }
         Command::Teams(args) => teams(cli, args).await,
         Command::Ssh(args) => ssh(cli, args).await,
         Command::Logs(args) => logs(cli, args).await,

@@ -214,7 +214,7 @@ pub fn print_json(value: &Value) {
     outln!("{}", serde_json::to_string_pretty(value).expect("JSON values serialize"));
 }
 
-fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {

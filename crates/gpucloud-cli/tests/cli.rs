@@ -750,3 +750,62 @@ async fn spending_limits_refuse_before_any_create_with_exit_6() {
     cmd.args(["offers", "--gpu", "H100_80GB", "--allow-prepaid"]);
     cmd.assert().success().stdout(predicate::str::contains("prepaid 24h").and(predicate::str::contains("EUR 1.79")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cost_reports_billed_and_estimated_spend_per_provider_pod_and_day() {
+    let emulator = emulator(Duration::ZERO).await;
+    let up = json(
+        &run({
+            let mut cmd = against(&emulator);
+            cmd.args(["up", "--gpu", "H100_80GB", "--provider", "runpod", "--name", "billed", "--json"]);
+            cmd
+        })
+        .await,
+    );
+    let id = up["id"].as_str().unwrap().to_string();
+    let raw_id = id.split_once(':').unwrap().1.to_string();
+    emulator.backdate(gpucloud_emulator::Api::RunPod, &raw_id, Duration::from_secs(4 * 3600));
+    let output = run({
+        let mut cmd = against(&emulator);
+        cmd.args(["down", &id]);
+        cmd
+    })
+    .await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let billed: f64 = emulator.charges().iter().filter(|c| c.id == raw_id).map(|c| c.amount()).sum();
+
+    let report = json(
+        &run({
+            let mut cmd = against(&emulator);
+            cmd.args(["cost", "--since", "1d", "--by", "pod", "--json"]);
+            cmd
+        })
+        .await,
+    );
+    assert_eq!(
+        keys(&report),
+        ["billed_usd", "by_provider", "entries", "estimated_usd", "groups", "since", "total_usd", "unpriced", "until"]
+    );
+    assert!((report["billed_usd"].as_f64().unwrap() - billed).abs() < 0.005, "{report}");
+    let group = report["groups"].as_array().unwrap().iter().find(|g| g["key"] == id.as_str()).expect("the pod's row");
+    assert!((group["billed_usd"].as_f64().unwrap() - billed).abs() < 0.005, "{group}");
+
+    let table = run({
+        let mut cmd = against(&emulator);
+        cmd.args(["cost", "--since", "2d", "--by", "day"]);
+        cmd
+    })
+    .await;
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
+    assert!(text.starts_with("DAY"), "{text}");
+    assert!(text.contains(&format!("total ${billed:.2}")), "{text}");
+
+    let bad = run({
+        let mut cmd = against(&emulator);
+        cmd.args(["cost", "--since", "forever"]);
+        cmd
+    })
+    .await;
+    assert_eq!(bad.status.code(), Some(2), "a bad --since is a usage error");
+}

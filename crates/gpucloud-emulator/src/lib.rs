@@ -38,6 +38,7 @@
 
 #![warn(missing_docs)]
 
+mod billing;
 mod catalog;
 mod cursor;
 mod faults;
@@ -50,6 +51,7 @@ mod ssh;
 mod state;
 mod strict;
 
+pub use billing::{Charge, ChargeKind, RUNPOD_VOLUME_USD_PER_GB_MONTH};
 pub use faults::{FaultConfig, FaultKind};
 pub use quota::{Quota, QuotaStats, QuotaWindow};
 pub use ssh::BANNER as SSH_BANNER;
@@ -518,6 +520,39 @@ impl Emulator {
             // Seeded pods are already running.
             if let Some(seeded) = state.pods.last_mut() {
                 seeded.created = std::time::Instant::now() - self.inner.config.ready_delay;
+            }
+        }
+    }
+
+    /// Every billing stretch so far, priced up to now: what the providers' billing reads add up
+    /// to (see the `billing` module docs: pods bill their price while running, RunPod volumes
+    /// their storage).
+    pub fn charges(&self) -> Vec<Charge> {
+        let state = self.inner.state();
+        let now = chrono::Utc::now();
+        let mut all = state.charges_until(Api::PrimeIntellect, now);
+        all.extend(state.charges_until(Api::RunPod, now));
+        all
+    }
+
+    /// Makes pod `id` of `api` look `by` older: its creation time, and every billing stretch
+    /// it has, move back by `by`, as if it had been created that much earlier (so a test can
+    /// bill hours without waiting them).
+    pub fn backdate(&self, api: Api, id: &str, by: Duration) {
+        let mut state = self.inner.state();
+        let span = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::zero());
+        for charge in state.charges.iter_mut().filter(|c| c.api == api && c.id == id) {
+            charge.start -= span;
+            charge.end -= span;
+        }
+        if let Some(pod) = state.pod_mut(api, id) {
+            pod.created = pod.created.checked_sub(by).unwrap_or(pod.created);
+            if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&pod.created_at) {
+                pod.created_at = (created - span).to_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            }
+            // The open stretch starts earlier; a closed one was moved above.
+            if let Some(since) = pod.running_since.as_mut() {
+                *since -= span;
             }
         }
     }

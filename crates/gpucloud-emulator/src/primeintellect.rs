@@ -19,6 +19,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/api/v1/pods/", get(list_pods).post(create_pod))
         .route("/api/v1/pods/status", get(pods_status))
         .route("/api/v1/pods/{id}", get(get_pod).delete(delete_pod))
+        .merge(crate::billing::primeintellect_routes())
         .route("/api/v1/disks/", get(list_disks).post(create_disk))
         .route("/api/v1/disks/{id}", get(get_disk).delete(delete_disk))
         .route("/api/v1/ssh_keys/", get(list_ssh_keys).post(create_ssh_key))
@@ -322,13 +323,10 @@ async fn get_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Respon
 }
 
 async fn delete_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
-    let mut state = shared.state();
-    match state.pod_mut(Api::PrimeIntellect, &id) {
-        Some(pod) if !pod.terminated => {
-            pod.terminated = true;
-            axum::Json(wire::<types::ApiDeletePodResponse>(json!({"status": "TERMINATED"}))).into_response()
-        }
-        _ => error(StatusCode::NOT_FOUND, "pod_id", "Pod not found"),
+    if shared.state().terminate_pod(Api::PrimeIntellect, &id) {
+        axum::Json(wire::<types::ApiDeletePodResponse>(json!({"status": "TERMINATED"}))).into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "pod_id", "Pod not found")
     }
 }
 

@@ -21,6 +21,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v2/account/ssh-keys", get(get_ssh_keys).put(update_ssh_keys))
         .route("/v2/network-volumes", get(list_volumes).post(create_volume))
         .route("/v2/network-volumes/{id}", get(get_volume).delete(delete_volume))
+        .merge(crate::billing::runpod_routes())
         .merge(crate::secrets::routes())
 }
 
@@ -336,13 +337,10 @@ async fn update_pod(State(shared): State<Shared>, Path(id): Path<String>, body: 
 }
 
 async fn delete_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
-    let mut state = shared.state();
-    match state.pod_mut(Api::RunPod, &id) {
-        Some(pod) if !pod.terminated => {
-            pod.terminated = true;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        _ => problem(StatusCode::NOT_FOUND, "pod not found"),
+    if shared.state().terminate_pod(Api::RunPod, &id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        problem(StatusCode::NOT_FOUND, "pod not found")
     }
 }
 
@@ -374,14 +372,27 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
         );
     }
     match action {
-        "stop" => pod.stopped = true,
-        "start" | "restart" => pod.stopped = false,
+        "stop" => {
+            state.settle_pod(Api::RunPod, &id);
+            if let Some(pod) = state.pod_mut(Api::RunPod, &id) {
+                pod.stopped = true;
+            }
+        }
+        "start" | "restart" => {
+            // A restart keeps billing through; a start opens a new running stretch.
+            if pod.running_since.is_none() {
+                pod.running_since = Some(chrono::Utc::now());
+            }
+            pod.stopped = false;
+        }
         _ => {
-            pod.terminated = true;
+            state.terminate_pod(Api::RunPod, &id);
             return StatusCode::NO_CONTENT.into_response();
         }
     }
-    let pod = pod.clone();
+    let Some(pod) = state.pod_mut(Api::RunPod, &id).map(|p| p.clone()) else {
+        return problem(StatusCode::NOT_FOUND, "pod not found");
+    };
     drop(state);
     axum::Json(pod_json(&pod, &shared)).into_response()
 }

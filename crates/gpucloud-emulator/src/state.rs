@@ -79,6 +79,12 @@ pub struct EmulatedPod {
     pub max_price: Option<f64>,
     /// PrimeIntellect: the `prepaidForHr` it was created with.
     pub prepaid_hours: Option<f64>,
+    /// When its current running stretch began; `None` while stopped or terminated (see
+    /// [`crate::billing`]).
+    #[serde(skip)]
+    pub(crate) running_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// RFC 3339 termination time.
+    pub terminated_at: Option<String>,
     /// Creation order: RunPod lists are newest first and their cursors name a position in it.
     #[serde(skip)]
     pub(crate) seq: u64,
@@ -195,6 +201,8 @@ pub(crate) struct State {
     pub requests: u64,
     pub requests_by_route: std::collections::BTreeMap<String, u64>,
     pub creates: u64,
+    /// Closed billing stretches ([`crate::billing`]).
+    pub charges: Vec<crate::billing::Charge>,
     rng: StdRng,
     next_port: u16,
 }
@@ -210,6 +218,7 @@ impl State {
             requests: 0,
             requests_by_route: Default::default(),
             creates: 0,
+            charges: Vec::new(),
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
             next_port: 22000,
         }
@@ -257,6 +266,8 @@ impl State {
             cuda_version: new.cuda_version,
             max_price: new.max_price,
             prepaid_hours: new.prepaid_hours,
+            running_since: Some(chrono::Utc::now()),
+            terminated_at: None,
             seq: self.pods.len() as u64,
         };
         self.pods.push(pod.clone());
@@ -268,12 +279,26 @@ impl State {
         self.next_port
     }
 
+    /// Terminates a live pod, its bill settled; `false` when there is no such live pod.
+    pub fn terminate_pod(&mut self, api: Api, id: &str) -> bool {
+        if self.pod_mut(api, id).is_none_or(|p| p.terminated) {
+            return false;
+        }
+        self.settle_pod(api, id);
+        if let Some(pod) = self.pod_mut(api, id) {
+            pod.terminated = true;
+            pod.terminated_at = Some(now_rfc3339());
+        }
+        true
+    }
+
     pub fn pod_mut(&mut self, api: Api, id: &str) -> Option<&mut EmulatedPod> {
         self.pods.iter_mut().find(|p| p.api == api && p.id == id)
     }
 
-    /// Removes a volume; `false` when there was none.
+    /// Removes a volume, its bill settled; `false` when there was none.
     pub fn remove_volume(&mut self, api: Api, id: &str) -> bool {
+        self.settle_volume(api, id);
         let before = self.volumes.len();
         self.volumes.retain(|v| !(v.api == api && v.id == id));
         self.volumes.len() != before

@@ -268,3 +268,35 @@ async fn a_primeintellect_create_is_checked_against_its_offer() {
     let (status, _, pod) = send(&emulator, "POST", "/api/v1/pods/", Some(l40s(json!({"diskSize": 200})))).await;
     assert_eq!((status, pod["priceHr"].as_f64()), (200, Some(1.09)), "priced with its charged disk: {pod}");
 }
+
+#[tokio::test]
+async fn billing_windows_resolve_as_the_document_says() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let status = |query: &'static str| {
+        let emulator = &emulator;
+        async move { send(emulator, "GET", &format!("/v2/billing/pods?{query}"), None).await.0 }
+    };
+    // "lastN ... Mutually exclusive with startTime/endTime; provide one or the other, not both."
+    assert_eq!(status("lastN=3&startTime=2026-06-01T00:00:00Z").await, 400);
+    // Outside the parameters' schemas (enum, minimum, date-time): the validation 422.
+    assert_eq!(status("bucketSize=fortnight").await, 422);
+    assert_eq!(status("lastN=0").await, 422);
+    assert_eq!(status("startTime=yesterday").await, 422);
+    assert_eq!(status("startTime=2026-06-02T00:00:00Z&endTime=2026-06-01T00:00:00Z").await, 400);
+    assert_eq!(status("lastN=24&bucketSize=hour").await, 200);
+    // startTime "Snapped down to the start of its bucketSize bucket"; endTime "Snapped up to
+    // the end of the bucketSize bucket it lands in (unless already on a boundary)".
+    let (_, _, body) =
+        send(&emulator, "GET", "/v2/billing/pods?startTime=2026-06-01T13:45:00Z&endTime=2026-06-02T01:00:00Z", None)
+            .await;
+    assert_eq!(body["metadata"]["query"]["startTime"], "2026-06-01T00:00:00Z", "{body}");
+    assert_eq!(body["metadata"]["query"]["endTime"], "2026-06-03T00:00:00Z", "{body}");
+    assert_eq!(body["metadata"]["query"]["bucketSize"], "day");
+    let (_, _, body) = send(&emulator, "GET", "/v2/billing/pods?lastN=2&bucketSize=week", None).await;
+    let start = chrono::DateTime::parse_from_rfc3339(body["metadata"]["query"]["startTime"].as_str().unwrap()).unwrap();
+    assert_eq!(chrono::Datelike::weekday(&start), chrono::Weekday::Mon, "weeks start on Monday: {body}");
+    // PrimeIntellect's history pages take only the documented sort values.
+    assert_eq!(send(&emulator, "GET", "/api/v1/pods/history?sort_by=name", None).await.0, 422);
+    let (status, _, body) = send(&emulator, "GET", "/api/v1/pods/history?sort_order=asc&limit=5", None).await;
+    assert_eq!((status, body["total_count"].as_i64()), (200, Some(0)), "{body}");
+}

@@ -24,6 +24,7 @@
 
 mod api_error;
 mod caller;
+pub mod cost;
 pub mod error;
 pub mod fleet;
 pub mod gpu;
@@ -50,6 +51,7 @@ pub mod time;
 pub mod validate;
 pub mod watch;
 
+pub use cost::CostReport;
 pub use error::{Error, LaunchAttempt, Result};
 pub use fleet::{Fleet, LaunchRequest, OfferResults, PodGuard};
 pub use logs::LogOptions;

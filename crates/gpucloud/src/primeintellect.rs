@@ -182,6 +182,14 @@ impl PrimeIntellect {
         self
     }
 
+    pub(crate) fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    pub(crate) fn pagination(&self) -> Pagination {
+        self.pagination
+    }
+
     /// The generated client, for operations the facade does not wrap.
     pub fn raw(&self) -> &primeintellect_api::Client {
         &self.client
@@ -538,6 +546,14 @@ impl Provisioner for PrimeIntellect {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities { stop_start: false, spot: true, custom_resources: true, volumes: true, extend_lease: false }
+    }
+
+    async fn billing(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::cost::CostEntry>> {
+        crate::cost::primeintellect_billing(self, since, until).await
     }
 
     async fn offers(&self, query: &OfferQuery) -> Result<Vec<Offer>> {

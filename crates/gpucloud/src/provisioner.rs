@@ -237,6 +237,18 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
         Err(Error::Unsupported { provider: self.provider(), operation: "stop" })
     }
 
+    /// What the provider billed in `[since, until)`, per resource and period (see
+    /// [`crate::cost`]; [`crate::Fleet::costs`] adds running pods' estimates).
+    /// [`Error::Unsupported`] where the provider reports no billing.
+    async fn billing(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::cost::CostEntry>> {
+        let _ = (since, until);
+        Err(Error::Unsupported { provider: self.provider(), operation: "billing" })
+    }
+
     /// Starts a stopped pod. [`Error::Unsupported`] where the provider cannot.
     async fn start(&self, id: &PodId) -> Result<()> {
         let _ = id;

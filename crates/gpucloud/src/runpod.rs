@@ -79,6 +79,10 @@ impl RunPod {
         self
     }
 
+    pub(crate) fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
     /// The generated client, for operations the facade does not wrap.
     pub fn raw(&self) -> &runpod_api::Client {
         &self.client
@@ -429,6 +433,14 @@ impl Provisioner for RunPod {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities { stop_start: true, spot: false, custom_resources: false, volumes: true, extend_lease: true }
+    }
+
+    async fn billing(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::cost::CostEntry>> {
+        crate::cost::runpod_billing(self, since, until).await
     }
 
     async fn offers(&self, query: &OfferQuery) -> Result<Vec<Offer>> {

@@ -1,0 +1,96 @@
+//! `gpucloud cost`: the fleet's cost report as a table or JSON.
+
+use crate::cli::CostArgs;
+use crate::render::{self, outln};
+use gpucloud::cost::{Basis, CostReport, GroupBy};
+use gpucloud::{Error, Fleet};
+use serde_json::{Value, json};
+
+/// Reads the report for the last `args.since` and prints it.
+pub async fn report(fleet: &Fleet, args: &CostArgs) -> Result<(), Error> {
+    let until = chrono::Utc::now();
+    let since =
+        chrono::Duration::from_std(args.since).ok().and_then(|span| until.checked_sub_signed(span)).ok_or_else(
+            || Error::InvalidInput { field: "since", message: format!("{:?} reaches before any date", args.since) },
+        )?;
+    let report = fleet.costs(since, until).await?;
+    let by = GroupBy::from(args.by);
+    if args.json {
+        render::print_json(&report_json(&report, by));
+    } else {
+        table(&report, by);
+    }
+    Ok(())
+}
+
+fn report_json(report: &CostReport, by: GroupBy) -> Value {
+    let totals = report.totals();
+    json!({
+        "since": report.since,
+        "until": report.until,
+        "billed_usd": totals.billed_usd,
+        "estimated_usd": totals.estimated_usd,
+        "total_usd": totals.total_usd(),
+        "by_provider": report.by_provider().iter().map(|(p, t)| (p.to_string(), json!(t))).collect::<serde_json::Map<_, _>>(),
+        "groups": report.group(by).iter().map(|(key, t)| json!({
+            "key": key, "billed_usd": t.billed_usd, "estimated_usd": t.estimated_usd, "total_usd": t.total_usd()
+        })).collect::<Vec<_>>(),
+        "entries": report.entries,
+        "unpriced": report.unpriced,
+    })
+}
+
+fn table(report: &CostReport, by: GroupBy) {
+    let header = match by {
+        GroupBy::Provider => "PROVIDER",
+        GroupBy::Resource => "RESOURCE",
+        GroupBy::Day => "DAY",
+    };
+    let names = |key: &str| {
+        report
+            .entries
+            .iter()
+            .find(|e| format!("{}:{}", e.provider, e.id) == key)
+            .and_then(|e| e.name.clone())
+            .unwrap_or_default()
+    };
+    let rows = report
+        .group(by)
+        .into_iter()
+        .map(|(key, t)| {
+            let mut row = vec![key.clone(), usd(t.billed_usd), estimate(t.estimated_usd), usd(t.total_usd())];
+            if by == GroupBy::Resource {
+                row.push(names(&key));
+            }
+            row
+        })
+        .collect();
+    let mut headers = vec![header, "BILLED", "ESTIMATED", "TOTAL"];
+    if by == GroupBy::Resource {
+        headers.push("NAME");
+    }
+    render::table(&headers, rows);
+    let totals = report.totals();
+    outln!(
+        "total {} ({} billed, {} estimated) from {} to {}",
+        usd(totals.total_usd()),
+        usd(totals.billed_usd),
+        usd(totals.estimated_usd),
+        report.since.format("%Y-%m-%d %H:%M UTC"),
+        report.until.format("%Y-%m-%d %H:%M UTC"),
+    );
+    if report.entries.iter().any(|e| e.basis == Basis::Estimate) {
+        outln!("estimated: price x time for running pods since their last billed record");
+    }
+    for pod in &report.unpriced {
+        outln!("not priced: {} ({}): {}", pod.id, pod.name, pod.reason);
+    }
+}
+
+fn usd(amount: f64) -> String {
+    render::money(amount, "USD")
+}
+
+fn estimate(amount: f64) -> String {
+    if amount == 0.0 { "-".into() } else { format!("~{}", usd(amount)) }
+}

@@ -1,0 +1,503 @@
+//! What the emulator bills, and the two providers' billing reads over it.
+//!
+//! Every pod bills its hourly price from its create while it runs (RunPod: until stopped or
+//! terminated; a stopped pod bills nothing here, as its `cost` says); every RunPod network volume
+//! bills its size at [`RUNPOD_VOLUME_USD_PER_GB_MONTH`] from create to delete. Each stretch is a
+//! [`Charge`]: closed ones are kept, open ones are priced up to the moment of the read.
+//! [`crate::Emulator::charges`] returns them, so a test knows the numbers the reads must add up
+//! to, and [`crate::Emulator::backdate`] makes a pod look as if it had run longer.
+//!
+//! - RunPod `GET /v2/billing/pods` and `/v2/billing/network-volumes`: records per resource per
+//!   bucket of `bucketSize`, in the window the document resolves (`startTime` snapped down to its
+//!   bucket, `endTime` exclusive and snapped up, `lastN` buckets ending with the current one,
+//!   exclusive with the other two), with the document's `metadata`. The in-progress bucket is
+//!   billed up to the read. `/v2/billing`, `/serverless`, `/endpoints` and `/clusters` answer the
+//!   same window with no records (the emulator runs no serverless or clusters), `/v2/billing`
+//!   summing the pod and volume amounts.
+//! - PrimeIntellect `GET /api/v1/pods/history`: terminated pods with `totalBilledPrice` (their
+//!   charges' sum) and `priceHr`, sorted and paged as its parameters say.
+
+use crate::state::{Api, State as EmulatorState};
+use crate::{Shared, query_pairs, wire};
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Datelike, Duration as Span, TimeZone, Timelike, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// The emulator's network volume rate: RunPod's published $0.07 per GB per month (its pricing
+/// page; the API document states no rate), a month taken as 730 hours.
+pub const RUNPOD_VOLUME_USD_PER_GB_MONTH: f64 = 0.07;
+const HOURS_PER_MONTH: f64 = 730.0;
+
+/// What a charge bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeKind {
+    /// A pod's running time.
+    Pod,
+    /// A network volume's (RunPod) storage.
+    Volume,
+}
+
+/// A stretch of time a resource billed at one rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Charge {
+    /// Which API.
+    pub api: Api,
+    /// What it bills.
+    pub kind: ChargeKind,
+    /// The pod or volume id.
+    pub id: String,
+    /// Start, inclusive.
+    pub start: DateTime<Utc>,
+    /// End, exclusive.
+    pub end: DateTime<Utc>,
+    /// USD per hour.
+    pub rate: f64,
+}
+
+impl Charge {
+    /// USD billed over the whole stretch.
+    pub fn amount(&self) -> f64 {
+        self.amount_within(self.start, self.end)
+    }
+
+    /// USD billed within `[from, to)`.
+    pub fn amount_within(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        let (start, end) = (self.start.max(from), self.end.min(to));
+        if end <= start {
+            return 0.0;
+        }
+        self.rate * (end - start).num_microseconds().unwrap_or(i64::MAX) as f64 / 3.6e9
+    }
+}
+
+impl EmulatorState {
+    /// Closes the running stretch of pod `id`, if it runs: call before it stops or ends.
+    pub(crate) fn settle_pod(&mut self, api: Api, id: &str) {
+        let now = Utc::now();
+        let Some(pod) = self.pod_mut(api, id) else { return };
+        let Some(start) = pod.running_since.take() else { return };
+        let charge = Charge { api, kind: ChargeKind::Pod, id: id.to_string(), start, end: now, rate: pod.price };
+        self.charges.push(charge);
+    }
+
+    /// Closes the storage stretch of a RunPod volume: call before it is deleted.
+    pub(crate) fn settle_volume(&mut self, api: Api, id: &str) {
+        let now = Utc::now();
+        if let Some(charge) =
+            self.volumes.iter().find(|v| v.api == api && v.id == id).and_then(|v| volume_charge(v, now))
+        {
+            self.charges.push(charge);
+        }
+    }
+
+    /// Every charge of `api` up to `now`: the closed ones and the open ones priced to `now`.
+    pub(crate) fn charges_until(&self, api: Api, now: DateTime<Utc>) -> Vec<Charge> {
+        let mut all: Vec<Charge> = self.charges.iter().filter(|c| c.api == api).cloned().collect();
+        for pod in self.pods.iter().filter(|p| p.api == api) {
+            if let Some(start) = pod.running_since {
+                all.push(Charge { api, kind: ChargeKind::Pod, id: pod.id.clone(), start, end: now, rate: pod.price });
+            }
+        }
+        if api == Api::RunPod {
+            all.extend(self.volumes.iter().filter(|v| v.api == api).filter_map(|v| volume_charge(v, now)));
+        }
+        all
+    }
+}
+
+fn volume_charge(volume: &crate::EmulatedVolume, now: DateTime<Utc>) -> Option<Charge> {
+    if volume.api != Api::RunPod {
+        return None;
+    }
+    let start = DateTime::parse_from_rfc3339(&volume.created_at).ok()?.with_timezone(&Utc);
+    let rate = volume.size as f64 * RUNPOD_VOLUME_USD_PER_GB_MONTH / HOURS_PER_MONTH;
+    Some(Charge { api: volume.api, kind: ChargeKind::Volume, id: volume.id.clone(), start, end: now, rate })
+}
+
+pub(crate) fn runpod_routes() -> Router<Shared> {
+    Router::new()
+        .route("/v2/billing", get(account_billing))
+        .route("/v2/billing/pods", get(pod_billing))
+        .route("/v2/billing/network-volumes", get(volume_billing))
+        .route(
+            "/v2/billing/serverless",
+            get(|q| {
+                empty_billing(
+                    q,
+                    "serverlessId",
+                    "uniqueServerlessCount",
+                    &["gpuAmount", "cpuAmount", "diskAmount", "feeAmount"],
+                )
+            }),
+        )
+        .route("/v2/billing/endpoints", get(|q| empty_billing(q, "", "", &[])))
+        .route(
+            "/v2/billing/clusters",
+            get(|q| {
+                empty_billing(q, "clusterId", "uniqueClusterCount", &["gpuAmount", "diskAmount", "networkingAmount"])
+            }),
+        )
+}
+
+pub(crate) fn primeintellect_routes() -> Router<Shared> {
+    Router::new().route("/api/v1/pods/history", get(pod_history))
+}
+
+/// A bucket length (`BillingBucketSize`).
+#[derive(Debug, Clone, Copy)]
+enum Bucket {
+    Hour,
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl Bucket {
+    fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "hour" => Self::Hour,
+            "day" => Self::Day,
+            "week" => Self::Week,
+            "month" => Self::Month,
+            "year" => Self::Year,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
+            Self::Year => "year",
+        }
+    }
+
+    /// The start of the bucket `t` lies in (weeks start on Monday, UTC).
+    fn floor(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let midnight = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single().unwrap_or(t);
+        match self {
+            Self::Hour => Utc.with_ymd_and_hms(t.year(), t.month(), t.day(), t.hour(), 0, 0).single().unwrap_or(t),
+            Self::Day => midnight(t.year(), t.month(), t.day()),
+            Self::Week => {
+                midnight(t.year(), t.month(), t.day()) - Span::days(i64::from(t.weekday().num_days_from_monday()))
+            }
+            Self::Month => midnight(t.year(), t.month(), 1),
+            Self::Year => midnight(t.year(), 1, 1),
+        }
+    }
+
+    /// The start of the bucket after the one starting at `start`.
+    fn next(self, start: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Self::Hour => start + Span::hours(1),
+            Self::Day => start + Span::days(1),
+            Self::Week => start + Span::weeks(1),
+            Self::Month => {
+                let (y, m) =
+                    if start.month() == 12 { (start.year() + 1, 1) } else { (start.year(), start.month() + 1) };
+                Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single().unwrap_or(start)
+            }
+            Self::Year => Utc.with_ymd_and_hms(start.year() + 1, 1, 1, 0, 0, 0).single().unwrap_or(start),
+        }
+    }
+
+    /// The end of the bucket `t` lies in, or `t` itself on a boundary.
+    fn ceil(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let floor = self.floor(t);
+        if floor == t { t } else { self.next(floor) }
+    }
+}
+
+/// The window and bucket a billing query resolves to, as the document's parameters describe.
+struct Window {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    bucket: Bucket,
+}
+
+/// At most this many buckets in one answer: a year of hours (the document states no bound; an
+/// unbounded `lastN` must not make the emulator build millions of records).
+const MAX_BUCKETS: usize = 24 * 366;
+
+/// Why a query is refused: status and detail.
+type Refusal = (StatusCode, String);
+
+fn refuse((status, detail): Refusal) -> Response {
+    crate::runpod::problem(status, &detail)
+}
+
+fn resolve(pairs: &[(String, String)], now: DateTime<Utc>) -> Result<Window, Refusal> {
+    let bad = |detail: String| (StatusCode::BAD_REQUEST, detail);
+    let value = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let bucket = match value("bucketSize") {
+        None => Bucket::Day,
+        Some(v) => Bucket::parse(v)
+            .ok_or_else(|| bad(format!("bucketSize {v:?} is not one of hour, day, week, month, year")))?,
+    };
+    let time = |key: &str| -> Result<Option<DateTime<Utc>>, Refusal> {
+        value(key)
+            .map(|v| {
+                DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.with_timezone(&Utc))
+                    // Outside the parameter's `format: date-time`: the validation status.
+                    .map_err(|_| (StatusCode::UNPROCESSABLE_ENTITY, format!("{key} {v:?} is not an RFC 3339 time")))
+            })
+            .transpose()
+    };
+    let (start, end) = (time("startTime")?, time("endTime")?);
+    let window = if let Some(n) = value("lastN") {
+        // "Mutually exclusive with startTime/endTime; provide one or the other, not both."
+        if start.is_some() || end.is_some() {
+            return Err(bad("lastN is mutually exclusive with startTime/endTime".into()));
+        }
+        let n: usize =
+            n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| bad(format!("lastN {n:?} must be at least 1")))?;
+        if n > MAX_BUCKETS {
+            return Err(bad(format!("lastN {n} is more buckets than the emulator answers ({MAX_BUCKETS})")));
+        }
+        let current = bucket.floor(now);
+        let mut first = current;
+        for _ in 1..n {
+            first = bucket.floor(first - Span::seconds(1));
+        }
+        Window { start: first, end: bucket.next(current), bucket }
+    } else {
+        // Defaults: "30 days ago" and "now", snapped to bucket boundaries.
+        let start = bucket.floor(start.unwrap_or(now - Span::days(30)));
+        let end = bucket.ceil(end.unwrap_or(now));
+        if end <= start {
+            return Err(bad("endTime must be after startTime".into()));
+        }
+        Window { start, end, bucket }
+    };
+    let mut count = 0;
+    let mut at = window.start;
+    while at < window.end {
+        count += 1;
+        if count > MAX_BUCKETS {
+            return Err(bad(format!("the window spans more than {MAX_BUCKETS} buckets of {}", window.bucket.name())));
+        }
+        at = window.bucket.next(at);
+    }
+    Ok(window)
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Per resource per bucket: `(bucket start, bucket end, id, amount)`, for charges of `kind`
+/// matching `filter`, ordered by bucket then id.
+fn bucketed(
+    charges: &[Charge],
+    kind: ChargeKind,
+    filter: Option<&str>,
+    window: &Window,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>, String, f64)> {
+    let relevant: Vec<&Charge> = charges
+        .iter()
+        .filter(|c| c.kind == kind && filter.is_none_or(|id| c.id == id))
+        .filter(|c| c.end > window.start && c.start < window.end)
+        .collect();
+    let mut records = Vec::new();
+    let mut at = window.start;
+    while at < window.end {
+        let next = window.bucket.next(at);
+        let mut per_id: std::collections::BTreeMap<&str, f64> = Default::default();
+        for charge in relevant.iter().filter(|c| c.end > at && c.start < next) {
+            *per_id.entry(&charge.id).or_default() += charge.amount_within(at, next);
+        }
+        records.extend(per_id.into_iter().map(|(id, amount)| (at, next, id.to_string(), amount)));
+        at = next;
+    }
+    records
+}
+
+fn query_echo(window: &Window, filter_key: &str, filter: Option<&str>) -> Value {
+    let mut query =
+        json!({"startTime": rfc3339(window.start), "endTime": rfc3339(window.end), "bucketSize": window.bucket.name()});
+    if !filter_key.is_empty() {
+        query[filter_key] = json!(filter);
+    }
+    query
+}
+
+async fn pod_billing(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    let now = Utc::now();
+    let window = match resolve(&pairs, now) {
+        Ok(w) => w,
+        Err(e) => return refuse(e),
+    };
+    let filter = pairs.iter().find(|(k, _)| k == "podId").map(|(_, v)| v.as_str());
+    let charges = shared.state().charges_until(Api::RunPod, now);
+    let rows = bucketed(&charges, ChargeKind::Pod, filter, &window);
+    let unique: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    let total: f64 = rows.iter().map(|r| r.3).sum();
+    let records: Vec<Value> = rows
+        .iter()
+        .map(|(start, end, id, amount)| {
+            json!({"startTime": rfc3339(*start), "endTime": rfc3339(*end), "podId": id,
+                   "totalAmount": amount, "gpuAmount": amount, "cpuAmount": 0.0, "diskAmount": 0.0})
+        })
+        .collect();
+    let body = json!({"records": records, "metadata": {
+        "query": query_echo(&window, "podId", filter), "recordCount": rows.len(), "uniquePodCount": unique.len(),
+        "totals": {"totalAmount": total, "gpuAmount": total, "cpuAmount": 0.0, "diskAmount": 0.0}}});
+    axum::Json(wire::<runpod_api::types::ListPodBillingResponse>(body)).into_response()
+}
+
+async fn volume_billing(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    let now = Utc::now();
+    let window = match resolve(&pairs, now) {
+        Ok(w) => w,
+        Err(e) => return refuse(e),
+    };
+    let filter = pairs.iter().find(|(k, _)| k == "networkVolumeId").map(|(_, v)| v.as_str());
+    let charges = shared.state().charges_until(Api::RunPod, now);
+    let rows = bucketed(&charges, ChargeKind::Volume, filter, &window);
+    let unique: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    let total: f64 = rows.iter().map(|r| r.3).sum();
+    let records: Vec<Value> = rows
+        .iter()
+        .map(|(start, end, id, amount)| {
+            json!({"startTime": rfc3339(*start), "endTime": rfc3339(*end), "networkVolumeId": id,
+                   "totalAmount": amount, "standardAmount": amount, "highPerformanceAmount": 0.0})
+        })
+        .collect();
+    let body = json!({"records": records, "metadata": {
+        "query": query_echo(&window, "networkVolumeId", filter), "recordCount": rows.len(),
+        "uniqueNetworkVolumeCount": unique.len(),
+        "totals": {"totalAmount": total, "standardAmount": total, "highPerformanceAmount": 0.0}}});
+    axum::Json(wire::<runpod_api::types::ListNetworkVolumeBillingResponse>(body)).into_response()
+}
+
+/// `GET /v2/billing`: the account's spend per bucket across resource families.
+async fn account_billing(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    let now = Utc::now();
+    let window = match resolve(&pairs, now) {
+        Ok(w) => w,
+        Err(e) => return refuse(e),
+    };
+    let charges = shared.state().charges_until(Api::RunPod, now);
+    let mut records = Vec::new();
+    let mut at = window.start;
+    let (mut pods_total, mut volumes_total) = (0.0, 0.0);
+    while at < window.end {
+        let next = window.bucket.next(at);
+        let sum = |kind| charges.iter().filter(|c| c.kind == kind).map(|c| c.amount_within(at, next)).sum::<f64>();
+        let (pods, volumes) = (sum(ChargeKind::Pod), sum(ChargeKind::Volume));
+        (pods_total, volumes_total) = (pods_total + pods, volumes_total + volumes);
+        records.push(amounts(at, next, pods, volumes));
+        at = next;
+    }
+    let mut totals = amounts(window.start, window.end, pods_total, volumes_total);
+    let object = totals.as_object_mut().expect("amounts are an object");
+    object.remove("startTime");
+    object.remove("endTime");
+    let body = json!({"records": records, "metadata": {
+        "query": query_echo(&window, "", None), "recordCount": records.len(), "totals": totals}});
+    axum::Json(wire::<runpod_api::types::ListBillingResponse>(body)).into_response()
+}
+
+fn amounts(start: DateTime<Utc>, end: DateTime<Utc>, pods: f64, volumes: f64) -> Value {
+    json!({"startTime": rfc3339(start), "endTime": rfc3339(end), "totalAmount": pods + volumes,
+           "podGpuAmount": pods, "podCpuAmount": 0.0, "podDiskAmount": 0.0,
+           "serverlessGpuAmount": 0.0, "serverlessCpuAmount": 0.0, "serverlessDiskAmount": 0.0,
+           "serverlessFeeAmount": 0.0, "storageStandardAmount": volumes, "storageHighPerformanceAmount": 0.0,
+           "endpointAmount": 0.0, "clusterGpuAmount": 0.0, "clusterDiskAmount": 0.0, "clusterNetworkingAmount": 0.0})
+}
+
+/// Billing routes for resources the emulator never runs: the resolved window and no records.
+async fn empty_billing(
+    RawQuery(query): RawQuery,
+    filter_key: &'static str,
+    unique_key: &'static str,
+    amount_keys: &'static [&'static str],
+) -> Response {
+    let pairs = query_pairs(query);
+    let window = match resolve(&pairs, Utc::now()) {
+        Ok(w) => w,
+        Err(e) => return refuse(e),
+    };
+    let filter = pairs.iter().find(|(k, _)| k == filter_key).map(|(_, v)| v.as_str());
+    let mut totals = json!({"totalAmount": 0.0});
+    for key in amount_keys {
+        totals[*key] = json!(0.0);
+    }
+    let mut metadata = json!({"query": query_echo(&window, filter_key, filter), "recordCount": 0, "totals": totals});
+    if !unique_key.is_empty() {
+        metadata[unique_key] = json!(0);
+    }
+    (StatusCode::OK, axum::Json(json!({"records": [], "metadata": metadata}))).into_response()
+}
+
+/// `GET /api/v1/pods/history`: the key's terminated pods, with what each billed.
+async fn pod_history(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    let value = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let sort_by = value("sort_by").unwrap_or("terminatedAt");
+    let descending = match value("sort_order").unwrap_or("desc") {
+        "desc" => true,
+        "asc" => false,
+        other => {
+            return crate::primeintellect::error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "sort_order",
+                &format!("{other:?} is not asc or desc"),
+            );
+        }
+    };
+    if !matches!(sort_by, "terminatedAt" | "createdAt") {
+        return crate::primeintellect::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sort_by",
+            &format!("{sort_by:?} is not terminatedAt or createdAt"),
+        );
+    }
+    let number = |key: &str, default: u64| value(key).map_or(Some(default), |v| v.parse().ok());
+    let (Some(offset), Some(limit)) = (number("offset", 0), number("limit", 100)) else {
+        return crate::primeintellect::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "offset",
+            "offset and limit must be integers",
+        );
+    };
+    let state = shared.state();
+    let charges = state.charges_until(Api::PrimeIntellect, Utc::now());
+    let mut ended: Vec<_> = state.pods.iter().filter(|p| p.api == Api::PrimeIntellect && p.terminated).collect();
+    ended.sort_by(|a, b| {
+        let key = |p: &&crate::EmulatedPod| {
+            if sort_by == "createdAt" { p.created_at.clone() } else { p.terminated_at.clone().unwrap_or_default() }
+        };
+        let order = key(a).cmp(&key(b));
+        if descending { order.reverse() } else { order }
+    });
+    let total = ended.len();
+    let data: Vec<Value> = ended
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|pod| {
+            let billed: f64 = charges.iter().filter(|c| c.id == pod.id).map(Charge::amount).sum();
+            json!({"id": pod.id, "name": pod.name, "providerType": pod.provider_type, "provisionedBy": "emulator-user",
+                   "type": "Instance", "createdAt": pod.created_at, "terminatedAt": pod.terminated_at,
+                   "gpuName": pod.gpu_type, "gpuCount": pod.gpu_count, "socket": pod.socket, "priceHr": pod.price,
+                   "userId": "emulator-user", "teamId": pod.team_id, "totalBilledPrice": billed})
+        })
+        .collect();
+    drop(state);
+    let body = json!({"total_count": total, "offset": offset, "limit": limit, "data": data});
+    axum::Json(wire::<primeintellect_api::types::GenericPaginationResponseListHistoryObj>(body)).into_response()
+}

@@ -1,0 +1,114 @@
+//! The cost report against numbers the test knows: the emulator's own billing records.
+
+mod common;
+
+use gpucloud::cost::{Basis, Billable, GroupBy};
+use gpucloud::{LaunchSpec, OfferQuery, Provider, Provisioner, VolumeSpec};
+use gpucloud_emulator::{Api, Emulator, EmulatorConfig};
+use std::time::Duration;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// What the emulator billed `id`, in USD.
+fn emulator_billed(emulator: &Emulator, id: &str) -> f64 {
+    emulator.charges().iter().filter(|c| c.id == id).map(|c| c.amount()).sum()
+}
+
+async fn create(provisioner: &dyn Provisioner, name: &str) -> gpucloud::Pod {
+    let offers = provisioner.offers(&OfferQuery::gpu("H100_80GB", 1)).await.unwrap();
+    let offer = offers.into_iter().find(|o| o.is_usd() && o.prepaid_hours.is_none()).unwrap();
+    provisioner.create(&LaunchSpec::new(offer, name)).await.unwrap()
+}
+
+fn cents(usd: f64) -> i64 {
+    (usd * 100.0).round() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_adds_up_to_the_emulators_records_to_the_cent() {
+    let emulator = common::with_account_key(
+        Emulator::start(EmulatorConfig {
+            ready_delay: Duration::from_millis(20),
+            check_responses: true,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let (pi, runpod) = (common::primeintellect(&emulator), common::runpod(&emulator));
+    // RunPod: one pod ran 3 h and ended, one has run 2 h and still runs; a volume.
+    let ended = create(&runpod, "ended").await;
+    emulator.backdate(Api::RunPod, ended.id.id(), 3 * HOUR);
+    runpod.terminate(&ended.id).await.unwrap();
+    let running = create(&runpod, "running").await;
+    emulator.backdate(Api::RunPod, running.id.id(), 2 * HOUR);
+    let volume = runpod
+        .create_volume(&VolumeSpec {
+            name: "data".into(),
+            size_gb: 100,
+            data_center: Some("US-KS-2".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // PrimeIntellect: one pod ran 5 h and ended (in the history), one has run 1 h.
+    let pi_ended = create(&pi, "pi-ended").await;
+    emulator.backdate(Api::PrimeIntellect, pi_ended.id.id(), 5 * HOUR);
+    pi.terminate(&pi_ended.id).await.unwrap();
+    let pi_running = create(&pi, "pi-running").await;
+    emulator.backdate(Api::PrimeIntellect, pi_running.id.id(), HOUR);
+
+    let fleet = gpucloud::Fleet::new().with(pi.clone()).with(runpod.clone());
+    let now = chrono::Utc::now();
+    let report = fleet.costs(now - chrono::Duration::days(1), now).await.unwrap();
+    let billed = |id: &str| -> f64 {
+        report.entries.iter().filter(|e| e.id == id && e.basis == Basis::Billed).map(|e| e.usd).sum()
+    };
+    let estimated = |id: &str| -> f64 {
+        report.entries.iter().filter(|e| e.id == id && e.basis == Basis::Estimate).map(|e| e.usd).sum()
+    };
+
+    // Ended pods bill a fixed amount: equal to the cent, and about price × hours.
+    for (pod, hours) in [(&ended, 3.0), (&pi_ended, 5.0)] {
+        let expected = emulator_billed(&emulator, pod.id.id());
+        assert_eq!(cents(billed(pod.id.id())), cents(expected), "{}", pod.id);
+        let price = emulator.all_pods().iter().find(|p| p.id == pod.id.id()).unwrap().price;
+        assert!((expected - price * hours).abs() < 0.05, "{}: {expected} for {hours} h at {price}", pod.id);
+    }
+    assert!(
+        report.entries.iter().any(|e| e.id == pi_ended.id.id() && e.name.as_deref() == Some(pi_ended.name.as_str()))
+    );
+    // RunPod bills a running pod up to the read: billed, no estimate. It keeps billing while
+    // the test reads, so within a cent.
+    let running_billed = billed(running.id.id());
+    assert!((running_billed - emulator_billed(&emulator, running.id.id())).abs() < 0.01, "{running_billed}");
+    let price_of = |pod: &gpucloud::Pod| emulator.all_pods().iter().find(|p| p.id == pod.id.id()).unwrap().price;
+    assert!(running_billed > 2.0 * price_of(&running) - 0.01, "{running_billed}");
+    assert_eq!(estimated(running.id.id()), 0.0);
+    assert!(report.entries.iter().any(|e| e.id == volume.id && e.billable == Billable::Volume));
+    // PrimeIntellect's history holds no running pod: the hour it ran is an estimate.
+    let pi_estimate = estimated(pi_running.id.id());
+    assert!((pi_estimate - price_of(&pi_running)).abs() < 0.01, "{pi_estimate}");
+    assert_eq!(billed(pi_running.id.id()), 0.0);
+    assert!(report.unpriced.is_empty(), "{:?}", report.unpriced);
+
+    // Totals per provider and overall agree with the entries.
+    let by = report.by_provider();
+    let all = report.totals();
+    assert!(
+        (by[&Provider::RunPod].total_usd() + by[&Provider::PrimeIntellect].total_usd() - all.total_usd()).abs() < 1e-9
+    );
+    assert_eq!(cents(by[&Provider::PrimeIntellect].billed_usd), cents(emulator_billed(&emulator, pi_ended.id.id())));
+    let days: f64 = report.group(GroupBy::Day).iter().map(|(_, t)| t.total_usd()).sum();
+    assert!((days - all.total_usd()).abs() < 1e-9);
+
+    // A window before any of it holds nothing.
+    let early = fleet.costs(now - chrono::Duration::days(3), now - chrono::Duration::days(2)).await.unwrap();
+    assert_eq!(early.totals().total_usd(), 0.0, "{early:?}");
+
+    let checks = emulator.response_checks();
+    assert!(checks.violations.is_empty(), "answers outside the documents: {:#?}", checks.violations);
+    for route in ["GET /v2/billing/pods 200", "GET /v2/billing/network-volumes 200", "GET /api/v1/pods/history 200"] {
+        assert!(checks.checked.contains_key(route), "{route} was never checked: {:?}", checks.checked.keys());
+    }
+}
