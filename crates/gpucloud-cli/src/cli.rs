@@ -308,6 +308,14 @@ pub struct ReapArgs {
     /// The age for --prefix (e.g. 2h).
     #[arg(long, requires = "prefix", value_parser = parse_duration)]
     pub older_than: Option<std::time::Duration>,
+    /// Also terminate pods gpucloud launched (or --prefix names) whose GPUs all stay under this
+    /// utilization, percent, for --idle-for. RunPod reports utilization; PrimeIntellect pods are
+    /// listed as not measurable and never reaped on it. Watching needs --every.
+    #[arg(long, requires_all = ["idle_for", "every"], value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub idle_below: Option<u8>,
+    /// How long every reading must stay under --idle-below (e.g. 30m).
+    #[arg(long, requires = "idle_below", value_parser = parse_duration)]
+    pub idle_for: Option<std::time::Duration>,
     /// Only this provider.
     #[arg(long, value_parser = parse_provider)]
     pub provider: Option<Provider>,

@@ -485,8 +485,12 @@ async fn extend(cli: &Cli, args: &cli::ExtendArgs) -> Result<(), Error> {
 async fn reap(cli: &Cli, args: &cli::ReapArgs) -> Result<(), Error> {
     let only: Vec<Provider> = args.provider.into_iter().collect();
     let session = session(cli, &only, Duration::from_secs(2)).await?;
-    let policy =
-        gpucloud::ReapPolicy { prefix: args.prefix.clone(), older_than: args.older_than, dry_run: args.dry_run };
+    let policy = gpucloud::ReapPolicy {
+        prefix: args.prefix.clone(),
+        older_than: args.older_than,
+        dry_run: args.dry_run,
+        idle: args.idle_below.zip(args.idle_for).map(|(below, window)| gpucloud::idle::IdleRule::new(below, window)),
+    };
     let sweep = || async {
         let report = session.fleet.reap(&policy).await?;
         if args.json {

@@ -121,6 +121,7 @@ fn reason_json(reason: &ReapReason) -> (&'static str, String) {
     match reason {
         ReapReason::LeaseExpired { expired_at } => ("lease_expired", expired_at.to_rfc3339()),
         ReapReason::PrefixOlderThan { created_at } => ("prefix_older_than", created_at.to_rfc3339()),
+        ReapReason::Idle { since, .. } => ("idle", since.to_rfc3339()),
         _ => ("other", String::new()),
     }
 }
@@ -146,7 +147,9 @@ pub fn reap_json(report: &ReapReport) -> Value {
             json!({"provider": provider, "pod": pod, "error": error})
         })
         .collect();
-    json!({"dry_run": report.dry_run, "examined": report.examined, "reaped": reaped, "failures": failures})
+    let unmeasured: Vec<String> = report.unmeasured.iter().map(ToString::to_string).collect();
+    json!({"dry_run": report.dry_run, "examined": report.examined, "reaped": reaped, "failures": failures,
+           "unmeasured": unmeasured})
 }
 
 /// One sweep for people: what was (or would be) terminated, failures on stderr.
@@ -164,6 +167,10 @@ pub fn reap_summary(report: &ReapReport) {
         table(&["POD", "NAME", "REASON", "SINCE"], rows);
     }
     outln!("{}: examined {} pods, {verb} {}", gpucloud::time::now_rfc3339(), report.examined, report.reaped.len());
+    if !report.unmeasured.is_empty() {
+        let ids: Vec<String> = report.unmeasured.iter().map(ToString::to_string).collect();
+        outln!("not measurable for --idle-below (no utilization reported): {}", ids.join(", "));
+    }
     for failure in &report.failures {
         let (provider, pod, error) = failure_parts(failure);
         eprintln!("gpucloud: error: reap {}: {error}", pod.unwrap_or_else(|| format!("{provider} (listing pods)")));

@@ -208,13 +208,16 @@ async fn volumes_create_ls_rm() {
 
 #[test]
 fn bad_flags_get_a_clear_message_and_a_usage_exit_code() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["up"], "--gpu"),
         (&["up", "--gpu", "H100", "--count", "0"], "--count"),
         (&["get", "not-a-pod"], "provider:id"),
         (&["offers", "--max-price=-1"], "positive price"),
         (&["offers", "--provider", "aws"], "not a provider"),
         (&["emulator", "--fault", "gremlins"], "not a fault kind"),
+        (&["reap", "--idle-below", "5", "--idle-for", "30m"], "--every"),
+        (&["reap", "--idle-below", "0", "--idle-for", "30m", "--every", "1m"], "--idle-below"),
+        (&["cost", "--by", "week"], "--by"),
     ];
     for (args, expected) in cases {
         bare().args(args).assert().code(2).stderr(predicate::str::contains(expected));

@@ -192,6 +192,12 @@ async fn facade_raw_clients_and_cli_speak_the_documented_wire_format() {
     let fleet = gpucloud::Fleet::new().with(pi.clone()).with(rp.clone());
     let report = fleet.reap(&gpucloud::ReapPolicy::expired_leases()).await.expect("a valid policy");
     assert!(report.is_clean() && report.reaped.is_empty() && report.examined > 0, "{report:?}");
+    // The cost report over both: RunPod's billing reads and PrimeIntellect's pod history.
+    let since = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").unwrap().to_utc();
+    let costs = fleet.costs(since, chrono::Utc::now()).await.expect("cost report");
+    for provider in [gpucloud::Provider::RunPod, gpucloud::Provider::PrimeIntellect] {
+        assert!(costs.entries.iter().any(|e| e.provider == provider), "no {provider} entry: {costs:?}");
+    }
 
     // The CLI, configured only through the documented environment variables.
     for args in

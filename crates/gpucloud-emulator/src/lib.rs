@@ -347,6 +347,38 @@ async fn faulty(inner: &Shared, mut request: Request, next: Next) -> Response {
     }
 }
 
+fn set_utilization(state: &mut state::State, id: &str, percent: u8) -> bool {
+    match state.pods.iter_mut().find(|p| p.id == id && !p.terminated) {
+        Some(pod) => {
+            pod.gpu_utilization = percent.min(100);
+            true
+        }
+        None => false,
+    }
+}
+
+/// `PUT /_emulator/pods/{id}/gpu-utilization` with `{"percent": N}`: the control endpoint for
+/// [`Emulator::set_gpu_utilization`], for a standalone emulator.
+async fn put_utilization(
+    axum::extract::State(inner): axum::extract::State<Shared>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let percent = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["percent"].as_u64())
+        .and_then(|p| u8::try_from(p).ok())
+        .filter(|p| *p <= 100);
+    let Some(percent) = percent else {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "body must be {\"percent\": 0-100}").into_response();
+    };
+    if set_utilization(&mut inner.state(), &id, percent) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "no such live pod").into_response()
+    }
+}
+
 async fn inspect(axum::extract::State(inner): axum::extract::State<Shared>) -> Response {
     let state = inner.state();
     let pods: Vec<&EmulatedPod> = state.pods.iter().filter(|p| !p.terminated).collect();
@@ -377,6 +409,7 @@ impl Emulator {
             .layer(axum::middleware::from_fn_with_state(Arc::clone(&inner), gate));
         let app = Router::new()
             .route("/_emulator/state", axum::routing::get(inspect))
+            .route("/_emulator/pods/{id}/gpu-utilization", axum::routing::put(put_utilization))
             .merge(api)
             .with_state(Arc::clone(&inner));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -522,6 +555,12 @@ impl Emulator {
                 seeded.created = std::time::Instant::now() - self.inner.config.ready_delay;
             }
         }
+    }
+
+    /// Sets the GPU utilization, percent, that pod `id` reports on every GPU (RunPod's
+    /// `runtime.gpus[].util`); pods start idle, at 0. `false` when there is no such pod.
+    pub fn set_gpu_utilization(&self, id: &str, percent: u8) -> bool {
+        set_utilization(&mut self.inner.state(), id, percent)
     }
 
     /// Every billing stretch so far, priced up to now: what the providers' billing reads add up

@@ -117,6 +117,20 @@ fn allowed_actions(phase: Phase) -> &'static [&'static str] {
     }
 }
 
+/// `runtime`: "Live utilization metrics. Null when the pod is not RUNNING." Every GPU of the pod
+/// reads the utilization set for it ([`crate::Emulator::set_gpu_utilization`]; idle, 0, by
+/// default).
+fn runtime(pod: &EmulatedPod, running: bool) -> Value {
+    if !running {
+        return Value::Null;
+    }
+    let uptime = pod.created.elapsed().as_secs();
+    let gpus: Vec<Value> = (0..pod.gpu_count.max(1))
+        .map(|_| json!({"util": pod.gpu_utilization, "memoryUtil": pod.gpu_utilization / 2}))
+        .collect();
+    json!({"uptime": uptime, "gpus": gpus, "ports": []})
+}
+
 /// The pod's fields, unchecked: lists check the whole page at once.
 fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
     let phase = pod.phase(shared.config.ready_delay);
@@ -149,7 +163,7 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
                 "vcpuCount": vcpus * pod.gpu_count.max(1), "memory": ram * pod.gpu_count.max(1)},
         "cloud": pod.provider_type, "dataCenterId": pod.data_center,
         "cudaVersion": pod.cuda_version, "ssh": ssh, "template": null, "cost": cost, "locked": false,
-        "globalNetworking": {"enabled": false}, "runtime": {}, "createdAt": pod.created_at,
+        "globalNetworking": {"enabled": false}, "runtime": runtime(pod, running), "createdAt": pod.created_at,
         "startedAt": if running { json!(pod.created_at) } else { Value::Null }
     });
     if let Some(cmd) = &pod.cmd {

@@ -85,6 +85,8 @@ pub struct EmulatedPod {
     pub(crate) running_since: Option<chrono::DateTime<chrono::Utc>>,
     /// RFC 3339 termination time.
     pub terminated_at: Option<String>,
+    /// GPU utilization, percent, on every GPU ([`crate::Emulator::set_gpu_utilization`]).
+    pub gpu_utilization: u8,
     /// Creation order: RunPod lists are newest first and their cursors name a position in it.
     #[serde(skip)]
     pub(crate) seq: u64,
@@ -268,6 +270,7 @@ impl State {
             prepaid_hours: new.prepaid_hours,
             running_since: Some(chrono::Utc::now()),
             terminated_at: None,
+            gpu_utilization: 0,
             seq: self.pods.len() as u64,
         };
         self.pods.push(pod.clone());

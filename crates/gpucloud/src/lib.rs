@@ -28,6 +28,7 @@ pub mod cost;
 pub mod error;
 pub mod fleet;
 pub mod gpu;
+pub mod idle;
 pub mod lease;
 pub mod logs;
 pub mod model;

@@ -288,6 +288,10 @@ pub struct Pod {
     /// The data center it was placed in, where the provider reports it (RunPod's
     /// `dataCenterId`; PrimeIntellect's pod record names none).
     pub data_center: Option<String>,
+    /// GPU utilization in percent, one value per GPU, where the provider reports it (RunPod's
+    /// `runtime.gpus[].util` for a running pod); `None` when it does not (PrimeIntellect, and a
+    /// RunPod pod that is not running). [`crate::idle`] reaps on it.
+    pub gpu_utilization: Option<Vec<u8>>,
     /// SSH endpoint, once the provider reports one.
     pub ssh: Option<SshEndpoint>,
     /// Creation time, when reported (PrimeIntellect's offset-less timestamps are read as UTC).

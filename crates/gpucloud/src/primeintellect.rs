@@ -458,6 +458,8 @@ pub(crate) fn to_pod(pod: types::ApiPodConfig) -> Result<Pod> {
         gpu_count: u32::try_from(pod.gpu_count.max(0)).unwrap_or(0),
         price_per_hour: Some(price_now),
         data_center: None,
+        // PrimeIntellect's pod record reports no utilization.
+        gpu_utilization: None,
         ssh,
         created_at: pod.created_at.as_deref().and_then(parse_timestamp),
         raw: PodRecord::PrimeIntellect(Box::new(pod)),

@@ -5,7 +5,9 @@
 //!
 //! - every pod whose [lease](crate::lease) has expired, and
 //! - if the policy names a prefix, every pod whose name starts with it and that is older than the
-//!   policy's age — a sweep for pods launched without a lease, by tools that name them alike.
+//!   policy's age — a sweep for pods launched without a lease, by tools that name them alike;
+//! - with an [idle rule](crate::idle), every pod gpucloud launched (or the prefix names) whose
+//!   GPUs stayed under the threshold for the whole window.
 //!
 //! It never touches any other pod: one without a gpucloud lease, or with a lease still running,
 //! is left alone unless the caller's own prefix rule matches it. Each candidate is read once more
@@ -18,6 +20,7 @@
 //! the pod list is the only state, so any machine with the API key can run it.
 
 use crate::error::{Error, Result};
+use crate::idle::Reading;
 use crate::model::{Pod, PodId, PodStatus, Provider};
 use crate::provisioner::Provisioner;
 use chrono::{DateTime, Utc};
@@ -38,6 +41,8 @@ pub struct ReapPolicy {
     pub older_than: Option<Duration>,
     /// Only report what would be terminated.
     pub dry_run: bool,
+    /// Also pods idle for a whole window ([`crate::idle`]); keep one policy across sweeps.
+    pub idle: Option<crate::idle::IdleRule>,
 }
 
 impl ReapPolicy {
@@ -50,6 +55,12 @@ impl ReapPolicy {
     pub fn with_prefix_older_than(mut self, prefix: impl Into<String>, age: Duration) -> Self {
         self.prefix = Some(prefix.into());
         self.older_than = Some(age);
+        self
+    }
+
+    /// Also pods whose GPUs stay under `below_percent` for `window` ([`crate::idle`]).
+    pub fn with_idle(mut self, below_percent: u8, window: Duration) -> Self {
+        self.idle = Some(crate::idle::IdleRule::new(below_percent, window));
         self
     }
 
@@ -67,7 +78,13 @@ impl ReapPolicy {
             (Some(_), None) => Err(Error::invalid("older_than", "is required with prefix")),
             (None, Some(_)) => Err(Error::invalid("prefix", "is required with older_than")),
             _ => Ok(()),
-        }
+        }?;
+        self.idle.as_ref().map_or(Ok(()), crate::idle::IdleRule::validate)
+    }
+
+    /// Whether the idle rule may judge `pod`: gpucloud launched it, or the prefix names it.
+    fn idle_candidate(&self, pod: &Pod) -> bool {
+        pod.launch_tag.is_some() || self.prefix.as_deref().is_some_and(|prefix| pod.name.starts_with(prefix))
     }
 
     /// Why `pod` is to be reaped at `now`, if it is.
@@ -99,6 +116,14 @@ pub enum ReapReason {
     PrefixOlderThan {
         /// Its creation time.
         created_at: DateTime<Utc>,
+    },
+    /// Every GPU read under `below_percent` at every sweep since this time, for the whole
+    /// window of the policy's idle rule.
+    Idle {
+        /// The first idle reading of the run.
+        since: DateTime<Utc>,
+        /// The rule's threshold, percent.
+        below_percent: u8,
     },
 }
 
@@ -176,6 +201,9 @@ pub struct ReapReport {
     pub reaped: Vec<ReapedPod>,
     /// What failed; the rest of the sweep went on.
     pub failures: Vec<ReapFailure>,
+    /// Running pods the idle rule could not judge: their provider reports no utilization
+    /// (PrimeIntellect). They are never reaped as idle.
+    pub unmeasured: Vec<PodId>,
 }
 
 impl ReapReport {
@@ -200,8 +228,22 @@ pub(crate) async fn sweep(
         failures: list_failures.into_iter().map(|(provider, error)| ReapFailure::List { provider, error }).collect(),
         ..ReapReport::default()
     };
-    let candidates: Vec<(Pod, ReapReason)> =
-        pods.into_iter().filter_map(|pod| policy.reason(&pod, now).map(|reason| (pod, reason))).collect();
+    let readings = policy.idle.as_ref().map(|rule| rule.observe(&pods, |pod| policy.idle_candidate(pod), now));
+    let idle_reason = |pod: &Pod| {
+        let rule = policy.idle.as_ref()?;
+        match readings.as_ref()?.get(&pod.id)? {
+            Reading::Idle(since) => Some(ReapReason::Idle { since: *since, below_percent: rule.below_percent }),
+            _ => None,
+        }
+    };
+    if let Some(readings) = &readings {
+        report.unmeasured =
+            readings.iter().filter(|(_, r)| **r == Reading::Unmeasured).map(|(id, _)| id.clone()).collect();
+    }
+    let candidates: Vec<(Pod, ReapReason)> = pods
+        .into_iter()
+        .filter_map(|pod| policy.reason(&pod, now).or_else(|| idle_reason(&pod)).map(|reason| (pod, reason)))
+        .collect();
     if policy.dry_run {
         report.reaped =
             candidates.into_iter().map(|(pod, reason)| ReapedPod { id: pod.id, name: pod.name, reason }).collect();
@@ -236,9 +278,16 @@ async fn reap_one(
     deadline: Instant,
 ) -> Option<std::result::Result<ReapedPod, ReapFailure>> {
     let reason = match provisioner.get(&pod.id).await {
-        Ok(fresh) => policy.reason(&fresh, Utc::now())?,
+        // An idle pod that got busy since the sweep's reading is left alone.
+        Ok(fresh) => match reason {
+            ReapReason::Idle { .. } if policy.idle.as_ref().is_some_and(|rule| rule.still_idle(&fresh)) => reason,
+            ReapReason::Idle { .. } => return None,
+            _ => policy.reason(&fresh, Utc::now())?,
+        },
         Err(e) if e.is_not_found() => return None,
-        // The list said it is due; a failed re-read does not make it less so.
+        // Idleness is judged on a fresh reading only; the next sweep tries again.
+        Err(_) if matches!(reason, ReapReason::Idle { .. }) => return None,
+        // The list said its lease is due; a failed re-read does not make it less so.
         Err(_) => reason,
     };
     tracing::warn!(pod = %pod.id, name = %pod.name, ?reason, "reaping");

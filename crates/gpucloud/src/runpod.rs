@@ -402,6 +402,13 @@ pub(crate) fn to_pod(pod: types::Pod) -> Pod {
         // rounded back to the cents' precision it was quoted in, not 1.9900000095367432.
         price_per_hour: Some(wire_price(pod.cost)),
         data_center: pod.data_center_id.clone(),
+        // "Live utilization metrics. Null when the pod is not RUNNING." A GPU without a `util`
+        // makes the whole reading unknown: an idle judgement must not rest on a guess.
+        gpu_utilization: pod
+            .runtime
+            .as_ref()
+            .filter(|r| !r.gpus.is_empty())
+            .and_then(|r| r.gpus.iter().map(|g| g.util.map(|u| u.clamp(0, 100) as u8)).collect()),
         ssh: ssh_of(&pod),
         created_at: parse_timestamp(&pod.created_at),
         raw: PodRecord::RunPod(Box::new(pod)),

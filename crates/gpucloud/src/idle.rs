@@ -1,0 +1,111 @@
+//! Idle pods: a [`crate::ReapPolicy`] rule that reaps a pod whose GPUs stayed below a
+//! utilization threshold for a whole window.
+//!
+//! - **Where utilization comes from**: RunPod reports every running pod's per-GPU utilization
+//!   (`runtime.gpus[].util`) in the pod list the sweep reads anyway, so measuring costs no
+//!   request. PrimeIntellect reports none: its pods are *not measurable*
+//!   ([`crate::ReapReport::unmeasured`]) and never reaped on this rule.
+//! - **A whole window**: the rule remembers, per pod, since when every reading it saw was below
+//!   the threshold (all GPUs of the pod below it); one reading at or above it starts the window
+//!   again, and so does a pod that could not be measured. A pod is idle once the first reading of
+//!   an unbroken run is `window` old. Readings are taken at each sweep, so run the reaper on a
+//!   schedule (`gpucloud reap --every 60s`) and keep one policy (its clones share what it saw):
+//!   the first sweep only starts watching. Utilization between two sweeps is not seen.
+//! - **Which pods**: only pods gpucloud launched (a launch tag in the name) unless the policy's
+//!   prefix selects others, as for leases. Pods that are not running are not judged.
+
+use crate::model::{Pod, PodId, PodStatus};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// GPU utilization below `below_percent` on every GPU for a whole `window` makes a pod idle.
+#[derive(Debug, Clone)]
+pub struct IdleRule {
+    /// The threshold, percent (1-100): a reading under it is idle.
+    pub below_percent: u8,
+    /// How long every reading must stay under it.
+    pub window: Duration,
+    /// Since when each watched pod has read idle without a break; shared by clones.
+    idle_since: Arc<Mutex<BTreeMap<PodId, DateTime<Utc>>>>,
+}
+
+/// What the rule makes of a pod at one sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// Not judged (not a candidate, or not running).
+    Skipped,
+    /// No utilization reported.
+    Unmeasured,
+    /// Busy, or idle for less than the window.
+    Watching,
+    /// Idle since this time, for the whole window.
+    Idle(DateTime<Utc>),
+}
+
+impl IdleRule {
+    /// Idle below `below_percent` for `window`.
+    pub fn new(below_percent: u8, window: Duration) -> Self {
+        Self { below_percent, window, idle_since: Arc::default() }
+    }
+
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        if !(1..=100).contains(&self.below_percent) {
+            return Err(crate::Error::invalid(
+                "idle_below_percent",
+                format!("{} is outside 1-100", self.below_percent),
+            ));
+        }
+        if self.window.is_zero() {
+            return Err(crate::Error::invalid("idle_window", "must be longer than zero"));
+        }
+        Ok(())
+    }
+
+    fn below(&self, utilization: &[u8]) -> bool {
+        !utilization.is_empty() && utilization.iter().all(|u| *u < self.below_percent)
+    }
+
+    /// Records this sweep's readings of `pods` (the candidates among them) and forgets pods no
+    /// longer listed; returns each listed pod's reading.
+    pub(crate) fn observe(
+        &self,
+        pods: &[Pod],
+        candidate: impl Fn(&Pod) -> bool,
+        now: DateTime<Utc>,
+    ) -> BTreeMap<PodId, Reading> {
+        let mut idle_since = self.idle_since.lock().unwrap_or_else(|e| e.into_inner());
+        idle_since.retain(|id, _| pods.iter().any(|p| &p.id == id));
+        let mut readings = BTreeMap::new();
+        for pod in pods {
+            let reading = if !candidate(pod) || pod.status != PodStatus::Running {
+                idle_since.remove(&pod.id);
+                Reading::Skipped
+            } else {
+                match pod.gpu_utilization.as_deref() {
+                    None => {
+                        idle_since.remove(&pod.id);
+                        Reading::Unmeasured
+                    }
+                    Some(utilization) if self.below(utilization) => {
+                        let since = *idle_since.entry(pod.id.clone()).or_insert(now);
+                        let long_enough = (now - since).to_std().is_ok_and(|idle| idle >= self.window);
+                        if long_enough { Reading::Idle(since) } else { Reading::Watching }
+                    }
+                    Some(_) => {
+                        idle_since.remove(&pod.id);
+                        Reading::Watching
+                    }
+                }
+            };
+            readings.insert(pod.id.clone(), reading);
+        }
+        readings
+    }
+
+    /// Whether a fresh read of `pod` still shows it idle (the window was judged at the sweep).
+    pub(crate) fn still_idle(&self, pod: &Pod) -> bool {
+        pod.status == PodStatus::Running && pod.gpu_utilization.as_deref().is_some_and(|u| self.below(u))
+    }
+}
