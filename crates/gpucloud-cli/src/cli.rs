@@ -51,7 +51,7 @@ pub enum Command {
     /// Stop pods, keeping their disks (RunPod; a stopped pod bills for its disk only).
     Stop(DownArgs),
     /// Start stopped pods (RunPod): on the host they ran on, which may have no free GPU.
-    Start(DownArgs),
+    Start(StartArgs),
     /// Set a pod's lease to expire TTL from now (RunPod; PrimeIntellect pods cannot be renamed).
     Extend(ExtendArgs),
     /// Terminate every pod whose lease has expired (and, with --prefix, old pods so named).
@@ -389,6 +389,18 @@ pub struct DownArgs {
     /// One or more provider:id.
     #[arg(required = true, value_parser = parse_pod_id)]
     pub pods: Vec<gpucloud::PodId>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// One or more provider:id.
+    #[arg(required = true, value_parser = parse_pod_id)]
+    pub pods: Vec<gpucloud::PodId>,
+    /// When the pod's host has no free GPU: launch a new pod from its configuration (image,
+    /// GPU, env, network volume, in the volume's data center), wait until it is ready, then
+    /// terminate the stopped one (kept when it has a pod volume, whose data would be lost).
+    #[arg(long)]
+    pub or_redeploy: bool,
 }
 
 #[derive(Debug, Subcommand)]

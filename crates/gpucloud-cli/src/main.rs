@@ -446,6 +446,39 @@ async fn stop_or_start(cli: &Cli, args: &cli::DownArgs, stop: bool) -> Result<()
     first_error.map_or(Ok(()), Err)
 }
 
+/// `start --or-redeploy`: each pod in turn; the first failure is the exit status, after the rest.
+async fn start_or_redeploy(cli: &Cli, args: &cli::StartArgs) -> Result<(), Error> {
+    use gpucloud::redeploy::{Replaced, StartOutcome};
+    let session = session(cli, &[Provider::RunPod], Duration::from_secs(2)).await?;
+    let mut first_error = None;
+    for id in &args.pods {
+        match session.fleet.start_or_redeploy(id).await {
+            Ok(StartOutcome::Started) => outln!("started {id}"),
+            Ok(StartOutcome::Redeployed { pod, replaced }) => {
+                let ssh = pod.ssh.as_ref().map(|s| format!(" (ssh {}@{} -p {})", s.user, s.host, s.port));
+                outln!("{id}'s host has no free GPU: redeployed as {}{}", pod.id, ssh.unwrap_or_default());
+                match replaced {
+                    Replaced::Terminated(old) => outln!("terminated {old}"),
+                    Replaced::KeptStopped { id, reason } => eprintln!("gpucloud: kept {id} stopped: {reason}"),
+                    Replaced::TerminateFailed { id, error } => {
+                        eprintln!(
+                            "gpucloud: error: {id} was not terminated: {error} (it bills for its disk; gpucloud down {id})"
+                        );
+                        first_error.get_or_insert(error);
+                    }
+                    other => outln!("{other:?}"),
+                }
+            }
+            Ok(other) => outln!("{id}: {other:?}"),
+            Err(e) => {
+                eprintln!("gpucloud: error: {id}: {e}");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
 async fn down(cli: &Cli, args: &cli::DownArgs) -> Result<(), Error> {
     let mut providers: Vec<Provider> = args.pods.iter().map(|p| p.provider()).collect();
     providers.dedup();
@@ -641,7 +674,8 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Get(args) => get(cli, args).await,
         Command::Down(args) => down(cli, args).await,
         Command::Stop(args) => stop_or_start(cli, args, true).await,
-        Command::Start(args) => stop_or_start(cli, args, false).await,
+        Command::Start(args) if args.or_redeploy => start_or_redeploy(cli, args).await,
+        Command::Start(args) => stop_or_start(cli, &cli::DownArgs { pods: args.pods.clone() }, false).await,
         Command::Extend(args) => extend(cli, args).await,
         Command::Reap(args) => reap(cli, args).await,
         Command::Cost(args) => {

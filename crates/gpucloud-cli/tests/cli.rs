@@ -718,12 +718,26 @@ async fn stop_and_start_a_runpod_pod_and_a_start_on_a_full_host_says_what_to_do(
     let output = run(cmd).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("no free GPU") && stderr.contains("--volume"), "{stderr}");
+    assert!(stderr.contains("no free GPU") && stderr.contains("--or-redeploy"), "{stderr}");
     emulator.set_stocked_out(&gpu, false);
     let mut cmd = against(&emulator);
     cmd.args(["start", &id]);
     assert!(run(cmd).await.status.success());
     assert!(!emulator.live_pods()[0].stopped);
+    // Only this pod's host is full now: --or-redeploy launches a replacement and ends the old.
+    let mut cmd = against(&emulator);
+    cmd.args(["stop", &id]);
+    assert!(run(cmd).await.status.success());
+    emulator.set_stocked_out(id.split_once(':').unwrap().1, true);
+    let mut cmd = against(&emulator);
+    cmd.args(["start", "--or-redeploy", &id]);
+    let output = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("redeployed as runpod:") && stdout.contains(&format!("terminated {id}")), "{stdout}");
+    let live = emulator.live_pods();
+    assert_eq!(live.len(), 1);
+    assert!(!live[0].stopped && format!("runpod:{}", live[0].id) != id);
     // PrimeIntellect has no stop: the error points at terminating and relaunching by the disk.
     let mut cmd = against(&emulator);
     cmd.args(["stop", "primeintellect:0123456789abcdef"]);

@@ -508,7 +508,9 @@ impl Emulator {
     }
 
     /// Makes creates for this PrimeIntellect `cloudId`/`GPUType` or RunPod GPU id fail with
-    /// "no instances available" (HTTP 500) while offers still list it.
+    /// "no instances available" (HTTP 500) while offers still list it (and starts of stopped
+    /// RunPod pods of that GPU fail). A RunPod pod id as `key` fills only that pod's host: its
+    /// start fails while other hosts still take creates.
     pub fn set_stocked_out(&self, key: &str, stocked_out: bool) {
         let mut state = self.inner.state();
         if stocked_out {

@@ -157,7 +157,7 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
     let (vcpus, ram) = catalog::runpod_host_per_gpu(&pod.gpu_type);
     let mut fields = json!({
         "id": pod.id, "name": pod.name, "image": pod.image, "args": "", "disk": 50, "ports": pod.ports, "env": pod.env,
-        "registry": null, "status": status, "actions": actions, "mounts": {},
+        "registry": null, "status": status, "actions": actions, "mounts": pod.mounts,
         // Pod.gpu requires vcpuCount and memory, totals across the pod's GPUs (953afcc).
         "gpu": {"id": pod.gpu_type, "count": pod.gpu_count,
                 "vcpuCount": vcpus * pod.gpu_count.max(1), "memory": ram * pod.gpu_count.max(1)},
@@ -308,6 +308,10 @@ async fn create_pod(
         max_price: None,
         prepaid_hours: None,
     });
+    if let (Some(mounts), Some(pod)) = (&request.mounts, state.pod_mut(Api::RunPod, &record.id)) {
+        pod.mounts = serde_json::to_value(mounts).unwrap_or_else(|_| json!({}));
+    }
+    let record = state.pod_mut(Api::RunPod, &record.id).map(|p| p.clone()).unwrap_or(record);
     state.creates += 1;
     drop(state);
     if let Some(listener) = ssh {
@@ -375,7 +379,7 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
     let action = request.action.0.as_str();
     // A stopped pod resumes on its own host; with that host's GPUs taken (its GPU type stocked
     // out here) the start is the documented capacity 400.
-    if action == "start" && stocked_out.contains(&pod.gpu_type) {
+    if action == "start" && (stocked_out.contains(&pod.gpu_type) || stocked_out.contains(&pod.id)) {
         return problem(StatusCode::BAD_REQUEST, "There are no instances currently available on this pod's host");
     }
     let phase = pod.phase(ready_delay);

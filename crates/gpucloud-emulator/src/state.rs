@@ -85,6 +85,8 @@ pub struct EmulatedPod {
     pub(crate) running_since: Option<chrono::DateTime<chrono::Utc>>,
     /// RFC 3339 termination time.
     pub terminated_at: Option<String>,
+    /// RunPod `mounts`, as created (`{}` without any).
+    pub mounts: serde_json::Value,
     /// GPU utilization, percent, on every GPU ([`crate::Emulator::set_gpu_utilization`]).
     pub gpu_utilization: u8,
     /// Creation order: RunPod lists are newest first and their cursors name a position in it.
@@ -271,6 +273,7 @@ impl State {
             running_since: Some(chrono::Utc::now()),
             terminated_at: None,
             gpu_utilization: 0,
+            mounts: serde_json::json!({}),
             seq: self.pods.len() as u64,
         };
         self.pods.push(pod.clone());

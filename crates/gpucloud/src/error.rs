@@ -187,7 +187,7 @@ pub enum Error {
     /// A stopped pod could not start: it resumes on the host it ran on, and that host has no
     /// free GPU now (RunPod's capacity `400`). The pod is still there, stopped.
     #[error(
-        "pod {id} cannot start: its host has no free GPU now ({message}); retry later, or terminate it and launch a new pod (gpucloud up; keep data on a network volume with --volume)"
+        "pod {id} cannot start: its host has no free GPU now ({message}); retry later, or replace it with a new pod from its configuration (Fleet::start_or_redeploy, gpucloud start --or-redeploy; data to keep belongs on a network volume, up --volume)"
     )]
     HostFull {
         /// The pod.

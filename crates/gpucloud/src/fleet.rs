@@ -325,6 +325,13 @@ impl Fleet {
         self
     }
 
+    /// This fleet with only the providers in `providers` (the same settings and burn cap).
+    pub fn only(&self, providers: &[Provider]) -> Self {
+        let mut fleet = self.clone();
+        fleet.provisioners.retain(|p| providers.contains(&p.provider()));
+        fleet
+    }
+
     /// Adds a shared provisioner.
     pub fn with_arc(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
         self.provisioners.push(provisioner);

@@ -42,6 +42,7 @@ mod properties;
 pub mod provisioner;
 pub mod reap;
 mod reconcile;
+pub mod redeploy;
 pub mod region;
 pub mod retry;
 #[cfg(feature = "runpod")]
