@@ -25,6 +25,12 @@
 //!   documented per-key windows, sliding, with `RateLimit` and `RateLimit-Policy` on every
 //!   RunPod response and 429 + `Retry-After` past a window; [`Emulator::quota_stats`].
 //! - **Faults**, seeded: see [`FaultKind`] and [`FaultConfig`].
+//! - **Billing**: pods bill their price while running, RunPod volumes their storage; RunPod's
+//!   `/v2/billing/*` and PrimeIntellect's `/api/v1/pods/history` answer from those charges
+//!   ([`Emulator::charges`], [`Emulator::backdate`]; see `billing.rs`).
+//! - **Utilization**: RunPod pods report `runtime.gpus[].util`, idle (0) until set with
+//!   [`Emulator::set_gpu_utilization`] or `PUT /_emulator/pods/{id}/gpu-utilization`
+//!   (`{"percent": N}`).
 //! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
 //!
 //! ```
