@@ -31,11 +31,14 @@ pub enum FaultKind {
     SshBannerDelay,
     /// Log streams only: a RunPod log stream drops after [`FaultConfig::log_drop_after`] events.
     LogStreamDrop,
+    /// SSH commands only: the connection to the pod is cut while a command runs (its fate is
+    /// unknown to the client).
+    SshDropMidCommand,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::RateLimit,
         FaultKind::ServerError,
         FaultKind::ConnectionReset,
@@ -46,6 +49,7 @@ impl FaultKind {
         FaultKind::InstallationFailure,
         FaultKind::SshBannerDelay,
         FaultKind::LogStreamDrop,
+        FaultKind::SshDropMidCommand,
     ];
 
     /// The kebab-case name used on the command line.
@@ -61,6 +65,7 @@ impl FaultKind {
             FaultKind::InstallationFailure => "installation-failure",
             FaultKind::SshBannerDelay => "ssh-banner-delay",
             FaultKind::LogStreamDrop => "log-stream-drop",
+            FaultKind::SshDropMidCommand => "ssh-drop-mid-command",
         }
     }
 
@@ -77,9 +82,12 @@ impl FaultKind {
             FaultKind::InstallationFailure => request == RequestClass::Create { primeintellect: true },
             FaultKind::ListLag => request == RequestClass::List,
             FaultKind::LogStreamDrop => request == RequestClass::Logs,
+            FaultKind::SshDropMidCommand => request == RequestClass::SshCommand,
             // These hold the whole body back, which a log stream never finishes.
-            FaultKind::ConnectionReset | FaultKind::TruncatedBody => request != RequestClass::Logs,
-            _ => true,
+            FaultKind::ConnectionReset | FaultKind::TruncatedBody => {
+                !matches!(request, RequestClass::Logs | RequestClass::SshCommand)
+            }
+            _ => request != RequestClass::SshCommand,
         }
     }
 }
@@ -96,6 +104,8 @@ pub enum RequestClass {
     List,
     /// Reading a pod's log.
     Logs,
+    /// A command run over SSH on a pod.
+    SshCommand,
     /// Anything else.
     Other,
 }

@@ -354,9 +354,11 @@ async fn faulty(inner: &Shared, mut request: Request, next: Next) -> Response {
 }
 
 fn set_utilization(state: &mut state::State, id: &str, percent: u8) -> bool {
+    let root = state.home_root.clone();
     match state.pods.iter_mut().find(|p| p.id == id && !p.terminated) {
         Some(pod) => {
             pod.gpu_utilization = percent.min(100);
+            ssh::write_utilization(&root, pod.api, &pod.id, pod.gpu_utilization);
             true
         }
         None => false,
@@ -615,6 +617,8 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        // The pods' directories go with the emulator (their listeners stop with it).
+        let _ = std::fs::remove_dir_all(&self.inner.state().home_root);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -1,18 +1,36 @@
-//! Each pod created through the API gets a real SSH endpoint: a loopback TCP listener that sends
-//! an SSH identification line while the pod runs, so "ready" can be checked the way a user's
-//! `ssh` would find out. A RunPod pod answers only when it was created with `startSsh` while
-//! the account had keys registered (the document's `startSsh` and `PodSsh`). While the pod provisions or is stopped, a connection is closed without
-//! a banner; once it is terminated, the listener is closed. Under
-//! [`crate::FaultKind::SshBannerDelay`] the banner starts only some time after the pod reports
-//! running (the real gap between "running" and a working `sshd`).
+//! Each pod created through the API is a real SSH host on its loopback port (an SSH server
+//! built with `russh`), so everything after readiness can be tested with the system `ssh`,
+//! `rsync` over ssh and `tar` over ssh, unmodified.
+//!
+//! **Emulated pods run commands on this machine, as the user running the emulator.** They listen
+//! on 127.0.0.1 only, accept nothing but public-key authentication with the keys registered for
+//! the pod (PrimeIntellect: its `sshKeyId`; RunPod: the account's keys at create time), and run
+//! each exec request with `sh -c` in the pod's own directory (a temporary directory per pod, `HOME`
+//! there, removed when the pod is terminated), with the pod's environment and `bin/` first on
+//! `PATH` (an `nvidia-smi` there reports the utilization set for the pod). Absolute paths reach
+//! the real file system: the emulator is a test bench, not a sandbox.
+//!
+//! The host answers only while the pod runs: while it provisions or is stopped a connection is
+//! closed before any identification; once it is terminated the listener is closed. A RunPod pod
+//! answers only when created with `startSsh` while the account had keys (the document's
+//! `startSsh` and `PodSsh`). Under [`crate::FaultKind::SshBannerDelay`] the host starts
+//! answering only some time after the pod reports running; under
+//! [`crate::FaultKind::SshDropMidCommand`] a connection is cut once a command has started.
+//! `sftp` is not served (`scp` needs `-O`, its legacy protocol).
 
 use crate::Inner;
 use crate::state::{Api, Phase};
+use russh::keys::PublicKey;
+use russh::server::{Auth, Handler, Msg, Session};
+use russh::{Channel, ChannelId, CryptoVec, MethodKind, MethodSet};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 
-/// What the emulated `sshd` says.
+/// What the emulated `sshd` identifies itself as.
 pub const BANNER: &str = "SSH-2.0-gpucloud-emulator\r\n";
 
 /// How often a listener checks whether its pod is gone.
@@ -37,6 +55,7 @@ impl SshListener {
     /// Serves pod `id` until it is terminated or the emulator is gone.
     pub fn serve(self, inner: &Arc<Inner>, api: Api, id: String) {
         let Ok(listener) = tokio::net::TcpListener::from_std(self.0) else { return };
+        let config = Arc::new(server_config(host_key(inner.config.seed, &id)));
         let inner = Arc::downgrade(inner);
         tokio::spawn(async move {
             loop {
@@ -44,20 +63,53 @@ impl SshListener {
                     accepted = listener.accept() => Some(accepted),
                     () = tokio::time::sleep(CHECK_EVERY) => None,
                 };
-                let Some(answer) = banner_due(&inner, api, &id) else { return };
-                if let Some(Ok((mut socket, _))) = accepted
+                let Some(answer) = answering(&inner, api, &id) else { return };
+                if let Some(Ok((socket, _))) = accepted
                     && answer
                 {
-                    let _ = socket.write_all(BANNER.as_bytes()).await;
+                    let Some(host) = PodHost::new(&inner, api, &id) else { continue };
+                    let config = Arc::clone(&config);
+                    tokio::spawn(async move {
+                        if let Ok(running) = russh::server::run_stream(config, socket, host).await {
+                            let _ = running.await;
+                        }
+                    });
                 }
             }
         });
     }
 }
 
+/// The pod's host key: Ed25519 from the emulator's seed and the pod id, so a pod keeps one key
+/// for its life and every pod has its own.
+fn host_key(seed: u64, id: &str) -> russh::keys::PrivateKey {
+    use std::hash::{Hash, Hasher};
+    let mut bytes = [0u8; 32];
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (seed, id, i).hash(&mut hasher);
+        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+    }
+    let keypair = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&bytes);
+    russh::keys::PrivateKey::from(keypair)
+}
+
+fn server_config(key: russh::keys::PrivateKey) -> russh::server::Config {
+    russh::server::Config {
+        server_id: russh::SshId::Standard(BANNER.trim_end().to_string()),
+        methods: MethodSet::from(&[MethodKind::PublicKey][..]),
+        keys: vec![key],
+        // A refused key is answered at once: tests try wrong keys on purpose.
+        auth_rejection_time: Duration::from_millis(50),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        inactivity_timeout: Some(Duration::from_secs(3600)),
+        ..Default::default()
+    }
+}
+
 /// `None`: stop serving (pod terminated, or the emulator shut down); `Some(answer)`: whether a
-/// connection gets the banner now.
-fn banner_due(inner: &Weak<Inner>, api: Api, id: &str) -> Option<bool> {
+/// connection is served now.
+fn answering(inner: &Weak<Inner>, api: Api, id: &str) -> Option<bool> {
     let inner = inner.upgrade()?;
     let state = inner.state();
     let pod = state.pods.iter().find(|p| p.api == api && p.id == id)?;
@@ -69,5 +121,270 @@ fn banner_due(inner: &Weak<Inner>, api: Api, id: &str) -> Option<bool> {
         Phase::Running if api == Api::RunPod && pod.authorized_keys.is_empty() => Some(false),
         Phase::Running => Some(pod.created.elapsed() >= inner.config.ready_delay + pod.banner_delay),
         Phase::Provisioning | Phase::Stopped => Some(false),
+    }
+}
+
+/// A fresh directory under which one emulator keeps its pods' directories.
+pub(crate) fn new_home_root() -> PathBuf {
+    static INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("gpucloud-emulator-{}-{n}", std::process::id()))
+}
+
+/// The directory an emulated pod's commands run in.
+pub(crate) fn pod_home(root: &Path, api: Api, id: &str) -> PathBuf {
+    let api = match api {
+        Api::PrimeIntellect => "primeintellect",
+        Api::RunPod => "runpod",
+    };
+    root.join(format!("{api}-{id}"))
+}
+
+/// Writes the utilization `nvidia-smi` reports in pod `id`'s directory, if it exists.
+pub(crate) fn write_utilization(root: &Path, api: Api, id: &str, percent: u8) {
+    let dir = pod_home(root, api, id).join(".gpucloud-emulator");
+    if dir.is_dir() {
+        let _ = std::fs::write(dir.join("gpu-util"), format!("{percent}\n"));
+    }
+}
+
+/// Creates the pod's directory with its `bin/nvidia-smi`; idempotent.
+fn prepare_home(home: &Path, gpus: u32, utilization: u8) -> std::io::Result<()> {
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    std::fs::create_dir_all(home.join(".gpucloud-emulator"))?;
+    let util = home.join(".gpucloud-emulator/gpu-util");
+    if !util.exists() {
+        std::fs::write(&util, format!("{utilization}\n"))?;
+    }
+    let script = format!(
+        "#!/bin/sh\n# gpucloud emulator: one line per GPU with the utilization set for this pod\n\
+         u=$(cat \"$HOME/.gpucloud-emulator/gpu-util\" 2>/dev/null || echo 0)\n\
+         i=0\nwhile [ $i -lt {gpus} ]; do echo \"$u\"; i=$((i+1)); done\n"
+    );
+    let path = bin.join("nvidia-smi");
+    std::fs::write(&path, script)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
+/// One SSH connection to a pod.
+struct PodHost {
+    inner: Weak<Inner>,
+    api: Api,
+    id: String,
+    authorized: Vec<PublicKey>,
+    home: PathBuf,
+    env: Vec<(String, String)>,
+    channels: HashMap<ChannelId, ChannelState>,
+}
+
+#[derive(Default)]
+struct ChannelState {
+    env: Vec<(String, String)>,
+    stdin: Option<tokio::process::ChildStdin>,
+}
+
+impl PodHost {
+    fn new(inner: &Weak<Inner>, api: Api, id: &str) -> Option<Self> {
+        let strong = inner.upgrade()?;
+        let state = strong.state();
+        let pod = state.pods.iter().find(|p| p.api == api && p.id == id)?;
+        let authorized =
+            pod.authorized_keys.iter().filter_map(|line| PublicKey::from_openssh(line.trim()).ok()).collect();
+        let home = pod_home(&state.home_root, api, id);
+        prepare_home(&home, pod.gpu_count.max(1), pod.gpu_utilization).ok()?;
+        let env = pod.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        Some(Self { inner: inner.clone(), api, id: id.to_string(), authorized, home, env, channels: HashMap::new() })
+    }
+
+    fn spawn(&mut self, channel: ChannelId, command: Option<&str>, session: &mut Session) -> std::io::Result<()> {
+        let mut process = tokio::process::Command::new("sh");
+        if let Some(command) = command {
+            process.arg("-c").arg(command);
+        }
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        process
+            .current_dir(&self.home)
+            .env("HOME", &self.home)
+            .env("PATH", format!("{}:{path}", self.home.join("bin").display()))
+            .envs(self.env.iter().cloned())
+            .envs(self.channels.get(&channel).map(|c| c.env.clone()).unwrap_or_default())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = process.spawn()?;
+        let state = self.channels.entry(channel).or_default();
+        state.stdin = child.stdin.take();
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let handle = session.handle();
+        let drop_after = self.inner.upgrade().and_then(|inner| {
+            (inner.faults().roll(crate::faults::RequestClass::SshCommand) == Some(crate::FaultKind::SshDropMidCommand))
+                .then_some(Duration::from_millis(300))
+        });
+        tokio::spawn(async move {
+            let out = forward(stdout, handle.clone(), channel, None);
+            let err = forward(stderr, handle.clone(), channel, Some(1));
+            let finished = async {
+                tokio::join!(out, err);
+                child.wait().await
+            };
+            let status = match drop_after {
+                // The fault: the connection goes while the command runs (its output so far sent).
+                Some(after) => tokio::select! {
+                    status = finished => status,
+                    () = tokio::time::sleep(after) => {
+                        let _ = handle
+                            .disconnect(russh::Disconnect::ByApplication, "connection lost (emulated)".into(), "en".into())
+                            .await;
+                        return;
+                    }
+                },
+                None => finished.await,
+            };
+            // A command killed by a signal reports 128 + the signal, as a shell would.
+            let code = status.ok().and_then(|s| s.code().or_else(|| signal_of(&s).map(|n| 128 + n))).unwrap_or(255);
+            let _ = handle.exit_status_request(channel, code as u32).await;
+            let _ = handle.eof(channel).await;
+            let _ = handle.close(channel).await;
+        });
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn signal_of(status: &std::process::ExitStatus) -> Option<i32> {
+    std::os::unix::process::ExitStatusExt::signal(status)
+}
+
+#[cfg(not(unix))]
+fn signal_of(_: &std::process::ExitStatus) -> Option<i32> {
+    None
+}
+
+/// Copies a child's output to the channel (`ext`: stderr's extended-data code).
+async fn forward(
+    reader: Option<impl AsyncRead + Unpin>,
+    handle: russh::server::Handle,
+    channel: ChannelId,
+    ext: Option<u32>,
+) {
+    let Some(mut reader) = reader else { return };
+    let mut buffer = vec![0u8; 32 * 1024];
+    loop {
+        let n = match reader.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let data = CryptoVec::from_slice(&buffer[..n]);
+        let sent = match ext {
+            Some(code) => handle.extended_data(channel, code, data).await,
+            None => handle.data(channel, data).await,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+impl Handler for PodHost {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(&mut self, _user: &str, key: &PublicKey) -> Result<Auth, Self::Error> {
+        Ok(if self.authorized.iter().any(|k| k.key_data() == key.key_data()) { Auth::Accept } else { Auth::reject() })
+    }
+
+    async fn auth_publickey(&mut self, _user: &str, key: &PublicKey) -> Result<Auth, Self::Error> {
+        // Still running, and the key still one the pod trusts.
+        let running = answering(&self.inner, self.api, &self.id) == Some(true);
+        let known = self.authorized.iter().any(|k| k.key_data() == key.key_data());
+        Ok(if running && known { Auth::Accept } else { Auth::reject() })
+    }
+
+    async fn channel_open_session(&mut self, channel: Channel<Msg>, _: &mut Session) -> Result<bool, Self::Error> {
+        self.channels.insert(channel.id(), ChannelState::default());
+        Ok(true)
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels.entry(channel).or_default().env.push((name.to_string(), value.to_string()));
+        session.channel_success(channel)
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _cols: u32,
+        _rows: u32,
+        _px_w: u32,
+        _px_h: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // No terminal is emulated; the shell still runs, line by line.
+        session.channel_success(channel)
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let command = String::from_utf8_lossy(data).into_owned();
+        match self.spawn(channel, Some(&command), session) {
+            Ok(()) => session.channel_success(channel),
+            Err(_) => session.channel_failure(channel),
+        }
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        match self.spawn(channel, None, session) {
+            Ok(()) => session.channel_success(channel),
+            Err(_) => session.channel_failure(channel),
+        }
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+
+    async fn data(&mut self, channel: ChannelId, data: &[u8], _: &mut Session) -> Result<(), Self::Error> {
+        if let Some(stdin) = self.channels.get_mut(&channel).and_then(|c| c.stdin.as_mut())
+            && stdin.write_all(data).await.is_err()
+        {
+            // The command stopped reading: what it did not read is dropped, as with a pipe.
+            self.channels.get_mut(&channel).map(|c| c.stdin.take());
+        }
+        Ok(())
+    }
+
+    async fn channel_eof(&mut self, channel: ChannelId, _: &mut Session) -> Result<(), Self::Error> {
+        if let Some(state) = self.channels.get_mut(&channel) {
+            state.stdin = None;
+        }
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, channel: ChannelId, _: &mut Session) -> Result<(), Self::Error> {
+        self.channels.remove(&channel);
+        Ok(())
     }
 }

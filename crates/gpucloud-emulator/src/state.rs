@@ -205,6 +205,8 @@ pub(crate) struct State {
     pub requests: u64,
     pub requests_by_route: std::collections::BTreeMap<String, u64>,
     pub creates: u64,
+    /// Where this emulator's pods keep their directories (see `ssh`).
+    pub home_root: std::path::PathBuf,
     /// Closed billing stretches ([`crate::billing`]).
     pub charges: Vec<crate::billing::Charge>,
     rng: StdRng,
@@ -223,6 +225,7 @@ impl State {
             requests_by_route: Default::default(),
             creates: 0,
             charges: Vec::new(),
+            home_root: crate::ssh::new_home_root(),
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
             next_port: 22000,
         }
@@ -295,6 +298,8 @@ impl State {
             pod.terminated = true;
             pod.terminated_at = Some(now_rfc3339());
         }
+        // Its directory goes with it (see `ssh`): what ran there is gone, as on a real pod.
+        let _ = std::fs::remove_dir_all(crate::ssh::pod_home(&self.home_root, api, id));
         true
     }
 
