@@ -161,6 +161,61 @@ pub enum Error {
         /// Which cloud.
         provider: Provider,
     },
+    /// The pod has no SSH endpoint a session can use: none reported yet, or only RunPod's
+    /// proxy, which "carries an interactive shell only — SCP, SFTP, rsync, and port forwarding
+    /// need `direct`" (`direct` exists only when `22/tcp` is exposed).
+    #[error("{id}: no direct SSH endpoint: {reason}")]
+    NoDirectSsh {
+        /// The pod.
+        id: PodId,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// The pod's SSH server refused every key offered.
+    #[error("{id}: SSH authentication refused (tried {tried}): {message}")]
+    SshAuth {
+        /// The pod.
+        id: PodId,
+        /// Which key was tried: a key file, or the user's own ssh configuration and agent.
+        tried: String,
+        /// What ssh said.
+        message: String,
+    },
+    /// The pod answered with a host key other than the one recorded for it on first contact.
+    #[error(
+        "{id}: the pod's SSH host key changed since first contact (recorded in {known_hosts}): refusing to connect"
+    )]
+    SshHostKeyChanged {
+        /// The pod.
+        id: PodId,
+        /// The pod's known-hosts file gpucloud manages.
+        known_hosts: String,
+    },
+    /// The connection to the pod was lost while a command ran: whether it finished, and how,
+    /// is unknown.
+    #[error("{id}: connection lost while running {command:?}: its fate on the pod is unknown")]
+    SshConnectionLost {
+        /// The pod.
+        id: PodId,
+        /// The command.
+        command: String,
+    },
+    /// The remote shell found no such program.
+    #[error("{id}: command not found on the pod: {program}")]
+    RemoteCommandNotFound {
+        /// The pod.
+        id: PodId,
+        /// The program.
+        program: String,
+    },
+    /// Any other SSH failure (connecting, a local `ssh`/`tar`/`rsync` that would not run).
+    #[error("{id}: ssh: {message}")]
+    Ssh {
+        /// The pod.
+        id: PodId,
+        /// What went wrong.
+        message: String,
+    },
     /// A launch's budget allows none of the offers ([`crate::spend`]); nothing was created.
     #[error("over budget (${budget:.2}): {reason}")]
     OverBudget {

@@ -44,11 +44,15 @@ pub mod reap;
 mod reconcile;
 pub mod redeploy;
 pub mod region;
+#[cfg(all(unix, feature = "remote"))]
+pub mod remote;
 pub mod retry;
 #[cfg(feature = "runpod")]
 pub mod runpod;
 pub mod spend;
 pub mod ssh;
+#[cfg(all(unix, feature = "remote"))]
+pub mod sync;
 pub mod time;
 pub mod validate;
 pub mod watch;

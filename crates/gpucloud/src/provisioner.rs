@@ -405,10 +405,16 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
                     Ok(Ok(())) => unaffected_reads = 0,
                 }
             }
+            let gone = || {
+                // What gpucloud kept for the pod (its host key) goes with it.
+                #[cfg(all(unix, feature = "remote"))]
+                crate::remote::forget_pod(id);
+                Ok(())
+            };
             match tokio::time::timeout_at(deadline, self.observe(id)).await {
                 Err(_) => return Err(timeout()),
-                Ok(Ok(None)) => return Ok(()),
-                Ok(Ok(Some(pod))) if pod.status == PodStatus::Terminated => return Ok(()),
+                Ok(Ok(None)) => return gone(),
+                Ok(Ok(Some(pod))) if pod.status == PodStatus::Terminated => return gone(),
                 Ok(Ok(Some(pod))) if pod.status == PodStatus::Terminating => {}
                 Ok(Ok(Some(_))) => unaffected_reads += 1,
                 Ok(Err(e)) if !e.is_retryable() => return Err(e),

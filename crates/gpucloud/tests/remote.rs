@@ -1,0 +1,119 @@
+//! Sessions on ready pods over the system ssh: commands, copies, syncs, host keys, typed errors.
+
+mod common;
+
+use gpucloud::remote::{OutputLine, RemoteCommand, RemoteSession, SessionOptions};
+use gpucloud::sync::SyncMethod;
+use gpucloud::{Error, Fleet, LaunchRequest};
+use gpucloud_emulator::FaultConfig;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn have(program: &str) -> bool {
+    Command::new(program).arg("-V").output().is_ok()
+}
+
+/// A scratch directory with an Ed25519 key pair `key`/`key.pub` (from `ssh-keygen`).
+fn scratch_with_key(name: &str) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("gpucloud-remote-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "t", "-f"])
+        .arg(dir.join("key"))
+        .status();
+    assert!(made.unwrap().success());
+    let public = std::fs::read_to_string(dir.join("key.pub")).unwrap().trim().to_string();
+    (dir, public)
+}
+
+fn write(path: &Path, body: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+}
+
+#[test]
+fn a_session_runs_commands_copies_and_syncs_over_one_connection() {
+    if !have("ssh") || !have("ssh-keygen") {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let (scratch, public) = scratch_with_key("session");
+    // SAFETY: set before the runtime and its threads start; nothing else reads the environment yet.
+    unsafe { std::env::set_var(gpucloud::remote::STATE_DIR_ENV, scratch.join("state")) };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let emulator = common::keyless_emulator(Duration::ZERO, FaultConfig::default()).await;
+        let runpod = Fleet::new().with(common::runpod(&emulator));
+        let request = LaunchRequest { ssh_public_key: Some(public.clone()), ..LaunchRequest::new("H100_80GB", 1, "job") };
+        let pod = runpod.launch(&request).await.unwrap();
+        let options = SessionOptions { identity_file: Some(scratch.join("key")), ..SessionOptions::default() };
+        let session = RemoteSession::connect(&pod, &options).await.unwrap();
+        assert!(session.known_hosts().exists(), "the host key is recorded in the pod's own file");
+
+        // Output streamed line by line, both streams, the exit status returned.
+        let mut lines = Vec::new();
+        let mut command = RemoteCommand::script("echo one; echo two >&2; echo $STAGE; exit 7");
+        command.env.insert("STAGE".into(), "three".into());
+        let result = session.run(&command, &mut |line| lines.push(line)).await.unwrap();
+        assert_eq!(result.exit_code, 7);
+        assert!(lines.contains(&OutputLine::Stdout("one".into())) && lines.contains(&OutputLine::Stderr("two".into())));
+        assert!(lines.contains(&OutputLine::Stdout("three".into())), "{lines:?}");
+        assert_eq!(result.tail, lines);
+        let missing = session.run(&RemoteCommand::new(["no-such-program-xyz"]), &mut |_| {}).await;
+        assert!(matches!(missing, Err(Error::RemoteCommandNotFound { ref program, .. }) if program == "no-such-program-xyz"), "{missing:?}");
+
+        // Upload and download, files and directories.
+        let work = scratch.join("work");
+        write(&work.join("train.py"), "print('hi')\n");
+        write(&work.join("data/keep.txt"), "keep");
+        write(&work.join("data/big.bin"), "0000");
+        write(&work.join(".git/HEAD"), "ref");
+        write(&work.join(".gpucloudignore"), "*.bin\n");
+        session.upload(&work.join("train.py"), "copied").await.unwrap();
+        let (code, out, _) = session.output("cat copied/train.py").await.unwrap();
+        assert_eq!((code, out.as_str()), (0, "print('hi')\n"));
+        session.download("copied", &scratch.join("back")).await.unwrap();
+        assert_eq!(std::fs::read_to_string(scratch.join("back/copied/train.py")).unwrap(), "print('hi')\n");
+
+        // Sync: ignored files stay home, a second sync sends only what changed.
+        let first = gpucloud::sync::sync(&session, &work, "job").await.unwrap();
+        assert_eq!(first.sent, [".gpucloudignore", "data/keep.txt", "train.py"]);
+        if have("rsync") {
+            assert_eq!(first.method, SyncMethod::Rsync);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        write(&work.join("train.py"), "print('changed')\n");
+        let second = gpucloud::sync::sync(&session, &work, "job").await.unwrap();
+        assert_eq!((second.sent.as_slice(), second.unchanged), (&["train.py".to_string()][..], 2));
+        let (_, out, _) = session.output("cat job/train.py; ls job/data; test -e job/.git && echo git").await.unwrap();
+        assert_eq!(out, "print('changed')\nkeep.txt\n");
+        session.close().await.unwrap();
+
+        // Another key is refused, typed, naming the key tried.
+        let (other, other_public) = scratch_with_key("other");
+        let refused = RemoteSession::connect(
+            &pod,
+            &SessionOptions { identity_file: Some(other.join("key")), ..SessionOptions::default() },
+        )
+        .await;
+        assert!(matches!(&refused, Err(Error::SshAuth { tried, .. }) if tried.contains("other")), "{refused:?}");
+
+        // A host key that differs from the one recorded for this pod: refused.
+        let known = gpucloud::remote::known_hosts_file(&pod.id);
+        let recorded = std::fs::read_to_string(&known).unwrap();
+        let host = recorded.split_whitespace().next().unwrap().to_string();
+        // Another valid Ed25519 key stands in for the pod's recorded one.
+        let impostor = other_public.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        std::fs::write(&known, format!("{host} {impostor}\n")).unwrap();
+        let changed = RemoteSession::connect(&pod, &options).await;
+        assert!(matches!(changed, Err(Error::SshHostKeyChanged { .. })), "{changed:?}");
+
+        // Terminated by gpucloud: the pod's host key is forgotten.
+        runpod.terminate(&pod.id).await.unwrap();
+        assert!(!known.exists(), "the known-hosts file outlived the pod");
+        let _ = std::fs::remove_dir_all(&other);
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+}
