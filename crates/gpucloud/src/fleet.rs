@@ -671,6 +671,11 @@ impl Fleet {
     /// Like [`Fleet::launch`], returning a [`PodGuard`] that terminates the pod when dropped.
     pub async fn launch_guarded(&self, request: &LaunchRequest) -> Result<PodGuard> {
         let pod = self.launch(request).await?;
+        self.guard(pod)
+    }
+
+    /// `pod` in a guard that terminates it unless handed back.
+    pub(crate) fn guard(&self, pod: Pod) -> Result<PodGuard> {
         let provisioner = Arc::clone(self.provisioner(pod.provider)?);
         Ok(PodGuard::new(provisioner, pod, self.cleanup_timeout))
     }

@@ -29,6 +29,8 @@ pub mod error;
 pub mod fleet;
 pub mod gpu;
 pub mod idle;
+#[cfg(all(unix, feature = "remote"))]
+pub mod job;
 pub mod lease;
 pub mod logs;
 pub mod model;
