@@ -67,6 +67,19 @@ pub enum Command {
     Logs(LogsArgs),
     /// Open a shell on a pod (or run COMMAND there) with the system `ssh`.
     Ssh(SshArgs),
+    /// Run a job: launch a pod (as `up`), sync --workdir to it, run --setup and COMMAND with
+    /// their output streamed, copy --download results back, terminate the pod (unless --keep).
+    /// Exits with COMMAND's exit status (gpucloud's own codes when the launch fails).
+    Run(RunArgs),
+    /// Run COMMAND on a running pod over SSH, output streamed; exits with its exit status.
+    Exec(ExecArgs),
+    /// Copy files or directories to or from a pod: one side is POD:PATH (POD as provider:id);
+    /// the other is a local path. DST is a directory that SRC is copied into.
+    Cp(CpArgs),
+    /// Print an OpenSSH `Host` block per running pod (or for POD), for editors and IDEs that
+    /// connect over SSH: direct endpoint, user, key, and the pod's known-hosts file.
+    #[command(name = "ssh-config")]
+    SshConfig(SshConfigArgs),
     /// SSH public keys registered with the providers.
     #[command(subcommand, name = "ssh-keys")]
     SshKeys(SshKeysCommand),
@@ -248,6 +261,82 @@ pub struct SshArgs {
     /// Command to run instead of a shell (after --).
     #[arg(last = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub up: UpArgs,
+    /// A local directory to sync to the pod first (.git/, .gitignore and .gpucloudignore
+    /// rules left out; rsync when both sides have it, else tar).
+    #[arg(long)]
+    pub workdir: Option<std::path::PathBuf>,
+    /// The directory the job runs in on the pod (relative to the login directory).
+    #[arg(long, default_value = gpucloud::job::DEFAULT_REMOTE_DIR)]
+    pub remote_dir: String,
+    /// A shell script to run before COMMAND (its failure ends the job).
+    #[arg(long)]
+    pub setup: Option<String>,
+    /// REMOTE:LOCAL, repeatable: copy REMOTE (relative to --remote-dir) into the local
+    /// directory LOCAL after COMMAND, whatever its exit status.
+    #[arg(long = "download", value_parser = parse_download)]
+    pub downloads: Vec<(String, std::path::PathBuf)>,
+    /// Keep the pod running afterwards (it is still terminated when the job fails before
+    /// COMMAND ran, or on a signal).
+    #[arg(long)]
+    pub keep: bool,
+    /// The whole job's deadline (e.g. 2h); past it, the pod is terminated (exit 5).
+    #[arg(long, value_parser = parse_duration)]
+    pub deadline: Option<std::time::Duration>,
+    /// The command and its arguments (after --).
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// provider:id.
+    #[arg(value_parser = parse_pod_id)]
+    pub pod: gpucloud::PodId,
+    /// Private key to log in with (a .pub path means its private key); default: your ssh
+    /// configuration and agent.
+    #[arg(long)]
+    pub ssh_key: Option<std::path::PathBuf>,
+    /// Working directory on the pod.
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// The command and its arguments (after --).
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// What to copy: a local path, or POD:PATH.
+    pub src: String,
+    /// The directory to copy it into: a local directory, or POD:DIR.
+    pub dst: String,
+    /// Private key to log in with (a .pub path means its private key).
+    #[arg(long)]
+    pub ssh_key: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SshConfigArgs {
+    /// Only this pod (provider:id).
+    #[arg(value_parser = parse_pod_id)]
+    pub pod: Option<gpucloud::PodId>,
+    /// The private key the blocks name (IdentityFile).
+    #[arg(long)]
+    pub ssh_key: Option<std::path::PathBuf>,
+}
+
+/// `REMOTE:LOCAL` for `run --download`.
+pub fn parse_download(s: &str) -> Result<(String, std::path::PathBuf), String> {
+    match s.split_once(':') {
+        Some((remote, local)) if !remote.is_empty() && !local.is_empty() => Ok((remote.to_string(), local.into())),
+        _ => Err(format!("{s:?} is not REMOTE:LOCAL (e.g. out:./results)")),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 
 mod cli;
 mod cost;
+mod remote;
 mod render;
 mod setup;
 mod signals;
@@ -355,9 +356,17 @@ async fn ssh(cli: &Cli, args: &cli::SshArgs) -> Result<(), Error> {
         });
     };
     let mut command = std::process::Command::new("ssh");
-    // Pods come and go on reused addresses: trust a new host key on first use, but never
-    // silently accept a changed one.
-    command.args(["-p", &endpoint.port.to_string(), "-o", "StrictHostKeyChecking=accept-new"]);
+    // Pods come and go on reused addresses: each pod's host key lives in a known-hosts file of
+    // its own (never the user's), trusted on first contact and required to match after that
+    // (accept-new alone only warns about a changed key).
+    let known_hosts = gpucloud::remote::known_hosts_file(&pod.id);
+    if let Some(dir) = known_hosts.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let first = std::fs::metadata(&known_hosts).map_or(true, |m| m.len() == 0);
+    command.args(["-p", &endpoint.port.to_string(), "-o"]);
+    command.arg(format!("StrictHostKeyChecking={}", if first { "accept-new" } else { "yes" }));
+    command.arg("-o").arg(format!("UserKnownHostsFile={}", known_hosts.display()));
     if let Some(key) = &args.ssh_key {
         let private = if key.extension().is_some_and(|e| e == "pub") { key.with_extension("") } else { key.clone() };
         command.arg("-i").arg(private);
@@ -678,6 +687,33 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Start(args) => stop_or_start(cli, &cli::DownArgs { pods: args.pods.clone() }, false).await,
         Command::Extend(args) => extend(cli, args).await,
         Command::Reap(args) => reap(cli, args).await,
+        Command::Run(args) => {
+            let mut request = launch_request(&args.up);
+            request.ssh_public_key = args.up.ssh_key.as_deref().map(read_public_key).transpose()?;
+            let mut session =
+                session_waiting_for(cli, &args.up.providers, Duration::from_secs(2), args.up.ready.into()).await?;
+            if let Some(cap) = args.up.max_burn {
+                session.fleet = session.fleet.with_max_burn(cap);
+            }
+            let code = remote::run(&session, args, request).await?;
+            REMOTE_EXIT.store(code, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+        Command::Exec(args) => {
+            let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
+            let code = remote::exec(&session, args).await?;
+            REMOTE_EXIT.store(code, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+        Command::Cp(args) => {
+            let session = session(cli, &[], Duration::from_secs(2)).await?;
+            remote::cp(&session, args).await
+        }
+        Command::SshConfig(args) => {
+            let only: Vec<Provider> = args.pod.iter().map(|p| p.provider()).collect();
+            let session = session(cli, &only, Duration::from_secs(2)).await?;
+            remote::ssh_config(&session, args).await
+        }
         Command::Cost(args) => {
             let session = session(cli, &args.providers, Duration::from_secs(2)).await?;
             cost::report(&session.fleet, args).await
@@ -696,6 +732,9 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         }
     }
 }
+
+/// The exit status `run` and `exec` leave with: the remote command's.
+static REMOTE_EXIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -718,7 +757,8 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(&cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        // `run` and `exec` leave with the remote command's exit status.
+        Ok(()) => ExitCode::from(REMOTE_EXIT.load(std::sync::atomic::Ordering::SeqCst)),
         Err(error) => {
             report(&error);
             ExitCode::from(exit_code(&error))

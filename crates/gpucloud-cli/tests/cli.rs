@@ -549,17 +549,21 @@ async fn up_with_a_key_then_ssh_runs_the_system_ssh_with_the_pods_endpoint() {
 
     let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
     let mut cmd = against(&emulator);
-    cmd.env("PATH", &path).args(["ssh", &id, "--ssh-key"]).arg(dir.join("id_ed25519.pub")).args([
-        "--",
-        "nvidia-smi",
-        "-L",
-    ]);
+    let state = dir.join("state");
+    cmd.env("PATH", &path)
+        .env("GPUCLOUD_STATE_DIR", &state)
+        .args(["ssh", &id, "--ssh-key"])
+        .arg(dir.join("id_ed25519.pub"))
+        .args(["--", "nvidia-smi", "-L"]);
     let output = run(cmd).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
     let port = emulator.live_pods()[0].ssh_port;
+    // The pod's own known-hosts file, never the user's; new, so its key is accepted on first contact.
+    let known_hosts = state.join("known_hosts").join(id.replace(':', "-"));
     let expected = format!(
-        "ssh -p {port} -o StrictHostKeyChecking=accept-new -i {} root@127.0.0.1 -- nvidia-smi -L",
+        "ssh -p {port} -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={} -i {} root@127.0.0.1 -- nvidia-smi -L",
+        known_hosts.display(),
         private.display()
     );
     assert_eq!(stdout.trim(), expected);

@@ -1,0 +1,156 @@
+//! `gpucloud run`, `exec`, `cp` and `ssh-config` as a user runs them, against emulated pods that
+//! are real SSH hosts, with the system ssh.
+
+use assert_cmd::Command;
+use gpucloud_emulator::{Emulator, EmulatorConfig};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn have_ssh() -> bool {
+    std::process::Command::new("ssh").arg("-V").output().is_ok()
+}
+
+/// A scratch directory with a real Ed25519 key pair `key`/`key.pub`.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gpucloud-cli-jobs-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "t", "-f"])
+        .arg(dir.join("key"))
+        .status();
+    assert!(made.unwrap().success());
+    dir
+}
+
+fn gpucloud(emulator: &Emulator, state: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("gpucloud").unwrap();
+    for var in ["GPUCLOUD_EMULATOR", "PRIME_TEAM_ID"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("PRIME_API_KEY", emulator.api_key())
+        .env("RUNPOD_API_KEY", emulator.api_key())
+        .env("PRIME_API_BASE_URL", emulator.base_url())
+        .env("RUNPOD_API_BASE_URL", emulator.base_url())
+        .env("GPUCLOUD_STATE_DIR", state)
+        .timeout(Duration::from_secs(90));
+    cmd
+}
+
+async fn run(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_streams_the_command_exits_with_its_status_and_leaves_no_pod() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("run");
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("train.sh"), "echo epoch 1\necho loss >&2\nmkdir -p out && echo 0.9 > out/acc\nexit 4\n")
+        .unwrap();
+    let key = dir.join("key.pub");
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["run", "--gpu", "H100_80GB", "--provider", "runpod", "--ssh-key"]).arg(&key);
+    cmd.arg("--workdir").arg(&work);
+    cmd.args(["--setup", "echo setup done"]);
+    cmd.arg("--download").arg(format!("out:{}", dir.join("results").display()));
+    cmd.args(["--", "sh", "train.sh"]);
+    let output = run(cmd).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(4), "the remote exit status: {stderr}");
+    assert_eq!(stdout, "setup done\nepoch 1\n", "remote stdout to stdout: {stderr}");
+    assert!(stderr.contains("loss") && stderr.contains("terminating"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(dir.join("results/out/acc")).unwrap(), "0.9\n");
+    assert!(emulator.live_pods().is_empty(), "the pod was terminated");
+
+    // --json: the outcome with its phase timings on stdout, the output on stderr.
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["run", "--gpu", "H100_80GB", "--provider", "runpod", "--json", "--ssh-key"]).arg(&key);
+    cmd.args(["--", "echo", "hello"]);
+    let output = run(cmd).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(outcome["exit_code"], 0);
+    for phase in ["create_accepted", "provider_running", "ssh_answering", "run", "teardown"] {
+        assert!(outcome["timings_s"][phase].as_f64().is_some(), "{phase}: {outcome}");
+    }
+    assert_eq!(outcome["tail"][0], serde_json::json!({"stream": "stdout", "line": "hello"}));
+    assert!(emulator.live_pods().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_cp_and_ssh_config_work_on_a_running_pod() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("exec");
+    let state = dir.join("state");
+    let key = dir.join("key.pub");
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["up", "--gpu", "H100_80GB", "--provider", "runpod", "--json", "--ssh-key"]).arg(&key);
+    let output = run(cmd).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let pod: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let id = pod["id"].as_str().unwrap().to_string();
+
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["exec", &id, "--ssh-key"]).arg(dir.join("key")).args([
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 5",
+    ]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("err"));
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["exec", &id, "--ssh-key"]).arg(dir.join("key")).args(["--", "no-such-tool"]);
+    let output = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("command not found on the pod: no-such-tool"), "{stderr}");
+
+    // cp both ways: a directory up, a file back.
+    std::fs::create_dir_all(dir.join("data/sub")).unwrap();
+    std::fs::write(dir.join("data/sub/x.txt"), "x").unwrap();
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.arg("cp").arg(dir.join("data")).arg(format!("{id}:inbox")).arg("--ssh-key").arg(dir.join("key"));
+    let output = run(cmd).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.arg("cp").arg(format!("{id}:inbox/data/sub/x.txt")).arg(dir.join("back")).arg("--ssh-key").arg(dir.join("key"));
+    let output = run(cmd).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read_to_string(dir.join("back/x.txt")).unwrap(), "x");
+
+    // ssh-config: a Host block the system ssh can use as it is.
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["ssh-config", &id, "--ssh-key"]).arg(dir.join("key"));
+    let output = run(cmd).await;
+    let config = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(config.contains("UserKnownHostsFile") && config.contains("StrictHostKeyChecking yes"), "{config}");
+    std::fs::write(dir.join("config"), &config).unwrap();
+    let host = config.lines().next().unwrap().trim_start_matches("Host ").to_string();
+    let ssh = std::process::Command::new("ssh")
+        .arg("-F")
+        .arg(dir.join("config"))
+        .args(["-o", "BatchMode=yes", &host, "echo via-config"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ssh.stdout), "via-config\n", "{}", String::from_utf8_lossy(&ssh.stderr));
+
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["down", &id]);
+    assert!(run(cmd).await.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
