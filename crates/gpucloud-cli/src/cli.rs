@@ -405,6 +405,13 @@ pub struct ReapArgs {
     /// How long every reading must stay under --idle-below (e.g. 30m).
     #[arg(long, requires = "idle_below", value_parser = parse_duration)]
     pub idle_for: Option<std::time::Duration>,
+    /// Read the utilization of pods whose provider reports none (PrimeIntellect) on the pod,
+    /// over SSH (`nvidia-smi`), with your ssh configuration and agent or --ssh-key.
+    #[arg(long, requires = "idle_below")]
+    pub idle_over_ssh: bool,
+    /// Private key for --idle-over-ssh (a .pub path means its private key).
+    #[arg(long, requires = "idle_over_ssh")]
+    pub ssh_key: Option<std::path::PathBuf>,
     /// Only this provider.
     #[arg(long, value_parser = parse_provider)]
     pub provider: Option<Provider>,

@@ -531,7 +531,15 @@ async fn reap(cli: &Cli, args: &cli::ReapArgs) -> Result<(), Error> {
         prefix: args.prefix.clone(),
         older_than: args.older_than,
         dry_run: args.dry_run,
-        idle: args.idle_below.zip(args.idle_for).map(|(below, window)| gpucloud::idle::IdleRule::new(below, window)),
+        idle: args.idle_below.zip(args.idle_for).map(|(below, window)| {
+            let rule = gpucloud::idle::IdleRule::new(below, window);
+            if args.idle_over_ssh {
+                let identity_file = remote::private_key(args.ssh_key.as_deref());
+                rule.over_ssh(gpucloud::remote::SessionOptions { identity_file, ..Default::default() })
+            } else {
+                rule
+            }
+        }),
     };
     let sweep = || async {
         let report = session.fleet.reap(&policy).await?;

@@ -3,8 +3,10 @@
 //!
 //! - **Where utilization comes from**: RunPod reports every running pod's per-GPU utilization
 //!   (`runtime.gpus[].util`) in the pod list the sweep reads anyway, so measuring costs no
-//!   request. PrimeIntellect reports none: its pods are *not measurable*
-//!   ([`crate::ReapReport::unmeasured`]) and never reaped on this rule.
+//!   request. PrimeIntellect reports none: with [`IdleRule::over_ssh`] the sweep reads it on the
+//!   pod (`nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits`, through a
+//!   [`crate::remote::RemoteSession`]); without it, or when that read fails, the pod is *not
+//!   measurable* ([`crate::ReapReport::unmeasured`]) and never reaped on this rule.
 //! - **A whole window**: the rule remembers, per pod, since when every reading it saw was below
 //!   the threshold (all GPUs of the pod below it); one reading at or above it starts the window
 //!   again, and so does a pod that could not be measured. A pod is idle once the first reading of
@@ -27,6 +29,9 @@ pub struct IdleRule {
     pub below_percent: u8,
     /// How long every reading must stay under it.
     pub window: Duration,
+    /// Measure pods whose provider reports no utilization over SSH with these options.
+    #[cfg(all(unix, feature = "remote"))]
+    pub over_ssh: Option<crate::remote::SessionOptions>,
     /// Since when each watched pod has read idle without a break; shared by clones.
     idle_since: Arc<Mutex<BTreeMap<PodId, DateTime<Utc>>>>,
 }
@@ -47,7 +52,62 @@ pub(crate) enum Reading {
 impl IdleRule {
     /// Idle below `below_percent` for `window`.
     pub fn new(below_percent: u8, window: Duration) -> Self {
-        Self { below_percent, window, idle_since: Arc::default() }
+        Self {
+            below_percent,
+            window,
+            #[cfg(all(unix, feature = "remote"))]
+            over_ssh: None,
+            idle_since: Arc::default(),
+        }
+    }
+
+    /// Also measures pods whose provider reports no utilization (PrimeIntellect) over SSH.
+    #[cfg(all(unix, feature = "remote"))]
+    pub fn over_ssh(mut self, options: crate::remote::SessionOptions) -> Self {
+        self.over_ssh = Some(options);
+        self
+    }
+
+    /// Fills in, over SSH, the utilization of running candidates whose provider reports none
+    /// (when [`IdleRule::over_ssh`] is set); a pod that cannot be read stays unmeasured.
+    pub(crate) async fn measure(&self, pods: &mut [Pod], candidate: impl Fn(&Pod) -> bool) {
+        #[cfg(all(unix, feature = "remote"))]
+        if let Some(options) = &self.over_ssh {
+            use futures::StreamExt as _;
+            let wanted: Vec<usize> = (0..pods.len())
+                .filter(|&i| {
+                    let pod = &pods[i];
+                    candidate(pod) && pod.status == PodStatus::Running && pod.gpu_utilization.is_none()
+                })
+                .collect();
+            let readings: Vec<(usize, Option<Vec<u8>>)> = futures::stream::iter(wanted)
+                .map(|i| {
+                    let pod = pods[i].clone();
+                    async move {
+                        let read = async {
+                            let session = crate::remote::RemoteSession::connect(&pod, options).await?;
+                            let utilization = session.gpu_utilization().await;
+                            let _ = session.close().await;
+                            utilization
+                        };
+                        match read.await {
+                            Ok(utilization) => (i, Some(utilization)),
+                            Err(error) => {
+                                tracing::warn!(pod = %pod.id, %error, "GPU utilization could not be read over SSH");
+                                (i, None)
+                            }
+                        }
+                    }
+                })
+                .buffer_unordered(8)
+                .collect()
+                .await;
+            for (i, utilization) in readings {
+                pods[i].gpu_utilization = utilization;
+            }
+        }
+        #[cfg(not(all(unix, feature = "remote")))]
+        let _ = (pods, candidate);
     }
 
     pub(crate) fn validate(&self) -> crate::Result<()> {

@@ -228,6 +228,10 @@ pub(crate) async fn sweep(
         failures: list_failures.into_iter().map(|(provider, error)| ReapFailure::List { provider, error }).collect(),
         ..ReapReport::default()
     };
+    let mut pods = pods;
+    if let Some(rule) = &policy.idle {
+        rule.measure(&mut pods, |pod| policy.idle_candidate(pod)).await;
+    }
     let readings = policy.idle.as_ref().map(|rule| rule.observe(&pods, |pod| policy.idle_candidate(pod), now));
     let idle_reason = |pod: &Pod| {
         let rule = policy.idle.as_ref()?;
@@ -279,9 +283,17 @@ async fn reap_one(
 ) -> Option<std::result::Result<ReapedPod, ReapFailure>> {
     let reason = match provisioner.get(&pod.id).await {
         // An idle pod that got busy since the sweep's reading is left alone.
-        Ok(fresh) => match reason {
-            ReapReason::Idle { .. } if policy.idle.as_ref().is_some_and(|rule| rule.still_idle(&fresh)) => reason,
-            ReapReason::Idle { .. } => return None,
+        Ok(mut fresh) => match reason {
+            ReapReason::Idle { .. } => {
+                // Utilization read over SSH moments ago is in no provider's record.
+                if fresh.gpu_utilization.is_none() {
+                    fresh.gpu_utilization = pod.gpu_utilization.clone();
+                }
+                if !policy.idle.as_ref().is_some_and(|rule| rule.still_idle(&fresh)) {
+                    return None;
+                }
+                reason
+            }
             _ => policy.reason(&fresh, Utc::now())?,
         },
         Err(e) if e.is_not_found() => return None,

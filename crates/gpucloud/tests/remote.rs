@@ -113,6 +113,33 @@ fn a_session_runs_commands_copies_and_syncs_over_one_connection() {
         // Terminated by gpucloud: the pod's host key is forgotten.
         runpod.terminate(&pod.id).await.unwrap();
         assert!(!known.exists(), "the known-hosts file outlived the pod");
+
+        // A RunPod pod without 22/tcp has only the proxy: no session, typed, before connecting.
+        let mut proxied = pod.clone();
+        if let gpucloud::model::PodRecord::RunPod(raw) = &mut proxied.raw {
+            raw.ssh.direct = None;
+        }
+        let refused = RemoteSession::connect(&proxied, &options).await;
+        assert!(matches!(&refused, Err(Error::NoDirectSsh { reason, .. }) if reason.contains("proxy")), "{refused:?}");
+
+        // PrimeIntellect reports no utilization: the idle rule reads it over SSH (nvidia-smi).
+        let pi = Fleet::new().with(common::primeintellect(&emulator));
+        let pi_pod = pi.launch(&request).await.unwrap();
+        emulator.set_gpu_utilization(pi_pod.id.id(), 2);
+        let session = RemoteSession::connect(&pi_pod, &options).await.unwrap();
+        assert_eq!(session.gpu_utilization().await.unwrap(), [2]);
+        session.close().await.unwrap();
+        let window = Duration::from_millis(800);
+        let blind = gpucloud::ReapPolicy::expired_leases().with_idle(10, window);
+        assert_eq!(pi.reap(&blind).await.unwrap().unmeasured, std::slice::from_ref(&pi_pod.id), "no SSH: not measurable");
+        let mut policy = gpucloud::ReapPolicy::expired_leases();
+        policy.idle = Some(gpucloud::idle::IdleRule::new(10, window).over_ssh(options.clone()));
+        let first = pi.reap(&policy).await.unwrap();
+        assert!(first.reaped.is_empty() && first.unmeasured.is_empty(), "{first:?}");
+        // Sleeps never end early: the next sweep sees the whole window.
+        tokio::time::sleep(window + Duration::from_millis(400)).await;
+        let second = pi.reap(&policy).await.unwrap();
+        assert_eq!(second.reaped.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), std::slice::from_ref(&pi_pod.id), "{second:?}");
         let _ = std::fs::remove_dir_all(&other);
     });
     let _ = std::fs::remove_dir_all(&scratch);
