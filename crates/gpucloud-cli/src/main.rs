@@ -140,40 +140,69 @@ fn unknown_gpu(gpu: Option<&str>) -> Option<Error> {
 
 /// Launches with a spinner; SIGINT, SIGTERM or SIGHUP cancel it, and the launch cleans up.
 async fn launch(session: &Session, request: &LaunchRequest, quiet: bool) -> Result<gpucloud::Pod, Error> {
+    launch_timed(session, request, quiet).await.map(|(pod, _)| pod)
+}
+
+/// [`launch`], with how long each phase took: create accepted, provider running, SSH answering.
+async fn launch_timed(
+    session: &Session,
+    request: &LaunchRequest,
+    quiet: bool,
+) -> Result<(gpucloud::Pod, gpucloud::job::PhaseTimings), Error> {
     // Listening starts here, before any create: a signal from now on is a cancel, never a kill.
     let shutdown = signals::Shutdown::listen()?;
     let bar = if quiet { ProgressBar::hidden() } else { spinner() };
     bar.set_message("looking for offers");
-    let progress = |event: LaunchEvent<'_>| match event {
-        LaunchEvent::Creating { offer } => {
-            if let Some(charge) = offer.upfront_charge() {
-                bar.println(format!(
-                    "prepaid offer: {} charged up front for {} h, whatever the use",
-                    render::money(charge, &offer.currency),
-                    offer.prepaid_hours.unwrap_or_default()
+    let started = std::time::Instant::now();
+    let timings = std::sync::Mutex::new(gpucloud::job::PhaseTimings::default());
+    let record = |event: &LaunchEvent<'_>| {
+        let mut t = timings.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            LaunchEvent::Created { .. } => t.create_accepted = Some(started.elapsed()),
+            LaunchEvent::Observed { pod } if pod.status == gpucloud::PodStatus::Running => {
+                t.provider_running.get_or_insert(started.elapsed());
+            }
+            _ => {}
+        }
+    };
+    let progress = |event: LaunchEvent<'_>| {
+        record(&event);
+        match event {
+            LaunchEvent::Creating { offer } => {
+                if let Some(charge) = offer.upfront_charge() {
+                    bar.println(format!(
+                        "prepaid offer: {} charged up front for {} h, whatever the use",
+                        render::money(charge, &offer.currency),
+                        offer.prepaid_hours.unwrap_or_default()
+                    ));
+                }
+                bar.set_message(format!(
+                    "creating {}x {} on {}{} at {}/h",
+                    offer.gpu_count,
+                    offer.gpu_type,
+                    offer.provider,
+                    offer.via.as_deref().map(|v| format!(" via {v}")).unwrap_or_default(),
+                    render::money(offer.price_per_hour, &offer.currency)
                 ));
             }
-            bar.set_message(format!(
-                "creating {}x {} on {}{} at {}/h",
-                offer.gpu_count,
-                offer.gpu_type,
-                offer.provider,
-                offer.via.as_deref().map(|v| format!(" via {v}")).unwrap_or_default(),
-                render::money(offer.price_per_hour, &offer.currency)
-            ));
+            LaunchEvent::Created { pod } => bar.set_message(format!("created {}", pod.id)),
+            LaunchEvent::Waiting { pod } => bar.set_message(format!("waiting for {} to be ready", pod.id)),
+            LaunchEvent::Observed { pod } => {
+                bar.set_message(format!("waiting for {} to be ready: {}", pod.id, pod.progress_text()));
+            }
+            LaunchEvent::CleaningUp => bar.set_message("cleaning up"),
+            _ => {}
         }
-        LaunchEvent::Created { pod } => bar.set_message(format!("created {}", pod.id)),
-        LaunchEvent::Waiting { pod } => bar.set_message(format!("waiting for {} to be ready", pod.id)),
-        LaunchEvent::Observed { pod } => {
-            bar.set_message(format!("waiting for {} to be ready: {}", pod.id, pod.progress_text()));
-        }
-        LaunchEvent::CleaningUp => bar.set_message("cleaning up"),
-        _ => {}
     };
     let cancel = shutdown.received();
     let result = session.fleet.launch_with_progress(request, progress, cancel).await;
     bar.finish_and_clear();
-    result
+    let mut timings = timings.into_inner().unwrap_or_else(|e| e.into_inner());
+    if request.wait {
+        timings.ssh_answering = Some(started.elapsed());
+        timings.provider_running.get_or_insert(started.elapsed());
+    }
+    result.map(|pod| (pod, timings))
 }
 
 /// The public key line for `path`: the file itself, or `path.pub` when `path` is a private key
@@ -281,13 +310,25 @@ async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
     if args.pods > 1 {
         return up_many(&session, args, &request).await;
     }
-    let pod = match launch(&session, &request, args.json).await {
+    let (pod, timings) = match launch_timed(&session, &request, args.json).await {
         Err(Error::NoCapacity { attempts }) if attempts.is_empty() => {
             return Err(unknown_gpu(Some(&args.gpu)).unwrap_or(Error::NoCapacity { attempts }));
         }
         other => other?,
     };
-    print_pod(&pod, args.json);
+    if args.json {
+        // The pod, and how long each phase of its launch took (`run --json` has the same keys).
+        let mut value = render::pod_json(&pod);
+        let seconds = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+        value["timings_s"] = serde_json::json!({
+            "create_accepted": seconds(timings.create_accepted),
+            "provider_running": seconds(timings.provider_running),
+            "ssh_answering": seconds(timings.ssh_answering),
+        });
+        render::print_json(&value);
+    } else {
+        print_pod(&pod, false);
+    }
     if !args.json {
         if let Some(ssh) = &pod.ssh {
             eprintln!("ready: {ssh}");

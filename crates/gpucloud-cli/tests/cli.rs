@@ -132,7 +132,12 @@ async fn up_ls_get_down_round_trip() {
     let emulator = emulator(Duration::from_millis(300)).await;
     let mut cmd = against(&emulator);
     cmd.args(["up", "--gpu", "A100_80GB", "--name", "cli", "--timeout", "30", "--json"]);
-    let pod = json(&run(cmd).await);
+    let mut pod = json(&run(cmd).await);
+    // `up --json`: the pod, and its launch's phase timings.
+    let timings = pod.as_object_mut().unwrap().remove("timings_s").expect("up --json has timings_s");
+    for phase in ["create_accepted", "provider_running", "ssh_answering"] {
+        assert!(timings[phase].as_f64().is_some_and(|s| s >= 0.0), "{phase}: {timings}");
+    }
     assert_eq!(keys(&pod), POD_KEYS);
     assert_eq!(pod["status"], "running");
     assert!(pod["ssh"].as_str().unwrap().starts_with("ssh "));
