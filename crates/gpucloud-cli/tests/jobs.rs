@@ -154,3 +154,46 @@ async fn exec_cp_and_ssh_config_work_on_a_running_pod() {
     assert!(run(cmd).await.status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_while_the_command_runs_ends_the_pod_and_exits_128_plus_the_signal() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("signal");
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpucloud"));
+        command
+            .env_remove("GPUCLOUD_EMULATOR")
+            .env("PRIME_API_KEY", emulator.api_key())
+            .env("RUNPOD_API_KEY", emulator.api_key())
+            .env("PRIME_API_BASE_URL", emulator.base_url())
+            .env("RUNPOD_API_BASE_URL", emulator.base_url())
+            .env("GPUCLOUD_STATE_DIR", dir.join("state"))
+            .args(["run", "--gpu", "H100_80GB", "--provider", "runpod", "--ssh-key"])
+            .arg(dir.join("key.pub"))
+            .args(["--", "sh", "-c", "echo started; sleep 60"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        // Wait for the command's first line: it runs on the pod now.
+        let stdout = child.stdout.take().unwrap();
+        let first = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+            line
+        });
+        assert_eq!(tokio::time::timeout(Duration::from_secs(60), first).await.unwrap().unwrap(), "started\n");
+        assert_eq!(emulator.live_pods().len(), 1);
+        let pid = child.id().to_string();
+        assert!(std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "SIG{signal}: {stderr}");
+        assert!(emulator.live_pods().is_empty(), "SIG{signal}: the pod was terminated before the CLI exited");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
