@@ -6,9 +6,9 @@
 //! what the providers' documents describe.
 //!
 //! - **State**: pods (`PROVISIONING` → `ACTIVE`/`RUNNING` after [`EmulatorConfig::ready_delay`],
-//!   with an SSH endpoint that really answers: a loopback listener sending [`SSH_BANNER`] while
-//!   the pod runs, closed when it is terminated), stop/start (RunPod), terminate, disks / network
-//!   volumes.
+//!   each a real SSH host on a loopback port while it runs: public-key auth with the pod's keys,
+//!   commands run in a directory of its own, see `ssh.rs`; **commands run on this machine as the
+//!   user running the emulator**), stop/start (RunPod), terminate, disks / network volumes.
 //! - **Offers**: a catalog of both clouds, filtered like the real APIs (GPU type, count,
 //!   regions, disks), paginated in PrimeIntellect's two shapes.
 //! - **Auth**: `Authorization: Bearer <api_key>` is required (401 otherwise); request bodies

@@ -282,6 +282,7 @@ impl crate::Fleet {
 }
 
 /// The bucket size for a window.
+#[cfg(feature = "runpod")]
 fn bucket_for(since: DateTime<Utc>, until: DateTime<Utc>) -> &'static str {
     if (until - since).to_std().is_ok_and(|span| span <= HOURLY_UP_TO) { "hour" } else { "day" }
 }

@@ -13,7 +13,7 @@
 //! Only RunPod pods can be stopped; a PrimeIntellect id is [`Error::Unsupported`].
 
 use crate::error::{Error, Result};
-use crate::model::{Pod, PodId, PodRecord, Provider};
+use crate::model::{Pod, PodId, Provider};
 use crate::{Fleet, LaunchRequest};
 use std::time::Duration;
 
@@ -62,7 +62,7 @@ pub enum Replaced {
 fn relaunch_request(pod: &Pod) -> Result<(LaunchRequest, bool)> {
     #[allow(unreachable_patterns, reason = "only one arm when PrimeIntellect is not compiled in")]
     let raw = match &pod.raw {
-        PodRecord::RunPod(raw) => raw,
+        crate::model::PodRecord::RunPod(raw) => raw,
         _ => return Err(Error::Unsupported { provider: pod.provider, operation: "redeploy" }),
     };
     let gpu = raw.gpu.as_ref().ok_or_else(|| Error::invalid("pod", format!("{} has no GPU to redeploy", pod.id)))?;
