@@ -331,55 +331,82 @@ fn query_echo(window: &Window, filter_key: &str, filter: Option<&str>) -> Value 
     query
 }
 
+/// How one per-resource billing route names things: its filter parameter and record id key, its
+/// metadata count key, and the amount split of a record (the whole amount goes to `main`).
+struct ResourceRoute {
+    kind: ChargeKind,
+    id_key: &'static str,
+    unique_key: &'static str,
+    main: &'static str,
+    zero: &'static [&'static str],
+}
+
+const POD_ROUTE: ResourceRoute = ResourceRoute {
+    kind: ChargeKind::Pod,
+    id_key: "podId",
+    unique_key: "uniquePodCount",
+    main: "gpuAmount",
+    zero: &["cpuAmount", "diskAmount"],
+};
+
+const VOLUME_ROUTE: ResourceRoute = ResourceRoute {
+    kind: ChargeKind::Volume,
+    id_key: "networkVolumeId",
+    unique_key: "uniqueNetworkVolumeCount",
+    main: "standardAmount",
+    zero: &["highPerformanceAmount"],
+};
+
+impl ResourceRoute {
+    fn amounts(&self, amount: f64) -> serde_json::Map<String, Value> {
+        let mut fields = serde_json::Map::new();
+        fields.insert("totalAmount".into(), json!(amount));
+        fields.insert(self.main.into(), json!(amount));
+        for key in self.zero {
+            fields.insert((*key).into(), json!(0.0));
+        }
+        fields
+    }
+
+    /// The route's answer: records per resource per bucket, and the document's metadata.
+    fn answer(&self, shared: &Shared, query: Option<String>) -> Result<Value, Refusal> {
+        let pairs = query_pairs(query);
+        let now = Utc::now();
+        let window = resolve(&pairs, now)?;
+        let filter = pairs.iter().find(|(k, _)| k == self.id_key).map(|(_, v)| v.as_str());
+        let charges = shared.state().charges_until(Api::RunPod, now);
+        let rows = bucketed(&charges, self.kind, filter, &window);
+        let unique: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+        let total: f64 = rows.iter().map(|r| r.3).sum();
+        let records: Vec<Value> = rows
+            .iter()
+            .map(|(start, end, id, amount)| {
+                let mut record = self.amounts(*amount);
+                record.insert("startTime".into(), json!(rfc3339(*start)));
+                record.insert("endTime".into(), json!(rfc3339(*end)));
+                record.insert(self.id_key.into(), json!(id));
+                Value::Object(record)
+            })
+            .collect();
+        let mut metadata = json!({"query": query_echo(&window, self.id_key, filter), "recordCount": rows.len(),
+                                  "totals": self.amounts(total)});
+        metadata[self.unique_key] = json!(unique.len());
+        Ok(json!({"records": records, "metadata": metadata}))
+    }
+}
+
 async fn pod_billing(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
-    let pairs = query_pairs(query);
-    let now = Utc::now();
-    let window = match resolve(&pairs, now) {
-        Ok(w) => w,
-        Err(e) => return refuse(e),
-    };
-    let filter = pairs.iter().find(|(k, _)| k == "podId").map(|(_, v)| v.as_str());
-    let charges = shared.state().charges_until(Api::RunPod, now);
-    let rows = bucketed(&charges, ChargeKind::Pod, filter, &window);
-    let unique: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.2.as_str()).collect();
-    let total: f64 = rows.iter().map(|r| r.3).sum();
-    let records: Vec<Value> = rows
-        .iter()
-        .map(|(start, end, id, amount)| {
-            json!({"startTime": rfc3339(*start), "endTime": rfc3339(*end), "podId": id,
-                   "totalAmount": amount, "gpuAmount": amount, "cpuAmount": 0.0, "diskAmount": 0.0})
-        })
-        .collect();
-    let body = json!({"records": records, "metadata": {
-        "query": query_echo(&window, "podId", filter), "recordCount": rows.len(), "uniquePodCount": unique.len(),
-        "totals": {"totalAmount": total, "gpuAmount": total, "cpuAmount": 0.0, "diskAmount": 0.0}}});
-    axum::Json(wire::<runpod_api::types::ListPodBillingResponse>(body)).into_response()
+    match POD_ROUTE.answer(&shared, query) {
+        Ok(body) => axum::Json(wire::<runpod_api::types::ListPodBillingResponse>(body)).into_response(),
+        Err(e) => refuse(e),
+    }
 }
 
 async fn volume_billing(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
-    let pairs = query_pairs(query);
-    let now = Utc::now();
-    let window = match resolve(&pairs, now) {
-        Ok(w) => w,
-        Err(e) => return refuse(e),
-    };
-    let filter = pairs.iter().find(|(k, _)| k == "networkVolumeId").map(|(_, v)| v.as_str());
-    let charges = shared.state().charges_until(Api::RunPod, now);
-    let rows = bucketed(&charges, ChargeKind::Volume, filter, &window);
-    let unique: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.2.as_str()).collect();
-    let total: f64 = rows.iter().map(|r| r.3).sum();
-    let records: Vec<Value> = rows
-        .iter()
-        .map(|(start, end, id, amount)| {
-            json!({"startTime": rfc3339(*start), "endTime": rfc3339(*end), "networkVolumeId": id,
-                   "totalAmount": amount, "standardAmount": amount, "highPerformanceAmount": 0.0})
-        })
-        .collect();
-    let body = json!({"records": records, "metadata": {
-        "query": query_echo(&window, "networkVolumeId", filter), "recordCount": rows.len(),
-        "uniqueNetworkVolumeCount": unique.len(),
-        "totals": {"totalAmount": total, "standardAmount": total, "highPerformanceAmount": 0.0}}});
-    axum::Json(wire::<runpod_api::types::ListNetworkVolumeBillingResponse>(body)).into_response()
+    match VOLUME_ROUTE.answer(&shared, query) {
+        Ok(body) => axum::Json(wire::<runpod_api::types::ListNetworkVolumeBillingResponse>(body)).into_response(),
+        Err(e) => refuse(e),
+    }
 }
 
 /// `GET /v2/billing`: the account's spend per bucket across resource families.

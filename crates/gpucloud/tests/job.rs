@@ -6,35 +6,15 @@ use gpucloud::job::Job;
 use gpucloud::remote::{OutputLine, SessionOptions};
 use gpucloud::{Error, Fleet, LaunchRequest};
 use gpucloud_emulator::{FaultConfig, FaultKind};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
-
-fn scratch_with_key() -> (PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("gpucloud-job-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "t", "-f"])
-        .arg(dir.join("key"))
-        .status();
-    assert!(made.unwrap().success());
-    let public = std::fs::read_to_string(dir.join("key.pub")).unwrap().trim().to_string();
-    (dir, public)
-}
-
-fn write(path: &Path, body: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, body).unwrap();
-}
 
 #[test]
 fn a_job_runs_end_to_end_and_its_pod_ends_on_every_way_out() {
-    if Command::new("ssh").arg("-V").output().is_err() {
+    if !common::have_ssh() {
         eprintln!("skipped: no ssh client on this machine");
         return;
     }
-    let (scratch, public) = scratch_with_key();
+    let (scratch, public) = common::scratch_with_key("job");
     // SAFETY: set before the runtime and its threads start; nothing else reads the environment yet.
     unsafe { std::env::set_var(gpucloud::remote::STATE_DIR_ENV, scratch.join("state")) };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -42,9 +22,9 @@ fn a_job_runs_end_to_end_and_its_pod_ends_on_every_way_out() {
         let emulator = common::keyless_emulator(Duration::ZERO, FaultConfig::default()).await;
         let fleet = Fleet::new().with(common::runpod(&emulator)).with_cleanup_timeout(Duration::from_secs(10));
         let work = scratch.join("work");
-        write(&work.join("run.sh"), "echo training on $(nvidia-smi | wc -l) GPU\nmkdir -p out\necho 0.93 > out/accuracy\necho warn >&2\nexit ${EXIT:-0}\n");
-        write(&work.join("notes.tmp"), "scratch");
-        write(&work.join(".gpucloudignore"), "*.tmp\n");
+        common::write_file(&work.join("run.sh"), "echo training on $(nvidia-smi | wc -l) GPU\nmkdir -p out\necho 0.93 > out/accuracy\necho warn >&2\nexit ${EXIT:-0}\n");
+        common::write_file(&work.join("notes.tmp"), "scratch");
+        common::write_file(&work.join(".gpucloudignore"), "*.tmp\n");
         let job = |command: &[&str]| {
             let launch = LaunchRequest { ssh_public_key: Some(public.clone()), ..LaunchRequest::new("H100_80GB", 1, "job") };
             let mut job = Job::new(launch, command.iter().copied());

@@ -6,40 +6,16 @@ use gpucloud::remote::{OutputLine, RemoteCommand, RemoteSession, SessionOptions}
 use gpucloud::sync::SyncMethod;
 use gpucloud::{Error, Fleet, LaunchRequest};
 use gpucloud_emulator::FaultConfig;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-fn have(program: &str) -> bool {
-    Command::new(program).arg("-V").output().is_ok()
-}
-
-/// A scratch directory with an Ed25519 key pair `key`/`key.pub` (from `ssh-keygen`).
-fn scratch_with_key(name: &str) -> (PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("gpucloud-remote-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "t", "-f"])
-        .arg(dir.join("key"))
-        .status();
-    assert!(made.unwrap().success());
-    let public = std::fs::read_to_string(dir.join("key.pub")).unwrap().trim().to_string();
-    (dir, public)
-}
-
-fn write(path: &Path, body: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, body).unwrap();
-}
-
 #[test]
 fn a_session_runs_commands_copies_and_syncs_over_one_connection() {
-    if !have("ssh") || !have("ssh-keygen") {
+    if !common::have_ssh() {
         eprintln!("skipped: no ssh client on this machine");
         return;
     }
-    let (scratch, public) = scratch_with_key("session");
+    let (scratch, public) = common::scratch_with_key("session");
     // SAFETY: set before the runtime and its threads start; nothing else reads the environment yet.
     unsafe { std::env::set_var(gpucloud::remote::STATE_DIR_ENV, scratch.join("state")) };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -66,11 +42,11 @@ fn a_session_runs_commands_copies_and_syncs_over_one_connection() {
 
         // Upload and download, files and directories.
         let work = scratch.join("work");
-        write(&work.join("train.py"), "print('hi')\n");
-        write(&work.join("data/keep.txt"), "keep");
-        write(&work.join("data/big.bin"), "0000");
-        write(&work.join(".git/HEAD"), "ref");
-        write(&work.join(".gpucloudignore"), "*.bin\n");
+        common::write_file(&work.join("train.py"), "print('hi')\n");
+        common::write_file(&work.join("data/keep.txt"), "keep");
+        common::write_file(&work.join("data/big.bin"), "0000");
+        common::write_file(&work.join(".git/HEAD"), "ref");
+        common::write_file(&work.join(".gpucloudignore"), "*.bin\n");
         session.upload(&work.join("train.py"), "copied").await.unwrap();
         let (code, out, _) = session.output("cat copied/train.py").await.unwrap();
         assert_eq!((code, out.as_str()), (0, "print('hi')\n"));
@@ -80,11 +56,11 @@ fn a_session_runs_commands_copies_and_syncs_over_one_connection() {
         // Sync: ignored files stay home, a second sync sends only what changed.
         let first = gpucloud::sync::sync(&session, &work, "job").await.unwrap();
         assert_eq!(first.sent, [".gpucloudignore", "data/keep.txt", "train.py"]);
-        if have("rsync") {
+        if Command::new("rsync").arg("--version").output().is_ok() {
             assert_eq!(first.method, SyncMethod::Rsync);
         }
         std::thread::sleep(Duration::from_millis(20));
-        write(&work.join("train.py"), "print('changed')\n");
+        common::write_file(&work.join("train.py"), "print('changed')\n");
         let second = gpucloud::sync::sync(&session, &work, "job").await.unwrap();
         assert_eq!((second.sent.as_slice(), second.unchanged), (&["train.py".to_string()][..], 2));
         let (_, out, _) = session.output("cat job/train.py; ls job/data; test -e job/.git && echo git").await.unwrap();
@@ -92,7 +68,7 @@ fn a_session_runs_commands_copies_and_syncs_over_one_connection() {
         session.close().await.unwrap();
 
         // Another key is refused, typed, naming the key tried.
-        let (other, other_public) = scratch_with_key("other");
+        let (other, other_public) = common::scratch_with_key("other");
         let refused = RemoteSession::connect(
             &pod,
             &SessionOptions { identity_file: Some(other.join("key")), ..SessionOptions::default() },

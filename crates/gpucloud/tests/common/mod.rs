@@ -64,3 +64,30 @@ pub async fn eventually_live_pods(emulator: &Emulator, n: usize) {
     }
     panic!("expected {n} live pods, found {:?}", emulator.live_pods());
 }
+
+/// A fresh scratch directory with an Ed25519 key pair `key`/`key.pub` made by `ssh-keygen`;
+/// returns it and the public key line.
+pub fn scratch_with_key(name: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("gpucloud-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+        .arg(dir.join("key"))
+        .status();
+    assert!(made.unwrap().success(), "ssh-keygen failed");
+    let public = std::fs::read_to_string(dir.join("key.pub")).unwrap().trim().to_string();
+    (dir, public)
+}
+
+/// Writes `body` to `path`, creating its directories.
+pub fn write_file(path: &std::path::Path, body: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+}
+
+/// Whether the system ssh client is installed (the SSH tests skip, saying so, without it).
+pub fn have_ssh() -> bool {
+    std::process::Command::new("ssh").arg("-V").output().is_ok()
+        && std::process::Command::new("ssh-keygen").arg("-?").output().is_ok()
+}
