@@ -206,7 +206,10 @@ impl Fleet {
             (Ok(pod), None) => pod,
             (Ok(pod), Some(timeout)) => {
                 // Ready just as it was stopped: it is ours to end.
-                let _ = self.guard(pod)?.terminate().await;
+                let id = pod.id.clone();
+                if let Err(e) = self.guard(pod)?.terminate().await {
+                    tracing::error!(pod = %id, error = %e, "the job's pod could not be confirmed terminated");
+                }
                 return Err(stop(timeout));
             }
             (Err(Error::Cancelled), Some(timeout)) => return Err(stop(timeout)),
