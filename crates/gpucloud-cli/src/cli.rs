@@ -93,7 +93,7 @@ pub enum Command {
     /// Print a shell completion script: `gpucloud completions bash > /etc/bash_completion.d/gpucloud`.
     Completions(CompletionsArgs),
     /// The whole job on the built-in emulator: offers from both clouds, launch the cheapest,
-    /// wait with progress, show its SSH endpoint, terminate it.
+    /// wait with progress, show its SSH endpoint, run a command on it over SSH, terminate it.
     Demo(DemoArgs),
 }
 

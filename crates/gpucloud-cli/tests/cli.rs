@@ -257,7 +257,9 @@ fn the_demo_runs_the_whole_job_on_the_emulator() {
         .assert()
         .success()
         .stdout(
-            predicate::str::contains("SSH endpoint: ssh").and(predicate::str::contains("pods left on the emulator: 0")),
+            predicate::str::contains("SSH endpoint: ssh")
+                .and(predicate::str::contains("  pod> hello from the pod\n  pod> 0\n  (exit status 0)"))
+                .and(predicate::str::contains("pods left on the emulator: 0")),
         )
         .stderr(predicate::str::contains("nothing is real"));
 }
