@@ -156,14 +156,7 @@ async fn launch_timed(
     let started = std::time::Instant::now();
     let timings = std::sync::Mutex::new(gpucloud::job::PhaseTimings::default());
     let record = |event: &LaunchEvent<'_>| {
-        let mut t = timings.lock().unwrap_or_else(|e| e.into_inner());
-        match event {
-            LaunchEvent::Created { .. } => t.create_accepted = Some(started.elapsed()),
-            LaunchEvent::Observed { pod } if pod.status == gpucloud::PodStatus::Running => {
-                t.provider_running.get_or_insert(started.elapsed());
-            }
-            _ => {}
-        }
+        timings.lock().unwrap_or_else(|e| e.into_inner()).observe_launch(event, started.elapsed());
     };
     let progress = |event: LaunchEvent<'_>| {
         record(&event);
@@ -199,8 +192,7 @@ async fn launch_timed(
     bar.finish_and_clear();
     let mut timings = timings.into_inner().unwrap_or_else(|e| e.into_inner());
     if request.wait {
-        timings.ssh_answering = Some(started.elapsed());
-        timings.provider_running.get_or_insert(started.elapsed());
+        timings.launch_ready(started.elapsed());
     }
     result.map(|pod| (pod, timings))
 }
@@ -400,16 +392,11 @@ async fn ssh(cli: &Cli, args: &cli::SshArgs) -> Result<(), Error> {
     // Pods come and go on reused addresses: each pod's host key lives in a known-hosts file of
     // its own (never the user's), trusted on first contact and required to match after that
     // (accept-new alone only warns about a changed key).
-    let known_hosts = gpucloud::remote::known_hosts_file(&pod.id);
-    if let Some(dir) = known_hosts.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let first = std::fs::metadata(&known_hosts).map_or(true, |m| m.len() == 0);
+    let (known_hosts, check) = remote::known_hosts(&pod.id);
     command.args(["-p", &endpoint.port.to_string(), "-o"]);
-    command.arg(format!("StrictHostKeyChecking={}", if first { "accept-new" } else { "yes" }));
+    command.arg(format!("StrictHostKeyChecking={}", check.ssh_option()));
     command.arg("-o").arg(format!("UserKnownHostsFile={}", known_hosts.display()));
-    if let Some(key) = &args.ssh_key {
-        let private = if key.extension().is_some_and(|e| e == "pub") { key.with_extension("") } else { key.clone() };
+    if let Some(private) = remote::private_key(args.ssh_key.as_deref()) {
         command.arg("-i").arg(private);
     }
     command.arg(format!("{}@{}", endpoint.user, endpoint.host));
@@ -692,7 +679,6 @@ async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// A fresh Ed25519 public key for `demo`; its private key is dropped, so nothing can log in.
 /// A throwaway Ed25519 key pair for the demo: the private half in a fresh temporary file (mode
 /// 0600, removed when the demo ends) and the public key line.
 fn throwaway_key() -> Result<(std::path::PathBuf, String), Error> {

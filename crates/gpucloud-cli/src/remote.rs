@@ -14,6 +14,13 @@ pub fn private_key(path: Option<&Path>) -> Option<PathBuf> {
     path.map(|key| if key.extension().is_some_and(|e| e == "pub") { key.with_extension("") } else { key.to_path_buf() })
 }
 
+/// The pod's known-hosts file and how ssh is to check its key. When its directory cannot be
+/// created there is no file, so this is a first contact, and ssh says what it cannot record.
+pub fn known_hosts(id: &PodId) -> (PathBuf, gpucloud::remote::HostKeyCheck) {
+    gpucloud::remote::pod_known_hosts(id)
+        .unwrap_or_else(|_| (gpucloud::remote::known_hosts_file(id), gpucloud::remote::HostKeyCheck::AcceptNew))
+}
+
 fn options(key: Option<&Path>) -> SessionOptions {
     SessionOptions { identity_file: private_key(key), ..SessionOptions::default() }
 }
@@ -155,19 +162,14 @@ pub async fn ssh_config(session: &Session, args: &SshConfigArgs) -> Result<(), E
             eprintln!("gpucloud: {}: no direct SSH endpoint, left out", pod.id);
             continue;
         };
-        let known_hosts = gpucloud::remote::known_hosts_file(&pod.id);
-        if let Some(dir) = known_hosts.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        // First contact records the key; after that it must match (accept-new alone only warns).
-        let first = std::fs::metadata(&known_hosts).map_or(true, |m| m.len() == 0);
+        let (known_hosts, check) = known_hosts(&pod.id);
         outln!("Host gpucloud-{}-{}", pod.provider, pod.id.id());
         outln!("    # {} ({})", pod.name, pod.gpu_type);
         outln!("    HostName {}", endpoint.host);
         outln!("    Port {}", endpoint.port);
         outln!("    User {}", endpoint.user);
         outln!("    UserKnownHostsFile {}", known_hosts.display());
-        outln!("    StrictHostKeyChecking {}", if first { "accept-new" } else { "yes" });
+        outln!("    StrictHostKeyChecking {}", check.ssh_option());
         if let Some(key) = &key {
             outln!("    IdentityFile {}", key.display());
             outln!("    IdentitiesOnly yes");

@@ -151,9 +151,14 @@ pub(crate) fn write_utilization(root: &Path, api: Api, id: &str, percent: u8) {
     }
 }
 
-/// Creates the pod's directory with its `bin/nvidia-smi`; idempotent.
+/// Creates the pod's directory with its `bin/nvidia-smi`; idempotent, and no writes once done
+/// (every connection calls it, readiness probes included).
 fn prepare_home(home: &Path, gpus: u32, utilization: u8) -> std::io::Result<()> {
     let bin = home.join("bin");
+    let path = bin.join("nvidia-smi");
+    if path.exists() && home.join(".gpucloud-emulator/gpu-util").exists() {
+        return Ok(());
+    }
     std::fs::create_dir_all(&bin)?;
     std::fs::create_dir_all(home.join(".gpucloud-emulator"))?;
     let util = home.join(".gpucloud-emulator/gpu-util");
@@ -165,7 +170,6 @@ fn prepare_home(home: &Path, gpus: u32, utilization: u8) -> std::io::Result<()> 
          u=$(cat \"$HOME/.gpucloud-emulator/gpu-util\" 2>/dev/null || echo 0)\n\
          i=0\nwhile [ $i -lt {gpus} ]; do echo \"$u\"; i=$((i+1)); done\n"
     );
-    let path = bin.join("nvidia-smi");
     std::fs::write(&path, script)?;
     #[cfg(unix)]
     {

@@ -93,6 +93,27 @@ pub struct PhaseTimings {
     pub teardown: Option<Duration>,
 }
 
+impl PhaseTimings {
+    /// Notes what a launch step says about the phases, `elapsed` after the start: a create
+    /// accepted, the provider first reporting the pod running.
+    pub fn observe_launch(&mut self, event: &LaunchEvent<'_>, elapsed: Duration) {
+        match event {
+            LaunchEvent::Created { .. } => self.create_accepted = Some(elapsed),
+            LaunchEvent::Observed { pod } if pod.status == PodStatus::Running => {
+                self.provider_running.get_or_insert(elapsed);
+            }
+            _ => {}
+        }
+    }
+
+    /// The launch returned a ready pod `elapsed` after the start: its SSH endpoint answers (and
+    /// so the provider reports it running, if no read said so before).
+    pub fn launch_ready(&mut self, elapsed: Duration) {
+        self.ssh_answering = Some(elapsed);
+        self.provider_running.get_or_insert(elapsed);
+    }
+}
+
 /// What a job did.
 #[derive(Debug, Clone)]
 pub struct JobOutcome {
@@ -176,13 +197,7 @@ impl Fleet {
         let mut launching = Box::pin(self.launch_with_progress(
             &job.launch,
             |event| {
-                match &event {
-                    LaunchEvent::Created { .. } => timings.create_accepted = Some(started.elapsed()),
-                    LaunchEvent::Observed { pod } if pod.status == PodStatus::Running => {
-                        timings.provider_running.get_or_insert(started.elapsed());
-                    }
-                    _ => {}
-                }
+                timings.observe_launch(&event, started.elapsed());
                 progress(JobEvent::Launch(event));
             },
             async move { told.notified().await },
@@ -215,8 +230,7 @@ impl Fleet {
             (Err(Error::Cancelled), Some(timeout)) => return Err(stop(timeout)),
             (Err(e), _) => return Err(e),
         };
-        timings.ssh_answering = Some(started.elapsed());
-        timings.provider_running.get_or_insert(started.elapsed());
+        timings.launch_ready(started.elapsed());
         let guard = self.guard(pod)?;
         let work = run_on_pod(job, guard.pod(), &mut timings, &mut progress);
         let result = tokio::select! {

@@ -217,7 +217,7 @@ impl ReapReport {
 pub(crate) async fn sweep(
     provisioners: &[Arc<dyn Provisioner>],
     policy: &ReapPolicy,
-    pods: Vec<Pod>,
+    mut pods: Vec<Pod>,
     list_failures: Vec<(Provider, Error)>,
     confirm_timeout: Duration,
 ) -> ReapReport {
@@ -228,7 +228,6 @@ pub(crate) async fn sweep(
         failures: list_failures.into_iter().map(|(provider, error)| ReapFailure::List { provider, error }).collect(),
         ..ReapReport::default()
     };
-    let mut pods = pods;
     if let Some(rule) = &policy.idle {
         rule.measure(&mut pods, |pod| policy.idle_candidate(pod)).await;
     }

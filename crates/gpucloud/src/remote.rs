@@ -60,6 +60,38 @@ pub fn known_hosts_file(id: &PodId) -> PathBuf {
     state_dir().join("known_hosts").join(pod_file_name(id))
 }
 
+/// How a pod's host key is checked: OpenSSH's `StrictHostKeyChecking`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyCheck {
+    /// First contact: the key is recorded (`accept-new`).
+    AcceptNew,
+    /// The key is recorded and must match (`yes`).
+    Strict,
+}
+
+impl HostKeyCheck {
+    /// The value for `-o StrictHostKeyChecking=`.
+    pub fn ssh_option(self) -> &'static str {
+        match self {
+            Self::AcceptNew => "accept-new",
+            Self::Strict => "yes",
+        }
+    }
+}
+
+/// Pod `id`'s known-hosts file, its directory created, and how its key is to be checked now:
+/// accepted on first contact (the file missing or empty), required to match after that.
+/// OpenSSH's `accept-new` alone only warns about a changed key and goes on with public-key
+/// authentication, so every contact after the first is `Strict`.
+pub fn pod_known_hosts(id: &PodId) -> std::io::Result<(PathBuf, HostKeyCheck)> {
+    let file = known_hosts_file(id);
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let first_contact = std::fs::metadata(&file).map_or(true, |m| m.len() == 0);
+    Ok((file, if first_contact { HostKeyCheck::AcceptNew } else { HostKeyCheck::Strict }))
+}
+
 /// The sync manifest gpucloud keeps for pod `id` (see [`crate::sync`]).
 pub(crate) fn manifest_file(id: &PodId) -> PathBuf {
     state_dir().join("sync").join(format!("{}.json", pod_file_name(id)))
@@ -204,16 +236,15 @@ impl RemoteSession {
         let endpoint = direct_endpoint(pod)?;
         let id = pod.id.clone();
         let ssh_error = |message: String| Error::Ssh { id: id.clone(), message };
-        let known_hosts = known_hosts_file(&id);
+        let (known_hosts, check) = pod_known_hosts(&id)
+            .map_err(|e| ssh_error(format!("cannot create {}: {e}", known_hosts_file(&id).display())))?;
         let control = state_dir().join("control");
-        for dir in [known_hosts.parent().unwrap_or(Path::new(".")), control.as_path()] {
-            std::fs::create_dir_all(dir).map_err(|e| ssh_error(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        // First contact records the key (accept-new); after that it must match (`yes`).
-        // OpenSSH's accept-new alone only warns on a changed key and goes on with public-key
-        // authentication.
-        let first_contact = std::fs::metadata(&known_hosts).map_or(true, |m| m.len() == 0);
-        let check = if first_contact { openssh::KnownHosts::Accept } else { openssh::KnownHosts::Strict };
+        std::fs::create_dir_all(&control)
+            .map_err(|e| ssh_error(format!("cannot create {}: {e}", control.display())))?;
+        let check = match check {
+            HostKeyCheck::AcceptNew => openssh::KnownHosts::Accept,
+            HostKeyCheck::Strict => openssh::KnownHosts::Strict,
+        };
         let mut builder = openssh::SessionBuilder::default();
         builder
             .user(endpoint.user.clone())
@@ -337,19 +368,7 @@ impl RemoteSession {
     pub async fn output(&self, script: &str) -> Result<(i32, String, String)> {
         let line = RemoteCommand::script(script).to_shell();
         let mut child = self.spawn_piped(&line, false, true).await?;
-        let (mut stdout, mut stderr) = (String::new(), String::new());
-        let (out, err) = (child.stdout().take(), child.stderr().take());
-        let read_out = async {
-            if let Some(mut out) = out {
-                let _ = tokio::io::AsyncReadExt::read_to_string(&mut out, &mut stdout).await;
-            }
-        };
-        let read_err = async {
-            if let Some(mut err) = err {
-                let _ = tokio::io::AsyncReadExt::read_to_string(&mut err, &mut stderr).await;
-            }
-        };
-        tokio::join!(read_out, read_err);
+        let (stdout, stderr) = tokio::join!(read_text(child.stdout().take()), read_text(child.stderr().take()));
         let code = self.exit_code(&line, child.wait().await)?;
         Ok((code, stdout, stderr))
     }
@@ -441,6 +460,15 @@ impl RemoteSession {
         let id = self.id.clone();
         self.session.close().await.map_err(|e| Error::Ssh { id, message: format!("closing: {e}") })
     }
+}
+
+/// All of a child's output stream as text (lossy), `""` without one or when reading fails.
+pub(crate) async fn read_text(reader: Option<impl tokio::io::AsyncRead + Unpin>) -> String {
+    let mut bytes = Vec::new();
+    if let Some(mut reader) = reader {
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut bytes).await;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut Option<tokio::io::Lines<R>>) -> Option<String> {

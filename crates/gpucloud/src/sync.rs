@@ -19,7 +19,6 @@ use crate::remote::{RemoteSession, quote};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
-use tokio::io::AsyncReadExt as _;
 
 /// The ignore file gpucloud reads besides `.gitignore`.
 pub const IGNORE_FILE: &str = ".gpucloudignore";
@@ -180,10 +179,7 @@ pub(crate) async fn tar_up(session: &RemoteSession, dir: &Path, names: &[String]
     fed.map_err(|e| local_error(session, "tar", e))?;
     pumped.map_err(|e| local_error(session, "sending the tar stream", e))?;
     let local = tar.wait_with_output().await.map_err(|e| local_error(session, "tar", e))?;
-    let mut remote_err = String::new();
-    if let Some(mut stderr) = remote.stderr().take() {
-        let _ = stderr.read_to_string(&mut remote_err).await;
-    }
+    let remote_err = crate::remote::read_text(remote.stderr().take()).await;
     let code = session.exit_code(&line, remote.wait().await)?;
     if !local.status.success() {
         return Err(local_error(session, "tar", String::from_utf8_lossy(&local.stderr).trim()));
@@ -221,10 +217,7 @@ pub(crate) async fn tar_down(session: &RemoteSession, path: &str, local_dir: &Pa
     let mut tar_in = tar.stdin.take().ok_or_else(|| local_error(session, "tar", "no stdin"))?;
     let copied = tokio::io::copy(&mut remote_out, &mut tar_in).await;
     drop(tar_in);
-    let mut remote_err = String::new();
-    if let Some(mut stderr) = remote.stderr().take() {
-        let _ = stderr.read_to_string(&mut remote_err).await;
-    }
+    let remote_err = crate::remote::read_text(remote.stderr().take()).await;
     let code = session.exit_code(&line, remote.wait().await)?;
     let local = tar.wait_with_output().await.map_err(|e| local_error(session, "tar", e))?;
     copied.map_err(|e| local_error(session, "receiving the tar stream", e))?;

@@ -15,9 +15,7 @@ fn a_job_runs_end_to_end_and_its_pod_ends_on_every_way_out() {
         return;
     }
     let (scratch, public) = common::scratch_with_key("job");
-    // SAFETY: set before the runtime and its threads start; nothing else reads the environment yet.
-    unsafe { std::env::set_var(gpucloud::remote::STATE_DIR_ENV, scratch.join("state")) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = common::runtime_with_state_dir(&scratch.join("state"));
     runtime.block_on(async {
         let emulator = common::keyless_emulator(Duration::ZERO, FaultConfig::default()).await;
         let fleet = Fleet::new().with(common::runpod(&emulator)).with_cleanup_timeout(Duration::from_secs(10));

@@ -16,9 +16,7 @@ fn a_session_runs_commands_copies_and_syncs_over_one_connection() {
         return;
     }
     let (scratch, public) = common::scratch_with_key("session");
-    // SAFETY: set before the runtime and its threads start; nothing else reads the environment yet.
-    unsafe { std::env::set_var(gpucloud::remote::STATE_DIR_ENV, scratch.join("state")) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = common::runtime_with_state_dir(&scratch.join("state"));
     runtime.block_on(async {
         let emulator = common::keyless_emulator(Duration::ZERO, FaultConfig::default()).await;
         let runpod = Fleet::new().with(common::runpod(&emulator));

@@ -91,3 +91,12 @@ pub fn have_ssh() -> bool {
     std::process::Command::new("ssh").arg("-V").output().is_ok()
         && std::process::Command::new("ssh-keygen").arg("-?").output().is_ok()
 }
+
+/// A runtime for a test binary of one test whose SSH state (known-hosts files, control sockets)
+/// lives in `state`: `GPUCLOUD_STATE_DIR` is set before the runtime's threads start.
+pub fn runtime_with_state_dir(state: &std::path::Path) -> tokio::runtime::Runtime {
+    // SAFETY: called first in the binary's only test, before any thread that reads the
+    // environment exists.
+    unsafe { std::env::set_var(gpucloud::remote::STATE_DIR_ENV, state) };
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
