@@ -29,7 +29,7 @@ fn options(key: Option<&Path>) -> SessionOptions {
 /// stderr when stdout carries JSON).
 fn print_line(line: &OutputLine, json: bool) {
     match line {
-        OutputLine::Stdout(text) if !json => outln!("{text}"),
+        OutputLine::Stdout(text) if !json => render::write_stdout_or_drop(text),
         OutputLine::Stdout(text) | OutputLine::Stderr(text) => eprintln!("{text}"),
     }
 }

@@ -197,3 +197,40 @@ async fn a_signal_while_the_command_runs_ends_the_pod_and_exits_128_plus_the_sig
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_goes_away_does_not_leave_the_jobs_pod_running() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("pipe");
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpucloud"));
+    command
+        .env_remove("GPUCLOUD_EMULATOR")
+        .env("PRIME_API_KEY", emulator.api_key())
+        .env("RUNPOD_API_KEY", emulator.api_key())
+        .env("PRIME_API_BASE_URL", emulator.base_url())
+        .env("RUNPOD_API_BASE_URL", emulator.base_url())
+        .env("GPUCLOUD_STATE_DIR", dir.join("state"))
+        .args(["run", "--gpu", "H100_80GB", "--provider", "runpod", "--ssh-key"])
+        .arg(dir.join("key.pub"))
+        .args(["--", "sh", "-c", "echo one; sleep 1; echo two; echo three; exit 3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    // As `| head -1`: read one line, then close the pipe while the command still runs.
+    let stdout = child.stdout.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        line
+    });
+    assert_eq!(tokio::time::timeout(Duration::from_secs(60), first).await.unwrap().unwrap(), "one\n");
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert_eq!(status.code(), Some(3), "the job ran to its end and exited with the command's status");
+    assert!(emulator.live_pods().is_empty(), "the pod was terminated although the reader went away");
+    let _ = std::fs::remove_dir_all(&dir);
+}
