@@ -272,7 +272,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub workdir: Option<std::path::PathBuf>,
     /// The directory the job runs in on the pod (relative to the login directory).
-    #[arg(long, default_value = gpucloud::job::DEFAULT_REMOTE_DIR)]
+    #[arg(long, default_value = gpucloud::jobs::DEFAULT_REMOTE_DIR)]
     pub remote_dir: String,
     /// A shell script to run before COMMAND (its failure ends the job).
     #[arg(long)]
@@ -450,7 +450,7 @@ pub enum CostBy {
     Day,
 }
 
-impl From<CostBy> for gpucloud::cost::GroupBy {
+impl From<CostBy> for gpucloud::upkeep::cost::GroupBy {
     fn from(by: CostBy) -> Self {
         match by {
             CostBy::Provider => Self::Provider,
@@ -634,7 +634,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
     let ttl = parse_duration(s)?;
-    gpucloud::lease::check_ttl(ttl).map_err(|e| e.to_string())?;
+    gpucloud::model::lease::check_ttl(ttl).map_err(|e| e.to_string())?;
     Ok(ttl)
 }
 

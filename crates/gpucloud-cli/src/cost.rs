@@ -2,7 +2,7 @@
 
 use crate::cli::CostArgs;
 use crate::render::{self, outln};
-use gpucloud::cost::{Basis, CostReport, GroupBy};
+use gpucloud::upkeep::cost::{Basis, CostReport, GroupBy};
 use gpucloud::{Error, Fleet};
 use serde_json::{Value, json};
 

@@ -125,10 +125,10 @@ async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Error> {
 /// release); this is for when nothing matched.
 fn unknown_gpu(gpu: Option<&str>) -> Option<Error> {
     let gpu = gpu?;
-    if gpucloud::gpu::lookup(gpu).is_some() {
+    if gpucloud::model::gpu::lookup(gpu).is_some() {
         return None;
     }
-    let closest: Vec<&str> = gpucloud::gpu::closest(gpu, 3).iter().map(|m| m.name).collect();
+    let closest: Vec<&str> = gpucloud::model::gpu::closest(gpu, 3).iter().map(|m| m.name).collect();
     Some(Error::InvalidInput {
         field: "gpu",
         message: format!(
@@ -148,13 +148,13 @@ async fn launch_timed(
     session: &Session,
     request: &LaunchRequest,
     quiet: bool,
-) -> Result<(gpucloud::Pod, gpucloud::job::PhaseTimings), Error> {
+) -> Result<(gpucloud::Pod, gpucloud::jobs::PhaseTimings), Error> {
     // Listening starts here, before any create: a signal from now on is a cancel, never a kill.
     let shutdown = signals::Shutdown::listen()?;
     let bar = if quiet { ProgressBar::hidden() } else { spinner() };
     bar.set_message("looking for offers");
     let started = std::time::Instant::now();
-    let timings = std::sync::Mutex::new(gpucloud::job::PhaseTimings::default());
+    let timings = std::sync::Mutex::new(gpucloud::jobs::PhaseTimings::default());
     let record = |event: &LaunchEvent<'_>| {
         timings.lock().unwrap_or_else(|e| e.into_inner()).observe_launch(event, started.elapsed());
     };
@@ -207,7 +207,7 @@ fn read_public_key(path: &std::path::Path) -> Result<String, Error> {
         field: "ssh_key",
         message: format!("cannot read {}: {e}", file.display()),
     })?;
-    gpucloud::ssh::parse_public_key(&text)
+    gpucloud::providers::ssh::parse_public_key(&text)
 }
 
 fn launch_request(args: &cli::UpArgs) -> LaunchRequest {
@@ -448,7 +448,7 @@ async fn teams(cli: &Cli, args: &cli::TeamsArgs) -> Result<(), Error> {
     let session = session(cli, &[Provider::PrimeIntellect], Duration::from_secs(2)).await?;
     let client = session.primeintellect.as_ref().ok_or(Error::MissingCredentials {
         provider: Provider::PrimeIntellect,
-        variable: gpucloud::primeintellect::API_KEY_ENV,
+        variable: gpucloud::providers::primeintellect::API_KEY_ENV,
     })?;
     let teams = client.teams().await?;
     if args.json {
@@ -485,7 +485,7 @@ async fn stop_or_start(cli: &Cli, args: &cli::DownArgs, stop: bool) -> Result<()
 
 /// `start --or-redeploy`: each pod in turn; the first failure is the exit status, after the rest.
 async fn start_or_redeploy(cli: &Cli, args: &cli::StartArgs) -> Result<(), Error> {
-    use gpucloud::redeploy::{Replaced, StartOutcome};
+    use gpucloud::upkeep::redeploy::{Replaced, StartOutcome};
     let session = session(cli, &[Provider::RunPod], Duration::from_secs(2)).await?;
     let mut first_error = None;
     for id in &args.pods {
@@ -560,7 +560,7 @@ async fn reap(cli: &Cli, args: &cli::ReapArgs) -> Result<(), Error> {
         older_than: args.older_than,
         dry_run: args.dry_run,
         idle: args.idle_below.zip(args.idle_for).map(|(below, window)| {
-            let rule = gpucloud::idle::IdleRule::new(below, window);
+            let rule = gpucloud::upkeep::idle::IdleRule::new(below, window);
             if args.idle_over_ssh {
                 let identity_file = remote::private_key(args.ssh_key.as_deref());
                 rule.over_ssh(gpucloud::remote::SessionOptions { identity_file, ..Default::default() })
@@ -844,6 +844,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Host keys and sync manifests kept for a pod go when any command confirms its end.
+    gpucloud::remote::forget_terminated_pods();
     match runtime.block_on(run(&cli)) {
         // `run` and `exec` leave with the remote command's exit status.
         Ok(()) => ExitCode::from(REMOTE_EXIT.load(std::sync::atomic::Ordering::SeqCst)),

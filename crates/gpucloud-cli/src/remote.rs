@@ -3,7 +3,7 @@
 use crate::cli::{CpArgs, ExecArgs, RunArgs, SshConfigArgs};
 use crate::render::{self, outln};
 use crate::setup::Session;
-use gpucloud::job::{Job, JobEvent, JobOutcome};
+use gpucloud::jobs::{Job, JobEvent, JobOutcome};
 use gpucloud::remote::{OutputLine, RemoteCommand, RemoteSession, SessionOptions};
 use gpucloud::{Error, PodId};
 use serde_json::json;

@@ -16,7 +16,7 @@
 //!   `price_per_hour` in `currency` (`USD` or `EUR`), `prepaid_hours` the hours charged at create or null.
 //! - volume: `{"id","provider","name","size_gb","status","data_center"}`.
 
-use gpucloud::reap::{ReapFailure, ReapReason, ReapReport};
+use gpucloud::upkeep::reap::{ReapFailure, ReapReason, ReapReport};
 use std::io::Write as _;
 
 /// `println!` for command output: a closed pipe (`gpucloud ls | head -1`) ends the command
@@ -106,7 +106,7 @@ pub fn pod_details(pod: &Pod) {
     }
 }
 
-pub fn ssh_keys_table(keys: &[gpucloud::ssh::SshKey]) {
+pub fn ssh_keys_table(keys: &[gpucloud::providers::ssh::SshKey]) {
     let rows = keys
         .iter()
         .map(|k| {
@@ -183,7 +183,12 @@ pub fn reap_summary(report: &ReapReport) {
     if !rows.is_empty() {
         table(&["POD", "NAME", "REASON", "SINCE"], rows);
     }
-    outln!("{}: examined {} pods, {verb} {}", gpucloud::time::now_rfc3339(), report.examined, report.reaped.len());
+    outln!(
+        "{}: examined {} pods, {verb} {}",
+        gpucloud::model::time::now_rfc3339(),
+        report.examined,
+        report.reaped.len()
+    );
     if !report.unmeasured.is_empty() {
         let ids: Vec<String> = report.unmeasured.iter().map(ToString::to_string).collect();
         outln!("not measurable for --idle-below (no utilization reported): {}", ids.join(", "));
@@ -197,7 +202,7 @@ pub fn reap_summary(report: &ReapReport) {
 /// Time left on a lease, for tables: `7h59m`, `4m10s`, `12s`, `expired`, or `-` (no lease).
 pub fn lease_left(pod: &Pod) -> String {
     let Some(expiry) = pod.lease_expires_at else { return "-".into() };
-    let left = expiry.signed_duration_since(gpucloud::time::now()).num_seconds();
+    let left = expiry.signed_duration_since(gpucloud::model::time::now()).num_seconds();
     match left {
         ..=0 => "expired".into(),
         1..60 => format!("{left}s"),

@@ -70,8 +70,10 @@ pub fn from_env(
     let mut configured = 0;
     for provider in Provider::ALL.into_iter().filter(|p| wanted(*p)) {
         let (key_variable, url_variable) = match provider {
-            Provider::PrimeIntellect => (gpucloud::primeintellect::API_KEY_ENV, gpucloud::primeintellect::BASE_URL_ENV),
-            Provider::RunPod => (gpucloud::runpod::API_KEY_ENV, gpucloud::runpod::BASE_URL_ENV),
+            Provider::PrimeIntellect => {
+                (gpucloud::providers::primeintellect::API_KEY_ENV, gpucloud::providers::primeintellect::BASE_URL_ENV)
+            }
+            Provider::RunPod => (gpucloud::providers::runpod::API_KEY_ENV, gpucloud::providers::runpod::BASE_URL_ENV),
         };
         let Some(k) = key(key_variable) else {
             // A provider asked for by name must be configured; otherwise it is simply not used.

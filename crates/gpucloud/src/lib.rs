@@ -22,61 +22,39 @@
 
 #![warn(missing_docs)]
 
-mod api_error;
-mod caller;
-pub mod cost;
-pub mod error;
+// The layers, lowest first; each may use only those above it in this list (ARCHITECTURE.md,
+// checked by `cargo xtask layers`).
 pub mod fleet;
-pub mod gpu;
-pub mod idle;
 #[cfg(all(unix, feature = "remote"))]
-pub mod job;
-pub mod lease;
-pub mod logs;
+pub mod jobs;
 pub mod model;
-pub mod pace;
-pub mod paginate;
-pub mod placement;
-#[cfg(feature = "primeintellect")]
-pub mod primeintellect;
-#[cfg(all(test, feature = "primeintellect", feature = "runpod"))]
-mod properties;
-pub mod provisioner;
-pub mod reap;
-mod reconcile;
-pub mod redeploy;
-pub mod region;
+pub mod providers;
 #[cfg(all(unix, feature = "remote"))]
 pub mod remote;
-pub mod retry;
-#[cfg(feature = "runpod")]
-pub mod runpod;
-pub mod spend;
-pub mod ssh;
-#[cfg(all(unix, feature = "remote"))]
-pub mod sync;
-pub mod time;
-pub mod validate;
-pub mod watch;
+pub mod transport;
+pub mod upkeep;
 
-pub use cost::CostReport;
-pub use error::{Error, LaunchAttempt, Result};
+#[cfg(all(test, feature = "primeintellect", feature = "runpod"))]
+mod properties;
+
 pub use fleet::{Fleet, LaunchRequest, OfferResults, PodGuard};
-pub use logs::LogOptions;
+pub use model::error::{Error, LaunchAttempt, Result};
 pub use model::{
     Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Team, Volume, VolumeSpec,
 };
-pub use paginate::{Page, PageShape, Pagination};
+pub use providers::logs::LogOptions;
 #[cfg(feature = "primeintellect")]
-pub use primeintellect::PrimeIntellect;
-pub use provisioner::{Capabilities, LaunchSpec, OfferQuery, Provisioner};
-pub use reap::{ReapPolicy, ReapReport};
-pub use reconcile::ReconcilePolicy;
-pub use retry::RetryPolicy;
+pub use providers::primeintellect::PrimeIntellect;
+pub use providers::provisioner::{Capabilities, LaunchSpec, OfferQuery, Provisioner};
+pub use providers::reconcile::ReconcilePolicy;
 #[cfg(feature = "runpod")]
-pub use runpod::RunPod;
+pub use providers::runpod::RunPod;
+pub use providers::ssh::Readiness;
 pub use secrecy::SecretString;
-pub use ssh::Readiness;
+pub use transport::paginate::{Page, PageShape, Pagination};
+pub use transport::retry::RetryPolicy;
+pub use upkeep::cost::CostReport;
+pub use upkeep::reap::{ReapPolicy, ReapReport};
 
 /// The README's Rust examples, compiled as doctests.
 #[cfg(all(doctest, feature = "primeintellect", feature = "runpod"))]

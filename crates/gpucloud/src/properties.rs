@@ -1,9 +1,11 @@
 //! Property tests: hostile responses never panic, parsers never panic, pagination always stops
 //! with every item or an error. Case counts are bounded for CI (`PROPTEST_CASES` raises them).
 
+use crate::Provider;
 use crate::model::{PodId, SshEndpoint};
-use crate::paginate::{Page, PageRequest, Pagination, items, pages};
-use crate::{Provider, gpu, primeintellect, runpod, time};
+use crate::model::{gpu, time};
+use crate::providers::{primeintellect, runpod};
+use crate::transport::paginate::{Page, PageRequest, Pagination, items, pages};
 use futures::TryStreamExt;
 use proptest::prelude::*;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 
 mod common;
 
-use gpucloud::cost::{Basis, Billable, GroupBy};
+use gpucloud::upkeep::cost::{Basis, Billable, GroupBy};
 use gpucloud::{LaunchSpec, OfferQuery, Provider, Provisioner, VolumeSpec};
 use gpucloud_emulator::{Api, Emulator, EmulatorConfig};
 use std::time::Duration;

@@ -195,7 +195,7 @@ async fn runpod_stop_and_start_are_idempotent_and_actions_follow_the_document() 
 fn a_zero_poll_interval_is_clamped() {
     let runpod = gpucloud::RunPod::new(gpucloud::SecretString::from("k"), Some("http://127.0.0.1:9")).unwrap();
     let polled = runpod.with_poll_interval(Duration::ZERO);
-    assert_eq!(polled.poll_interval(), gpucloud::provisioner::MIN_POLL_INTERVAL);
+    assert_eq!(polled.poll_interval(), gpucloud::providers::provisioner::MIN_POLL_INTERVAL);
 }
 
 #[tokio::test]

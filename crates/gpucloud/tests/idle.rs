@@ -2,7 +2,7 @@
 
 mod common;
 
-use gpucloud::reap::ReapReason;
+use gpucloud::upkeep::reap::ReapReason;
 use gpucloud::{Fleet, LaunchRequest, ReapPolicy};
 use gpucloud_emulator::{Api, FaultConfig};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use gpucloud::job::Job;
+use gpucloud::jobs::Job;
 use gpucloud::remote::{OutputLine, SessionOptions};
 use gpucloud::{Error, Fleet, LaunchRequest};
 use gpucloud_emulator::{FaultConfig, FaultKind};
@@ -37,7 +37,7 @@ fn a_job_runs_end_to_end_and_its_pod_ends_on_every_way_out() {
         full.downloads = vec![("out".into(), scratch.join("results"))];
         let mut lines = Vec::new();
         let outcome = fleet
-            .run(&full, |event| if let gpucloud::job::JobEvent::Output(line) = event { lines.push(line.clone()) }, std::future::pending())
+            .run(&full, |event| if let gpucloud::jobs::JobEvent::Output(line) = event { lines.push(line.clone()) }, std::future::pending())
             .await
             .unwrap();
         assert_eq!(outcome.exit_code, 0, "{:?}", outcome.tail);

@@ -2,7 +2,7 @@
 
 mod common;
 
-use gpucloud::reap::{ReapFailure, ReapReason};
+use gpucloud::upkeep::reap::{ReapFailure, ReapReason};
 use gpucloud::{Error, Fleet, LaunchRequest, PodStatus, Provider, ReapPolicy, SecretString};
 use gpucloud_emulator::{Api, FaultConfig};
 use std::time::Duration;

@@ -86,7 +86,8 @@ async fn a_variable_price_gets_headroom_unless_the_caller_caps_it() {
     let pi = common::primeintellect(&emulator);
     let spot = offer(&pi, OfferQuery { spot: Some(true), ..OfferQuery::gpu("H100_80GB", 1) }, "dc-h100-spot-1").await;
     let pod = pi.create(&LaunchSpec::new(spot.clone(), "spot")).await.unwrap();
-    let headroom = (1.05 * (1.0 + gpucloud::primeintellect::VARIABLE_PRICE_HEADROOM) * 100.0_f64).ceil() / 100.0;
+    let headroom =
+        (1.05 * (1.0 + gpucloud::providers::primeintellect::VARIABLE_PRICE_HEADROOM) * 100.0_f64).ceil() / 100.0;
     assert_eq!(emulated(&emulator, &pod).max_price, Some(headroom), "10% over the estimate, in cents");
     let capped = LaunchSpec { max_price_per_hour: Some(1.06), ..LaunchSpec::new(spot.clone(), "capped") };
     let pod = pi.create(&capped).await.unwrap();

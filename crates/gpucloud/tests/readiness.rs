@@ -32,12 +32,16 @@ async fn a_ready_pod_answers_ssh_on_both_clouds() {
         let pod = create_on(provisioner.as_ref()).await;
         let ready = provisioner.wait_until_ready(&pod.id, Instant::now() + Duration::from_secs(10)).await.unwrap();
         let ssh = ready.ssh.expect("a ready pod has an SSH endpoint");
-        let banner = gpucloud::ssh::probe_banner(&ssh, Duration::from_secs(2)).await.unwrap();
+        let banner = gpucloud::providers::ssh::probe_banner(&ssh, Duration::from_secs(2)).await.unwrap();
         assert_eq!(format!("{banner}\r\n"), gpucloud_emulator::SSH_BANNER);
         // Terminated: the endpoint stops answering.
         provisioner.terminate_and_confirm(&pod.id, Instant::now() + Duration::from_secs(10)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(400)).await;
-        assert!(gpucloud::ssh::probe_banner(&ssh, Duration::from_secs(1)).await.is_err(), "{:?}", pod.provider);
+        assert!(
+            gpucloud::providers::ssh::probe_banner(&ssh, Duration::from_secs(1)).await.is_err(),
+            "{:?}",
+            pod.provider
+        );
     }
 }
 
@@ -92,7 +96,7 @@ async fn ensuring_a_key_is_idempotent_and_keeps_the_keys_already_there() {
             provisioner.ensure_ssh_key(&KEY.replace("me@example.com", "same key, other comment")).await.unwrap();
         assert_eq!(first, again, "{:?}", provisioner.provider());
         let listed = provisioner.list_ssh_keys().await.unwrap();
-        assert_eq!(listed.iter().filter(|k| gpucloud::ssh::same_key(&k.public_key, KEY)).count(), 1);
+        assert_eq!(listed.iter().filter(|k| gpucloud::providers::ssh::same_key(&k.public_key, KEY)).count(), 1);
     }
     let runpod_keys: Vec<String> = runpod.list_ssh_keys().await.unwrap().into_iter().map(|k| k.public_key).collect();
     assert_eq!(runpod_keys, [OTHER, KEY], "RunPod's PUT replaces the set: the earlier key is kept");
@@ -149,13 +153,13 @@ async fn a_runpod_account_without_a_key_fails_fast_before_any_create() {
     let pod = create_on(&status_only).await;
     let ready = status_only.wait_until_ready(&pod.id, Instant::now() + Duration::from_secs(10)).await.unwrap();
     let ssh = ready.ssh.expect("the document reports an ssh block regardless");
-    assert!(gpucloud::ssh::probe_banner(&ssh, Duration::from_secs(1)).await.is_err(), "no key, no sshd");
+    assert!(gpucloud::providers::ssh::probe_banner(&ssh, Duration::from_secs(1)).await.is_err(), "no key, no sshd");
     status_only.terminate_and_confirm(&pod.id, Instant::now() + Duration::from_secs(10)).await.unwrap();
 
     // A key registered later (e.g. in the console) is found on the next create.
     emulator.add_ssh_key(gpucloud_emulator::Api::RunPod, common::ACCOUNT_KEY);
     let pod = fleet.launch(&LaunchRequest::new("H100_80GB", 1, "haskey")).await.unwrap();
-    assert!(gpucloud::ssh::probe_banner(pod.ssh.as_ref().unwrap(), Duration::from_secs(2)).await.is_ok());
+    assert!(gpucloud::providers::ssh::probe_banner(pod.ssh.as_ref().unwrap(), Duration::from_secs(2)).await.is_ok());
     fleet.terminate(&pod.id).await.unwrap();
 }
 

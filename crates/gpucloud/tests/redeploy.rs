@@ -2,7 +2,7 @@
 
 mod common;
 
-use gpucloud::redeploy::{Replaced, StartOutcome};
+use gpucloud::upkeep::redeploy::{Replaced, StartOutcome};
 use gpucloud::{Error, LaunchRequest, Provider, Provisioner, VolumeSpec};
 use gpucloud_emulator::FaultConfig;
 use std::time::Duration;

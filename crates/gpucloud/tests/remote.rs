@@ -2,8 +2,8 @@
 
 mod common;
 
+use gpucloud::remote::sync::SyncMethod;
 use gpucloud::remote::{OutputLine, RemoteCommand, RemoteSession, SessionOptions};
-use gpucloud::sync::SyncMethod;
 use gpucloud::{Error, Fleet, LaunchRequest};
 use gpucloud_emulator::FaultConfig;
 use std::process::Command;
@@ -52,14 +52,14 @@ fn a_session_runs_commands_copies_and_syncs_over_one_connection() {
         assert_eq!(std::fs::read_to_string(scratch.join("back/copied/train.py")).unwrap(), "print('hi')\n");
 
         // Sync: ignored files stay home, a second sync sends only what changed.
-        let first = gpucloud::sync::sync(&session, &work, "job").await.unwrap();
+        let first = gpucloud::remote::sync::sync(&session, &work, "job").await.unwrap();
         assert_eq!(first.sent, [".gpucloudignore", "data/keep.txt", "train.py"]);
         if Command::new("rsync").arg("--version").output().is_ok() {
             assert_eq!(first.method, SyncMethod::Rsync);
         }
         std::thread::sleep(Duration::from_millis(20));
         common::write_file(&work.join("train.py"), "print('changed')\n");
-        let second = gpucloud::sync::sync(&session, &work, "job").await.unwrap();
+        let second = gpucloud::remote::sync::sync(&session, &work, "job").await.unwrap();
         assert_eq!((second.sent.as_slice(), second.unchanged), (&["train.py".to_string()][..], 2));
         let (_, out, _) = session.output("cat job/train.py; ls job/data; test -e job/.git && echo git").await.unwrap();
         assert_eq!(out, "print('changed')\nkeep.txt\n");
@@ -107,7 +107,7 @@ fn a_session_runs_commands_copies_and_syncs_over_one_connection() {
         let blind = gpucloud::ReapPolicy::expired_leases().with_idle(10, window);
         assert_eq!(pi.reap(&blind).await.unwrap().unmeasured, std::slice::from_ref(&pi_pod.id), "no SSH: not measurable");
         let mut policy = gpucloud::ReapPolicy::expired_leases();
-        policy.idle = Some(gpucloud::idle::IdleRule::new(10, window).over_ssh(options.clone()));
+        policy.idle = Some(gpucloud::upkeep::idle::IdleRule::new(10, window).over_ssh(options.clone()));
         let first = pi.reap(&policy).await.unwrap();
         assert!(first.reaped.is_empty() && first.unmeasured.is_empty(), "{first:?}");
         // Sleeps never end early: the next sweep sees the whole window.

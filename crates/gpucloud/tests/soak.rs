@@ -116,7 +116,7 @@ async fn soak_launch_cycles_under_faults_never_duplicate_or_leak() {
     }
     let stats = emulator.stats();
     let (pi_stats, rp_stats) = (pi.stats(), rp.stats());
-    let sum = |f: fn(&gpucloud::retry::RetryStats) -> &std::sync::atomic::AtomicU64| {
+    let sum = |f: fn(&gpucloud::transport::retry::RetryStats) -> &std::sync::atomic::AtomicU64| {
         f(pi_stats).load(Ordering::Relaxed) + f(rp_stats).load(Ordering::Relaxed)
     };
     let report = serde_json::json!({

@@ -1,4 +1,4 @@
-//! Coalesced status watching ([`gpucloud::watch`]): waiting on many pods costs one status sweep
+//! Coalesced status watching ([`gpucloud::providers::watch`]): waiting on many pods costs one status sweep
 //! per poll interval per provider, not one request per pod.
 
 mod common;

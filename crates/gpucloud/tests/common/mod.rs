@@ -94,6 +94,7 @@ pub fn have_ssh() -> bool {
 
 /// A runtime for a test binary of one test whose SSH state (known-hosts files, control sockets)
 /// lives in `state`: `GPUCLOUD_STATE_DIR` is set before the runtime's threads start.
+#[cfg(feature = "remote")]
 pub fn runtime_with_state_dir(state: &std::path::Path) -> tokio::runtime::Runtime {
     // SAFETY: called first in the binary's only test, before any thread that reads the
     // environment exists.

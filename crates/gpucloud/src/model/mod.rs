@@ -1,0 +1,20 @@
+//! **Layer 0, the model**: the provider-neutral vocabulary every other layer speaks.
+//!
+//! Owns: providers and pod ids ([`ids`]), pods, offers, volumes and teams ([`pod`]), the one
+//! [`Error`](error::Error) type, GPU names ([`gpu`]), regions ([`region`]), provider timestamps
+//! ([`time`]) and the lease written into a pod's name ([`lease`]).
+//!
+//! May use: nothing else in the crate. Plain data and pure functions; no I/O.
+
+pub mod billing;
+pub mod error;
+pub mod gpu;
+pub mod ids;
+pub mod lease;
+mod parse;
+pub mod pod;
+pub mod region;
+pub mod time;
+
+pub use ids::{PodId, Provider};
+pub use pod::*;

@@ -1,0 +1,338 @@
+//! The reaper: terminates pods whose lease has expired, so no pod outlives its purpose for long,
+//! even when the process that launched it was killed.
+//!
+//! [`Fleet::reap`](crate::Fleet::reap) lists every provider's pods, and terminates (and confirms)
+//!
+//! - every pod whose [lease](crate::model::lease) has expired, and
+//! - if the policy names a prefix, every pod whose name starts with it and that is older than the
+//!   policy's age — a sweep for pods launched without a lease, by tools that name them alike;
+//! - with an [idle rule](crate::upkeep::idle), every pod gpucloud launched (or the prefix names) whose
+//!   GPUs stayed under the threshold for the whole window.
+//!
+//! It never touches any other pod: one without a gpucloud lease, or with a lease still running,
+//! is left alone unless the caller's own prefix rule matches it. Each candidate is read once more
+//! just before it is terminated, so a lease extended meanwhile is honoured. A pod that cannot be
+//! terminated is reported and the sweep goes on; a provider whose pods cannot be listed is
+//! reported and the other providers are still swept. `dry_run` reports what would be terminated
+//! and touches nothing.
+//!
+//! Run it on a schedule (`gpucloud reap --every 60s`, a systemd timer, a Kubernetes CronJob):
+//! the pod list is the only state, so any machine with the API key can run it.
+
+use crate::model::error::{Error, Result};
+use crate::model::{Pod, PodId, PodStatus, Provider};
+use crate::providers::provisioner::Provisioner;
+use crate::upkeep::idle::Reading;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How many terminations a sweep runs at once.
+const CONCURRENT_TERMINATIONS: usize = 8;
+
+/// Which pods [`Fleet::reap`](crate::Fleet::reap) terminates. See the [module documentation](self).
+#[derive(Debug, Clone, Default)]
+pub struct ReapPolicy {
+    /// Also pods whose name starts with this prefix and that are older than `older_than`.
+    pub prefix: Option<String>,
+    /// The age for `prefix`; both are given or neither.
+    pub older_than: Option<Duration>,
+    /// Only report what would be terminated.
+    pub dry_run: bool,
+    /// Also pods idle for a whole window ([`crate::upkeep::idle`]); keep one policy across sweeps.
+    pub idle: Option<crate::upkeep::idle::IdleRule>,
+}
+
+impl ReapPolicy {
+    /// Pods whose lease has expired, and nothing else.
+    pub fn expired_leases() -> Self {
+        Self::default()
+    }
+
+    /// Also pods named `prefix…` that are older than `age`.
+    pub fn with_prefix_older_than(mut self, prefix: impl Into<String>, age: Duration) -> Self {
+        self.prefix = Some(prefix.into());
+        self.older_than = Some(age);
+        self
+    }
+
+    /// Also pods whose GPUs stay under `below_percent` for `window` ([`crate::upkeep::idle`]).
+    pub fn with_idle(mut self, below_percent: u8, window: Duration) -> Self {
+        self.idle = Some(crate::upkeep::idle::IdleRule::new(below_percent, window));
+        self
+    }
+
+    /// Report only; terminate nothing.
+    pub fn dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        match (&self.prefix, self.older_than) {
+            (Some(prefix), Some(_)) if prefix.is_empty() => {
+                Err(Error::invalid("prefix", "must not be empty: an empty prefix matches every pod"))
+            }
+            (Some(_), None) => Err(Error::invalid("older_than", "is required with prefix")),
+            (None, Some(_)) => Err(Error::invalid("prefix", "is required with older_than")),
+            _ => Ok(()),
+        }?;
+        self.idle.as_ref().map_or(Ok(()), crate::upkeep::idle::IdleRule::validate)
+    }
+
+    /// Whether the idle rule may judge `pod`: gpucloud launched it, or the prefix names it.
+    fn idle_candidate(&self, pod: &Pod) -> bool {
+        pod.launch_tag.is_some() || self.prefix.as_deref().is_some_and(|prefix| pod.name.starts_with(prefix))
+    }
+
+    /// Why `pod` is to be reaped at `now`, if it is.
+    pub fn reason(&self, pod: &Pod, now: DateTime<Utc>) -> Option<ReapReason> {
+        if matches!(pod.status, PodStatus::Terminated | PodStatus::Terminating) {
+            return None;
+        }
+        if let Some(expired_at) = pod.lease_expires_at.filter(|expiry| *expiry <= now) {
+            return Some(ReapReason::LeaseExpired { expired_at });
+        }
+        let (prefix, age) = (self.prefix.as_deref()?, self.older_than?);
+        let created_at = pod.created_at?;
+        let old_enough = now.signed_duration_since(created_at).to_std().is_ok_and(|lived| lived >= age);
+        (pod.name.starts_with(prefix) && old_enough).then_some(ReapReason::PrefixOlderThan { created_at })
+    }
+}
+
+/// Why a pod was reaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReapReason {
+    /// Its lease expired at this time.
+    LeaseExpired {
+        /// The lease's expiry.
+        expired_at: DateTime<Utc>,
+    },
+    /// Its name matched the policy's prefix and it was created at this time, longer ago than the
+    /// policy's age.
+    PrefixOlderThan {
+        /// Its creation time.
+        created_at: DateTime<Utc>,
+    },
+    /// Every GPU read under `below_percent` at every sweep since this time, for the whole
+    /// window of the policy's idle rule.
+    Idle {
+        /// The first idle reading of the run.
+        since: DateTime<Utc>,
+        /// The rule's threshold, percent.
+        below_percent: u8,
+    },
+}
+
+/// A pod the reaper terminated (or, in a dry run, would terminate).
+#[derive(Debug, Clone)]
+pub struct ReapedPod {
+    /// The pod.
+    pub id: PodId,
+    /// Its name.
+    pub name: String,
+    /// Why.
+    pub reason: ReapReason,
+}
+
+/// What a failed part of a sweep was about.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReapFailure {
+    /// The provider's pods could not be listed; none of them were examined.
+    List {
+        /// Which cloud.
+        provider: Provider,
+        /// Why.
+        error: Error,
+    },
+    /// The pod could not be terminated, or its termination not confirmed.
+    Terminate {
+        /// The pod.
+        id: PodId,
+        /// Why.
+        error: Error,
+    },
+}
+
+impl ReapFailure {
+    /// Which cloud it happened on.
+    pub fn provider(&self) -> Provider {
+        match self {
+            ReapFailure::List { provider, .. } => *provider,
+            ReapFailure::Terminate { id, .. } => id.provider(),
+        }
+    }
+
+    /// The pod concerned; `None` when the provider's pods could not be listed.
+    pub fn pod(&self) -> Option<&PodId> {
+        match self {
+            ReapFailure::List { .. } => None,
+            ReapFailure::Terminate { id, .. } => Some(id),
+        }
+    }
+
+    /// Why it failed.
+    pub fn error(&self) -> &Error {
+        match self {
+            ReapFailure::List { error, .. } | ReapFailure::Terminate { error, .. } => error,
+        }
+    }
+
+    /// The error, by value.
+    pub fn into_error(self) -> Error {
+        match self {
+            ReapFailure::List { error, .. } | ReapFailure::Terminate { error, .. } => error,
+        }
+    }
+}
+
+/// The outcome of one sweep.
+#[derive(Debug, Default)]
+pub struct ReapReport {
+    /// Whether this was a dry run (nothing was touched).
+    pub dry_run: bool,
+    /// Pods listed.
+    pub examined: usize,
+    /// Pods terminated and confirmed gone (dry run: that would be terminated).
+    pub reaped: Vec<ReapedPod>,
+    /// What failed; the rest of the sweep went on.
+    pub failures: Vec<ReapFailure>,
+    /// Running pods the idle rule could not judge: their provider reports no utilization
+    /// (PrimeIntellect). They are never reaped as idle.
+    pub unmeasured: Vec<PodId>,
+}
+
+impl ReapReport {
+    /// Whether every provider was listed and every chosen pod terminated.
+    pub fn is_clean(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// One sweep over `provisioners`. See [`crate::Fleet::reap`].
+pub(crate) async fn sweep(
+    provisioners: &[Arc<dyn Provisioner>],
+    policy: &ReapPolicy,
+    mut pods: Vec<Pod>,
+    list_failures: Vec<(Provider, Error)>,
+    confirm_timeout: Duration,
+) -> ReapReport {
+    let now = Utc::now();
+    let mut report = ReapReport {
+        dry_run: policy.dry_run,
+        examined: pods.len(),
+        failures: list_failures.into_iter().map(|(provider, error)| ReapFailure::List { provider, error }).collect(),
+        ..ReapReport::default()
+    };
+    if let Some(rule) = &policy.idle {
+        rule.measure(&mut pods, |pod| policy.idle_candidate(pod)).await;
+    }
+    let readings = policy.idle.as_ref().map(|rule| rule.observe(&pods, |pod| policy.idle_candidate(pod), now));
+    let idle_reason = |pod: &Pod| {
+        let rule = policy.idle.as_ref()?;
+        match readings.as_ref()?.get(&pod.id)? {
+            Reading::Idle(since) => Some(ReapReason::Idle { since: *since, below_percent: rule.below_percent }),
+            _ => None,
+        }
+    };
+    if let Some(readings) = &readings {
+        report.unmeasured =
+            readings.iter().filter(|(_, r)| **r == Reading::Unmeasured).map(|(id, _)| id.clone()).collect();
+    }
+    let candidates: Vec<(Pod, ReapReason)> = pods
+        .into_iter()
+        .filter_map(|pod| policy.reason(&pod, now).or_else(|| idle_reason(&pod)).map(|reason| (pod, reason)))
+        .collect();
+    if policy.dry_run {
+        report.reaped =
+            candidates.into_iter().map(|(pod, reason)| ReapedPod { id: pod.id, name: pod.name, reason }).collect();
+        return report;
+    }
+    let deadline = Instant::now() + confirm_timeout;
+    let outcomes = futures::stream::iter(candidates)
+        .map(|(pod, reason)| async move {
+            let provisioner = provisioners.iter().find(|p| p.provider() == pod.provider)?;
+            reap_one(provisioner.as_ref(), policy, pod, reason, deadline).await
+        })
+        .buffer_unordered(CONCURRENT_TERMINATIONS)
+        .collect::<Vec<_>>()
+        .await;
+    for outcome in outcomes.into_iter().flatten() {
+        match outcome {
+            Ok(reaped) => report.reaped.push(reaped),
+            Err(failure) => report.failures.push(failure),
+        }
+    }
+    report.reaped.sort_by(|a, b| a.id.cmp(&b.id));
+    report
+}
+
+/// Re-reads `pod` (its lease may have been extended since the list), then terminates it if the
+/// policy still applies. `None`: it no longer does.
+async fn reap_one(
+    provisioner: &dyn Provisioner,
+    policy: &ReapPolicy,
+    pod: Pod,
+    reason: ReapReason,
+    deadline: Instant,
+) -> Option<std::result::Result<ReapedPod, ReapFailure>> {
+    let reason = match provisioner.get(&pod.id).await {
+        // An idle pod that got busy since the sweep's reading is left alone.
+        Ok(mut fresh) => match reason {
+            ReapReason::Idle { .. } => {
+                // Utilization read over SSH moments ago is in no provider's record.
+                if fresh.gpu_utilization.is_none() {
+                    fresh.gpu_utilization = pod.gpu_utilization.clone();
+                }
+                if !policy.idle.as_ref().is_some_and(|rule| rule.still_idle(&fresh)) {
+                    return None;
+                }
+                reason
+            }
+            _ => policy.reason(&fresh, Utc::now())?,
+        },
+        Err(e) if e.is_not_found() => return None,
+        // Idleness is judged on a fresh reading only; the next sweep tries again.
+        Err(_) if matches!(reason, ReapReason::Idle { .. }) => return None,
+        // The list said its lease is due; a failed re-read does not make it less so.
+        Err(_) => reason,
+    };
+    tracing::warn!(pod = %pod.id, name = %pod.name, ?reason, "reaping");
+    Some(match provisioner.terminate_and_confirm(&pod.id, deadline).await {
+        Ok(()) => Ok(ReapedPod { id: pod.id, name: pod.name, reason }),
+        Err(error) => {
+            tracing::error!(pod = %pod.id, %error, "reaper could not confirm termination");
+            Err(ReapFailure::Terminate { id: pod.id, error })
+        }
+    })
+}
+
+impl crate::Fleet {
+    /// One sweep of the reaper over every provider: terminates, and confirms, every pod whose
+    /// lease has expired, plus the pods the policy's prefix rule matches. Failures are in the
+    /// report, not fatal; `Err` only for an invalid policy. See [`crate::upkeep::reap`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = gpucloud_emulator::Emulator::start(Default::default()).await?;
+    /// # let key = gpucloud::SecretString::from(emulator.api_key().to_string());
+    /// # let fleet = gpucloud::Fleet::new().with(gpucloud::RunPod::new(key, Some(&emulator.base_url()))?);
+    /// use gpucloud::ReapPolicy;
+    /// use std::time::Duration;
+    /// let policy = ReapPolicy::expired_leases().with_prefix_older_than("ci-", Duration::from_secs(2 * 3600));
+    /// let report = fleet.reap(&policy).await?;
+    /// println!("examined {}, reaped {}", report.examined, report.reaped.len());
+    /// # assert!(report.is_clean());
+    /// # Ok(()) }
+    /// ```
+    pub async fn reap(&self, policy: &crate::ReapPolicy) -> Result<crate::ReapReport> {
+        policy.validate()?;
+        let (pods, list_failures) = self.list().await;
+        Ok(sweep(self.provisioners(), policy, pods, list_failures, self.cleanup_timeout()).await)
+    }
+}
