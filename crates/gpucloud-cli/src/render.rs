@@ -323,3 +323,18 @@ pub fn volumes_table(volumes: &[Volume]) {
         .collect();
     table(&["PROVIDER", "ID", "NAME", "SIZE", "DATA CENTER"], rows);
 }
+
+pub(crate) fn spinner() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("a valid template"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+pub(crate) fn print_pod(pod: &gpucloud::Pod, json: bool) {
+    if json {
+        print_json(&pod_json(pod));
+    } else {
+        pods_table(std::slice::from_ref(pod));
+    }
+}

@@ -143,6 +143,30 @@ pub async fn emulated(
     Ok(Session { fleet, primeintellect, emulator: Some(emulator) })
 }
 
+pub(crate) async fn session(
+    cli: &crate::cli::Cli,
+    providers: &[Provider],
+    ready_delay: Duration,
+) -> Result<Session, Error> {
+    session_waiting_for(cli, providers, ready_delay, gpucloud::Readiness::default()).await
+}
+
+/// A session whose provisioners wait for `readiness`.
+pub(crate) async fn session_waiting_for(
+    cli: &crate::cli::Cli,
+    providers: &[Provider],
+    ready_delay: Duration,
+    readiness: gpucloud::Readiness,
+) -> Result<Session, Error> {
+    // An empty PRIME_TEAM_ID means no team, as an unset one does.
+    let team = cli.team.as_deref().filter(|t| !t.is_empty());
+    if cli.emulator {
+        emulated(providers, ready_delay, team, readiness).await
+    } else {
+        from_env(providers, cli.allow_insecure_http, team, readiness)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::check_base_url;

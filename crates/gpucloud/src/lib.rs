@@ -7,14 +7,30 @@
 //! - [`Fleet`]: offers from every provider merged cheapest-first, and [`Fleet::launch`]: failover
 //!   across offers, a bounded wait for readiness, and cleanup of anything started but not handed
 //!   back.
-//! - [`retry`]: the retry policy (jittered backoff, `Retry-After`, a retry budget; creates never
-//!   blindly re-sent). [`paginate`]: streaming pagination over both PrimeIntellect page shapes.
-//! - [`watch`]: every wait on a client's pods shares one status sweep per poll interval;
-//!   [`pace`]: requests paced by RunPod's `RateLimit` headers, creates and terminates first.
-//! - [`gpu`]: one GPU naming across providers.
+//! - [`transport::retry`]: the retry policy (jittered backoff, `Retry-After`, a retry budget;
+//!   creates never blindly re-sent). [`transport::paginate`]: streaming pagination over both
+//!   PrimeIntellect page shapes and RunPod's cursors.
+//! - [`providers::watch`]: every wait on a client's pods shares one status sweep per poll
+//!   interval; [`transport::pace`]: requests paced by RunPod's `RateLimit` headers, creates and
+//!   terminates first.
+//! - [`model::gpu`]: one GPU naming across providers.
 //!
-//! Cargo features `primeintellect` and `runpod` (both on by default) each bring one cloud's
-//! generated client; a one-cloud user can turn the other off (`default-features = false`).
+//! ## Layers
+//!
+//! One folder per layer, lowest first; each uses only the layers below it (`ARCHITECTURE.md`):
+//! [`model`] (plain data, the error type), [`transport`] (one request: retry, pacing, pages),
+//! [`providers`] (the trait and one folder per cloud), `remote` (SSH sessions on pods),
+//! [`fleet`] (several providers as one: launch, placement, spend rules), [`upkeep`] (reaper,
+//! idle rules, cost report, redeploy) and `jobs` (`Fleet::run`: the job, not just the pod).
+//!
+//! ## Cargo features
+//!
+//! - `primeintellect`, `runpod` (both default): one cloud's generated client each; a one-cloud
+//!   user turns the other off (`default-features = false, features = ["runpod"]`).
+//! - `remote` (off by default; Unix): the SSH layer and jobs: `remote::RemoteSession` (commands,
+//!   copies, workdir sync over the user's own OpenSSH) and `Fleet::run`, plus idle rules measured
+//!   over SSH. It adds `openssh` and `ignore` and heavier features of shared crates, so a program
+//!   that only provisions does not compile it. The `gpucloud` CLI turns it on.
 //!
 //! Errors are one enum, [`Error`], carrying provider, operation, HTTP status and the provider's
 //! own message. API keys are [`secrecy::SecretString`] and never appear in Debug output, logs or

@@ -1,6 +1,6 @@
 //! Who and what: the [`Provider`] enum and the cross-provider [`PodId`] (`provider:id`).
 //!
-//! Their text forms are read in [`super::parse`], which needs [`super::error`]; this file needs
+//! Their text forms are read in `model/parse.rs`, which needs [`super::error`]; this file needs
 //! nothing, so the error type can name providers and pods without a circle.
 
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //! [`on_termination_confirmed`]: called with a pod's id each time a
 //! [`Provisioner::terminate_and_confirm`](crate::Provisioner::terminate_and_confirm) confirms the
 //! pod gone. The remote layer registers one that forgets the pod's host key and sync manifest
-//! ([`crate::remote::forget_pod`], registered by [`crate::remote::forget_terminated_pods`]).
+//! (`remote::forget_pod`, registered by `remote::forget_terminated_pods`).
 
 use crate::model::PodId;
 use std::sync::{Mutex, PoisonError};

@@ -3,9 +3,9 @@
 //!
 //! - **Where utilization comes from**: RunPod reports every running pod's per-GPU utilization
 //!   (`runtime.gpus[].util`) in the pod list the sweep reads anyway, so measuring costs no
-//!   request. PrimeIntellect reports none: with [`IdleRule::over_ssh`] the sweep reads it on the
+//!   request. PrimeIntellect reports none: with `IdleRule::over_ssh` (feature `remote`) the sweep reads it on the
 //!   pod (`nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits`, through a
-//!   [`crate::remote::RemoteSession`]); without it, or when that read fails, the pod is *not
+//!   `remote::RemoteSession`); without it, or when that read fails, the pod is *not
 //!   measurable* ([`crate::ReapReport::unmeasured`]) and never reaped on this rule.
 //! - **A whole window**: the rule remembers, per pod, since when every reading it saw was below
 //!   the threshold (all GPUs of the pod below it); one reading at or above it starts the window

@@ -4,7 +4,7 @@
 //! cost report ([`cost`]) and start-or-redeploy of stopped pods ([`redeploy`]). Each adds its
 //! methods to [`Fleet`](crate::Fleet) from its own file.
 //!
-//! May use: every layer below: [`crate::fleet`], [`crate::remote`] (idle measured over SSH),
+//! May use: every layer below: [`crate::fleet`], `crate::remote` (idle measured over SSH, feature `remote`),
 //! [`crate::providers`], [`crate::transport`], [`crate::model`].
 
 pub mod cost;

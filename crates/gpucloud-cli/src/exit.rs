@@ -1,0 +1,32 @@
+//! Exit codes and how an error is shown.
+
+use crate::signals;
+use gpucloud::Error;
+
+/// Exit code for an error; documented in `gpucloud --help`.
+pub(crate) fn exit_code(error: &Error) -> u8 {
+    match error {
+        // A request the provider's document refuses (422) is bad input too, not missing capacity.
+        // No SSH key: the request must change (--ssh-key, or --ready status).
+        Error::InvalidInput { .. }
+        | Error::RequestTooLarge { .. }
+        | Error::NoSshKey { .. }
+        | Error::Api { status: 422, .. } => 2,
+        Error::MissingCredentials { .. } => 3,
+        Error::Api { status: 401 | 403, .. } => 3,
+        Error::NoCapacity { .. } | Error::HostFull { .. } => 4,
+        Error::OverBudget { .. } | Error::BurnCapExceeded { .. } => 6,
+        Error::Timeout { .. } => 5,
+        Error::Cancelled => signals::exit_code(),
+        _ => 1,
+    }
+}
+
+pub(crate) fn report(error: &Error) {
+    eprintln!("gpucloud: error: {error}");
+    if matches!(error, Error::MissingCredentials { .. }) {
+        eprintln!(
+            "hint: export PRIME_API_KEY=... and/or RUNPOD_API_KEY=..., or try the built-in emulator with --emulator"
+        );
+    }
+}

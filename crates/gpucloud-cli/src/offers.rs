@@ -1,0 +1,73 @@
+//! `gpucloud offers`: live offers from every provider, cheapest first.
+
+use crate::cli::{self, Cli};
+use crate::render::{self};
+use crate::setup::session;
+use gpucloud::{Error, OfferQuery};
+use serde_json::Value;
+use std::time::Duration;
+
+pub(crate) async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Error> {
+    let session = session(cli, &args.providers, Duration::from_secs(2)).await?;
+    let query = OfferQuery {
+        gpu: args.gpu.clone(),
+        gpu_count: args.count,
+        regions: args.regions.clone(),
+        max_price_per_hour: args.max_price,
+        spot: if args.spot {
+            Some(true)
+        } else if args.on_demand {
+            Some(false)
+        } else {
+            None
+        },
+        volume_id: args.volume.clone(),
+        allow_prepaid: args.allow_prepaid,
+        in_stock_only: !args.all,
+    };
+    // A region no provider knows is a usage error (exit 2) before any request.
+    query.validate()?;
+    let results = session.fleet.offers(&query).await;
+    // A volume no provider has is the caller's mistake, not a provider's failure.
+    if let Some((_, error)) = results.errors.iter().find(|(_, e)| matches!(e, Error::InvalidInput { .. })) {
+        return Err(error.clone());
+    }
+    for (provider, error) in &results.errors {
+        eprintln!("gpucloud: warning: no offers from {provider}: {error}");
+    }
+    let shown: Vec<_> = results.offers.into_iter().take(args.limit).collect();
+    if shown.is_empty()
+        && let Some(unknown) = unknown_gpu(args.gpu.as_deref())
+    {
+        return Err(unknown);
+    }
+    if args.json {
+        render::print_json(&Value::Array(shown.iter().map(render::offer_json).collect()));
+    } else if shown.is_empty() {
+        eprintln!("no matching offers");
+    } else {
+        render::offers_table(&shown);
+    }
+    match results.errors.into_iter().next() {
+        Some((_, error)) if shown.is_empty() => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// When `gpu` is a name gpucloud does not know, the error that says so, with the closest known
+/// names. Unknown names are still asked for (a provider may list a GPU newer than this
+/// release); this is for when nothing matched.
+pub(crate) fn unknown_gpu(gpu: Option<&str>) -> Option<Error> {
+    let gpu = gpu?;
+    if gpucloud::model::gpu::lookup(gpu).is_some() {
+        return None;
+    }
+    let closest: Vec<&str> = gpucloud::model::gpu::closest(gpu, 3).iter().map(|m| m.name).collect();
+    Some(Error::InvalidInput {
+        field: "gpu",
+        message: format!(
+            "{gpu:?} is not a GPU gpucloud knows and no provider offers it; closest known: {}",
+            closest.join(", ")
+        ),
+    })
+}

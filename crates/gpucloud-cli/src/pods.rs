@@ -1,0 +1,181 @@
+//! Commands on pods that exist: `ls`, `get`, `logs`, `ssh`, `stop`, `start`, `down`, `extend`.
+
+use crate::cli::{self, Cli};
+use crate::remote;
+use crate::render::print_pod;
+use crate::render::{self, outln};
+use crate::setup::session;
+use gpucloud::{Error, Provider};
+use serde_json::Value;
+use std::time::Duration;
+
+pub(crate) async fn ls(cli: &Cli, args: &cli::LsArgs) -> Result<(), Error> {
+    let only: Vec<Provider> = args.provider.into_iter().collect();
+    let session = session(cli, &only, Duration::from_secs(2)).await?;
+    let (pods, errors) = session.fleet.list().await;
+    if args.json {
+        render::print_json(&Value::Array(pods.iter().map(render::pod_json).collect()));
+    } else {
+        render::pods_table(&pods);
+    }
+    for (provider, error) in &errors {
+        eprintln!("gpucloud: warning: could not list {provider} pods: {error}");
+    }
+    errors.into_iter().next().map_or(Ok(()), |(_, e)| Err(e))
+}
+
+pub(crate) async fn get(cli: &Cli, args: &cli::GetArgs) -> Result<(), Error> {
+    let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
+    let pod = session.fleet.get(&args.pod).await?;
+    if args.json {
+        render::print_json(&render::pod_json(&pod));
+    } else {
+        render::pod_details(&pod);
+    }
+    Ok(())
+}
+
+pub(crate) async fn logs(cli: &Cli, args: &cli::LogsArgs) -> Result<(), Error> {
+    use futures::StreamExt as _;
+    let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
+    let provisioner = session.fleet.provisioner(args.pod.provider())?;
+    let mut lines = provisioner.logs(&args.pod, gpucloud::LogOptions { tail: args.tail, follow: args.follow });
+    while let Some(line) = lines.next().await {
+        outln!("{}", line?);
+    }
+    Ok(())
+}
+
+/// Runs the system `ssh` for the pod, replacing this process where the platform allows.
+pub(crate) async fn ssh(cli: &Cli, args: &cli::SshArgs) -> Result<(), Error> {
+    let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
+    let pod = session.fleet.get(&args.pod).await?;
+    let Some(endpoint) = pod.ssh.as_ref().filter(|_| pod.is_ready()) else {
+        return Err(Error::InvalidInput {
+            field: "pod",
+            message: format!(
+                "{} is not ready for SSH yet (it is {}); `gpucloud get {}` shows when it is",
+                pod.id, pod.status, pod.id
+            ),
+        });
+    };
+    let mut command = std::process::Command::new("ssh");
+    // Pods come and go on reused addresses: each pod's host key lives in a known-hosts file of
+    // its own (never the user's), trusted on first contact and required to match after that
+    // (accept-new alone only warns about a changed key).
+    let (known_hosts, check) = remote::known_hosts(&pod.id);
+    command.args(["-p", &endpoint.port.to_string(), "-o"]);
+    command.arg(format!("StrictHostKeyChecking={}", check.ssh_option()));
+    command.arg("-o").arg(format!("UserKnownHostsFile={}", known_hosts.display()));
+    if let Some(private) = remote::private_key(args.ssh_key.as_deref()) {
+        command.arg("-i").arg(private);
+    }
+    command.arg(format!("{}@{}", endpoint.user, endpoint.host));
+    if !args.command.is_empty() {
+        command.arg("--").args(&args.command);
+    }
+    let cannot = |e: std::io::Error| Error::Config { provider: pod.provider, message: format!("cannot run ssh: {e}") };
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        Err(cannot(command.exec()))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command.status().map_err(cannot)?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
+}
+
+/// `stop` / `start`: each pod in turn; the first failure is the exit status, after the rest.
+pub(crate) async fn stop_or_start(cli: &Cli, args: &cli::DownArgs, stop: bool) -> Result<(), Error> {
+    let mut providers: Vec<Provider> = args.pods.iter().map(|p| p.provider()).collect();
+    providers.dedup();
+    let session = session(cli, &providers, Duration::from_secs(2)).await?;
+    let mut first_error = None;
+    for id in &args.pods {
+        let done = if stop { session.fleet.stop(id).await } else { session.fleet.start(id).await };
+        match done {
+            Ok(()) => outln!("{} {id}", if stop { "stopped" } else { "started" }),
+            Err(e) => {
+                eprintln!("gpucloud: error: {id}: {e}");
+                if let Error::Unsupported { provider: Provider::PrimeIntellect, .. } = e {
+                    eprintln!(
+                        "hint: PrimeIntellect pods only run or end: terminate it (gpucloud down {id}), keeping data on a disk attached with --volume, and relaunch next to the disk with gpucloud up --volume DISK"
+                    );
+                }
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// `start --or-redeploy`: each pod in turn; the first failure is the exit status, after the rest.
+pub(crate) async fn start_or_redeploy(cli: &Cli, args: &cli::StartArgs) -> Result<(), Error> {
+    use gpucloud::upkeep::redeploy::{Replaced, StartOutcome};
+    let session = session(cli, &[Provider::RunPod], Duration::from_secs(2)).await?;
+    let mut first_error = None;
+    for id in &args.pods {
+        match session.fleet.start_or_redeploy(id).await {
+            Ok(StartOutcome::Started) => outln!("started {id}"),
+            Ok(StartOutcome::Redeployed { pod, replaced }) => {
+                let ssh = pod.ssh.as_ref().map(|s| format!(" (ssh {}@{} -p {})", s.user, s.host, s.port));
+                outln!("{id}'s host has no free GPU: redeployed as {}{}", pod.id, ssh.unwrap_or_default());
+                match replaced {
+                    Replaced::Terminated(old) => outln!("terminated {old}"),
+                    Replaced::KeptStopped { id, reason } => eprintln!("gpucloud: kept {id} stopped: {reason}"),
+                    Replaced::TerminateFailed { id, error } => {
+                        eprintln!(
+                            "gpucloud: error: {id} was not terminated: {error} (it bills for its disk; gpucloud down {id})"
+                        );
+                        first_error.get_or_insert(error);
+                    }
+                    other => outln!("{other:?}"),
+                }
+            }
+            Ok(other) => outln!("{id}: {other:?}"),
+            Err(e) => {
+                eprintln!("gpucloud: error: {id}: {e}");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+pub(crate) async fn down(cli: &Cli, args: &cli::DownArgs) -> Result<(), Error> {
+    let mut providers: Vec<Provider> = args.pods.iter().map(|p| p.provider()).collect();
+    providers.dedup();
+    let session = session(cli, &providers, Duration::from_secs(2)).await?;
+    let mut first_error = None;
+    for id in &args.pods {
+        // Terminating is idempotent; reading first tells the user whether there was anything to do.
+        match session.fleet.get(id).await {
+            Ok(pod) if pod.status == gpucloud::PodStatus::Terminated => {
+                outln!("{id}: already terminated");
+                continue;
+            }
+            Err(e) if e.is_not_found() => {
+                outln!("{id}: no such pod (already gone, or never existed)");
+                continue;
+            }
+            _ => {}
+        }
+        match session.fleet.terminate(id).await {
+            Ok(()) => outln!("terminated {id}"),
+            Err(e) => {
+                eprintln!("gpucloud: error: {id}: {e}");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+pub(crate) async fn extend(cli: &Cli, args: &cli::ExtendArgs) -> Result<(), Error> {
+    let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
+    let pod = session.fleet.extend_lease(&args.pod, args.ttl).await?;
+    print_pod(&pod, args.json);
+    Ok(())
+}
