@@ -13,6 +13,7 @@
 
 mod apis;
 mod build_cost;
+mod layers;
 mod normalize;
 mod overlay;
 mod report;
@@ -27,6 +28,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask regen [--check] [--api NAME] [--from PATH|URL [--dry-run]]
        cargo xtask passes      (list the normalization passes with their reasons)
        cargo xtask soak [--cycles N] [--rate R] [--seed S] [--report FILE]   (full fault soak, release build)
+       cargo xtask layers      (every facade import points down a layer; no file loops: ARCHITECTURE.md)
        cargo xtask build-cost [--runs N] [--gpucloud CHECKOUT] [--features LIST]   (cold build vs runpod-sdk 0.8.0)";
 
 /// The full-size fault soak: the soak test, in release mode, with the given size.
@@ -276,6 +278,14 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("xtask build-cost: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("layers") => match layers::run(&repo_root()) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("xtask layers: {e}");
                 ExitCode::FAILURE
             }
         },

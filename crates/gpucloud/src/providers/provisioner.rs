@@ -315,7 +315,7 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
     /// interval; this default waits one interval and reads the pod alone.
     async fn observe(&self, id: &PodId) -> Result<Option<Pod>> {
         tokio::time::sleep(self.poll_interval()).await;
-        crate::providers::watch::gone_is_none(self.get(id).await)
+        crate::transport::caller::gone_is_none(self.get(id).await)
     }
 
     /// Waits until the pod is ready, or `deadline` passes ([`Error::Timeout`]), or the pod fails

@@ -52,7 +52,7 @@ pub(crate) trait StatusSource: crate::Provisioner + Clone + 'static {
 
     /// One pod's state; `None` when the provider no longer has it.
     async fn single(&self, id: &PodId) -> Result<Option<Pod>> {
-        gone_is_none(self.get(id).await)
+        crate::transport::caller::gone_is_none(self.get(id).await)
     }
 }
 
@@ -259,15 +259,6 @@ async fn sweep<S: StatusSource>(source: &S, ids: &[PodId]) -> HashMap<PodId, Res
         .await;
     seen.extend(singles);
     seen
-}
-
-/// A single read's result with "not found" as `None`.
-pub(crate) fn gone_is_none(result: Result<Pod>) -> Result<Option<Pod>> {
-    match result {
-        Ok(pod) => Ok(Some(pod)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// Splits `ids` into groups whose `pod_ids=<id>&...` query fits [`MAX_STATUS_QUERY_BYTES`].

@@ -115,3 +115,12 @@ pub(crate) fn gone_is_ok<T>(result: Result<T>) -> Result<()> {
         Err(e) => Err(e),
     }
 }
+
+/// A single read's result with "not found" as `None`.
+pub(crate) fn gone_is_none<T>(result: Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(found) => Ok(Some(found)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}

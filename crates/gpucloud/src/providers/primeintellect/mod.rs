@@ -526,7 +526,7 @@ impl crate::providers::watch::StatusSource for PrimeIntellect {
     }
 
     async fn single(&self, id: &PodId) -> Result<Option<Pod>> {
-        let pod = crate::providers::watch::gone_is_none(self.get(id).await)?;
+        let pod = crate::transport::caller::gone_is_none(self.get(id).await)?;
         match &pod {
             Some(pod) => self.known.remember(pod),
             None => self.known.forget(id.id()),
