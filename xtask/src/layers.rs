@@ -294,7 +294,10 @@ pub fn run(root: &Path) -> std::io::Result<bool> {
         eprintln!("{problem}");
     }
     if problems.is_empty() {
-        println!("layers: {} layers, every use points down; no file loops in the facade or the emulator", FACADE_LAYERS.len());
+        println!(
+            "layers: {} layers, every use points down; no file loops in the facade or the emulator",
+            FACADE_LAYERS.len()
+        );
     }
     Ok(problems.is_empty())
 }
@@ -353,7 +356,9 @@ mod tests {
         ]);
         let problems = upward_uses(&dir.0).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("crate::fleet::spend::BurnCap") && problems[0].contains("layer model to layer fleet"));
+        assert!(
+            problems[0].contains("crate::fleet::spend::BurnCap") && problems[0].contains("layer model to layer fleet")
+        );
     }
 
     #[test]
