@@ -73,6 +73,6 @@ pub use upkeep::cost::CostReport;
 pub use upkeep::reap::{ReapPolicy, ReapReport};
 
 /// The README's Rust examples, compiled as doctests.
-#[cfg(all(doctest, feature = "primeintellect", feature = "runpod"))]
+#[cfg(all(doctest, feature = "primeintellect", feature = "runpod", feature = "remote"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
