@@ -2,8 +2,10 @@
 //! PrimeIntellect returns the most recent ones as JSON; RunPod streams them as server-sent
 //! events with resumable ids (`<timestamp>/<sequence>`), as its document describes.
 
+use crate::errors::{primeintellect, runpod};
+use crate::shared::Shared;
 use crate::state::Api;
-use crate::{Shared, primeintellect, query_pairs, runpod};
+use crate::wire::query_pairs;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
@@ -72,7 +74,7 @@ async fn runpod_log_stream(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    drop: Option<axum::Extension<crate::LogDrop>>,
+    drop: Option<axum::Extension<crate::shared::LogDrop>>,
 ) -> Response {
     let Some((count, _)) = written(&shared, Api::RunPod, &id) else {
         return runpod::problem(StatusCode::NOT_FOUND, "pod not found");
@@ -84,7 +86,7 @@ async fn runpod_log_stream(
         .and_then(|v| v.rsplit('/').next())
         .and_then(|seq| seq.parse::<u64>().ok());
     let start = resume.unwrap_or_else(|| count.saturating_sub(tail_of(query, 100).min(5000)));
-    let drop_after = drop.map(|axum::Extension(crate::LogDrop(n))| n);
+    let drop_after = drop.map(|axum::Extension(crate::shared::LogDrop(n))| n);
     let state = (shared, id, start, 0u64);
     let events = futures::stream::unfold(state, move |(shared, id, next, sent)| async move {
         if drop_after.is_some_and(|n| sent >= n) {

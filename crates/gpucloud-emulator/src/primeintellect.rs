@@ -1,8 +1,10 @@
 //! The PrimeIntellect API (`/api/v1/...`), as far as gpucloud and its users need it.
 
 use crate::catalog;
+use crate::errors::primeintellect::error;
+use crate::shared::Shared;
 use crate::state::{Api, EmulatedPod, EmulatedVolume, NewPod, Phase, now_rfc3339};
-use crate::{Shared, query_pairs, wire};
+use crate::wire::{query_pairs, wire};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -19,21 +21,10 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/api/v1/pods/", get(list_pods).post(create_pod))
         .route("/api/v1/pods/status", get(pods_status))
         .route("/api/v1/pods/{id}", get(get_pod).delete(delete_pod))
-        .merge(crate::billing::primeintellect_routes())
         .route("/api/v1/disks/", get(list_disks).post(create_disk))
         .route("/api/v1/disks/{id}", get(get_disk).delete(delete_disk))
         .route("/api/v1/ssh_keys/", get(list_ssh_keys).post(create_ssh_key))
         .route("/api/v1/user/teams", get(list_teams))
-}
-
-/// PrimeIntellect's validation error shape.
-pub(crate) fn error(status: StatusCode, param: &str, details: &str) -> Response {
-    if status == StatusCode::UNPROCESSABLE_ENTITY {
-        let body = wire::<types::ErrorResponse>(json!({"errors": [{"param": param, "details": details}]}));
-        (status, axum::Json(body)).into_response()
-    } else {
-        (status, axum::Json(json!({"detail": details}))).into_response()
-    }
 }
 
 fn number(pairs: &[(String, String)], key: &str) -> Option<u64> {
@@ -146,11 +137,11 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
 async fn list_pods(
     State(shared): State<Shared>,
     RawQuery(query): RawQuery,
-    lag: Option<axum::Extension<crate::ListLag>>,
+    lag: Option<axum::Extension<crate::shared::ListLag>>,
 ) -> Response {
     let pairs = query_pairs(query);
     let state = shared.state();
-    let hide = lag.map(|axum::Extension(crate::ListLag(d))| d);
+    let hide = lag.map(|axum::Extension(crate::shared::ListLag(d))| d);
     let pods = state.listed_pods(Api::PrimeIntellect, hide);
     let total = pods.len();
     // Render only the requested page, outside the lock: concurrent page requests (prefetching
@@ -185,11 +176,11 @@ async fn pods_status(State(shared): State<Shared>, RawQuery(query): RawQuery) ->
     axum::Json(wire::<types::GenericResponseListApiPodStatusResponse>(json!({"data": data}))).into_response()
 }
 
-/// The team a create names, checked against [`crate::EMULATED_TEAMS`]: `Err` is the 403's message.
+/// The team a create names, checked against [`crate::state::EMULATED_TEAMS`]: `Err` is the 403's message.
 fn team_of(team: Option<&types::TeamConfig>) -> Result<Option<String>, String> {
     match team {
         None => Ok(None),
-        Some(team) if crate::EMULATED_TEAMS.iter().any(|(id, ..)| *id == team.team_id) => {
+        Some(team) if crate::state::EMULATED_TEAMS.iter().any(|(id, ..)| *id == team.team_id) => {
             Ok(Some(team.team_id.clone()))
         }
         Some(team) => Err(format!("you are not a member of team {}", team.team_id)),
@@ -198,8 +189,8 @@ fn team_of(team: Option<&types::TeamConfig>) -> Result<Option<String>, String> {
 
 async fn create_pod(
     State(shared): State<Shared>,
-    installation_fails: Option<axum::Extension<crate::InstallationFails>>,
-    banner_delay: Option<axum::Extension<crate::BannerDelay>>,
+    installation_fails: Option<axum::Extension<crate::shared::InstallationFails>>,
+    banner_delay: Option<axum::Extension<crate::shared::BannerDelay>>,
     body: Bytes,
 ) -> Response {
     let request: types::BodyCreatePodApiV1PodsPost = match serde_json::from_slice(&body) {
@@ -296,7 +287,7 @@ async fn create_pod(
         team_id,
         installation_fails: installation_fails.is_some(),
         ssh_port: ssh.as_ref().map(crate::ssh::SshListener::port),
-        banner_delay: banner_delay.map(|axum::Extension(crate::BannerDelay(d))| d).unwrap_or_default(),
+        banner_delay: banner_delay.map(|axum::Extension(crate::shared::BannerDelay(d))| d).unwrap_or_default(),
         authorized_keys,
         cmd: None,
         entrypoint: None,
@@ -391,7 +382,7 @@ async fn delete_disk(State(shared): State<Shared>, Path(id): Path<String>) -> Re
 }
 
 async fn list_teams() -> Response {
-    let data: Vec<Value> = crate::EMULATED_TEAMS
+    let data: Vec<Value> = crate::state::EMULATED_TEAMS
         .iter()
         .map(|(id, name, slug, role)| {
             json!({"teamId": id, "name": name, "slug": slug, "role": role, "createdAt": "2025-01-15T10:30:00.000000"})
@@ -404,7 +395,7 @@ async fn list_teams() -> Response {
     axum::Json(body).into_response()
 }
 
-fn ssh_key_json(key: &crate::EmulatedSshKey) -> Value {
+fn ssh_key_json(key: &crate::state::EmulatedSshKey) -> Value {
     json!({"id": key.id, "userId": "emulator-user", "name": key.name, "publicKey": key.public_key,
            "isPrimary": false, "isUserKey": true})
 }
@@ -428,7 +419,7 @@ async fn create_ssh_key(State(shared): State<Shared>, body: Bytes) -> Response {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "publicKey", "not an OpenSSH public key");
     }
     let mut state = shared.state();
-    let key = crate::EmulatedSshKey {
+    let key = crate::state::EmulatedSshKey {
         api: Api::PrimeIntellect,
         id: state.new_id(Api::PrimeIntellect),
         name: request.name,

@@ -1,12 +1,14 @@
 //! RunPod REST v2 (`/v2/...`), as far as gpucloud and its users need it.
 
 use crate::catalog;
+use crate::errors::runpod::problem;
+use crate::shared::Shared;
 use crate::state::{Api, EmulatedPod, EmulatedVolume, NewPod, Phase, now_rfc3339};
-use crate::{Shared, query_pairs, wire};
+use crate::wire::{query_pairs, wire};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use runpod_api::types;
@@ -21,21 +23,11 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v2/account/ssh-keys", get(get_ssh_keys).put(update_ssh_keys))
         .route("/v2/network-volumes", get(list_volumes).post(create_volume))
         .route("/v2/network-volumes/{id}", get(get_volume).delete(delete_volume))
-        .merge(crate::billing::runpod_routes())
-        .merge(crate::secrets::routes())
 }
 
 /// `POST /v2/pods` answers 413 past this many bytes of body: "The incoming request body or
 /// expanded upstream request exceeds the 102400 byte limit" (the document's 413 response).
 pub(crate) const MAX_CREATE_BODY: usize = 102_400;
-
-/// An RFC 9457 problem document.
-pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
-    let body = wire::<types::ErrorResponse>(json!({
-        "title": status.canonical_reason().unwrap_or("Error"), "status": status.as_u16(), "detail": detail
-    }));
-    (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
-}
 
 /// `GET /v2/catalog/gpus`. "Availability is included only when requested with
 /// include=AVAILABILITY, which requires `product`"; `product`, `count`, `cloud`, `countryCodes`,
@@ -179,7 +171,7 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
 /// not emulated, so `includeClusterPods` changes nothing but the cursor's scope.
 async fn list_pods(
     State(shared): State<Shared>,
-    lag: Option<axum::Extension<crate::ListLag>>,
+    lag: Option<axum::Extension<crate::shared::ListLag>>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let pairs = query_pairs(query);
@@ -192,7 +184,7 @@ async fn list_pods(
         Err(detail) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &detail),
     };
     let state = shared.state();
-    let hide = lag.map(|axum::Extension(crate::ListLag(d))| d);
+    let hide = lag.map(|axum::Extension(crate::shared::ListLag(d))| d);
     let listed: Vec<(u64, &EmulatedPod)> =
         state.listed_pods(Api::RunPod, hide).into_iter().map(|p| (p.seq, p)).collect();
     let (page, pagination) = crate::cursor::page(listed, &page_query, &scope);
@@ -202,7 +194,7 @@ async fn list_pods(
 
 async fn create_pod(
     State(shared): State<Shared>,
-    banner_delay: Option<axum::Extension<crate::BannerDelay>>,
+    banner_delay: Option<axum::Extension<crate::shared::BannerDelay>>,
     body: Bytes,
 ) -> Response {
     if body.len() > MAX_CREATE_BODY {
@@ -299,7 +291,7 @@ async fn create_pod(
         team_id: None,
         installation_fails: false,
         ssh_port: ssh.as_ref().map(crate::ssh::SshListener::port),
-        banner_delay: banner_delay.map(|axum::Extension(crate::BannerDelay(d))| d).unwrap_or_default(),
+        banner_delay: banner_delay.map(|axum::Extension(crate::shared::BannerDelay(d))| d).unwrap_or_default(),
         authorized_keys,
         cmd: (!request.cmd.is_empty()).then(|| request.cmd.clone()),
         entrypoint: (!request.entrypoint.is_empty()).then(|| request.entrypoint.clone()),
@@ -438,7 +430,7 @@ async fn update_ssh_keys(State(shared): State<Shared>, body: Bytes) -> Response 
     let mut state = shared.state();
     state.ssh_keys.retain(|k| k.api != Api::RunPod);
     for key in &request.keys {
-        state.ssh_keys.push(crate::EmulatedSshKey {
+        state.ssh_keys.push(crate::state::EmulatedSshKey {
             api: Api::RunPod,
             id: String::new(),
             name: String::new(),

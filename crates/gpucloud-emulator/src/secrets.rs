@@ -1,9 +1,10 @@
 //! RunPod account secrets (`/v2/account/secrets`, new in the 953afcc document): listed, created,
 //! read, updated and deleted; the value is write-only and never returned.
 
-use crate::runpod::problem;
+use crate::errors::runpod::problem;
+use crate::shared::Shared;
 use crate::state::{EmulatedSecret, now_rfc3339};
-use crate::{Shared, wire};
+use crate::wire::wire;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -58,7 +59,7 @@ async fn create_secret(State(shared): State<Shared>, body: Bytes) -> Response {
     }
     let now = now_rfc3339();
     let secret = EmulatedSecret {
-        id: state.new_id(crate::Api::RunPod),
+        id: state.new_id(crate::state::Api::RunPod),
         name,
         description: request.description.map(|d| d.to_string()),
         value: request.value.to_string(),

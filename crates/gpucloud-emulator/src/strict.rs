@@ -14,22 +14,22 @@
 //!   shape FastAPI itself answers request validation with.
 //!
 //! Unknown routes and methods get each provider's error shape too (problem+json for `/v2/`,
-//! FastAPI's `{"detail": "Not Found"}` otherwise).
+//! FastAPI's `{"detail": "Not Found"}` otherwise; see `errors`). The middleware that runs these
+//! checks on every request is in `middleware`.
 
+use crate::errors;
 use crate::state::Api;
-use axum::body::{Body, Bytes};
-use axum::extract::{MatchedPath, Request};
+use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jsonschema::{Registry, Validator};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Request bodies larger than this are not read for validation (the handlers answer 413 where a
+/// Request bodies larger than this are not read for validation (`middleware`) (the handlers answer 413 where a
 /// document sets a limit; nothing the emulator serves takes more).
-const MAX_BODY: usize = 4 << 20;
+pub(crate) const MAX_BODY: usize = 4 << 20;
 
 struct Document {
     uri: &'static str,
@@ -291,27 +291,18 @@ pub(crate) fn check(
     found
 }
 
-/// The provider's answer to a request its document refuses.
+/// The provider's answer to a request its document refuses (see `errors`).
 pub(crate) fn refusal(api: Api, violations: &[Violation]) -> Response {
     match api {
-        Api::RunPod => {
-            let errors: Vec<String> =
-                violations.iter().map(|v| format!("{}: {}", v.runpod_path(), v.message)).collect();
-            let body = json!({"title": "Unprocessable Entity", "status": 422, "detail": "Request validation failed.", "errors": errors});
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
-                body.to_string(),
-            )
-                .into_response()
-        }
-        Api::PrimeIntellect => {
-            let detail: Vec<Value> = violations
+        Api::RunPod => errors::runpod::validation_failed(
+            violations.iter().map(|v| format!("{}: {}", v.runpod_path(), v.message)).collect(),
+        ),
+        Api::PrimeIntellect => errors::primeintellect::validation_failed(
+            violations
                 .iter()
                 .map(|v| json!({"type": "value_error", "loc": v.loc, "msg": v.message, "input": null}))
-                .collect();
-            (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({ "detail": detail }))).into_response()
-        }
+                .collect(),
+        ),
     }
 }
 
@@ -342,9 +333,10 @@ fn response_schema_pointer(document: &Document, op_pointer: &str, status: u16) -
     Some(format!("{base}/content/{}/schema", escape(media)))
 }
 
-/// Validates a JSON response against its operation's documented response schema.
-async fn check_response(
-    shared: &crate::Shared,
+/// Validates a JSON response against its operation's documented response schema, recording the
+/// check in `checks`.
+pub(crate) async fn check_response(
+    checks: &Mutex<ResponseChecks>,
     api: Api,
     method: &Method,
     template: &str,
@@ -381,48 +373,11 @@ async fn check_response(
     for violation in &found {
         tracing::error!(%violation, "the emulator answered outside its document");
     }
-    let mut checks = shared.response_checks.lock().unwrap_or_else(|e| e.into_inner());
+    let mut checks = checks.lock().unwrap_or_else(|e| e.into_inner());
     *checks.checked.entry(route).or_default() += 1;
     checks.violations.extend(found);
     drop(checks);
     Response::from_parts(parts, Body::from(bytes))
-}
-
-/// The middleware: validates, then hands the request (body restored) to the handler, and (when
-/// configured) checks the handler's answer against the document too.
-pub(crate) async fn validate(
-    axum::extract::State(shared): axum::extract::State<crate::Shared>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let path = request.uri().path().to_string();
-    let api = if path.starts_with("/v2/") { Api::RunPod } else { Api::PrimeIntellect };
-    let Some(template) = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
-        return next.run(request).await;
-    };
-    let query = crate::query_pairs(request.uri().query().map(str::to_string));
-    let method = request.method().clone();
-    let (parts, body) = request.into_parts();
-    let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => return crate::provider_error(&path, StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
-    };
-    let violations = check(api, &method, &template, &path, &query, Some(&bytes));
-    if !violations.is_empty() {
-        tracing::debug!(%method, %path, ?violations, "request refused by the document");
-        return refusal(api, &violations);
-    }
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    if shared.config.check_responses {
-        check_response(&shared, api, &method, &template, response).await
-    } else {
-        response
-    }
-}
-
-/// Unknown routes, in each provider's error shape.
-pub(crate) async fn not_found(request: Request) -> Response {
-    crate::provider_error(request.uri().path(), StatusCode::NOT_FOUND, "Not Found")
 }
 
 #[cfg(test)]
