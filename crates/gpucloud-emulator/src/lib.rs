@@ -65,6 +65,7 @@ mod primeintellect;
 mod quota;
 mod routes;
 mod runpod;
+mod runpod_resources;
 mod secrets;
 mod shared;
 mod ssh;
@@ -194,6 +195,7 @@ impl Emulator {
             id: id.clone(),
             name: "added by the emulator's owner".into(),
             public_key: public_key.trim().to_string(),
+            primary: false,
         });
         id
     }
@@ -275,6 +277,15 @@ impl Emulator {
                 prepaid_hours: None,
                 cmd: None,
                 entrypoint: None,
+                disk_size: 0,
+                vcpus: 0,
+                memory: 0,
+                spot: false,
+                currency: "USD".into(),
+                disks: Vec::new(),
+                template_id: None,
+                args: String::new(),
+                cpu_flavor: None,
             });
             // Seeded pods are already running.
             if let Some(seeded) = state.pods.last_mut() {

@@ -3,7 +3,7 @@
 //! outside it.
 
 use crate::shared::Shared;
-use crate::{billing, control, errors, logs, middleware, primeintellect, runpod, secrets};
+use crate::{billing, control, errors, logs, middleware, primeintellect, runpod, runpod_resources, secrets};
 use axum::Router;
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ pub(crate) fn app(inner: &Shared) -> Router {
         .merge(primeintellect::routes())
         .merge(billing::primeintellect_routes())
         .merge(runpod::routes())
+        .merge(runpod_resources::routes())
         .merge(billing::runpod_routes())
         .merge(secrets::routes())
         .merge(logs::routes())

@@ -110,6 +110,26 @@ pub struct EmulatedPod {
     /// Creation order: RunPod lists are newest first and their cursors name a position in it.
     #[serde(skip)]
     pub(crate) seq: u64,
+    /// Disk (PrimeIntellect) or container disk (RunPod), GB; 0 when not known.
+    pub disk_size: u32,
+    /// PrimeIntellect: vCPUs; 0 when not known.
+    pub vcpus: u32,
+    /// PrimeIntellect: memory, GB; 0 when not known.
+    pub memory: u32,
+    /// PrimeIntellect: created from a spot offer.
+    pub spot: bool,
+    /// PrimeIntellect: the currency of the offer's price (`USD`, `EUR`).
+    pub currency: String,
+    /// PrimeIntellect: the disks attached at creation (their ids).
+    pub disks: Vec<String>,
+    /// PrimeIntellect `customTemplateId`, RunPod `templateId`, as created.
+    pub template_id: Option<String>,
+    /// RunPod: locked ("Locked pods cannot be stopped or reset").
+    pub locked: bool,
+    /// RunPod: the container's `args`, as created or updated.
+    pub args: String,
+    /// RunPod: a CPU pod's CPU flavor (`cpu3c`); `None` for a GPU pod.
+    pub cpu_flavor: Option<String>,
 }
 
 /// What a create decides about a new pod; [`State::add_pod`] assigns the rest.
@@ -137,6 +157,15 @@ pub(crate) struct NewPod {
     pub cuda_version: String,
     pub max_price: Option<f64>,
     pub prepaid_hours: Option<f64>,
+    pub disk_size: u32,
+    pub vcpus: u32,
+    pub memory: u32,
+    pub spot: bool,
+    pub currency: String,
+    pub disks: Vec<String>,
+    pub template_id: Option<String>,
+    pub args: String,
+    pub cpu_flavor: Option<String>,
 }
 
 /// A pod's lifecycle phase.
@@ -178,6 +207,8 @@ pub struct EmulatedSshKey {
     pub name: String,
     /// The `authorized_keys` line.
     pub public_key: String,
+    /// PrimeIntellect: the account's primary key (`isPrimary`, set with `PATCH /ssh_keys/{id}`).
+    pub primary: bool,
 }
 
 /// An emulated disk / network volume.
@@ -199,11 +230,21 @@ pub struct EmulatedVolume {
     pub created_at: String,
     /// The PrimeIntellect team that owns it.
     pub team_id: Option<String>,
+    /// RFC 3339 time of its last change (PrimeIntellect `updatedAt`).
+    pub updated_at: String,
+    /// RunPod volume `type`: `STANDARD` or `HIGH_PERFORMANCE`.
+    pub volume_type: String,
 }
 
 /// A RunPod account secret (`/v2/account/secrets`); the value is write-only.
 #[derive(Debug, Clone)]
 pub(crate) struct EmulatedSecret {
+    /// Which API: RunPod's account secrets and PrimeIntellect's `/secrets` are separate.
+    pub api: Api,
+    /// PrimeIntellect: the owning team.
+    pub team_id: Option<String>,
+    /// PrimeIntellect: `isFile`.
+    pub is_file: bool,
     pub id: String,
     pub name: String,
     pub description: Option<String>,
@@ -217,6 +258,9 @@ pub(crate) struct EmulatedSecret {
 pub(crate) struct State {
     pub pods: Vec<EmulatedPod>,
     pub secrets: Vec<EmulatedSecret>,
+    /// RunPod resources kept as their JSON answers, by kind (`templates`, `registries`,
+    /// `delegations`, `endpoints`): what the emulator stores of them is what it answers.
+    pub records: BTreeMap<&'static str, Vec<serde_json::Value>>,
     pub volumes: Vec<EmulatedVolume>,
     pub ssh_keys: Vec<EmulatedSshKey>,
     pub stocked_out: BTreeSet<String>,
@@ -238,6 +282,7 @@ impl State {
         Self {
             pods: Vec::new(),
             secrets: Vec::new(),
+            records: BTreeMap::new(),
             volumes: Vec::new(),
             ssh_keys: Vec::new(),
             stocked_out: BTreeSet::new(),
@@ -299,6 +344,16 @@ impl State {
             gpu_utilization: 0,
             mounts: serde_json::json!({}),
             seq: self.pods.len() as u64,
+            disk_size: new.disk_size,
+            vcpus: new.vcpus,
+            memory: new.memory,
+            spot: new.spot,
+            currency: new.currency,
+            disks: new.disks,
+            template_id: new.template_id,
+            locked: false,
+            args: new.args,
+            cpu_flavor: new.cpu_flavor,
         };
         self.pods.push(pod.clone());
         pod

@@ -245,7 +245,28 @@ pub(crate) fn check(
                 }
                 if document.expected_type(schema).as_deref() == Some("array") {
                     let kind = document.items_type(schema);
-                    Value::Array(values.iter().map(|v| typed(v, kind.as_deref())).collect())
+                    // `style: form` (the default for query parameters) with `explode: false`
+                    // sends an array as one comma-separated value (`product=POD,CLUSTER`; RunPod
+                    // documents `include`, `product`, `countryCodes`, `cudaVersions` so, and its
+                    // MCP server sends them so), and upstream refuses the key repeated ("parameter
+                    // is not exploded, but is specified multiple times", quoted in the MCP
+                    // server's dispatch.ts). `explode` defaults to true for `form`: repeated keys
+                    // (`regions=a&regions=b`, PrimeIntellect).
+                    let exploded = resolved.get("explode").and_then(Value::as_bool).unwrap_or(true);
+                    if !exploded && values.len() > 1 {
+                        found.push(Violation {
+                            loc: vec![json!("query"), json!(name)],
+                            message: "is not exploded, but is specified multiple times: send one comma-separated value"
+                                .into(),
+                        });
+                        continue;
+                    }
+                    let items: Vec<&str> = if exploded {
+                        values.clone()
+                    } else {
+                        values[0].split(',').filter(|v| !v.is_empty()).collect()
+                    };
+                    Value::Array(items.iter().map(|v| typed(v, kind.as_deref())).collect())
                 } else {
                     typed(values[values.len() - 1], document.expected_type(schema).as_deref())
                 }
