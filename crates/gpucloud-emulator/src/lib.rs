@@ -76,6 +76,7 @@ mod wire;
 pub use config::{DEFAULT_API_KEY, EmulatorConfig};
 pub use faults::{FaultConfig, FaultKind};
 pub use quota::{Quota, QuotaStats, QuotaWindow};
+pub use routes::COVERAGE;
 pub use ssh::BANNER as SSH_BANNER;
 pub use state::{
     Api, Charge, ChargeKind, EMULATED_TEAMS, EmulatedPod, EmulatedSshKey, EmulatedVolume,

@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/api/v1/ssh_keys/{key_id}", axum::routing::patch(update_ssh_key).delete(delete_ssh_key))
         .route("/api/v1/user/teams", get(list_teams))
         .route("/api/v1/user/whoami", get(whoami))
+        .route("/api/v1/user/slug", axum::routing::patch(update_slug))
         .route("/api/v1/teams/{team_id}/members", get(team_members))
         .route("/api/v1/secrets/", get(list_secrets).post(create_secret))
         .route("/api/v1/secrets/{secret_id}", get(get_secret).patch(update_secret).delete(delete_secret))
@@ -659,13 +660,34 @@ const USER_ID: &str = "emulator-user";
 
 /// `GET /user/whoami`: `GenericResponse[WhoamiResponse]`, the emulated user (`prime whoami`
 /// reads `data.id`, `email`, `name`, `slug`, `scope`).
-async fn whoami() -> Response {
-    let body = json!({"status": "success", "data": {
-        "id": USER_ID, "role": "USER", "createdAt": "2025-01-15T10:30:00.000000", "name": "Emulator User",
-        "slug": "emulator-user", "email": "user@emulator.invalid", "image": null, "emailVerified": true,
-        "hasBetaAccess": false, "isBanned": false, "skipPrepay": false, "blacklist": [], "scope": {}
-    }});
+async fn whoami(State(shared): State<Shared>) -> Response {
+    let mut user = user_json(&shared.state().user_slug);
+    user["scope"] = json!({});
+    let body = json!({"status": "success", "data": user});
     axum::Json(wire::<types::GenericResponseWhoamiResponse>(body)).into_response()
+}
+
+/// The emulated user as the document's `User`.
+fn user_json(slug: &str) -> Value {
+    json!({"id": USER_ID, "role": "USER", "createdAt": "2025-01-15T10:30:00.000000", "name": "Emulator User",
+           "slug": slug, "email": "user@emulator.invalid", "image": null, "emailVerified": true,
+           "hasBetaAccess": false, "isBanned": false, "skipPrepay": false, "blacklist": []})
+}
+
+/// `PATCH /user/slug` (`UserSlugUpdateRequest`: "lowercase, 3-30 chars, a-z, 0-9, -", checked by
+/// the strict layer): the user's new slug; a team's slug is taken (409).
+async fn update_slug(State(shared): State<Shared>, body: Bytes) -> Response {
+    let request: types::UserSlugUpdateRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "body", &e.to_string()),
+    };
+    let slug = request.slug.to_string();
+    if crate::state::EMULATED_TEAMS.iter().any(|(_, _, team_slug, _)| *team_slug == slug) {
+        return error(StatusCode::CONFLICT, "slug", &format!("the slug {slug} is taken"));
+    }
+    shared.state().user_slug = slug.clone();
+    let body = json!({"status": "success", "data": user_json(&slug)});
+    axum::Json(wire::<types::GenericResponseUser>(body)).into_response()
 }
 
 /// `GET /teams/{team_id}/members`: absent from the vendored document, but linked from the

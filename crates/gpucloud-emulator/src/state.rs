@@ -261,6 +261,8 @@ pub(crate) struct State {
     /// RunPod resources kept as their JSON answers, by kind (`templates`, `registries`,
     /// `delegations`, `endpoints`): what the emulator stores of them is what it answers.
     pub records: BTreeMap<&'static str, Vec<serde_json::Value>>,
+    /// PrimeIntellect: the user's slug (`PATCH /user/slug`).
+    pub user_slug: String,
     pub volumes: Vec<EmulatedVolume>,
     pub ssh_keys: Vec<EmulatedSshKey>,
     pub stocked_out: BTreeSet<String>,
@@ -283,6 +285,7 @@ impl State {
             pods: Vec::new(),
             secrets: Vec::new(),
             records: BTreeMap::new(),
+            user_slug: "emulator-user".into(),
             volumes: Vec::new(),
             ssh_keys: Vec::new(),
             stocked_out: BTreeSet::new(),

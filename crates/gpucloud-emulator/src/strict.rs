@@ -401,6 +401,40 @@ pub(crate) async fn check_response(
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// The documented operation `method path` is, if any: its path template and its first tag. A
+/// literal segment beats a parameter (`/v2/registries/delegations` over `/v2/registries/{id}`).
+pub(crate) fn documented(api: Api, method: &Method, path: &str) -> Option<(String, String)> {
+    let document = document(api);
+    let method = method.as_str().to_ascii_lowercase();
+    let segments: Vec<&str> = path.split('/').collect();
+    let paths = document.doc.get("paths")?.as_object()?;
+    paths
+        .iter()
+        .filter_map(|(template, operations)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            if parts.len() != segments.len() {
+                return None;
+            }
+            let mut literal = 0;
+            for (part, segment) in parts.iter().zip(&segments) {
+                if part.starts_with('{') && part.ends_with('}') {
+                    if segment.is_empty() {
+                        return None;
+                    }
+                } else if part == segment {
+                    literal += 1;
+                } else {
+                    return None;
+                }
+            }
+            let operation = operations.get(&method)?;
+            let tag = operation.pointer("/tags/0").and_then(Value::as_str).unwrap_or("").to_string();
+            Some((literal, template.clone(), tag))
+        })
+        .max_by_key(|(literal, ..)| *literal)
+        .map(|(_, template, tag)| (template, tag))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
