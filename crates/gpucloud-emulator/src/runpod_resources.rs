@@ -193,23 +193,23 @@ fn data_center_json(dc: &(&str, &str, &str, &str), include: &[String]) -> Value 
     let mut out = json!({"id": id, "name": name, "region": region, "countryCode": country,
                          "networkVolumeTypes": ["STANDARD", "HIGH_PERFORMANCE"], "compliance": compliance,
                          "globalNetwork": false});
-    if include.iter().any(|i| i == "GPU_AVAILABILITY") {
-        out["gpuAvailability"] = json!(
-            catalog::runpod()
-                .iter()
-                .filter(|g| g.data_centers.contains(&id))
-                .map(|g| json!({"gpuId": g.id, "availability": g.availability}))
-                .collect::<Vec<_>>()
-        );
+    // `CatalogResourceAvailability` entries, "omitted entirely when the data center offers no
+    // GPUs" (CPU flavors likewise).
+    let gpus: Vec<Value> = catalog::runpod()
+        .iter()
+        .filter(|g| g.data_centers.contains(&id))
+        .map(|g| json!({"id": g.id, "name": g.name, "availability": g.availability}))
+        .collect();
+    if include.iter().any(|i| i == "GPU_AVAILABILITY") && !gpus.is_empty() {
+        out["gpuAvailability"] = json!(gpus);
     }
-    if include.iter().any(|i| i == "CPU_AVAILABILITY") {
-        out["cpuAvailability"] = json!(
-            catalog::runpod_cpus()
-                .iter()
-                .filter(|c| c.data_centers.contains(&id))
-                .map(|c| json!({"cpuId": c.id, "availability": "HIGH"}))
-                .collect::<Vec<_>>()
-        );
+    let cpus: Vec<Value> = catalog::runpod_cpus()
+        .iter()
+        .filter(|c| c.data_centers.contains(&id))
+        .map(|c| json!({"id": c.id, "name": c.name, "availability": "HIGH"}))
+        .collect();
+    if include.iter().any(|i| i == "CPU_AVAILABILITY") && !cpus.is_empty() {
+        out["cpuAvailability"] = json!(cpus);
     }
     out
 }
