@@ -29,6 +29,10 @@ pub struct EmulatorConfig {
     /// Check every JSON answer against the document's response schema for its status, as sent
     /// (before any injected fault changes it); see [`Emulator::response_checks`].
     pub check_responses: bool,
+    /// Write one JSON line per exchange to this file (appended): method, path, query, status,
+    /// `duration_ms` and the request body with secrets masked (passwords, tokens, keys, secret
+    /// values, environment variables named like secrets). `gpucloud emulator --log-requests`.
+    pub log_requests: Option<std::path::PathBuf>,
 }
 
 impl Default for EmulatorConfig {
@@ -42,6 +46,7 @@ impl Default for EmulatorConfig {
             quota: None,
             installation_time: Duration::ZERO,
             check_responses: false,
+            log_requests: None,
         }
     }
 }

@@ -63,6 +63,7 @@ mod logs;
 mod middleware;
 mod primeintellect;
 mod quota;
+mod request_log;
 mod routes;
 mod runpod;
 mod runpod_resources;
@@ -135,6 +136,7 @@ impl Emulator {
             faults: Mutex::new(FaultInjector::new(config.faults.clone(), config.seed)),
             quota: Mutex::new(quota::QuotaState::default()),
             response_checks: Mutex::default(),
+            request_log: config.log_requests.as_deref().map(request_log::RequestLog::open).transpose()?,
             config,
         });
         let app = routes::app(&inner);

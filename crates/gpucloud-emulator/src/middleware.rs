@@ -1,4 +1,5 @@
-//! The layers every API request passes, outermost first: [`gate`] (authentication, request
+//! The layers every API request passes, outermost first: [`log`] (the request log, when
+//! configured), [`gate`] (authentication, request
 //! counters, the quota), [`faulty`] (latency and injected faults), [`validate`] (the request
 //! checked against the provider's document, and optionally the answer too).
 
@@ -171,4 +172,34 @@ pub(crate) async fn validate(
     } else {
         response
     }
+}
+
+/// Writes the exchange to the request log (when configured): the request's body is read (up to
+/// the strict layer's limit) and handed on unchanged.
+pub(crate) async fn log(
+    axum::extract::State(shared): axum::extract::State<Shared>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(request_log) = shared.request_log.as_ref() else {
+        return next.run(request).await;
+    };
+    let started = std::time::Instant::now();
+    let (method, path, query) =
+        (request.method().to_string(), request.uri().path().to_string(), request.uri().query().map(str::to_string));
+    let (parts, body) = request.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, strict::MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return errors::for_path(&path, StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(bytes.clone()))).await;
+    request_log.write(&crate::request_log::Exchange {
+        method: &method,
+        path: &path,
+        query: query.as_deref(),
+        status: response.status().as_u16(),
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        body: &bytes,
+    });
+    response
 }

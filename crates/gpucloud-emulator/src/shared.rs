@@ -16,6 +16,8 @@ pub(crate) struct Inner {
     pub faults: Mutex<FaultInjector>,
     pub quota: Mutex<quota::QuotaState>,
     pub response_checks: Mutex<ResponseChecks>,
+    /// The request log, when configured.
+    pub request_log: Option<crate::request_log::RequestLog>,
 }
 
 /// Shared state handed to every handler.

@@ -244,3 +244,32 @@ async fn the_mcp_servers_requests_get_what_the_document_promises() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_request_log_has_one_masked_line_per_exchange() {
+    bounded("the_request_log_has_one_masked_line_per_exchange", Duration::from_secs(30), async {
+        let path = std::env::temp_dir().join(format!("gpucloud-request-log-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let config = EmulatorConfig { log_requests: Some(path.clone()), ..EmulatorConfig::default() };
+        let emulator = Emulator::start(config).await.unwrap();
+        let (base, key) = (emulator.base_url(), emulator.api_key().to_string());
+        let client = common::client();
+        let body = json!({"name": "logged", "image": "ubuntu:22.04", "gpu": {"id": "NVIDIA GeForce RTX 4090", "count": 1},
+                          "env": {"HF_TOKEN": "hf_very_secret", "MODE": "fast"}});
+        let (status, ..) = send(&client, &base, &key, "POST", "/v2/pods", Some(body)).await;
+        assert_eq!(status, 201);
+        let (status, ..) = send(&client, &base, "wrong-key", "GET", "/api/v1/pods/?limit=5", None).await;
+        assert_eq!(status, 401);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!((lines[0]["method"].as_str(), lines[0]["path"].as_str(), lines[0]["status"].as_u64()),
+                   (Some("POST"), Some("/v2/pods"), Some(201)));
+        assert_eq!(lines[0]["body"]["env"], json!({"HF_TOKEN": "***", "MODE": "fast"}));
+        assert!(lines[0]["duration_ms"].is_number());
+        assert_eq!((lines[1]["query"].as_str(), lines[1]["status"].as_u64()), (Some("limit=5"), Some(401)));
+        assert!(!text.contains("hf_very_secret") && !text.contains(&key), "a secret reached the log: {text}");
+    })
+    .await;
+}

@@ -104,6 +104,12 @@ async fn every_documented_operation_is_answered_or_said_not_emulated() {
         }
         for (api, (answered, all)) in &totals {
             println!("coverage: {api} {answered}/{all} documented operations answered");
+            // `gpucloud emulator --help` states the same figures.
+            let stated = format!("{api} {answered} of {all}").replace("RunPod v2 ", "RunPod v2 ");
+            assert!(
+                gpucloud_emulator::COVERAGE.replace('\n', " ").contains(&stated),
+                "COVERAGE does not say {stated:?}"
+            );
         }
         let checks = emulator.response_checks();
         println!("responses checked against their documented schemas: {}", checks.checked.values().sum::<u64>());
