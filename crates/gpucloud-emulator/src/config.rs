@@ -27,7 +27,7 @@ pub struct EmulatorConfig {
     /// `installationProgress` rising) before it is FINISHED; zero: finished as it runs.
     pub installation_time: Duration,
     /// Check every JSON answer against the document's response schema for its status, as sent
-    /// (before any injected fault changes it); see [`Emulator::response_checks`].
+    /// (before any injected fault changes it); see [`crate::Emulator::response_checks`].
     pub check_responses: bool,
     /// Write one JSON line per exchange to this file (appended): method, path, query, status,
     /// `duration_ms` and the request body with secrets masked (passwords, tokens, keys, secret

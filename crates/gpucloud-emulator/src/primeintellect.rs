@@ -782,12 +782,18 @@ fn secret_json(secret: &crate::state::EmulatedSecret) -> Value {
 }
 
 /// The `teamId` query parameter of the secrets routes: the user's own secrets without it.
-fn team_param(pairs: &[(String, String)]) -> Result<Option<String>, Response> {
+/// `Err` carries the team refused (a `Response` is too large an `Err`); [`not_a_member`] answers it.
+fn team_param(pairs: &[(String, String)]) -> Result<Option<String>, String> {
     match pairs.iter().find(|(k, _)| k == "teamId").map(|(_, v)| v.clone()) {
         None => Ok(None),
         Some(team) if crate::state::EMULATED_TEAMS.iter().any(|(id, ..)| *id == team) => Ok(Some(team)),
-        Some(team) => Err(error(StatusCode::FORBIDDEN, "teamId", &format!("you are not a member of team {team}"))),
+        Some(team) => Err(team),
     }
+}
+
+/// The 403 for a team the user is not in.
+fn not_a_member(team: &str) -> Response {
+    error(StatusCode::FORBIDDEN, "teamId", &format!("you are not a member of team {team}"))
 }
 
 /// `GET /secrets/`: the user's (or with `teamId`, the team's) secrets, offset/limit pages.
@@ -795,7 +801,7 @@ async fn list_secrets(State(shared): State<Shared>, RawQuery(query): RawQuery) -
     let pairs = query_pairs(query);
     let team = match team_param(&pairs) {
         Ok(team) => team,
-        Err(refusal) => return refusal,
+        Err(team) => return not_a_member(&team),
     };
     let state = shared.state();
     let secrets: Vec<Value> =
@@ -849,7 +855,7 @@ fn find_secret<'a>(
 async fn get_secret(State(shared): State<Shared>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
     let team = match team_param(&query_pairs(query)) {
         Ok(team) => team,
-        Err(refusal) => return refusal,
+        Err(team) => return not_a_member(&team),
     };
     let mut state = shared.state();
     match find_secret(&mut state.secrets, &id, &team) {
@@ -874,7 +880,7 @@ async fn update_secret(
     };
     let team = match team_param(&query_pairs(query)) {
         Ok(team) => team,
-        Err(refusal) => return refusal,
+        Err(team) => return not_a_member(&team),
     };
     let mut state = shared.state();
     let Some(secret) = find_secret(&mut state.secrets, &id, &team) else {
@@ -897,7 +903,7 @@ async fn update_secret(
 async fn delete_secret(State(shared): State<Shared>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
     let team = match team_param(&query_pairs(query)) {
         Ok(team) => team,
-        Err(refusal) => return refusal,
+        Err(team) => return not_a_member(&team),
     };
     let mut state = shared.state();
     let before = state.secrets.len();

@@ -165,13 +165,20 @@ struct Placement {
     cpu_flavor: Option<String>,
 }
 
+/// A refusal not yet rendered: status and detail (a `Response` is too large an `Err`).
+type Refusal = (StatusCode, String);
+
+fn refuse(status: StatusCode, detail: &str) -> Refusal {
+    (status, detail.to_string())
+}
+
 const NO_CAPACITY: &str = "There are no instances currently available for this configuration";
 
-fn gpu_placement(gpu: &types::CreateGpuConfig, request: &types::CreatePodRequest) -> Result<Placement, Response> {
+fn gpu_placement(gpu: &types::CreateGpuConfig, request: &types::CreatePodRequest) -> Result<Placement, Refusal> {
     let gpu_id = gpu.id.clone();
     let count = u32::try_from(gpu.count.get()).unwrap_or(u32::MAX);
     let Some(entry) = catalog::runpod().into_iter().find(|g| g.id == gpu_id) else {
-        return Err(problem(StatusCode::BAD_REQUEST, &format!("unknown GPU type {gpu_id:?}")));
+        return Err(refuse(StatusCode::BAD_REQUEST, &format!("unknown GPU type {gpu_id:?}")));
     };
     let unit_price = if request.cloud.0 == "COMMUNITY" { entry.community } else { entry.secure };
     // minRamPerGpu / minVcpuCountPerGpu are placement filters (CreateGpuConfig): no host that
@@ -182,17 +189,17 @@ fn gpu_placement(gpu: &types::CreateGpuConfig, request: &types::CreatePodRequest
     // CUDA: "A non-empty set is mutually exclusive with minCudaVersion (400 if both are sent)";
     // "a version no machine reports yields a capacity error rather than a fallback".
     if !gpu.allowed_cuda_versions.is_empty() && gpu.min_cuda_version.is_some() {
-        return Err(problem(
+        return Err(refuse(
             StatusCode::BAD_REQUEST,
             "gpu.allowedCudaVersions and gpu.minCudaVersion are mutually exclusive",
         ));
     }
     let cuda = entry.cuda_matching(&gpu.allowed_cuda_versions, gpu.min_cuda_version.as_deref());
     let Some(cuda_version) = cuda.last().copied() else {
-        return Err(problem(StatusCode::BAD_REQUEST, NO_CAPACITY));
+        return Err(refuse(StatusCode::BAD_REQUEST, NO_CAPACITY));
     };
     if unit_price <= 0.0 || entry.availability == "NONE" || count > 8 || host_too_small {
-        return Err(problem(StatusCode::BAD_REQUEST, NO_CAPACITY));
+        return Err(refuse(StatusCode::BAD_REQUEST, NO_CAPACITY));
     }
     Ok(Placement {
         hardware: entry.id.to_string(),
@@ -209,13 +216,13 @@ fn gpu_placement(gpu: &types::CreateGpuConfig, request: &types::CreatePodRequest
 /// A CPU pod (`CreateCpuConfig`): a flavor of `GET /v2/catalog/cpus` and a `vcpuCount` that
 /// "must be valid for the selected CPU flavor and must be a power of two"; priced per vCPU on
 /// Secure Cloud, with `ramGbPerVcpu` memory per vCPU.
-fn cpu_placement(cpu: &types::CreateCpuConfig, request: &types::CreatePodRequest) -> Result<Placement, Response> {
+fn cpu_placement(cpu: &types::CreateCpuConfig, request: &types::CreatePodRequest) -> Result<Placement, Refusal> {
     let Some(flavor) = catalog::runpod_cpus().into_iter().find(|c| c.id == cpu.id.as_str()) else {
-        return Err(problem(StatusCode::BAD_REQUEST, &format!("unknown CPU flavor {:?}", cpu.id.as_str())));
+        return Err(refuse(StatusCode::BAD_REQUEST, &format!("unknown CPU flavor {:?}", cpu.id.as_str())));
     };
     let vcpus = cpu.vcpu_count;
     if vcpus < i64::from(flavor.min_vcpus) || vcpus > i64::from(flavor.max_vcpus) || vcpus.count_ones() != 1 {
-        return Err(problem(
+        return Err(refuse(
             StatusCode::BAD_REQUEST,
             &format!(
                 "vcpuCount {vcpus} is not a power of two between {} and {} for {}",
@@ -224,7 +231,7 @@ fn cpu_placement(cpu: &types::CreateCpuConfig, request: &types::CreatePodRequest
         ));
     }
     if request.cloud.0 == "COMMUNITY" {
-        return Err(problem(StatusCode::BAD_REQUEST, "CPU pods run on Secure Cloud only"));
+        return Err(refuse(StatusCode::BAD_REQUEST, "CPU pods run on Secure Cloud only"));
     }
     let vcpus = u32::try_from(vcpus).unwrap_or(u32::MAX);
     Ok(Placement {
@@ -257,11 +264,11 @@ async fn create_pod(
     let placement = match (&request.gpu, &request.cpu) {
         (Some(gpu), None) => gpu_placement(gpu, &request),
         (None, Some(cpu)) => cpu_placement(cpu, &request),
-        _ => Err(problem(StatusCode::BAD_REQUEST, "exactly one of gpu or cpu must be set")),
+        _ => Err(refuse(StatusCode::BAD_REQUEST, "exactly one of gpu or cpu must be set")),
     };
     let placement = match placement {
         Ok(p) => p,
-        Err(refusal) => return refusal,
+        Err((status, detail)) => return problem(status, &detail),
     };
     let cloud = request.cloud.0.clone();
     let mut state = shared.state();

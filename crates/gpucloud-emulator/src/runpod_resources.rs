@@ -49,6 +49,13 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v2/serverless/{id}/workers/{workerId}/logs", get(worker_logs))
 }
 
+/// A refusal not yet rendered: status and detail (a `Response` is too large an `Err`).
+type Refusal = (StatusCode, String);
+
+fn refuse(status: StatusCode, detail: &str) -> Refusal {
+    (status, detail.to_string())
+}
+
 /// Comma-separated values of `name` (`style: form, explode: false`; the strict layer has
 /// already refused repeated keys).
 fn list_param(pairs: &[(String, String)], name: &str) -> Vec<String> {
@@ -65,22 +72,22 @@ fn list_param(pairs: &[(String, String)], name: &str) -> Vec<String> {
 /// `cudaVersions` and `minCudaVersion` are "valid only with include=AVAILABILITY (400
 /// otherwise)", and the two CUDA filters are mutually exclusive (400). Without it the list
 /// carries no `availability`, `dataCenters` or `cudaVersions`.
-fn gpu_types_json(query: Option<String>) -> Result<Vec<Value>, Response> {
+fn gpu_types_json(query: Option<String>) -> Result<Vec<Value>, Refusal> {
     let pairs = query_pairs(query);
     let values = |name: &str| -> Vec<String> {
         pairs.iter().filter(|(k, _)| k == name).flat_map(|(_, v)| v.split(',').map(str::to_string)).collect()
     };
     let with_availability = values("include").iter().any(|v| v == "AVAILABILITY");
     if with_availability && values("product").is_empty() {
-        return Err(problem(StatusCode::BAD_REQUEST, "include=AVAILABILITY requires product"));
+        return Err(refuse(StatusCode::BAD_REQUEST, "include=AVAILABILITY requires product"));
     }
     let scoped = ["product", "count", "cloud", "countryCodes", "cudaVersions", "minCudaVersion"];
     if let Some(name) = scoped.iter().find(|name| !with_availability && !values(name).is_empty()) {
-        return Err(problem(StatusCode::BAD_REQUEST, &format!("{name} is valid only with include=AVAILABILITY")));
+        return Err(refuse(StatusCode::BAD_REQUEST, &format!("{name} is valid only with include=AVAILABILITY")));
     }
     let (allowed, floor) = (values("cudaVersions"), values("minCudaVersion").into_iter().next());
     if !allowed.is_empty() && floor.is_some() {
-        return Err(problem(StatusCode::BAD_REQUEST, "cudaVersions and minCudaVersion are mutually exclusive"));
+        return Err(refuse(StatusCode::BAD_REQUEST, "cudaVersions and minCudaVersion are mutually exclusive"));
     }
     let count: u32 = values("count").first().and_then(|v| v.parse().ok()).unwrap_or(1);
     let gpus: Vec<Value> = catalog::runpod()
@@ -117,7 +124,7 @@ fn gpu_types_json(query: Option<String>) -> Result<Vec<Value>, Response> {
 async fn list_gpu_types(RawQuery(query): RawQuery) -> Response {
     match gpu_types_json(query) {
         Ok(gpus) => axum::Json(wire::<types::ListGpuTypesResponse>(json!({ "gpus": gpus }))).into_response(),
-        Err(refusal) => refusal,
+        Err((status, detail)) => problem(status, &detail),
     }
 }
 
@@ -130,7 +137,7 @@ async fn get_gpu_type(Path(id): Path<String>, RawQuery(query): RawQuery) -> Resp
     let listed = gpu_types_json(query);
     let listed = match listed {
         Ok(list) => list,
-        Err(refusal) => return refusal,
+        Err((status, detail)) => return problem(status, &detail),
     };
     match listed.into_iter().find(|g| g["id"] == id.as_str()) {
         Some(gpu) => axum::Json(wire::<types::GpuType>(gpu)).into_response(),
@@ -140,11 +147,11 @@ async fn get_gpu_type(Path(id): Path<String>, RawQuery(query): RawQuery) -> Resp
 
 /// The CPU flavors as `CpuType`. "Availability is included only when requested with
 /// include=AVAILABILITY, which requires `product`"; `vcpuCount` keeps the flavors that offer it.
-fn cpu_types_json(query: Option<String>) -> Result<Vec<Value>, Response> {
+fn cpu_types_json(query: Option<String>) -> Result<Vec<Value>, Refusal> {
     let pairs = query_pairs(query);
     let with_availability = list_param(&pairs, "include").iter().any(|v| v == "AVAILABILITY");
     if with_availability && list_param(&pairs, "product").is_empty() {
-        return Err(problem(StatusCode::BAD_REQUEST, "include=AVAILABILITY requires product"));
+        return Err(refuse(StatusCode::BAD_REQUEST, "include=AVAILABILITY requires product"));
     }
     let vcpus: Option<u32> = pairs.iter().find(|(k, _)| k == "vcpuCount").and_then(|(_, v)| v.parse().ok());
     Ok(catalog::runpod_cpus()
@@ -170,7 +177,7 @@ fn cpu_types_json(query: Option<String>) -> Result<Vec<Value>, Response> {
 async fn list_cpu_types(RawQuery(query): RawQuery) -> Response {
     match cpu_types_json(query) {
         Ok(cpus) => axum::Json(wire::<types::ListCpuTypesResponse>(json!({ "cpus": cpus }))).into_response(),
-        Err(refusal) => refusal,
+        Err((status, detail)) => problem(status, &detail),
     }
 }
 
@@ -180,7 +187,7 @@ async fn get_cpu_type(Path(id): Path<String>, RawQuery(query): RawQuery) -> Resp
             Some(cpu) => axum::Json(wire::<types::CpuType>(cpu)).into_response(),
             None => problem(StatusCode::NOT_FOUND, &format!("CPU flavor {id:?} not found")),
         },
-        Err(refusal) => refusal,
+        Err((status, detail)) => problem(status, &detail),
     }
 }
 
@@ -286,19 +293,19 @@ async fn list_public_templates(RawQuery(query): RawQuery) -> Response {
 }
 
 /// The body as a JSON object (the strict layer has checked it against the document).
-fn object(body: &Bytes) -> Result<Map<String, Value>, Response> {
+fn object(body: &Bytes) -> Result<Map<String, Value>, Refusal> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(problem(StatusCode::UNPROCESSABLE_ENTITY, "$: the body must be a JSON object")),
-        Err(e) => Err(problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}"))),
+        Ok(_) => Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "$: the body must be a JSON object")),
+        Err(e) => Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}"))),
     }
 }
 
 /// A cursor page of the records of `kind`, newest first (see `cursor`), or the 422 of a bad
 /// cursor.
-fn record_page(state: &EmulatorState, kind: &str, pairs: &[(String, String)]) -> Result<(Vec<Value>, Value), Response> {
+fn record_page(state: &EmulatorState, kind: &str, pairs: &[(String, String)]) -> Result<(Vec<Value>, Value), Refusal> {
     let scope = format!("list:{kind}");
-    let query = crate::cursor::parse(pairs, &scope).map_err(|d| problem(StatusCode::UNPROCESSABLE_ENTITY, &d))?;
+    let query = crate::cursor::parse(pairs, &scope).map_err(|d| (StatusCode::UNPROCESSABLE_ENTITY, d))?;
     let listed: Vec<(u64, Value)> =
         state.records.get(kind).into_iter().flatten().cloned().enumerate().map(|(i, v)| (i as u64, v)).collect();
     Ok(crate::cursor::page(listed, &query, &scope))
@@ -322,14 +329,14 @@ async fn list_templates(State(shared): State<Shared>, RawQuery(query): RawQuery)
             let body = json!({"templates": templates, "pagination": pagination});
             axum::Json(wire::<types::ListTemplatesResponse>(body)).into_response()
         }
-        Err(refusal) => refusal,
+        Err((status, detail)) => problem(status, &detail),
     }
 }
 
 async fn create_template(State(shared): State<Shared>, body: Bytes) -> Response {
     let fields = match object(&body) {
         Ok(f) => f,
-        Err(refusal) => return refusal,
+        Err((status, detail)) => return problem(status, &detail),
     };
     let mut state = shared.state();
     let id = state.new_id(Api::RunPod);
@@ -349,7 +356,7 @@ async fn get_template(State(shared): State<Shared>, Path(id): Path<String>) -> R
 async fn update_template(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
     let fields = match object(&body) {
         Ok(f) => f,
-        Err(refusal) => return refusal,
+        Err((status, detail)) => return problem(status, &detail),
     };
     let mut state = shared.state();
     let Some(template) = find_record(&mut state, "templates", &id) else {
@@ -379,7 +386,7 @@ async fn list_registries(State(shared): State<Shared>) -> Response {
 async fn create_registry(State(shared): State<Shared>, body: Bytes) -> Response {
     let fields = match object(&body) {
         Ok(f) => f,
-        Err(refusal) => return refusal,
+        Err((status, detail)) => return problem(status, &detail),
     };
     let name = fields.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
     let mut state = shared.state();
@@ -417,7 +424,7 @@ async fn list_delegations(State(shared): State<Shared>) -> Response {
 async fn create_delegation(State(shared): State<Shared>, body: Bytes) -> Response {
     let fields = match object(&body) {
         Ok(f) => f,
-        Err(refusal) => return refusal,
+        Err((status, detail)) => return problem(status, &detail),
     };
     let resource = fields.get("resource").and_then(Value::as_str).unwrap_or_default();
     let parts: Vec<&str> = resource.splitn(6, ':').collect();
@@ -492,7 +499,7 @@ async fn list_endpoints(State(shared): State<Shared>, RawQuery(query): RawQuery)
             let body = json!({"endpoints": endpoints, "pagination": pagination});
             axum::Json(wire::<types::ListEndpointsResponse>(body)).into_response()
         }
-        Err(refusal) => refusal,
+        Err((status, detail)) => problem(status, &detail),
     }
 }
 
@@ -500,7 +507,7 @@ async fn list_endpoints(State(shared): State<Shared>, RawQuery(query): RawQuery)
 async fn create_endpoint(State(shared): State<Shared>, body: Bytes) -> Response {
     let mut fields = match object(&body) {
         Ok(f) => f,
-        Err(refusal) => return refusal,
+        Err((status, detail)) => return problem(status, &detail),
     };
     let mut state = shared.state();
     if let Some(template_id) = fields.remove("templateId") {
@@ -530,7 +537,7 @@ async fn get_endpoint(State(shared): State<Shared>, Path(id): Path<String>) -> R
 async fn update_endpoint(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
     let fields = match object(&body) {
         Ok(f) => f,
-        Err(refusal) => return refusal,
+        Err((status, detail)) => return problem(status, &detail),
     };
     let mut state = shared.state();
     let Some(endpoint) = find_record(&mut state, "endpoints", &id) else {
