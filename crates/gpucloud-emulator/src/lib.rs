@@ -32,6 +32,11 @@
 //!   [`Emulator::set_gpu_utilization`] or `PUT /_emulator/pods/{id}/gpu-utilization`
 //!   (`{"percent": N}`).
 //! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
+//! - **Coverage** ([`COVERAGE`]): RunPod v2 but clusters, PrimeIntellect's compute surface;
+//!   other documented operations answer `501` "not emulated" in the provider's error shape. The
+//!   providers' own clients (`prime`, RunPod's MCP server) work against it unmodified.
+//! - **Request log** ([`EmulatorConfig::log_requests`]): one JSON line per exchange, secrets
+//!   masked.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
