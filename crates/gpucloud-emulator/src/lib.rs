@@ -285,9 +285,10 @@ impl Emulator {
                 prepaid_hours: None,
                 cmd: None,
                 entrypoint: None,
-                disk_size: 0,
-                vcpus: 0,
-                memory: 0,
+                // RunPod's container disk default here, PrimeIntellect's offer default.
+                disk_size: if api == Api::RunPod { 50 } else { 100 },
+                vcpus: 8,
+                memory: 64,
                 spot: false,
                 currency: "USD".into(),
                 disks: Vec::new(),

@@ -273,3 +273,41 @@ async fn the_request_log_has_one_masked_line_per_exchange() {
     })
     .await;
 }
+
+/// The first SSE event of `GET path` (the stream itself never ends).
+async fn first_event(client: &reqwest::Client, base: &str, key: &str, path: &str) -> Value {
+    let mut response = client.get(format!("{base}{path}")).bearer_auth(key).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = response.chunk().await.unwrap().expect("the stream goes on");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).expect("a data line");
+    serde_json::from_str(data).unwrap()
+}
+
+#[tokio::test]
+async fn runpod_log_lines_carry_wall_clock_times_and_since_resumes() {
+    bounded("runpod_log_lines_carry_wall_clock_times_and_since_resumes", Duration::from_secs(30), async {
+        let emulator = emulator().await;
+        let (base, key) = (emulator.base_url(), emulator.api_key().to_string());
+        let client = common::client();
+        let body =
+            json!({"name": "logs", "image": "ubuntu:22.04", "gpu": {"id": "NVIDIA GeForce RTX 4090", "count": 1}});
+        let (_, _, pod) = send(&client, &base, &key, "POST", "/v2/pods", Some(body)).await;
+        let (id, created) = (pod["id"].as_str().unwrap().to_string(), pod["createdAt"].as_str().unwrap().to_string());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let created = chrono::DateTime::parse_from_rfc3339(&created).unwrap();
+        let first = first_event(&client, &base, &key, &format!("/v2/pods/{id}/logs?tail=1000")).await;
+        let ts = chrono::DateTime::parse_from_rfc3339(first["ts"].as_str().unwrap()).unwrap();
+        assert_eq!(ts, created, "the first line is written as the pod is created: {first}");
+        let since =
+            (created + chrono::Duration::milliseconds(300)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let resumed =
+            first_event(&client, &base, &key, &format!("/v2/pods/{id}/logs?since={}", since.replace('+', "%2B"))).await;
+        assert_eq!(resumed["ts"].as_str(), Some(since.as_str()), "since resumes at that time: {resumed}");
+        assert!(resumed["line"].as_str().unwrap().contains("step 3:"), "{resumed}");
+    })
+    .await;
+}
