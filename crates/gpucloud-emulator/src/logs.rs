@@ -20,7 +20,7 @@ pub const LINES_PER_SECOND: u64 = 10;
 
 pub(crate) fn routes() -> Router<Shared> {
     Router::new()
-        .route("/api/v1/pods/{pod_id}/log", get(primeintellect_log))
+        .route("/api/v1/pods/{id}/log", get(primeintellect_log))
         .route("/v2/pods/{id}/logs", get(runpod_log_stream))
 }
 

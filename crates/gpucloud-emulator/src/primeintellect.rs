@@ -1,7 +1,6 @@
 //! The PrimeIntellect API (`/api/v1/...`): its compute surface (availability, pods, disks, SSH
 //! keys, user, teams, secrets, templates), as PrimeIntellect's own `prime` CLI and gpucloud use
-//! it. Route templates carry the document's parameter names (`{pod_id}`), so the strict layer
-//! validates them against the document's operation.
+//! it.
 //!
 //! The service is a FastAPI application, and answers as one: every field of a response model is
 //! sent, `null` when empty (FastAPI serializes the whole model; `prime`'s pydantic models
@@ -35,17 +34,17 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/api/v1/availability/disks", get(disk_availability))
         .route("/api/v1/pods/", get(list_pods).post(create_pod))
         .route("/api/v1/pods/status", get(pods_status))
-        .route("/api/v1/pods/{pod_id}", get(get_pod).delete(delete_pod))
+        .route("/api/v1/pods/{id}", get(get_pod).delete(delete_pod))
         .route("/api/v1/disks/", get(list_disks).post(create_disk))
-        .route("/api/v1/disks/{disk_id}", get(get_disk).patch(update_disk).delete(delete_disk))
+        .route("/api/v1/disks/{id}", get(get_disk).patch(update_disk).delete(delete_disk))
         .route("/api/v1/ssh_keys/", get(list_ssh_keys).post(create_ssh_key))
-        .route("/api/v1/ssh_keys/{key_id}", axum::routing::patch(update_ssh_key).delete(delete_ssh_key))
+        .route("/api/v1/ssh_keys/{id}", axum::routing::patch(update_ssh_key).delete(delete_ssh_key))
         .route("/api/v1/user/teams", get(list_teams))
         .route("/api/v1/user/whoami", get(whoami))
         .route("/api/v1/user/slug", axum::routing::patch(update_slug))
-        .route("/api/v1/teams/{team_id}/members", get(team_members))
+        .route("/api/v1/teams/{id}/members", get(team_members))
         .route("/api/v1/secrets/", get(list_secrets).post(create_secret))
-        .route("/api/v1/secrets/{secret_id}", get(get_secret).patch(update_secret).delete(delete_secret))
+        .route("/api/v1/secrets/{id}", get(get_secret).patch(update_secret).delete(delete_secret))
         .route("/api/v1/template/check-docker-image", post(check_docker_image))
         .route("/api/v1/template/registry-credentials", get(registry_credentials))
         // Starlette's `redirect_slashes`: a path that matches no route but does with a trailing

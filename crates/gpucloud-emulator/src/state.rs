@@ -226,7 +226,8 @@ pub struct EmulatedVolume {
     pub data_center: String,
     /// Underlying provider (PI).
     pub provider_type: String,
-    /// RFC 3339 creation time.
+    /// RFC 3339 creation time; for a RunPod volume, the start of its billing at its current size
+    /// (a resize closes the stretch at the old size and opens one here).
     pub created_at: String,
     /// The PrimeIntellect team that owns it.
     pub team_id: Option<String>,

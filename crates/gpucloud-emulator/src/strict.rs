@@ -201,6 +201,23 @@ fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
+/// The document's path for a route `template` that may name its parameters differently
+/// (`/api/v1/pods/{id}` is the document's `/api/v1/pods/{pod_id}`): the emulator's route names
+/// are what its request counters report, so they stay as they are.
+fn document_template(document: &Document, template: &str) -> String {
+    let shape = |t: &str| -> Vec<String> {
+        t.split('/').map(|s| if s.starts_with('{') { "{}".to_string() } else { s.to_string() }).collect()
+    };
+    let wanted = shape(template);
+    document
+        .doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .and_then(|paths| paths.keys().find(|p| *p == template).or_else(|| paths.keys().find(|p| shape(p) == wanted)))
+        .cloned()
+        .unwrap_or_else(|| template.to_string())
+}
+
 /// What `method template` (the route as the document spells it) breaks, for this request.
 pub(crate) fn check(
     api: Api,
@@ -211,6 +228,7 @@ pub(crate) fn check(
     body: Option<&[u8]>,
 ) -> Vec<Violation> {
     let document = document(api);
+    let template = &document_template(document, template);
     let method_key = method.as_str().to_ascii_lowercase();
     let op_pointer = format!("/paths/{}/{method_key}", escape(template));
     let Some(operation) = document.doc.pointer(&op_pointer) else { return Vec::new() };
@@ -370,6 +388,7 @@ pub(crate) async fn check_response(
         .is_some_and(|t| t.starts_with("application/json") || t.starts_with("application/problem+json"));
     let status = response.status().as_u16();
     let document = document(api);
+    let template = &document_template(document, template);
     let op_pointer = format!("/paths/{}/{}", escape(template), method.as_str().to_ascii_lowercase());
     let Some(pointer) = is_json.then(|| response_schema_pointer(document, &op_pointer, status)).flatten() else {
         return response;
