@@ -311,3 +311,25 @@ async fn runpod_log_lines_carry_wall_clock_times_and_since_resumes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_resized_volume_bills_its_new_size_from_the_resize_on() {
+    bounded("a_resized_volume_bills_its_new_size_from_the_resize_on", Duration::from_secs(30), async {
+        let emulator = emulator().await;
+        let (base, key) = (emulator.base_url(), emulator.api_key().to_string());
+        let client = common::client();
+        let body = json!({"name": "grows", "size": 20, "dataCenter": "US-KS-2"});
+        let (_, _, volume) = send(&client, &base, &key, "POST", "/v2/network-volumes", Some(body)).await;
+        let id = volume["id"].as_str().unwrap().to_string();
+        assert_eq!(volume["type"], "STANDARD", "the default tier");
+        let (status, ..) =
+            send(&client, &base, &key, "PATCH", &format!("/v2/network-volumes/{id}"), Some(json!({"size": 60}))).await;
+        assert_eq!(status, 200);
+        let rate = |gb: f64| gb * gpucloud_emulator::RUNPOD_VOLUME_USD_PER_GB_MONTH / 730.0;
+        let mut rates: Vec<f64> = emulator.charges().iter().filter(|c| c.id == id).map(|c| c.rate).collect();
+        rates.sort_by(f64::total_cmp);
+        assert_eq!(rates.len(), 2, "the stretch at 20 GB closed, one at 60 GB open: {rates:?}");
+        assert!((rates[0] - rate(20.0)).abs() < 1e-12 && (rates[1] - rate(60.0)).abs() < 1e-12, "{rates:?}");
+    })
+    .await;
+}
