@@ -265,6 +265,48 @@ async fn prime_cli_commands_work_against_the_emulator() {
             println!("prime pods ssh: skipped (no ssh client)");
         }
         prime.run(&["pods", "terminate", &pod, "--yes"], "", anything).await;
+        // The offers REAL-CLIENTS.md found hard: prepaid (prime cannot send `prepaidForHr`), spot
+        // (`isSpot`), and a pod on the disk made above (same data center, US-KS-2).
+        let disk_arg = disk.clone();
+        let offers: [(&str, Vec<&str>, fn(&gpucloud_emulator::EmulatedPod) -> bool); 3] = [
+            ("dc-h100-prepaid-24h", vec![], |p| p.prepaid_hours == Some(24.0)),
+            ("dc-h100-spot-1", vec![], |p| p.spot),
+            ("rp-h100-pcie-1", vec!["--disks", disk_arg.as_str()], |p| !p.disks.is_empty()),
+        ];
+        for (cloud_id, extra, expected) in offers {
+            let name = format!("real-{cloud_id}");
+            let mut args = vec![
+                "pods",
+                "create",
+                "--cloud-id",
+                cloud_id,
+                "--gpu-type",
+                "H100_80GB",
+                "--gpu-count",
+                "1",
+                "--name",
+                &name,
+                "--disk-size",
+                "100",
+                "--vcpus",
+                "8",
+                "--memory",
+                "64",
+                "--image",
+                "ubuntu_22_cuda_12",
+                "--yes",
+            ];
+            args.extend(extra.iter().copied());
+            let created = |_: &str| match emulator.live_pods().iter().find(|p| p.name == name) {
+                Some(pod) if expected(pod) => Ok(()),
+                Some(pod) => Err(format!("created, but not as the offer says: {pod:?}")),
+                None => Err("no pod was created".into()),
+            };
+            prime.run(&args, "", created).await;
+            if let Some(id) = emulator.live_pods().iter().find(|p| p.name == name).map(|p| p.id.clone()) {
+                prime.run(&["pods", "terminate", &id, "--yes"], "", anything).await;
+            }
+        }
         prime.run(&["pods", "history", "-o", "json"], "", json_output).await;
         prime.run(&["disks", "terminate", &disk, "--yes"], "", anything).await;
         let left = emulator.live_pods().len() + emulator.volumes().len();
