@@ -123,6 +123,9 @@ impl Prime<'_> {
     }
 }
 
+/// What a created pod must show.
+type PodCheck = fn(&gpucloud_emulator::EmulatedPod) -> bool;
+
 /// `-o json` output must be JSON, and nothing else (an error printed ahead of it breaks
 /// scripts). One known defect of `prime` 0.18.0 itself is let through: it writes a priceless
 /// offer's `price_value` as `Infinity` (Python's `json.dumps` default), which JSON has not; the
@@ -268,7 +271,7 @@ async fn prime_cli_commands_work_against_the_emulator() {
         // The offers REAL-CLIENTS.md found hard: prepaid (prime cannot send `prepaidForHr`), spot
         // (`isSpot`), and a pod on the disk made above (same data center, US-KS-2).
         let disk_arg = disk.clone();
-        let offers: [(&str, Vec<&str>, fn(&gpucloud_emulator::EmulatedPod) -> bool); 3] = [
+        let offers: [(&str, Vec<&str>, PodCheck); 3] = [
             ("dc-h100-prepaid-24h", vec![], |p| p.prepaid_hours == Some(24.0)),
             ("dc-h100-spot-1", vec![], |p| p.spot),
             ("rp-h100-pcie-1", vec!["--disks", disk_arg.as_str()], |p| !p.disks.is_empty()),
