@@ -89,6 +89,7 @@ pub enum Command {
     #[command(subcommand)]
     Volumes(VolumesCommand),
     /// Run the emulator as a standalone server until interrupted.
+    #[command(after_help = gpucloud_emulator::COVERAGE)]
     Emulator(EmulatorArgs),
     /// Print a shell completion script: `gpucloud completions bash > /etc/bash_completion.d/gpucloud`.
     Completions(CompletionsArgs),
@@ -574,6 +575,10 @@ pub struct EmulatorArgs {
     /// its RateLimit headers), or `documented/N` with every window N times shorter.
     #[arg(long, value_parser = parse_quota)]
     pub quota: Option<gpucloud_emulator::Quota>,
+    /// Append one JSON line per exchange to FILE: method, path, query, status, duration_ms and
+    /// the request body with secrets masked.
+    #[arg(long, value_name = "FILE")]
+    pub log_requests: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -23,10 +23,11 @@ pub(crate) async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
         quota: args.quota.clone(),
         installation_time: Duration::from_secs_f64(args.installation_time.max(0.0)),
         check_responses: false,
+        log_requests: args.log_requests.clone(),
     };
     let emulator = gpucloud_emulator::Emulator::start(config).await.map_err(|e| Error::Config {
         provider: Provider::PrimeIntellect,
-        message: format!("cannot listen on port {}: {e}", args.port),
+        message: format!("cannot listen on port {} or open the request log: {e}", args.port),
     })?;
     // A server keeps serving when whoever read its banner goes away: write errors are ignored.
     let banner = format!(

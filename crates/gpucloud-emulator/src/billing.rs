@@ -2,8 +2,8 @@
 //!
 //! Every pod bills its hourly price from its create while it runs (RunPod: until stopped or
 //! terminated; a stopped pod bills nothing here, as its `cost` says); every RunPod network volume
-//! bills its size at [`RUNPOD_VOLUME_USD_PER_GB_MONTH`] from create to delete. Each stretch is a
-//! [`Charge`]: closed ones are kept, open ones are priced up to the moment of the read.
+//! bills its size at [`crate::RUNPOD_VOLUME_USD_PER_GB_MONTH`] from create to delete. Each stretch is a
+//! [`crate::Charge`]: closed ones are kept, open ones are priced up to the moment of the read.
 //! [`crate::Emulator::charges`] returns them, so a test knows the numbers the reads must add up
 //! to, and [`crate::Emulator::backdate`] makes a pod look as if it had run longer.
 //!
@@ -17,108 +17,17 @@
 //! - PrimeIntellect `GET /api/v1/pods/history`: terminated pods with `totalBilledPrice` (their
 //!   charges' sum) and `priceHr`, sorted and paged as its parameters say.
 
-use crate::state::{Api, State as EmulatorState};
-use crate::{Shared, query_pairs, wire};
+use crate::errors;
+use crate::shared::Shared;
+use crate::state::{Api, Charge, ChargeKind};
+use crate::wire::{query_pairs, wire};
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Datelike, Duration as Span, TimeZone, Timelike, Utc};
-use serde::Serialize;
 use serde_json::{Value, json};
-
-/// The emulator's network volume rate: RunPod's published $0.07 per GB per month (its pricing
-/// page; the API document states no rate), a month taken as 730 hours.
-pub const RUNPOD_VOLUME_USD_PER_GB_MONTH: f64 = 0.07;
-const HOURS_PER_MONTH: f64 = 730.0;
-
-/// What a charge bills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChargeKind {
-    /// A pod's running time.
-    Pod,
-    /// A network volume's (RunPod) storage.
-    Volume,
-}
-
-/// A stretch of time a resource billed at one rate.
-#[derive(Debug, Clone, Serialize)]
-pub struct Charge {
-    /// Which API.
-    pub api: Api,
-    /// What it bills.
-    pub kind: ChargeKind,
-    /// The pod or volume id.
-    pub id: String,
-    /// Start, inclusive.
-    pub start: DateTime<Utc>,
-    /// End, exclusive.
-    pub end: DateTime<Utc>,
-    /// USD per hour.
-    pub rate: f64,
-}
-
-impl Charge {
-    /// USD billed over the whole stretch.
-    pub fn amount(&self) -> f64 {
-        self.amount_within(self.start, self.end)
-    }
-
-    /// USD billed within `[from, to)`.
-    pub fn amount_within(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-        let (start, end) = (self.start.max(from), self.end.min(to));
-        if end <= start {
-            return 0.0;
-        }
-        self.rate * (end - start).num_microseconds().unwrap_or(i64::MAX) as f64 / 3.6e9
-    }
-}
-
-impl EmulatorState {
-    /// Closes the running stretch of pod `id`, if it runs: call before it stops or ends.
-    pub(crate) fn settle_pod(&mut self, api: Api, id: &str) {
-        let now = Utc::now();
-        let Some(pod) = self.pod_mut(api, id) else { return };
-        let Some(start) = pod.running_since.take() else { return };
-        let charge = Charge { api, kind: ChargeKind::Pod, id: id.to_string(), start, end: now, rate: pod.price };
-        self.charges.push(charge);
-    }
-
-    /// Closes the storage stretch of a RunPod volume: call before it is deleted.
-    pub(crate) fn settle_volume(&mut self, api: Api, id: &str) {
-        let now = Utc::now();
-        if let Some(charge) =
-            self.volumes.iter().find(|v| v.api == api && v.id == id).and_then(|v| volume_charge(v, now))
-        {
-            self.charges.push(charge);
-        }
-    }
-
-    /// Every charge of `api` up to `now`: the closed ones and the open ones priced to `now`.
-    pub(crate) fn charges_until(&self, api: Api, now: DateTime<Utc>) -> Vec<Charge> {
-        let mut all: Vec<Charge> = self.charges.iter().filter(|c| c.api == api).cloned().collect();
-        for pod in self.pods.iter().filter(|p| p.api == api) {
-            if let Some(start) = pod.running_since {
-                all.push(Charge { api, kind: ChargeKind::Pod, id: pod.id.clone(), start, end: now, rate: pod.price });
-            }
-        }
-        if api == Api::RunPod {
-            all.extend(self.volumes.iter().filter(|v| v.api == api).filter_map(|v| volume_charge(v, now)));
-        }
-        all
-    }
-}
-
-fn volume_charge(volume: &crate::EmulatedVolume, now: DateTime<Utc>) -> Option<Charge> {
-    if volume.api != Api::RunPod {
-        return None;
-    }
-    let start = DateTime::parse_from_rfc3339(&volume.created_at).ok()?.with_timezone(&Utc);
-    let rate = volume.size as f64 * RUNPOD_VOLUME_USD_PER_GB_MONTH / HOURS_PER_MONTH;
-    Some(Charge { api: volume.api, kind: ChargeKind::Volume, id: volume.id.clone(), start, end: now, rate })
-}
 
 pub(crate) fn runpod_routes() -> Router<Shared> {
     Router::new()
@@ -232,7 +141,7 @@ const MAX_BUCKETS: usize = 24 * 366;
 type Refusal = (StatusCode, String);
 
 fn refuse((status, detail): Refusal) -> Response {
-    crate::runpod::problem(status, &detail)
+    errors::runpod::problem(status, &detail)
 }
 
 fn resolve(pairs: &[(String, String)], now: DateTime<Utc>) -> Result<Window, Refusal> {
@@ -479,7 +388,7 @@ async fn pod_history(State(shared): State<Shared>, RawQuery(query): RawQuery) ->
         "desc" => true,
         "asc" => false,
         other => {
-            return crate::primeintellect::error(
+            return errors::primeintellect::error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "sort_order",
                 &format!("{other:?} is not asc or desc"),
@@ -487,7 +396,7 @@ async fn pod_history(State(shared): State<Shared>, RawQuery(query): RawQuery) ->
         }
     };
     if !matches!(sort_by, "terminatedAt" | "createdAt") {
-        return crate::primeintellect::error(
+        return errors::primeintellect::error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "sort_by",
             &format!("{sort_by:?} is not terminatedAt or createdAt"),
@@ -495,7 +404,7 @@ async fn pod_history(State(shared): State<Shared>, RawQuery(query): RawQuery) ->
     }
     let number = |key: &str, default: u64| value(key).map_or(Some(default), |v| v.parse().ok());
     let (Some(offset), Some(limit)) = (number("offset", 0), number("limit", 100)) else {
-        return crate::primeintellect::error(
+        return errors::primeintellect::error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "offset",
             "offset and limit must be integers",
@@ -505,7 +414,7 @@ async fn pod_history(State(shared): State<Shared>, RawQuery(query): RawQuery) ->
     let charges = state.charges_until(Api::PrimeIntellect, Utc::now());
     let mut ended: Vec<_> = state.pods.iter().filter(|p| p.api == Api::PrimeIntellect && p.terminated).collect();
     ended.sort_by(|a, b| {
-        let key = |p: &&crate::EmulatedPod| {
+        let key = |p: &&crate::state::EmulatedPod| {
             if sort_by == "createdAt" { p.created_at.clone() } else { p.terminated_at.clone().unwrap_or_default() }
         };
         let order = key(a).cmp(&key(b));

@@ -433,3 +433,82 @@ impl RpGpu {
             .collect()
     }
 }
+
+/// One RunPod CPU flavor (`CpuType`).
+#[derive(Debug, Clone)]
+pub struct RpCpu {
+    /// Flavor id (`cpu.id` of a create).
+    pub id: &'static str,
+    /// Display name.
+    pub name: &'static str,
+    /// CPU generation group.
+    pub group: &'static str,
+    /// Smallest vCPU count.
+    pub min_vcpus: u32,
+    /// Largest vCPU count.
+    pub max_vcpus: u32,
+    /// GB of RAM per vCPU.
+    pub ram_gb_per_vcpu: f64,
+    /// Secure Cloud USD per vCPU-hour.
+    pub secure_per_vcpu: f64,
+    /// Data centers.
+    pub data_centers: &'static [&'static str],
+}
+
+/// RunPod's CPU flavors (ids as RunPod names them: `cpu3c` compute-optimized, `cpu3g` general
+/// purpose, `cpu5c` fifth generation).
+pub fn runpod_cpus() -> Vec<RpCpu> {
+    vec![
+        RpCpu {
+            id: "cpu3c",
+            name: "Compute-Optimized",
+            group: "Gen 3",
+            min_vcpus: 2,
+            max_vcpus: 32,
+            ram_gb_per_vcpu: 2.0,
+            secure_per_vcpu: 0.03,
+            data_centers: &["US-KS-2", "EU-RO-1"],
+        },
+        RpCpu {
+            id: "cpu3g",
+            name: "General Purpose",
+            group: "Gen 3",
+            min_vcpus: 2,
+            max_vcpus: 32,
+            ram_gb_per_vcpu: 4.0,
+            secure_per_vcpu: 0.035,
+            data_centers: &["US-KS-2", "US-TX-3"],
+        },
+        RpCpu {
+            id: "cpu5c",
+            name: "Compute-Optimized",
+            group: "Gen 5",
+            min_vcpus: 2,
+            max_vcpus: 64,
+            ram_gb_per_vcpu: 2.0,
+            secure_per_vcpu: 0.04,
+            data_centers: &["US-TX-3"],
+        },
+    ]
+}
+
+/// RunPod data centers: `(id, name, region, country code)`, every data center the GPU and CPU
+/// catalogs place pods in.
+pub const RUNPOD_DATA_CENTERS: [(&str, &str, &str, &str); 4] = [
+    ("CA-MTL-1", "CA Montreal 1", "NORTH_AMERICA", "CA"),
+    ("EU-RO-1", "EU Romania 1", "EUROPE", "RO"),
+    ("US-KS-2", "US Kansas 2", "NORTH_AMERICA", "US"),
+    ("US-TX-3", "US Texas 3", "NORTH_AMERICA", "US"),
+];
+
+/// RunPod's public templates (`GET /v2/catalog/templates`): `(id, name, image, source)`.
+pub const RUNPOD_PUBLIC_TEMPLATES: [(&str, &str, &str, &str); 3] = [
+    (
+        "runpod-torch-v240",
+        "Runpod Pytorch 2.4.0",
+        "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04",
+        "official",
+    ),
+    ("runpod-ubuntu", "Runpod Ubuntu", "runpod/base:0.6.2-ubuntu22.04", "official"),
+    ("community-comfyui", "ComfyUI", "ghcr.io/example/comfyui:latest", "community"),
+];

@@ -1,9 +1,10 @@
 //! RunPod account secrets (`/v2/account/secrets`, new in the 953afcc document): listed, created,
 //! read, updated and deleted; the value is write-only and never returned.
 
-use crate::runpod::problem;
-use crate::state::{EmulatedSecret, now_rfc3339};
-use crate::{Shared, wire};
+use crate::errors::runpod::problem;
+use crate::shared::Shared;
+use crate::state::{Api, EmulatedSecret, now_rfc3339};
+use crate::wire::wire;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -27,7 +28,7 @@ fn secret_json(secret: &EmulatedSecret) -> Value {
 }
 
 async fn list_secrets(State(shared): State<Shared>) -> Response {
-    let secrets: Vec<Value> = shared.state().secrets.iter().map(secret_json).collect();
+    let secrets: Vec<Value> = shared.state().secrets.iter().filter(|s| s.api == Api::RunPod).map(secret_json).collect();
     axum::Json(wire::<types::ListSecretsResponse>(json!({ "secrets": secrets }))).into_response()
 }
 
@@ -53,12 +54,15 @@ async fn create_secret(State(shared): State<Shared>, body: Bytes) -> Response {
         return problem(StatusCode::UNPROCESSABLE_ENTITY, &detail);
     }
     let mut state = shared.state();
-    if state.secrets.iter().any(|s| s.name == name) {
+    if state.secrets.iter().any(|s| s.api == Api::RunPod && s.name == name) {
         return problem(StatusCode::CONFLICT, "A secret with this name already exists.");
     }
     let now = now_rfc3339();
     let secret = EmulatedSecret {
-        id: state.new_id(crate::Api::RunPod),
+        api: Api::RunPod,
+        team_id: None,
+        is_file: false,
+        id: state.new_id(Api::RunPod),
         name,
         description: request.description.map(|d| d.to_string()),
         value: request.value.to_string(),
@@ -71,7 +75,7 @@ async fn create_secret(State(shared): State<Shared>, body: Bytes) -> Response {
 }
 
 async fn get_secret(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
-    match shared.state().secrets.iter().find(|s| s.id == id) {
+    match shared.state().secrets.iter().find(|s| s.api == Api::RunPod && s.id == id) {
         Some(secret) => axum::Json(secret_json(secret)).into_response(),
         None => problem(StatusCode::NOT_FOUND, "secret not found"),
     }
@@ -87,7 +91,7 @@ async fn update_secret(State(shared): State<Shared>, Path(id): Path<String>, bod
         return problem(StatusCode::UNPROCESSABLE_ENTITY, "$: at least one of value, description is required");
     }
     let mut state = shared.state();
-    let Some(secret) = state.secrets.iter_mut().find(|s| s.id == id) else {
+    let Some(secret) = state.secrets.iter_mut().find(|s| s.api == Api::RunPod && s.id == id) else {
         return problem(StatusCode::NOT_FOUND, "secret not found");
     };
     if let Some(value) = request.value {
@@ -104,7 +108,7 @@ async fn update_secret(State(shared): State<Shared>, Path(id): Path<String>, bod
 async fn delete_secret(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
     let mut state = shared.state();
     let before = state.secrets.len();
-    state.secrets.retain(|s| s.id != id);
+    state.secrets.retain(|s| !(s.api == Api::RunPod && s.id == id));
     if state.secrets.len() == before {
         return problem(StatusCode::NOT_FOUND, "secret not found");
     }

@@ -1,9 +1,27 @@
-//! What the emulator remembers: pods, volumes, and counters.
+//! What the emulator remembers: pods, volumes, keys, secrets, counters, and what each resource
+//! billed (the [`Charge`]s behind both providers' billing reads, served by `billing`).
+//!
+//! The bottom of the emulator: it imports no other module of the crate, so every handler can use
+//! it. The one thing it must do outside memory, removing a terminated pod's directory, goes
+//! through a hook the server installs ([`PodHomes`]), not a call up into `ssh`.
 
+use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Where pods keep their directories: the root of one emulator's pod directories and the rule
+/// that names a pod's directory under it (the `ssh` module's, installed by the server), so state
+/// can remove a terminated pod's directory without importing the SSH host.
+#[derive(Debug, Clone)]
+pub(crate) struct PodHomes {
+    /// The root directory.
+    pub root: PathBuf,
+    /// The directory of pod `id` of `api` under `root`.
+    pub of: fn(&Path, Api, &str) -> PathBuf,
+}
 
 /// Which API a resource belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -80,9 +98,9 @@ pub struct EmulatedPod {
     /// PrimeIntellect: the `prepaidForHr` it was created with.
     pub prepaid_hours: Option<f64>,
     /// When its current running stretch began; `None` while stopped or terminated (see
-    /// [`crate::billing`]).
+    /// `billing`).
     #[serde(skip)]
-    pub(crate) running_since: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) running_since: Option<DateTime<Utc>>,
     /// RFC 3339 termination time.
     pub terminated_at: Option<String>,
     /// RunPod `mounts`, as created (`{}` without any).
@@ -92,6 +110,26 @@ pub struct EmulatedPod {
     /// Creation order: RunPod lists are newest first and their cursors name a position in it.
     #[serde(skip)]
     pub(crate) seq: u64,
+    /// Disk (PrimeIntellect) or container disk (RunPod), GB; 0 when not known.
+    pub disk_size: u32,
+    /// PrimeIntellect: vCPUs; 0 when not known.
+    pub vcpus: u32,
+    /// PrimeIntellect: memory, GB; 0 when not known.
+    pub memory: u32,
+    /// PrimeIntellect: created from a spot offer.
+    pub spot: bool,
+    /// PrimeIntellect: the currency of the offer's price (`USD`, `EUR`).
+    pub currency: String,
+    /// PrimeIntellect: the disks attached at creation (their ids).
+    pub disks: Vec<String>,
+    /// PrimeIntellect `customTemplateId`, RunPod `templateId`, as created.
+    pub template_id: Option<String>,
+    /// RunPod: locked ("Locked pods cannot be stopped or reset").
+    pub locked: bool,
+    /// RunPod: the container's `args`, as created or updated.
+    pub args: String,
+    /// RunPod: a CPU pod's CPU flavor (`cpu3c`); `None` for a GPU pod.
+    pub cpu_flavor: Option<String>,
 }
 
 /// What a create decides about a new pod; [`State::add_pod`] assigns the rest.
@@ -119,6 +157,15 @@ pub(crate) struct NewPod {
     pub cuda_version: String,
     pub max_price: Option<f64>,
     pub prepaid_hours: Option<f64>,
+    pub disk_size: u32,
+    pub vcpus: u32,
+    pub memory: u32,
+    pub spot: bool,
+    pub currency: String,
+    pub disks: Vec<String>,
+    pub template_id: Option<String>,
+    pub args: String,
+    pub cpu_flavor: Option<String>,
 }
 
 /// A pod's lifecycle phase.
@@ -160,6 +207,8 @@ pub struct EmulatedSshKey {
     pub name: String,
     /// The `authorized_keys` line.
     pub public_key: String,
+    /// PrimeIntellect: the account's primary key (`isPrimary`, set with `PATCH /ssh_keys/{id}`).
+    pub primary: bool,
 }
 
 /// An emulated disk / network volume.
@@ -177,15 +226,26 @@ pub struct EmulatedVolume {
     pub data_center: String,
     /// Underlying provider (PI).
     pub provider_type: String,
-    /// RFC 3339 creation time.
+    /// RFC 3339 creation time; for a RunPod volume, the start of its billing at its current size
+    /// (a resize closes the stretch at the old size and opens one here).
     pub created_at: String,
     /// The PrimeIntellect team that owns it.
     pub team_id: Option<String>,
+    /// RFC 3339 time of its last change (PrimeIntellect `updatedAt`).
+    pub updated_at: String,
+    /// RunPod volume `type`: `STANDARD` or `HIGH_PERFORMANCE`.
+    pub volume_type: String,
 }
 
 /// A RunPod account secret (`/v2/account/secrets`); the value is write-only.
 #[derive(Debug, Clone)]
 pub(crate) struct EmulatedSecret {
+    /// Which API: RunPod's account secrets and PrimeIntellect's `/secrets` are separate.
+    pub api: Api,
+    /// PrimeIntellect: the owning team.
+    pub team_id: Option<String>,
+    /// PrimeIntellect: `isFile`.
+    pub is_file: bool,
     pub id: String,
     pub name: String,
     pub description: Option<String>,
@@ -199,6 +259,11 @@ pub(crate) struct EmulatedSecret {
 pub(crate) struct State {
     pub pods: Vec<EmulatedPod>,
     pub secrets: Vec<EmulatedSecret>,
+    /// RunPod resources kept as their JSON answers, by kind (`templates`, `registries`,
+    /// `delegations`, `endpoints`): what the emulator stores of them is what it answers.
+    pub records: BTreeMap<&'static str, Vec<serde_json::Value>>,
+    /// PrimeIntellect: the user's slug (`PATCH /user/slug`).
+    pub user_slug: String,
     pub volumes: Vec<EmulatedVolume>,
     pub ssh_keys: Vec<EmulatedSshKey>,
     pub stocked_out: BTreeSet<String>,
@@ -206,18 +271,22 @@ pub(crate) struct State {
     pub requests_by_route: std::collections::BTreeMap<String, u64>,
     pub creates: u64,
     /// Where this emulator's pods keep their directories (see `ssh`).
-    pub home_root: std::path::PathBuf,
-    /// Closed billing stretches ([`crate::billing`]).
-    pub charges: Vec<crate::billing::Charge>,
+    pub home_root: PathBuf,
+    /// Names a pod's directory under `home_root`.
+    pod_home: fn(&Path, Api, &str) -> PathBuf,
+    /// Closed billing stretches (served by `billing`).
+    pub charges: Vec<Charge>,
     rng: StdRng,
     next_port: u16,
 }
 
 impl State {
-    pub fn new(seed: u64) -> Self {
+    pub fn new(seed: u64, homes: PodHomes) -> Self {
         Self {
             pods: Vec::new(),
             secrets: Vec::new(),
+            records: BTreeMap::new(),
+            user_slug: "emulator-user".into(),
             volumes: Vec::new(),
             ssh_keys: Vec::new(),
             stocked_out: BTreeSet::new(),
@@ -225,7 +294,8 @@ impl State {
             requests_by_route: Default::default(),
             creates: 0,
             charges: Vec::new(),
-            home_root: crate::ssh::new_home_root(),
+            home_root: homes.root,
+            pod_home: homes.of,
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
             next_port: 22000,
         }
@@ -278,6 +348,16 @@ impl State {
             gpu_utilization: 0,
             mounts: serde_json::json!({}),
             seq: self.pods.len() as u64,
+            disk_size: new.disk_size,
+            vcpus: new.vcpus,
+            memory: new.memory,
+            spot: new.spot,
+            currency: new.currency,
+            disks: new.disks,
+            template_id: new.template_id,
+            locked: false,
+            args: new.args,
+            cpu_flavor: new.cpu_flavor,
         };
         self.pods.push(pod.clone());
         pod
@@ -299,7 +379,7 @@ impl State {
             pod.terminated_at = Some(now_rfc3339());
         }
         // Its directory goes with it (see `ssh`): what ran there is gone, as on a real pod.
-        let _ = std::fs::remove_dir_all(crate::ssh::pod_home(&self.home_root, api, id));
+        let _ = std::fs::remove_dir_all((self.pod_home)(&self.home_root, api, id));
         true
     }
 
@@ -332,4 +412,98 @@ impl State {
 
 pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+// What the emulator bills: the stretches behind both providers' billing reads (see `billing`).
+
+/// The emulator's network volume rate: RunPod's published $0.07 per GB per month (its pricing
+/// page; the API document states no rate), a month taken as 730 hours.
+pub const RUNPOD_VOLUME_USD_PER_GB_MONTH: f64 = 0.07;
+const HOURS_PER_MONTH: f64 = 730.0;
+
+/// What a charge bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeKind {
+    /// A pod's running time.
+    Pod,
+    /// A network volume's (RunPod) storage.
+    Volume,
+}
+
+/// A stretch of time a resource billed at one rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Charge {
+    /// Which API.
+    pub api: Api,
+    /// What it bills.
+    pub kind: ChargeKind,
+    /// The pod or volume id.
+    pub id: String,
+    /// Start, inclusive.
+    pub start: DateTime<Utc>,
+    /// End, exclusive.
+    pub end: DateTime<Utc>,
+    /// USD per hour.
+    pub rate: f64,
+}
+
+impl Charge {
+    /// USD billed over the whole stretch.
+    pub fn amount(&self) -> f64 {
+        self.amount_within(self.start, self.end)
+    }
+
+    /// USD billed within `[from, to)`.
+    pub fn amount_within(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        let (start, end) = (self.start.max(from), self.end.min(to));
+        if end <= start {
+            return 0.0;
+        }
+        self.rate * (end - start).num_microseconds().unwrap_or(i64::MAX) as f64 / 3.6e9
+    }
+}
+
+impl State {
+    /// Closes the running stretch of pod `id`, if it runs: call before it stops or ends.
+    pub(crate) fn settle_pod(&mut self, api: Api, id: &str) {
+        let now = Utc::now();
+        let Some(pod) = self.pod_mut(api, id) else { return };
+        let Some(start) = pod.running_since.take() else { return };
+        let charge = Charge { api, kind: ChargeKind::Pod, id: id.to_string(), start, end: now, rate: pod.price };
+        self.charges.push(charge);
+    }
+
+    /// Closes the storage stretch of a RunPod volume: call before it is deleted.
+    pub(crate) fn settle_volume(&mut self, api: Api, id: &str) {
+        let now = Utc::now();
+        if let Some(charge) =
+            self.volumes.iter().find(|v| v.api == api && v.id == id).and_then(|v| volume_charge(v, now))
+        {
+            self.charges.push(charge);
+        }
+    }
+
+    /// Every charge of `api` up to `now`: the closed ones and the open ones priced to `now`.
+    pub(crate) fn charges_until(&self, api: Api, now: DateTime<Utc>) -> Vec<Charge> {
+        let mut all: Vec<Charge> = self.charges.iter().filter(|c| c.api == api).cloned().collect();
+        for pod in self.pods.iter().filter(|p| p.api == api) {
+            if let Some(start) = pod.running_since {
+                all.push(Charge { api, kind: ChargeKind::Pod, id: pod.id.clone(), start, end: now, rate: pod.price });
+            }
+        }
+        if api == Api::RunPod {
+            all.extend(self.volumes.iter().filter(|v| v.api == api).filter_map(|v| volume_charge(v, now)));
+        }
+        all
+    }
+}
+
+fn volume_charge(volume: &EmulatedVolume, now: DateTime<Utc>) -> Option<Charge> {
+    if volume.api != Api::RunPod {
+        return None;
+    }
+    let start = DateTime::parse_from_rfc3339(&volume.created_at).ok()?.with_timezone(&Utc);
+    let rate = volume.size as f64 * RUNPOD_VOLUME_USD_PER_GB_MONTH / HOURS_PER_MONTH;
+    Some(Charge { api: volume.api, kind: ChargeKind::Volume, id: volume.id.clone(), start, end: now, rate })
 }

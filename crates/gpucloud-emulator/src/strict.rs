@@ -14,22 +14,22 @@
 //!   shape FastAPI itself answers request validation with.
 //!
 //! Unknown routes and methods get each provider's error shape too (problem+json for `/v2/`,
-//! FastAPI's `{"detail": "Not Found"}` otherwise).
+//! FastAPI's `{"detail": "Not Found"}` otherwise; see `errors`). The middleware that runs these
+//! checks on every request is in `middleware`.
 
+use crate::errors;
 use crate::state::Api;
-use axum::body::{Body, Bytes};
-use axum::extract::{MatchedPath, Request};
+use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jsonschema::{Registry, Validator};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Request bodies larger than this are not read for validation (the handlers answer 413 where a
+/// Request bodies larger than this are not read for validation (`middleware`) (the handlers answer 413 where a
 /// document sets a limit; nothing the emulator serves takes more).
-const MAX_BODY: usize = 4 << 20;
+pub(crate) const MAX_BODY: usize = 4 << 20;
 
 struct Document {
     uri: &'static str,
@@ -201,6 +201,23 @@ fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
+/// The document's path for a route `template` that may name its parameters differently
+/// (`/api/v1/pods/{id}` is the document's `/api/v1/pods/{pod_id}`): the emulator's route names
+/// are what its request counters report, so they stay as they are.
+fn document_template(document: &Document, template: &str) -> String {
+    let shape = |t: &str| -> Vec<String> {
+        t.split('/').map(|s| if s.starts_with('{') { "{}".to_string() } else { s.to_string() }).collect()
+    };
+    let wanted = shape(template);
+    document
+        .doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .and_then(|paths| paths.keys().find(|p| *p == template).or_else(|| paths.keys().find(|p| shape(p) == wanted)))
+        .cloned()
+        .unwrap_or_else(|| template.to_string())
+}
+
 /// What `method template` (the route as the document spells it) breaks, for this request.
 pub(crate) fn check(
     api: Api,
@@ -211,6 +228,7 @@ pub(crate) fn check(
     body: Option<&[u8]>,
 ) -> Vec<Violation> {
     let document = document(api);
+    let template = &document_template(document, template);
     let method_key = method.as_str().to_ascii_lowercase();
     let op_pointer = format!("/paths/{}/{method_key}", escape(template));
     let Some(operation) = document.doc.pointer(&op_pointer) else { return Vec::new() };
@@ -245,7 +263,28 @@ pub(crate) fn check(
                 }
                 if document.expected_type(schema).as_deref() == Some("array") {
                     let kind = document.items_type(schema);
-                    Value::Array(values.iter().map(|v| typed(v, kind.as_deref())).collect())
+                    // `style: form` (the default for query parameters) with `explode: false`
+                    // sends an array as one comma-separated value (`product=POD,CLUSTER`; RunPod
+                    // documents `include`, `product`, `countryCodes`, `cudaVersions` so, and its
+                    // MCP server sends them so), and upstream refuses the key repeated ("parameter
+                    // is not exploded, but is specified multiple times", quoted in the MCP
+                    // server's dispatch.ts). `explode` defaults to true for `form`: repeated keys
+                    // (`regions=a&regions=b`, PrimeIntellect).
+                    let exploded = resolved.get("explode").and_then(Value::as_bool).unwrap_or(true);
+                    if !exploded && values.len() > 1 {
+                        found.push(Violation {
+                            loc: vec![json!("query"), json!(name)],
+                            message: "is not exploded, but is specified multiple times: send one comma-separated value"
+                                .into(),
+                        });
+                        continue;
+                    }
+                    let items: Vec<&str> = if exploded {
+                        values.clone()
+                    } else {
+                        values[0].split(',').filter(|v| !v.is_empty()).collect()
+                    };
+                    Value::Array(items.iter().map(|v| typed(v, kind.as_deref())).collect())
                 } else {
                     typed(values[values.len() - 1], document.expected_type(schema).as_deref())
                 }
@@ -291,27 +330,18 @@ pub(crate) fn check(
     found
 }
 
-/// The provider's answer to a request its document refuses.
+/// The provider's answer to a request its document refuses (see `errors`).
 pub(crate) fn refusal(api: Api, violations: &[Violation]) -> Response {
     match api {
-        Api::RunPod => {
-            let errors: Vec<String> =
-                violations.iter().map(|v| format!("{}: {}", v.runpod_path(), v.message)).collect();
-            let body = json!({"title": "Unprocessable Entity", "status": 422, "detail": "Request validation failed.", "errors": errors});
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
-                body.to_string(),
-            )
-                .into_response()
-        }
-        Api::PrimeIntellect => {
-            let detail: Vec<Value> = violations
+        Api::RunPod => errors::runpod::validation_failed(
+            violations.iter().map(|v| format!("{}: {}", v.runpod_path(), v.message)).collect(),
+        ),
+        Api::PrimeIntellect => errors::primeintellect::validation_failed(
+            violations
                 .iter()
                 .map(|v| json!({"type": "value_error", "loc": v.loc, "msg": v.message, "input": null}))
-                .collect();
-            (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({ "detail": detail }))).into_response()
-        }
+                .collect(),
+        ),
     }
 }
 
@@ -342,9 +372,10 @@ fn response_schema_pointer(document: &Document, op_pointer: &str, status: u16) -
     Some(format!("{base}/content/{}/schema", escape(media)))
 }
 
-/// Validates a JSON response against its operation's documented response schema.
-async fn check_response(
-    shared: &crate::Shared,
+/// Validates a JSON response against its operation's documented response schema, recording the
+/// check in `checks`.
+pub(crate) async fn check_response(
+    checks: &Mutex<ResponseChecks>,
     api: Api,
     method: &Method,
     template: &str,
@@ -357,6 +388,7 @@ async fn check_response(
         .is_some_and(|t| t.starts_with("application/json") || t.starts_with("application/problem+json"));
     let status = response.status().as_u16();
     let document = document(api);
+    let template = &document_template(document, template);
     let op_pointer = format!("/paths/{}/{}", escape(template), method.as_str().to_ascii_lowercase());
     let Some(pointer) = is_json.then(|| response_schema_pointer(document, &op_pointer, status)).flatten() else {
         return response;
@@ -381,48 +413,45 @@ async fn check_response(
     for violation in &found {
         tracing::error!(%violation, "the emulator answered outside its document");
     }
-    let mut checks = shared.response_checks.lock().unwrap_or_else(|e| e.into_inner());
+    let mut checks = checks.lock().unwrap_or_else(|e| e.into_inner());
     *checks.checked.entry(route).or_default() += 1;
     checks.violations.extend(found);
     drop(checks);
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// The middleware: validates, then hands the request (body restored) to the handler, and (when
-/// configured) checks the handler's answer against the document too.
-pub(crate) async fn validate(
-    axum::extract::State(shared): axum::extract::State<crate::Shared>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let path = request.uri().path().to_string();
-    let api = if path.starts_with("/v2/") { Api::RunPod } else { Api::PrimeIntellect };
-    let Some(template) = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
-        return next.run(request).await;
-    };
-    let query = crate::query_pairs(request.uri().query().map(str::to_string));
-    let method = request.method().clone();
-    let (parts, body) = request.into_parts();
-    let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => return crate::provider_error(&path, StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
-    };
-    let violations = check(api, &method, &template, &path, &query, Some(&bytes));
-    if !violations.is_empty() {
-        tracing::debug!(%method, %path, ?violations, "request refused by the document");
-        return refusal(api, &violations);
-    }
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    if shared.config.check_responses {
-        check_response(&shared, api, &method, &template, response).await
-    } else {
-        response
-    }
-}
-
-/// Unknown routes, in each provider's error shape.
-pub(crate) async fn not_found(request: Request) -> Response {
-    crate::provider_error(request.uri().path(), StatusCode::NOT_FOUND, "Not Found")
+/// The documented operation `method path` is, if any: its path template and its first tag. A
+/// literal segment beats a parameter (`/v2/registries/delegations` over `/v2/registries/{id}`).
+pub(crate) fn documented(api: Api, method: &Method, path: &str) -> Option<(String, String)> {
+    let document = document(api);
+    let method = method.as_str().to_ascii_lowercase();
+    let segments: Vec<&str> = path.split('/').collect();
+    let paths = document.doc.get("paths")?.as_object()?;
+    paths
+        .iter()
+        .filter_map(|(template, operations)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            if parts.len() != segments.len() {
+                return None;
+            }
+            let mut literal = 0;
+            for (part, segment) in parts.iter().zip(&segments) {
+                if part.starts_with('{') && part.ends_with('}') {
+                    if segment.is_empty() {
+                        return None;
+                    }
+                } else if part == segment {
+                    literal += 1;
+                } else {
+                    return None;
+                }
+            }
+            let operation = operations.get(&method)?;
+            let tag = operation.pointer("/tags/0").and_then(Value::as_str).unwrap_or("").to_string();
+            Some((literal, template.clone(), tag))
+        })
+        .max_by_key(|(literal, ..)| *literal)
+        .map(|(_, template, tag)| (template, tag))
 }
 
 #[cfg(test)]

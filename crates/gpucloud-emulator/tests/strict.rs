@@ -253,7 +253,7 @@ async fn a_primeintellect_create_is_checked_against_its_offer() {
         (l40s(json!({"vcpus": 5})), "off the vCPU step"),
         (l40s(json!({"customTemplateId": "t-1"})), "a template needs image custom_template"),
         (l40s(json!({"image": "custom_template"})), "custom_template needs a template id"),
-        (prepaid(json!({})), "a prepaid offer is ordered for its prepaid hours"),
+        (prepaid(json!({"prepaidForHr": 12.0})), "a prepaid offer is ordered for its own prepaid hours"),
         (
             create("dc-h100-spot-1", "H100_80GB", "SXM5", "datacrunch", json!({"maxPrice": 1.0})),
             "maxPrice under the price",
@@ -265,6 +265,11 @@ async fn a_primeintellect_create_is_checked_against_its_offer() {
     assert!(emulator.live_pods().is_empty(), "nothing refused was created");
     let (status, _, pod) = send(&emulator, "POST", "/api/v1/pods/", Some(prepaid(json!({"prepaidForHr": 24.0})))).await;
     assert_eq!(status, 200, "{pod}");
+    // Without `prepaidForHr` (`prime` cannot send it) the order is for the offer's `prepaidTime`.
+    let (status, _, pod) = send(&emulator, "POST", "/api/v1/pods/", Some(prepaid(json!({})))).await;
+    assert_eq!(status, 200, "{pod}");
+    let id = pod["id"].as_str().unwrap();
+    assert_eq!(emulator.live_pods().iter().find(|p| p.id == id).and_then(|p| p.prepaid_hours), Some(24.0));
     let (status, _, pod) = send(&emulator, "POST", "/api/v1/pods/", Some(l40s(json!({"diskSize": 200})))).await;
     assert_eq!((status, pod["priceHr"].as_f64()), (200, Some(1.09)), "priced with its charged disk: {pod}");
 }
