@@ -228,6 +228,20 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
     /// Every pod of the account, streamed page by page (errors end the stream).
     fn list(&self) -> BoxStream<'_, Result<Pod>>;
 
+    /// Every pod of the account that bills, for the burn cap ([`crate::fleet::spend`]): as
+    /// [`Provisioner::list`], plus pods a plain list leaves out (RunPod cluster members, which
+    /// are "excluded from `GET /v2/pods` by default").
+    fn list_billing_pods(&self) -> BoxStream<'_, Result<Pod>> {
+        self.list()
+    }
+
+    /// What `pod` bills per hour once running ([`Pod::price_per_hour`]), read from the provider
+    /// when the pod's record does not say (a stopped RunPod pod: its GPU type's catalog price on
+    /// its cloud tier); `None` when it cannot be known.
+    async fn running_rate(&self, pod: &Pod) -> Result<Option<f64>> {
+        Ok(pod.price_per_hour)
+    }
+
     /// Terminates the pod. Idempotent: a pod that is already gone is success.
     async fn terminate(&self, id: &PodId) -> Result<()>;
 

@@ -59,6 +59,34 @@ pub fn estimate_price(spec: &LaunchSpec) -> f64 {
         + extra(spec.memory_gb, &offer.memory)
 }
 
+/// The `maxPrice` a create of `spec` sends, if any: the caller's cap, or, on a variable-price
+/// offer without one, [`crate::providers::primeintellect::VARIABLE_PRICE_HEADROOM`] over the
+/// estimate, rounded up to the cent.
+pub fn max_price(spec: &LaunchSpec) -> Option<f64> {
+    let variable =
+        matches!(spec.offer.details, crate::model::OfferDetails::PrimeIntellect { variable_price: true, .. });
+    spec.max_price_per_hour.or(variable.then(|| {
+        let capped = estimate_price(spec) * (1.0 + crate::providers::primeintellect::VARIABLE_PRICE_HEADROOM);
+        (capped * 100.0).ceil() / 100.0
+    }))
+}
+
+/// The most a pod created from `spec` may bill per hour, and which price that is (for errors):
+/// on a variable-price offer its `maxPrice` (PrimeIntellect's "Dynamic pricing": "rates may
+/// fluctuate throughout the instance's lifetime", and `maxPrice` "set[s] a cap"); on any other
+/// offer the estimate.
+pub fn worst_price(spec: &LaunchSpec) -> (f64, &'static str) {
+    let variable =
+        matches!(spec.offer.details, crate::model::OfferDetails::PrimeIntellect { variable_price: true, .. });
+    match (variable, max_price(spec)) {
+        (true, Some(max)) if spec.max_price_per_hour.is_some() => {
+            (max, "the variable-price offer's maxPrice, your max price per hour")
+        }
+        (true, Some(max)) => (max, "the variable-price offer's maxPrice, its estimate plus the 10% headroom"),
+        _ => (estimate_price(spec), "the offer's price"),
+    }
+}
+
 /// The container settings RunPod's document (953afcc) added: `cmd`/`entrypoint` in exec form
 /// and the per-GPU placement filters (`minimum: 1`). PrimeIntellect's pod create has none of them.
 fn check_container(spec: &LaunchSpec) -> Result<()> {

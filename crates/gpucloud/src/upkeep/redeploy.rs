@@ -103,7 +103,8 @@ impl Fleet {
             return Err(Error::Unsupported { provider: id.provider(), operation: "start" });
         }
         let provisioner = self.provisioner(id.provider())?.clone();
-        match provisioner.start(id).await {
+        // Checked against the burn cap like any start (Fleet::start).
+        match self.start(id).await {
             Ok(()) => return Ok(StartOutcome::Started),
             Err(Error::HostFull { message, .. }) => {
                 tracing::warn!(pod = %id, %message, "the stopped pod's host is full: redeploying");

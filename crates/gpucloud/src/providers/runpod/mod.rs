@@ -266,6 +266,16 @@ impl RunPod {
     /// Every pod of the account (cluster members excluded: `includeClusterPods` is left at its
     /// default, false), as a stream of cursor pages, newest first.
     pub fn pod_pages(&self) -> BoxStream<'static, Result<crate::Page<Pod>>> {
+        self.pod_pages_with(false)
+    }
+
+    /// Every pod of the account, cluster members included (`includeClusterPods=true`: they
+    /// "are excluded from `GET /v2/pods` by default" and bill like any pod), newest first.
+    pub fn pod_pages_with_cluster_members(&self) -> BoxStream<'static, Result<crate::Page<Pod>>> {
+        self.pod_pages_with(true)
+    }
+
+    fn pod_pages_with(&self, include_cluster_pods: bool) -> BoxStream<'static, Result<crate::Page<Pod>>> {
         let this = self.clone();
         let limit = self.pagination.page_size;
         let Some(limit) =
@@ -286,7 +296,10 @@ impl RunPod {
                     let page = this
                         .caller
                         .call("list_pods", Safety::Idempotent, || {
-                            let request = this.client.list_pods().limit(limit);
+                            let mut request = this.client.list_pods().limit(limit);
+                            if include_cluster_pods {
+                                request = request.include_cluster_pods(true);
+                            }
                             match &cursor {
                                 Some(cursor) => request.cursor(cursor.clone()).send(),
                                 None => request.send(),
@@ -390,25 +403,50 @@ fn wire_price(price: f32) -> f64 {
     (f64::from(price) * 10_000.0).round() / 10_000.0
 }
 
+/// What RunPod bills per GB of a pod's volume disk per month while the pod is stopped: "Volume
+/// disk … $0.20/GB/month (stopped)" (RunPod's storage page, docs.runpod.io/pods/storage/types).
+/// The container disk is "Lost on stop/restart" and paid "only … when the pod is running", and
+/// the API document states no rate, so this published one is used.
+pub const RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH: f64 = 0.20;
+/// Hours in the month of RunPod's per-month storage prices (365 × 24 / 12).
+pub const HOURS_PER_MONTH: f64 = 730.0;
+
+/// What a stopped pod bills per hour: its persistent volume at
+/// [`RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH`]; nothing for a pod with only a container disk
+/// (a network volume bills on its own, whatever the pod does).
+fn stopped_rate(pod: &types::Pod) -> f64 {
+    let gb = pod.mounts.persistent.as_ref().map_or(0, |m| m.size.max(0));
+    gb as f64 * RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH / HOURS_PER_MONTH
+}
+
 pub(crate) fn to_pod(pod: types::Pod) -> Pod {
     let provider_status = pod.status.0.clone();
     let (launch_tag, lease_expires_at) = crate::model::lease::tag_and_expiry(&pod.name);
+    let status = PodStatus::from_runpod(&provider_status);
+    // `cost` is the current rate ("0.0 when EXITED or TERMINATED"), f32 on the wire: rounded
+    // back to the cents' precision it was quoted in, not 1.9900000095367432. While the pod is
+    // stopped or ended it says nothing about the running rate.
+    let cost = wire_price(pod.cost);
+    let (running_rate, rate_now) = match status {
+        PodStatus::Stopped => (None, stopped_rate(&pod)),
+        PodStatus::Terminated => (None, 0.0),
+        _ => (Some(cost), cost),
+    };
     Pod {
         id: PodId::new(Provider::RunPod, pod.id.clone()),
         provider: Provider::RunPod,
         name: pod.name.clone(),
         launch_tag,
         lease_expires_at,
-        status: PodStatus::from_runpod(&provider_status),
+        status,
         provider_status,
         installation_status: None,
         installation_progress: None,
         team_id: None,
         gpu_type: pod.gpu.as_ref().map(|g| gpu::canonical_name(&g.id)).unwrap_or_else(|| "CPU".into()),
         gpu_count: pod.gpu.as_ref().map(|g| u32::try_from(g.count.get()).unwrap_or(u32::MAX)).unwrap_or(0),
-        // `cost` is the current rate ("0.0 when EXITED or TERMINATED"), f32 on the wire:
-        // rounded back to the cents' precision it was quoted in, not 1.9900000095367432.
-        price_per_hour: Some(wire_price(pod.cost)),
+        price_per_hour: running_rate,
+        price_now_per_hour: Some(rate_now),
         data_center: pod.data_center_id.clone(),
         // "Live utilization metrics. Null when the pod is not RUNNING." A GPU without a `util`
         // makes the whole reading unknown: an idle judgement must not rest on a guess.
@@ -419,6 +457,7 @@ pub(crate) fn to_pod(pod: types::Pod) -> Pod {
             .and_then(|r| r.gpus.iter().map(|g| g.util.map(|u| u.clamp(0, 100) as u8)).collect()),
         ssh: ssh_of(&pod),
         created_at: parse_timestamp(&pod.created_at),
+        started_at: pod.started_at.as_deref().and_then(parse_timestamp),
         raw: PodRecord::RunPod(Box::new(pod)),
     }
 }
@@ -576,6 +615,27 @@ impl Provisioner for RunPod {
 
     fn list(&self) -> BoxStream<'_, Result<Pod>> {
         crate::transport::paginate::items(self.pod_pages())
+    }
+
+    fn list_billing_pods(&self) -> BoxStream<'_, Result<Pod>> {
+        crate::transport::paginate::items(self.pod_pages_with_cluster_members())
+    }
+
+    /// A running pod's `cost`; a stopped one's is not in its record ("0.0 when EXITED"), so it is
+    /// its GPU type's list price on its cloud tier, per GPU times its count, from the catalog.
+    async fn running_rate(&self, pod: &Pod) -> Result<Option<f64>> {
+        if pod.price_per_hour.is_some() {
+            return Ok(pod.price_per_hour);
+        }
+        let PodRecord::RunPod(raw) = &pod.raw else { return Ok(None) };
+        let Some(gpu) = &raw.gpu else { return Ok(None) };
+        let count = u32::try_from(gpu.count.get()).unwrap_or(u32::MAX);
+        let cloud = raw.cloud.0.as_str();
+        let catalog = self.catalog(cloud, count).await?;
+        Ok(catalog.iter().find(|g| g.id == gpu.id).and_then(|g| {
+            let unit = if cloud == "SECURE" { g.price.secure } else { g.price.community };
+            (unit > 0.0).then(|| wire_price(unit) * f64::from(count))
+        }))
     }
 
     async fn terminate(&self, id: &PodId) -> Result<()> {
