@@ -48,8 +48,10 @@ pub enum Command {
     Get(GetArgs),
     /// Terminate pods (POD is provider:id) and wait for the termination to be confirmed.
     Down(DownArgs),
-    /// Stop pods, keeping their disks (RunPod; a stopped pod bills for its disk only).
-    Stop(DownArgs),
+    /// Stop pods (RunPod). Compute stops billing; a pod volume still bills. The container disk
+    /// is wiped when the pod starts again: files not on a volume are lost (asks for --yes when
+    /// a pod has no volume and stdin is not a terminal).
+    Stop(StopArgs),
     /// Start stopped pods (RunPod): on the host they ran on, which may have no free GPU.
     Start(StartArgs),
     /// Set a pod's lease to expire TTL from now (RunPod; PrimeIntellect pods cannot be renamed).
@@ -180,13 +182,24 @@ pub struct UpArgs {
     #[arg(long, value_parser = parse_price)]
     pub max_price: Option<f64>,
     /// The most the pod may cost in all, USD: with --ttl, offers whose worst case passes it are
-    /// not tried; without, it sets the lease (what it buys at the offer's price).
+    /// not tried; without, it sets the lease (what it buys at the offer's worst hourly price). A
+    /// variable-price offer's worst is its maxPrice (--max-price, or its price plus 10%).
     #[arg(long, env = "GPUCLOUD_BUDGET_USD", value_parser = parse_price)]
     pub budget: Option<f64>,
-    /// Refuse the create if all live pods of the providers (any client's) would then burn more
-    /// than this, USD per hour.
+    /// Refuse the create if all live pods would then burn more than this, USD per hour: every
+    /// pod (any client's) of every provider whose API key is set, whatever --provider selects,
+    /// each at the rate it will bill (a provisioning pod at its running price, a stopped one at
+    /// its disk rate). A provider whose pods cannot be read refuses the create.
     #[arg(long, env = "GPUCLOUD_MAX_BURN_USD_PER_HOUR", value_parser = parse_price)]
     pub max_burn: Option<f64>,
+    /// US dollars per euro, to compare EUR-priced offers and pods with --budget and --max-burn;
+    /// without it they never are (a capped create of one is refused, saying why).
+    #[arg(long, env = "GPUCLOUD_USD_PER_EUR", value_parser = parse_price)]
+    pub usd_per_eur: Option<f64>,
+    /// Never let the idle reaper (reap --idle-below) judge this pod: for work its GPUs do not
+    /// show, such as an interactive session. Its lease still applies. `run` sets it by itself.
+    #[arg(long)]
+    pub no_idle_reap: bool,
     /// RunPod: only hosts whose driver offers at least this CUDA version (major.minor, e.g.
     /// 12.4); the default image asks for 12.4 by itself.
     #[arg(long)]
@@ -488,10 +501,24 @@ pub struct DownArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StopArgs {
+    /// One or more provider:id.
+    #[arg(required = true, value_parser = parse_pod_id)]
+    pub pods: Vec<gpucloud::PodId>,
+    /// Stop pods without a volume without asking: their container disk is wiped on restart.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct StartArgs {
     /// One or more provider:id.
     #[arg(required = true, value_parser = parse_pod_id)]
     pub pods: Vec<gpucloud::PodId>,
+    /// Refuse to start a pod if all live pods would then burn more than this, USD per hour
+    /// (counted as for `up --max-burn`: every provider whose API key is set).
+    #[arg(long, env = "GPUCLOUD_MAX_BURN_USD_PER_HOUR", value_parser = parse_price)]
+    pub max_burn: Option<f64>,
     /// When the pod's host has no free GPU: launch a new pod from its configuration (image,
     /// GPU, env, network volume, in the volume's data center), wait until it is ready, then
     /// terminate the stopped one (kept when it has a pod volume, whose data would be lost).
