@@ -418,6 +418,11 @@ pub struct ReapArgs {
     /// How long every reading must stay under --idle-below (e.g. 30m).
     #[arg(long, requires = "idle_below", value_parser = parse_duration)]
     pub idle_for: Option<std::time::Duration>,
+    /// How long after a pod starts before --idle-below judges it at all (image pulls, installs
+    /// and downloads read 0%). Pods launched by `run` or with `up --no-idle-reap` are never
+    /// judged; RunPod pods marked locked are never stopped or terminated by any rule.
+    #[arg(long, requires = "idle_below", value_parser = parse_duration, default_value = "15m")]
+    pub idle_grace: std::time::Duration,
     /// Read the utilization of pods whose provider reports none (PrimeIntellect) on the pod,
     /// over SSH (`nvidia-smi`), with your ssh configuration and agent or --ssh-key.
     #[arg(long, requires = "idle_below")]

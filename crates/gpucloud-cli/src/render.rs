@@ -11,7 +11,7 @@
 //!   does not say), `price_now_per_hour` the rate in force now (provisioning, stopped: disk).
 //! - team: `{"id","name","slug","role"}`.
 //! - ssh key: `{"provider","id","name","public_key"}` (`id`, `name` null on RunPod).
-//! - reap: `{"dry_run","examined","reaped":[{"id","name","reason","since"}],"failures":[{"provider","pod","error"}]}`,
+//! - reap: `{"dry_run","examined","reaped":[{"id","name","reason","since"}],"failures":[{"provider","pod","error"}],"unmeasured":[id],"skipped":[{"id","name","reason","since","why"}]}`,
 //!   `reason` `lease_expired` (`since`: the expiry) or `prefix_older_than` (`since`: the creation
 //!   time); a failure's `pod` is null when the provider's pods could not be listed.
 //! - offer: `{"provider","via","gpu_type","gpu_count","price_per_hour","currency","prepaid_hours","spot","region","data_center","stock"}`,
@@ -169,8 +169,16 @@ pub fn reap_json(report: &ReapReport) -> Value {
         })
         .collect();
     let unmeasured: Vec<String> = report.unmeasured.iter().map(ToString::to_string).collect();
+    let skipped: Vec<Value> = report
+        .skipped
+        .iter()
+        .map(|s| {
+            let (reason, since) = reason_json(&s.reason);
+            json!({"id": s.id.to_string(), "name": s.name, "reason": reason, "since": since, "why": s.why})
+        })
+        .collect();
     json!({"dry_run": report.dry_run, "examined": report.examined, "reaped": reaped, "failures": failures,
-           "unmeasured": unmeasured})
+           "unmeasured": unmeasured, "skipped": skipped})
 }
 
 /// One sweep for people: what was (or would be) terminated, failures on stderr.
@@ -196,6 +204,9 @@ pub fn reap_summary(report: &ReapReport) {
     if !report.unmeasured.is_empty() {
         let ids: Vec<String> = report.unmeasured.iter().map(ToString::to_string).collect();
         outln!("not measurable for --idle-below (no utilization reported): {}", ids.join(", "));
+    }
+    for skipped in &report.skipped {
+        outln!("left {} ({}): {}", skipped.id, skipped.name, skipped.why);
     }
     for failure in &report.failures {
         let (provider, pod, error) = failure_parts(failure);
