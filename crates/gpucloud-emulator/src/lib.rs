@@ -57,7 +57,10 @@ mod ssh;
 mod state;
 mod strict;
 
-pub use billing::{Charge, ChargeKind, RUNPOD_VOLUME_USD_PER_GB_MONTH};
+pub use billing::{
+    Charge, ChargeKind, PRIMEINTELLECT_DISK_USD_PER_GB_HOUR, RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH,
+    RUNPOD_VOLUME_USD_PER_GB_MONTH,
+};
 pub use faults::{FaultConfig, FaultKind};
 pub use quota::{Quota, QuotaStats, QuotaWindow};
 pub use ssh::BANNER as SSH_BANNER;
@@ -601,6 +604,9 @@ impl Emulator {
             }
             // The open stretch starts earlier; a closed one was moved above.
             if let Some(since) = pod.running_since.as_mut() {
+                *since -= span;
+            }
+            if let Some(since) = pod.stopped_since.as_mut() {
                 *since -= span;
             }
         }

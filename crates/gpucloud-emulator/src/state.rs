@@ -83,6 +83,10 @@ pub struct EmulatedPod {
     /// [`crate::billing`]).
     #[serde(skip)]
     pub(crate) running_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// When its current stopped stretch began, for a stopped RunPod pod whose volume disk bills
+    /// while stopped (see [`crate::billing`]); `None` otherwise.
+    #[serde(skip)]
+    pub(crate) stopped_since: Option<chrono::DateTime<chrono::Utc>>,
     /// RFC 3339 termination time.
     pub terminated_at: Option<String>,
     /// RunPod `mounts`, as created (`{}` without any).
@@ -274,6 +278,7 @@ impl State {
             max_price: new.max_price,
             prepaid_hours: new.prepaid_hours,
             running_since: Some(chrono::Utc::now()),
+            stopped_since: None,
             terminated_at: None,
             gpu_utilization: 0,
             mounts: serde_json::json!({}),

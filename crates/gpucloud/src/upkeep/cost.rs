@@ -176,6 +176,7 @@ fn accrued(
         end,
         usd: price * hours,
         basis: Basis::Estimate,
+        share_of: None,
     }))
 }
 
@@ -271,6 +272,7 @@ mod tests {
             end: at("2026-06-01T10:00:00Z"),
             usd: 4.0,
             basis: Basis::Billed,
+            share_of: None,
         }];
         let report = assemble(window, billed, &[pod], now);
         let totals = report.totals();
@@ -293,6 +295,7 @@ mod tests {
             end: at("2026-06-01T13:00:00Z"),
             usd: 1.0,
             basis: Basis::Billed,
+            share_of: None,
         };
         let mut unpriced = running_pod(None, Some("2026-06-01T08:00:00Z"));
         unpriced.id = PodId::new(Provider::RunPod, "def");
@@ -316,6 +319,7 @@ mod tests {
             end: at(start) + chrono::Duration::hours(1),
             usd,
             basis: Basis::Billed,
+            share_of: None,
         };
         let billed = vec![
             entry(Provider::RunPod, "a", "2026-06-01T01:00:00Z", 1.25),

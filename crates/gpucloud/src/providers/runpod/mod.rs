@@ -398,6 +398,19 @@ fn ssh_of(pod: &types::Pod) -> Option<SshEndpoint> {
     })
 }
 
+/// Whether a `400`'s detail is a capacity answer. RunPod's document: "`400` covers both 'your
+/// request breaks a rule' and 'no capacity', because capacity exhaustion currently carries no
+/// machine-readable code of its own — only a human-readable `detail`". So only the wordings
+/// RunPod gives for capacity count ("There are no instances currently available …", "There are
+/// not enough free GPUs on the host machine …", "no capacity"); any other `400` is the error as
+/// it came, never [`Error::HostFull`], so nothing is redeployed on it.
+pub(crate) fn is_stock_out(detail: &str) -> bool {
+    let detail = detail.to_ascii_lowercase();
+    ["no instances currently available", "not enough free gpus", "no capacity", "no longer any instances available"]
+        .iter()
+        .any(|wording| detail.contains(wording))
+}
+
 /// A RunPod price (f32 on the wire) as the decimal it was quoted in: four places.
 fn wire_price(price: f32) -> f64 {
     (f64::from(price) * 10_000.0).round() / 10_000.0
@@ -671,7 +684,9 @@ impl Provisioner for RunPod {
 
     async fn start(&self, id: &PodId) -> Result<()> {
         match self.action(id, "start").await {
-            Err(Error::Api { status: 400, message, .. }) => Err(Error::HostFull { id: id.clone(), message }),
+            Err(Error::Api { status: 400, message, .. }) if is_stock_out(&message) => {
+                Err(Error::HostFull { id: id.clone(), message })
+            }
             other => other,
         }
     }
@@ -757,5 +772,22 @@ impl Provisioner for RunPod {
 
     fn readiness(&self) -> crate::Readiness {
         self.readiness
+    }
+}
+
+#[cfg(test)]
+mod stock_out_tests {
+    #[test]
+    fn only_capacity_wordings_are_a_full_host() {
+        for full in [
+            "There are no instances currently available on this pod's host",
+            "There are not enough free GPUs on the host machine to start this pod.",
+            "no capacity",
+        ] {
+            assert!(super::is_stock_out(full), "{full}");
+        }
+        for rule in ["gpu.minCudaVersion must be major.minor", "This pod is locked", ""] {
+            assert!(!super::is_stock_out(rule), "{rule}");
+        }
     }
 }
