@@ -587,9 +587,10 @@ impl Emulator {
         all
     }
 
-    /// Makes pod `id` of `api` look `by` older: its creation time, and every billing stretch
-    /// it has, move back by `by`, as if it had been created that much earlier (so a test can
-    /// bill hours without waiting them).
+    /// Makes pod `id` of `api` look `by` older: its creation time, its termination time if it
+    /// ended, and every billing stretch it has, move back by `by`, as if it had been created
+    /// that much earlier (so a test can bill hours without waiting them, or, after a
+    /// termination, place a whole life in the past).
     pub fn backdate(&self, api: Api, id: &str, by: Duration) {
         let mut state = self.inner.state();
         let span = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::zero());
@@ -601,6 +602,11 @@ impl Emulator {
             pod.created = pod.created.checked_sub(by).unwrap_or(pod.created);
             if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&pod.created_at) {
                 pod.created_at = (created - span).to_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            }
+            // An ended pod ended that much earlier too: its history record's life is its bill's.
+            if let Some(ended) = pod.terminated_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            {
+                pod.terminated_at = Some((ended - span).to_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
             }
             // The open stretch starts earlier; a closed one was moved above.
             if let Some(since) = pod.running_since.as_mut() {
