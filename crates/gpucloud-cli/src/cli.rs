@@ -62,8 +62,9 @@ pub enum Command {
     /// this anywhere the API keys are, on a schedule (--every, a systemd timer, a CronJob).
     /// Pods without an expired gpucloud lease are never touched unless --prefix names them.
     Reap(ReapArgs),
-    /// What was spent: what the providers billed (RunPod billing, PrimeIntellect pod history),
-    /// plus an estimate for what running pods have accrued since; totals per provider.
+    /// What was spent in the window: RunPod's account-wide billing (pods, volumes, clusters, the
+    /// rest as "other"), PrimeIntellect's history (each ended resource by the share of its life in
+    /// the window), plus an estimate for running pods and live PrimeIntellect disks.
     Cost(CostArgs),
     /// Print a pod's log (the last --tail lines; --follow keeps printing new ones).
     Logs(LogsArgs),

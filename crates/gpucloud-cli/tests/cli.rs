@@ -836,7 +836,8 @@ async fn cost_reports_billed_and_estimated_spend_per_provider_pod_and_day() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
     assert!(text.starts_with("DAY"), "{text}");
-    assert!(text.contains(&format!("total ${billed:.2}")), "{text}");
+    assert!(text.contains(&format!("UTC: ${billed:.2} (")), "{text}");
+    assert!(text.contains("sums: RunPod's account-wide billing"), "the headline says what it sums: {text}");
 
     let bad = run({
         let mut cmd = against(&emulator);

@@ -57,6 +57,18 @@ async fn the_report_adds_up_to_the_emulators_records_to_the_cent() {
     pi.terminate(&pi_ended.id).await.unwrap();
     let pi_running = create(&pi, "pi-running").await;
     emulator.backdate(Api::PrimeIntellect, pi_running.id.id(), HOUR);
+    // A live PrimeIntellect disk bills from its creation ("billed continuously from creation
+    // until termination").
+    let disk = pi
+        .create_volume(&VolumeSpec {
+            name: "pi-data".into(),
+            size_gb: 500,
+            provider_type: Some("runpod".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
 
     let fleet = gpucloud::Fleet::new().with(pi.clone()).with(runpod.clone());
     let now = chrono::Utc::now();
@@ -91,6 +103,14 @@ async fn the_report_adds_up_to_the_emulators_records_to_the_cent() {
     assert!((pi_estimate - price_of(&pi_running)).abs() < 0.01, "{pi_estimate}");
     assert_eq!(billed(pi_running.id.id()), 0.0);
     assert!(report.unpriced.is_empty(), "{:?}", report.unpriced);
+    let disk_accrued: f64 = report
+        .entries
+        .iter()
+        .filter(|e| e.id == disk.id && e.billable == Billable::Volume && e.provider == Provider::PrimeIntellect)
+        .map(|e| e.usd)
+        .sum();
+    assert!(disk_accrued > 0.0, "the live disk is in the report");
+    assert!((disk_accrued - emulator_billed(&emulator, &disk.id)).abs() < 0.01, "{disk_accrued}");
 
     // Totals per provider and overall agree with the entries.
     let by = report.by_provider();

@@ -70,5 +70,50 @@ pub(crate) async fn read(
             break;
         }
     }
+    entries.extend(live_disks(client, since, until).await?);
+    Ok(entries)
+}
+
+/// What live disks accrued in `[since, until)`: "Disks are billed continuously from creation
+/// until termination, regardless of whether they're attached to an instance" (Managing Disks),
+/// at their `priceHr`, and a live disk is in no history. Each is `priceHr` × its time in the
+/// window, per UTC day, marked [`Basis::Estimate`]; a disk without a price or creation time is
+/// left out with a warning rather than counted as zero.
+async fn live_disks(
+    client: &crate::PrimeIntellect,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<CostEntry>> {
+    use crate::Provisioner as _;
+    let now = Utc::now();
+    let mut entries = Vec::new();
+    for disk in client.list_volumes().await? {
+        if matches!(disk.status.as_deref(), Some("TERMINATED" | "DELETING")) {
+            continue;
+        }
+        let created = disk.raw["createdAt"].as_str().and_then(crate::model::time::parse_timestamp);
+        let (Some(price), Some(created)) = (disk.price_per_hour, created) else {
+            tracing::warn!(disk = %disk.id, "a PrimeIntellect disk reports no price or creation time: not in the report");
+            continue;
+        };
+        let (from, to) = (created.max(since), until.min(now));
+        if to <= from {
+            continue;
+        }
+        let hours = (to - from).num_microseconds().unwrap_or(0) as f64 / 3.6e9;
+        for (start, end, usd) in spread_by_day(price * hours, (from, to), (from, to)) {
+            entries.push(CostEntry {
+                provider: Provider::PrimeIntellect,
+                billable: Billable::Volume,
+                id: disk.id.clone(),
+                name: Some(disk.name.clone()),
+                start,
+                end,
+                usd,
+                basis: Basis::Estimate,
+                share_of: None,
+            });
+        }
+    }
     Ok(entries)
 }
