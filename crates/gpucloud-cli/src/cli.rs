@@ -525,11 +525,17 @@ pub struct StartArgs {
     /// (counted as for `up --max-burn`: every provider whose API key is set).
     #[arg(long, env = "GPUCLOUD_MAX_BURN_USD_PER_HOUR", value_parser = parse_price)]
     pub max_burn: Option<f64>,
-    /// When the pod's host has no free GPU: launch a new pod from its configuration (image,
-    /// GPU, env, network volume, in the volume's data center), wait until it is ready, then
-    /// terminate the stopped one (kept when it has a pod volume, whose data would be lost).
+    /// When the pod's host has no free GPU: launch the same pod elsewhere (image, GPU, cloud
+    /// tier, data center, registry credential, ports, disk, env without the injected PUBLIC_KEY,
+    /// network volume at its mount path), wait until it is ready, then terminate the stopped one
+    /// (kept when it has a pod volume, whose data would be lost). No matching offer: nothing is
+    /// launched and the stopped pod stays. Only a capacity answer counts as a full host.
     #[arg(long)]
     pub or_redeploy: bool,
+    /// With --or-redeploy: the new pod may land anywhere in the old data center's region
+    /// (country or continent), not only in that data center.
+    #[arg(long, requires = "or_redeploy")]
+    pub same_region: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -196,7 +196,12 @@ pub(crate) async fn start_or_redeploy(cli: &Cli, args: &cli::StartArgs) -> Resul
     .await?;
     let mut first_error = None;
     for id in &args.pods {
-        match session.fleet.start_or_redeploy(id).await {
+        let scope = if args.same_region {
+            gpucloud::upkeep::redeploy::RedeployScope::SameRegion
+        } else {
+            gpucloud::upkeep::redeploy::RedeployScope::SameDataCenter
+        };
+        match session.fleet.start_or_redeploy_within(id, scope).await {
             Ok(StartOutcome::Started) => outln!("started {id}"),
             Ok(StartOutcome::Redeployed { pod, replaced }) => {
                 let ssh = pod.ssh.as_ref().map(|s| format!(" (ssh {}@{} -p {})", s.user, s.host, s.port));

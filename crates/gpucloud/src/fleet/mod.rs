@@ -106,6 +106,16 @@ pub struct LaunchRequest {
     pub min_vcpus_per_gpu: Option<u32>,
     /// Lowest CUDA version of the host's driver ([`LaunchSpec::min_cuda_version`]; RunPod only).
     pub min_cuda_version: Option<String>,
+    /// RunPod: the container registry credential id a private image is pulled with
+    /// (`registry`, "Container registry credential ID (for private images)").
+    /// PrimeIntellect: unsupported.
+    pub registry: Option<String>,
+    /// RunPod: ports to expose besides `22/tcp`, which every pod gets (`8888/http`, ...).
+    /// PrimeIntellect: unsupported.
+    pub ports: Vec<String>,
+    /// RunPod: where the network volume is mounted ("No default — must be specified
+    /// explicitly"); `None` mounts it at `/workspace`. PrimeIntellect: unsupported.
+    pub volume_mount_path: Option<String>,
     /// The most the pod may cost in all, USD ([`crate::fleet::spend`]): with `ttl`, offers whose
     /// worst case passes it are not tried; without, it sets the lease (what it buys at the
     /// offer's worst hourly price: a variable price's `maxPrice`), which [`Fleet::reap`] enforces.
@@ -140,6 +150,9 @@ impl LaunchRequest {
             min_ram_per_gpu_gb: None,
             min_vcpus_per_gpu: None,
             min_cuda_version: None,
+            registry: None,
+            ports: Vec::new(),
+            volume_mount_path: None,
             budget_usd: None,
             idle_exempt: false,
         }
@@ -158,6 +171,9 @@ impl LaunchRequest {
         spec.min_ram_per_gpu_gb = self.min_ram_per_gpu_gb;
         spec.min_vcpus_per_gpu = self.min_vcpus_per_gpu;
         spec.min_cuda_version.clone_from(&self.min_cuda_version);
+        spec.registry.clone_from(&self.registry);
+        spec.ports.clone_from(&self.ports);
+        spec.volume_mount_path.clone_from(&self.volume_mount_path);
         spec
     }
 }

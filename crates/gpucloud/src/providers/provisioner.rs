@@ -45,6 +45,9 @@ pub struct OfferQuery {
     pub volume_id: Option<String>,
     /// Leave out offers reported as out of stock (default true in [`crate::Fleet`]).
     pub in_stock_only: bool,
+    /// Only offers on this RunPod cloud tier (`SECURE`: "Runpod-owned datacenter hardware",
+    /// `COMMUNITY`: "community-hosted hardware"); no PrimeIntellect offer matches it.
+    pub cloud: Option<String>,
 }
 
 impl OfferQuery {
@@ -65,6 +68,9 @@ impl OfferQuery {
             && (self.allow_prepaid || offer.prepaid_hours.is_none())
             && self.spot.is_none_or(|spot| spot == offer.spot)
             && (!self.in_stock_only || offer.stock.is_available())
+            && self.cloud.as_ref().is_none_or(|wanted| {
+                matches!(&offer.details, crate::model::OfferDetails::RunPod { cloud, .. } if cloud.eq_ignore_ascii_case(wanted))
+            })
     }
 
     /// Checks the query before any request: a GPU count of at least 1, a positive price cap,
@@ -135,6 +141,16 @@ pub struct LaunchSpec {
     /// with the default image, [`DEFAULT_RUNPOD_IMAGE_CUDA`] is sent, the image's own need.
     /// PrimeIntellect chooses CUDA by image: [`crate::Error::Unsupported`].
     pub min_cuda_version: Option<String>,
+    /// RunPod: the container registry credential id a private image is pulled with
+    /// (`registry`, "Container registry credential ID (for private images)").
+    /// PrimeIntellect: [`crate::Error::Unsupported`].
+    pub registry: Option<String>,
+    /// RunPod: ports to expose besides `22/tcp`, which every pod gets (`8888/http`, ...).
+    /// PrimeIntellect: [`crate::Error::Unsupported`].
+    pub ports: Vec<String>,
+    /// RunPod: where the network volume is mounted ("No default — must be specified
+    /// explicitly"); `None` mounts it at `/workspace`. PrimeIntellect: [`crate::Error::Unsupported`].
+    pub volume_mount_path: Option<String>,
 }
 
 /// The CUDA version [`DEFAULT_RUNPOD_IMAGE`] is built for: a host with an older driver cannot
@@ -186,6 +202,9 @@ impl LaunchSpec {
             min_ram_per_gpu_gb: None,
             min_vcpus_per_gpu: None,
             min_cuda_version: None,
+            registry: None,
+            ports: Vec::new(),
+            volume_mount_path: None,
         }
     }
 

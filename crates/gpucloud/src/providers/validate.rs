@@ -97,6 +97,9 @@ fn check_container(spec: &LaunchSpec) -> Result<()> {
         ("min_ram_per_gpu_gb (size memory_gb instead)", spec.min_ram_per_gpu_gb.is_some()),
         ("min_vcpus_per_gpu (size vcpus instead)", spec.min_vcpus_per_gpu.is_some()),
         ("min_cuda_version (choose a CUDA image instead)", spec.min_cuda_version.is_some()),
+        ("registry credential", spec.registry.is_some()),
+        ("extra ports", !spec.ports.is_empty()),
+        ("volume mount path", spec.volume_mount_path.is_some()),
     ];
     if provider != Provider::RunPod
         && let Some((operation, _)) = asked.iter().find(|(_, set)| *set)

@@ -574,13 +574,16 @@ impl Provisioner for RunPod {
         {
             gpu["minCudaVersion"] = json!(floor);
         }
+        // Every pod exposes 22/tcp for SSH; the caller's other ports follow.
+        let mut ports = vec!["22/tcp".to_string()];
+        ports.extend(spec.ports.iter().filter(|p| p.as_str() != "22/tcp").cloned());
         let mut body = json!({
             "name": spec.pod_name(&tag),
             "image": spec.image.clone().unwrap_or_else(|| DEFAULT_RUNPOD_IMAGE.to_string()),
             "gpu": gpu,
             "cloud": cloud,
             "env": env,
-            "ports": ["22/tcp"],
+            "ports": ports,
             "startSsh": true,
         });
         if !data_center_ids.is_empty() {
@@ -596,7 +599,11 @@ impl Provisioner for RunPod {
             body["entrypoint"] = json!(entrypoint);
         }
         if let Some(volume) = spec.volume_ids.first() {
-            body["mounts"] = json!({"network": [{"volumeId": volume, "path": "/workspace"}]});
+            let path = spec.volume_mount_path.as_deref().unwrap_or("/workspace");
+            body["mounts"] = json!({"network": [{"volumeId": volume, "path": path}]});
+        }
+        if let Some(registry) = &spec.registry {
+            body["registry"] = json!(registry);
         }
         let body: types::CreatePodRequest = self.caller.build("launch spec", body)?;
         let limit = crate::providers::validate::RUNPOD_MAX_CREATE_BODY;
