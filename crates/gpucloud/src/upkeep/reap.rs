@@ -229,6 +229,9 @@ pub struct SkippedPod {
 /// Why a locked pod is left: RunPod's own words for the flag.
 const LOCKED: &str = "locked on RunPod (\"prevents stopping or resetting\"): the reaper never stops or terminates it; unlock it to let it";
 
+/// A pod and the rule it matched.
+type Matched = (Pod, ReapReason);
+
 /// What became of one candidate.
 enum Outcome {
     Reaped(ReapedPod),
@@ -273,7 +276,7 @@ pub(crate) async fn sweep(
         report.unmeasured =
             readings.iter().filter(|(_, r)| **r == Reading::Unmeasured).map(|(id, _)| id.clone()).collect();
     }
-    let (locked, candidates): (Vec<(Pod, ReapReason)>, Vec<(Pod, ReapReason)>) = pods
+    let (locked, candidates): (Vec<Matched>, Vec<Matched>) = pods
         .into_iter()
         .filter_map(|pod| policy.reason(&pod, now).or_else(|| idle_reason(&pod)).map(|reason| (pod, reason)))
         .partition(|(pod, _)| pod.locked());

@@ -6,6 +6,9 @@ use crate::model::error::Result;
 use crate::model::ids::Provider;
 use chrono::{DateTime, Utc};
 
+/// One record as RunPod billed it: what, its id, its bucket's start and end, the amount.
+type Bucketed = (Billable, String, DateTime<Utc>, DateTime<Utc>, f64);
+
 /// The bucket size for a window.
 fn bucket_for(since: DateTime<Utc>, until: DateTime<Utc>) -> chrono::Duration {
     if (until - since).to_std().is_ok_and(|span| span <= HOURLY_UP_TO) {
@@ -64,7 +67,7 @@ pub(crate) async fn read(client: &crate::RunPod, since: DateTime<Utc>, until: Da
     let provider = Provider::RunPod;
     let now = Utc::now();
     // Whole buckets as RunPod billed them: (what, id, start, end, amount).
-    let mut billed: Vec<(Billable, String, DateTime<Utc>, DateTime<Utc>, f64)> = Vec::new();
+    let mut billed: Vec<Bucketed> = Vec::new();
     let time = |operation, text: &str| parse_billed_time(provider, operation, text);
     for r in pods.records {
         let operation = "list_pod_billing";
