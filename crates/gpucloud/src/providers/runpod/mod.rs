@@ -44,6 +44,9 @@ pub struct RunPod {
     readiness: crate::Readiness,
     watcher: crate::providers::watch::Watcher,
     pagination: crate::Pagination,
+    /// RunPod's data centers and the continent (`DataCenterRegion`) each lies on, read once per
+    /// client from `GET /v2/catalog/datacenters` (shared by clones); `None` until read.
+    data_center_regions: Arc<std::sync::Mutex<Option<Arc<std::collections::HashMap<String, String>>>>>,
     /// Set once the account is seen to hold an SSH key; a missing key is never cached, so one
     /// registered later (e.g. in the console) is found on the next create.
     ssh_key_seen: Arc<AtomicBool>,
@@ -63,6 +66,7 @@ impl RunPod {
             watcher: crate::providers::watch::Watcher::default(),
             pagination: crate::Pagination::runpod(),
             ssh_key_seen: Arc::default(),
+            data_center_regions: Arc::default(),
         })
     }
 
@@ -171,6 +175,30 @@ impl RunPod {
 }
 
 impl RunPod {
+    /// Each data center's continent as RunPod's catalog states it (`DataCenter.region`, "Continental
+    /// region containing the data center"), read once per client; `None`, with a warning, when
+    /// the catalog cannot be read, and continents are then told by the data center's id.
+    async fn data_center_regions(&self) -> Option<Arc<std::collections::HashMap<String, String>>> {
+        if let Some(known) = self.data_center_regions.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Some(known);
+        }
+        let read =
+            self.caller.call("list_data_centers", Safety::Idempotent, || self.client.list_data_centers().send()).await;
+        match read {
+            Ok(list) => {
+                let regions: std::collections::HashMap<String, String> =
+                    list.data_centers.iter().map(|dc| (dc.id.clone(), dc.region.0.clone())).collect();
+                let regions = Arc::new(regions);
+                *self.data_center_regions.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&regions));
+                Some(regions)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "RunPod's data center catalog could not be read: continents are told by the data center's id");
+                None
+            }
+        }
+    }
+
     /// Feeds `lines` from the pod's SSE log stream, reconnecting with `Last-Event-ID` after a
     /// drop (see [`crate::providers::logs`]). Returns when done, when `lines` is closed, or on an error.
     async fn stream_logs(
@@ -529,6 +557,8 @@ impl Provisioner for RunPod {
         // A region keeps only the data centers inside it: the offer shows one of them and its
         // create's `dataCenterIds` ("preferred data centers for placement") holds only them.
         let places = crate::model::region::parse_all(&query.regions)?;
+        let catalog =
+            if places.iter().any(|p| p.continent.is_some()) { self.data_center_regions().await } else { None };
         Ok(offers
             .into_iter()
             .filter(|o| query.matches(o))
@@ -541,7 +571,7 @@ impl Provisioner for RunPod {
                     return None;
                 }
                 data_center_ids.retain(|dc| {
-                    (places.is_empty() || places.iter().any(|p| p.has_runpod_data_center(dc)))
+                    (places.is_empty() || places.iter().any(|p| p.has_runpod_data_center_in(dc, catalog.as_deref())))
                         && volume_home.as_ref().is_none_or(|home| home == dc)
                 });
                 let first = data_center_ids.first()?.clone();
