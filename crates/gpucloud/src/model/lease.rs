@@ -45,7 +45,7 @@ const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 const IDLE_EXEMPT_MARK: char = 'k';
 
 /// A fresh, unique launch tag: `gc` and 10 random lowercase letters or digits, the first of
-/// them never [`IDLE_EXEMPT_MARK`] (that marks [`new_idle_exempt_launch_tag`]'s tags).
+/// them never `k` (that marks [`new_idle_exempt_launch_tag`]'s tags).
 pub fn new_launch_tag() -> String {
     let first = loop {
         let c = ALPHABET[fastrand::usize(..ALPHABET.len())] as char;

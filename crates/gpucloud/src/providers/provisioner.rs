@@ -264,7 +264,9 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
     /// Terminates the pod. Idempotent: a pod that is already gone is success.
     async fn terminate(&self, id: &PodId) -> Result<()>;
 
-    /// Stops a pod, keeping its disk. [`Error::Unsupported`] where the provider cannot.
+    /// Stops a pod: its compute stops billing. RunPod keeps its volume disk, but its container
+    /// disk is "ephemeral, wiped on restart" ([`Pod::keeps_files_across_restart`]).
+    /// [`Error::Unsupported`] where the provider cannot.
     async fn stop(&self, id: &PodId) -> Result<()> {
         let _ = id;
         Err(Error::Unsupported { provider: self.provider(), operation: "stop" })

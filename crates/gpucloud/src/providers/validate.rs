@@ -73,7 +73,7 @@ pub fn max_price(spec: &LaunchSpec) -> Option<f64> {
 
 /// The most a pod created from `spec` may bill per hour, and which price that is (for errors):
 /// on a variable-price offer its `maxPrice` (PrimeIntellect's "Dynamic pricing": "rates may
-/// fluctuate throughout the instance's lifetime", and `maxPrice` "set[s] a cap"); on any other
+/// fluctuate throughout the instance's lifetime", and `maxPrice` is "to set a cap"); on any other
 /// offer the estimate.
 pub fn worst_price(spec: &LaunchSpec) -> (f64, &'static str) {
     let variable =

@@ -48,7 +48,7 @@ pub enum StartOutcome {
 pub enum Replaced {
     /// Terminated, and the termination confirmed.
     Terminated(PodId),
-    /// Kept, stopped (it bills for its disk): why.
+    /// Kept, stopped (its volume disk still bills): why.
     KeptStopped {
         /// The stopped pod.
         id: PodId,
