@@ -640,13 +640,13 @@ async fn pod_history(State(shared): State<Shared>, RawQuery(query): RawQuery) ->
             (pod.created_at.clone(), terminated, record)
         })
         .collect();
-    let live_disks: Vec<&str> =
-        state.volumes.iter().filter(|v| v.api == Api::PrimeIntellect).map(|v| v.id.as_str()).collect();
-    for charge in charges.iter().filter(|c| c.kind == ChargeKind::Volume && !live_disks.contains(&c.id.as_str())) {
+    for disk in state.deleted_volumes.iter().filter(|v| v.api == Api::PrimeIntellect) {
+        let Some(charge) = charges.iter().find(|c| c.kind == ChargeKind::Volume && c.id == disk.id) else { continue };
         let (created, terminated) = (rfc3339_millis(charge.start), rfc3339_millis(charge.end));
-        let record = json!({"id": charge.id, "name": charge.id, "providerType": "emulator", "provisionedBy": "emulator-user",
-               "type": "Disk", "createdAt": bare(&created), "terminatedAt": bare(&terminated), "gpuName": "",
-               "gpuCount": 0, "socket": null, "priceHr": charge.rate, "userId": "emulator-user", "teamId": null,
+        let record = json!({"id": disk.id, "name": disk.name, "providerType": disk.provider_type,
+               "provisionedBy": "emulator-user", "type": "Disk", "createdAt": bare(&created),
+               "terminatedAt": bare(&terminated), "gpuName": "", "gpuCount": 0, "socket": null,
+               "priceHr": charge.rate, "userId": "emulator-user", "teamId": disk.team_id,
                "totalBilledPrice": charge.amount()});
         ended.push((created, terminated, record));
     }

@@ -576,6 +576,12 @@ impl Emulator {
         set_utilization(&mut self.inner.state(), id, percent)
     }
 
+    /// The directory pod `id` of `api` runs its commands in: its container disk, which a start
+    /// wipes ("ephemeral, wiped on restart"), keeping what lies under a volume's mount path.
+    pub fn pod_dir(&self, api: Api, id: &str) -> std::path::PathBuf {
+        crate::ssh::pod_home(&self.inner.state().home_root, api, id)
+    }
+
     /// Every billing stretch so far, priced up to now: what the providers' billing reads add up
     /// to (see the `billing` module docs: pods bill their price while running, RunPod volumes
     /// their storage).

@@ -213,6 +213,8 @@ pub(crate) struct State {
     pub home_root: std::path::PathBuf,
     /// Closed billing stretches ([`crate::billing`]).
     pub charges: Vec<crate::billing::Charge>,
+    /// Deleted volumes, as they were: PrimeIntellect's history lists ended disks.
+    pub deleted_volumes: Vec<EmulatedVolume>,
     rng: StdRng,
     next_port: u16,
 }
@@ -230,6 +232,7 @@ impl State {
             creates: 0,
             charges: Vec::new(),
             home_root: crate::ssh::new_home_root(),
+            deleted_volumes: Vec::new(),
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
             next_port: 22000,
         }
@@ -315,6 +318,9 @@ impl State {
     /// Removes a volume, its bill settled; `false` when there was none.
     pub fn remove_volume(&mut self, api: Api, id: &str) -> bool {
         self.settle_volume(api, id);
+        if let Some(volume) = self.volumes.iter().find(|v| v.api == api && v.id == id) {
+            self.deleted_volumes.push(volume.clone());
+        }
         let before = self.volumes.len();
         self.volumes.retain(|v| !(v.api == api && v.id == id));
         self.volumes.len() != before

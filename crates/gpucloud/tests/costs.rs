@@ -68,7 +68,18 @@ async fn the_report_adds_up_to_the_emulators_records_to_the_cent() {
         })
         .await
         .unwrap();
+    // A deleted disk is in the history as `type: Disk`, and labelled so.
+    let gone = pi
+        .create_volume(&VolumeSpec {
+            name: "pi-scratch".into(),
+            size_gb: 100,
+            provider_type: Some("runpod".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
+    pi.delete_volume(&gone.id).await.unwrap();
 
     let fleet = gpucloud::Fleet::new().with(pi.clone()).with(runpod.clone());
     let now = chrono::Utc::now();
@@ -110,6 +121,11 @@ async fn the_report_adds_up_to_the_emulators_records_to_the_cent() {
         .map(|e| e.usd)
         .sum();
     assert!(disk_accrued > 0.0, "the live disk is in the report");
+    assert!(
+        report.entries.iter().any(|e| e.id == gone.id && e.billable == Billable::Volume && e.basis == Basis::Billed),
+        "{:#?}",
+        report.entries
+    );
     assert!((disk_accrued - emulator_billed(&emulator, &disk.id)).abs() < 0.01, "{disk_accrued}");
 
     // Totals per provider and overall agree with the entries.
