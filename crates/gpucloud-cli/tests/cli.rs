@@ -74,7 +74,7 @@ fn keys(value: &Value) -> Vec<&str> {
     keys
 }
 
-const POD_KEYS: [&str; 14] = [
+const POD_KEYS: [&str; 15] = [
     "created_at",
     "data_center",
     "gpu_count",
@@ -84,6 +84,7 @@ const POD_KEYS: [&str; 14] = [
     "installation_status",
     "lease_expires_at",
     "name",
+    "price_now_per_hour",
     "price_per_hour",
     "provider",
     "ssh",

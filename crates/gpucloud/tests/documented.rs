@@ -171,8 +171,11 @@ async fn runpod_stop_and_start_are_idempotent_and_actions_follow_the_document() 
     runpod.stop(&pod.id).await.expect("already stopped is success");
     let stopped = runpod.get(&pod.id).await.unwrap();
     assert_eq!(stopped.status, gpucloud::PodStatus::Stopped);
-    assert_eq!(stopped.price_per_hour, Some(0.0), "cost is 0.0 when EXITED");
+    // `cost` is "0.0 when EXITED": the running rate is not in the record, and a pod with only a
+    // container disk bills nothing while stopped.
+    assert_eq!((stopped.price_per_hour, stopped.price_now_per_hour), (None, Some(0.0)));
     let gpucloud::model::PodRecord::RunPod(raw) = &stopped.raw else { panic!() };
+    assert_eq!(raw.cost, 0.0, "cost is 0.0 when EXITED");
     assert_eq!(serde_json::to_value(&raw.actions).unwrap(), json!(["start", "terminate"]));
     runpod.start(&pod.id).await.unwrap();
     runpod.start(&pod.id).await.expect("already running is success");
