@@ -28,6 +28,9 @@ pub const API_KEY_ENV: &str = "RUNPOD_API_KEY";
 /// Environment variable overriding the server root (default `https://api.runpod.io`).
 pub const BASE_URL_ENV: &str = "RUNPOD_API_BASE_URL";
 
+/// Each data center id and its continent, RunPod's `DataCenterRegion` (`EUROPE`, ...).
+type DataCenterRegions = std::collections::HashMap<String, String>;
+
 /// The cloud tiers RunPod sells on.
 const CLOUDS: [&str; 2] = ["SECURE", "COMMUNITY"];
 
@@ -46,7 +49,7 @@ pub struct RunPod {
     pagination: crate::Pagination,
     /// RunPod's data centers and the continent (`DataCenterRegion`) each lies on, read once per
     /// client from `GET /v2/catalog/datacenters` (shared by clones); `None` until read.
-    data_center_regions: Arc<std::sync::Mutex<Option<Arc<std::collections::HashMap<String, String>>>>>,
+    data_center_regions: Arc<std::sync::Mutex<Option<Arc<DataCenterRegions>>>>,
     /// Set once the account is seen to hold an SSH key; a missing key is never cached, so one
     /// registered later (e.g. in the console) is found on the next create.
     ssh_key_seen: Arc<AtomicBool>,
@@ -178,7 +181,7 @@ impl RunPod {
     /// Each data center's continent as RunPod's catalog states it (`DataCenter.region`, "Continental
     /// region containing the data center"), read once per client; `None`, with a warning, when
     /// the catalog cannot be read, and continents are then told by the data center's id.
-    async fn data_center_regions(&self) -> Option<Arc<std::collections::HashMap<String, String>>> {
+    async fn data_center_regions(&self) -> Option<Arc<DataCenterRegions>> {
         if let Some(known) = self.data_center_regions.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Some(known);
         }
@@ -186,7 +189,7 @@ impl RunPod {
             self.caller.call("list_data_centers", Safety::Idempotent, || self.client.list_data_centers().send()).await;
         match read {
             Ok(list) => {
-                let regions: std::collections::HashMap<String, String> =
+                let regions: DataCenterRegions =
                     list.data_centers.iter().map(|dc| (dc.id.clone(), dc.region.0.clone())).collect();
                 let regions = Arc::new(regions);
                 *self.data_center_regions.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&regions));
