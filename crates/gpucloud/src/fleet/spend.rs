@@ -6,7 +6,7 @@
 //! not tried; without one, the budget *sets* the lease: prepaid hours plus what the rest buys at
 //! the worst hourly price, so the reaper ([`crate::Fleet::reap`]) enforces it from the pod's name
 //! alone. The worst hourly price of a variable-price offer is the `maxPrice` it is created with
-//! (the caller's, or [`crate::providers::primeintellect::VARIABLE_PRICE_HEADROOM`] over the
+//! (the caller's, or [`crate::providers::validate::VARIABLE_PRICE_HEADROOM`] over the
 //! estimate): "rates may fluctuate throughout the instance's lifetime" up to it
 //! (PrimeIntellect's "Dynamic pricing"). Any other offer's is its estimate. The error names the
 //! price it used. When no offer fits, the launch is [`Error::OverBudget`], and nothing was

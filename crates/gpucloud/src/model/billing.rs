@@ -87,6 +87,7 @@ pub struct CostEntry {
 /// `amount`, billed evenly over `[start, end)`, as the pieces of it within `[from, to)` split at
 /// UTC midnights: `(piece start, piece end, amount)`. A zero-length period within the window is
 /// one piece with the whole amount.
+#[cfg(feature = "primeintellect")]
 pub(crate) fn spread_by_day(
     amount: f64,
     (start, end): (DateTime<Utc>, DateTime<Utc>),

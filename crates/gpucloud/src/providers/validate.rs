@@ -59,14 +59,20 @@ pub fn estimate_price(spec: &LaunchSpec) -> f64 {
         + extra(spec.memory_gb, &offer.memory)
 }
 
+/// How far over the estimate `maxPrice` goes on a variable-price offer when the caller set no
+/// cap: 10%, so a small tick between listing and create does not refuse the create, while a
+/// jump does. Set [`LaunchSpec::max_price_per_hour`] to cap it exactly. The budget counts the
+/// offer at this `maxPrice` ([`worst_price`]).
+pub const VARIABLE_PRICE_HEADROOM: f64 = 0.10;
+
 /// The `maxPrice` a create of `spec` sends, if any: the caller's cap, or, on a variable-price
-/// offer without one, [`crate::providers::primeintellect::VARIABLE_PRICE_HEADROOM`] over the
+/// offer without one, [`VARIABLE_PRICE_HEADROOM`] over the
 /// estimate, rounded up to the cent.
 pub fn max_price(spec: &LaunchSpec) -> Option<f64> {
     let variable =
         matches!(spec.offer.details, crate::model::OfferDetails::PrimeIntellect { variable_price: true, .. });
     spec.max_price_per_hour.or(variable.then(|| {
-        let capped = estimate_price(spec) * (1.0 + crate::providers::primeintellect::VARIABLE_PRICE_HEADROOM);
+        let capped = estimate_price(spec) * (1.0 + VARIABLE_PRICE_HEADROOM);
         (capped * 100.0).ceil() / 100.0
     }))
 }

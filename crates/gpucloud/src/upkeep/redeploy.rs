@@ -78,6 +78,7 @@ pub enum RedeployScope {
 
 /// The environment variable RunPod injects with the account's SSH keys unless the request sets
 /// one (`startSsh`): never copied to a new pod.
+#[cfg(feature = "runpod")]
 const INJECTED_KEYS_ENV: &str = "PUBLIC_KEY";
 
 /// The stopped pod's configuration, as a launch request; and whether it has a pod-local volume.

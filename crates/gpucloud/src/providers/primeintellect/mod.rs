@@ -282,10 +282,8 @@ impl PrimeIntellect {
     }
 }
 
-/// How far over the estimate `maxPrice` goes on a variable-price offer when the caller set no
-/// cap: 10%, so a small tick between listing and create does not refuse the create, while a
-/// jump does. Set [`LaunchSpec::max_price_per_hour`] to cap it exactly.
-pub const VARIABLE_PRICE_HEADROOM: f64 = 0.10;
+/// The headroom `maxPrice` leaves over a variable price's estimate (shared with the budget check).
+pub use crate::providers::validate::VARIABLE_PRICE_HEADROOM;
 
 impl PrimeIntellect {
     /// Feeds `lines` from the pod's log, polling for new lines when following.

@@ -680,7 +680,12 @@ impl Provisioner for RunPod {
         if pod.price_per_hour.is_some() {
             return Ok(pod.price_per_hour);
         }
-        let PodRecord::RunPod(raw) = &pod.raw else { return Ok(None) };
+        let raw = match &pod.raw {
+            PodRecord::RunPod(raw) => raw,
+            // Unreachable only when RunPod is the one cloud compiled in.
+            #[allow(unreachable_patterns)]
+            _ => return Ok(None),
+        };
         let Some(gpu) = &raw.gpu else { return Ok(None) };
         let count = u32::try_from(gpu.count.get()).unwrap_or(u32::MAX);
         let cloud = raw.cloud.0.as_str();
