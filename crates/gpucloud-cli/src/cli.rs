@@ -60,7 +60,9 @@ pub enum Command {
     ///
     /// The lease is written in the pod's name, so the provider's pod list is the only state: run
     /// this anywhere the API keys are, on a schedule (--every, a systemd timer, a CronJob).
-    /// Pods without an expired gpucloud lease are never touched unless --prefix names them.
+    /// Pods without an expired gpucloud lease are never touched unless --prefix names them (or
+    /// --idle-below finds them idle past their grace). A RunPod pod marked locked is never
+    /// stopped or terminated by any rule; it is listed as left, with why.
     Reap(ReapArgs),
     /// What was spent in the window: RunPod's account-wide billing (pods, volumes, clusters, the
     /// rest as "other"), PrimeIntellect's history (each ended resource by the share of its life in
