@@ -48,8 +48,10 @@ pub enum Command {
     Get(GetArgs),
     /// Terminate pods (POD is provider:id) and wait for the termination to be confirmed.
     Down(DownArgs),
-    /// Stop pods, keeping their disks (RunPod; a stopped pod bills for its disk only).
-    Stop(DownArgs),
+    /// Stop pods (RunPod). Compute stops billing; a pod volume still bills. The container disk
+    /// is wiped when the pod starts again: files not on a volume are lost (asks for --yes when
+    /// a pod has no volume and stdin is not a terminal).
+    Stop(StopArgs),
     /// Start stopped pods (RunPod): on the host they ran on, which may have no free GPU.
     Start(StartArgs),
     /// Set a pod's lease to expire TTL from now (RunPod; PrimeIntellect pods cannot be renamed).
@@ -58,10 +60,13 @@ pub enum Command {
     ///
     /// The lease is written in the pod's name, so the provider's pod list is the only state: run
     /// this anywhere the API keys are, on a schedule (--every, a systemd timer, a CronJob).
-    /// Pods without an expired gpucloud lease are never touched unless --prefix names them.
+    /// Pods without an expired gpucloud lease are never touched unless --prefix names them (or
+    /// --idle-below finds them idle past their grace). A RunPod pod marked locked is never
+    /// stopped or terminated by any rule; it is listed as left, with why.
     Reap(ReapArgs),
-    /// What was spent: what the providers billed (RunPod billing, PrimeIntellect pod history),
-    /// plus an estimate for what running pods have accrued since; totals per provider.
+    /// What was spent in the window: RunPod's account-wide billing (pods, volumes, clusters, the
+    /// rest as "other"), PrimeIntellect's history (each ended resource by the share of its life in
+    /// the window), plus an estimate for running pods and live PrimeIntellect disks.
     Cost(CostArgs),
     /// Print a pod's log (the last --tail lines; --follow keeps printing new ones).
     Logs(LogsArgs),
@@ -181,13 +186,24 @@ pub struct UpArgs {
     #[arg(long, value_parser = parse_price)]
     pub max_price: Option<f64>,
     /// The most the pod may cost in all, USD: with --ttl, offers whose worst case passes it are
-    /// not tried; without, it sets the lease (what it buys at the offer's price).
+    /// not tried; without, it sets the lease (what it buys at the offer's worst hourly price). A
+    /// variable-price offer's worst is its maxPrice (--max-price, or its price plus 10%).
     #[arg(long, env = "GPUCLOUD_BUDGET_USD", value_parser = parse_price)]
     pub budget: Option<f64>,
-    /// Refuse the create if all live pods of the providers (any client's) would then burn more
-    /// than this, USD per hour.
+    /// Refuse the create if all live pods would then burn more than this, USD per hour: every
+    /// pod (any client's) of every provider whose API key is set, whatever --provider selects,
+    /// each at the rate it will bill (a provisioning pod at its running price, a stopped one at
+    /// its disk rate). A provider whose pods cannot be read refuses the create.
     #[arg(long, env = "GPUCLOUD_MAX_BURN_USD_PER_HOUR", value_parser = parse_price)]
     pub max_burn: Option<f64>,
+    /// US dollars per euro, to compare EUR-priced offers and pods with --budget and --max-burn;
+    /// without it they never are (a capped create of one is refused, saying why).
+    #[arg(long, env = "GPUCLOUD_USD_PER_EUR", value_parser = parse_price)]
+    pub usd_per_eur: Option<f64>,
+    /// Never let the idle reaper (reap --idle-below) judge this pod: for work its GPUs do not
+    /// show, such as an interactive session. Its lease still applies. `run` sets it by itself.
+    #[arg(long)]
+    pub no_idle_reap: bool,
     /// RunPod: only hosts whose driver offers at least this CUDA version (major.minor, e.g.
     /// 12.4); the default image asks for 12.4 by itself.
     #[arg(long)]
@@ -406,6 +422,11 @@ pub struct ReapArgs {
     /// How long every reading must stay under --idle-below (e.g. 30m).
     #[arg(long, requires = "idle_below", value_parser = parse_duration)]
     pub idle_for: Option<std::time::Duration>,
+    /// How long after a pod starts before --idle-below judges it at all (image pulls, installs
+    /// and downloads read 0%). Pods launched by `run` or with `up --no-idle-reap` are never
+    /// judged; RunPod pods marked locked are never stopped or terminated by any rule.
+    #[arg(long, requires = "idle_below", value_parser = parse_duration, default_value = "15m")]
+    pub idle_grace: std::time::Duration,
     /// Read the utilization of pods whose provider reports none (PrimeIntellect) on the pod,
     /// over SSH (`nvidia-smi`), with your ssh configuration and agent or --ssh-key.
     #[arg(long, requires = "idle_below")]
@@ -489,15 +510,35 @@ pub struct DownArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StopArgs {
+    /// One or more provider:id.
+    #[arg(required = true, value_parser = parse_pod_id)]
+    pub pods: Vec<gpucloud::PodId>,
+    /// Stop pods without a volume without asking: their container disk is wiped on restart.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct StartArgs {
     /// One or more provider:id.
     #[arg(required = true, value_parser = parse_pod_id)]
     pub pods: Vec<gpucloud::PodId>,
-    /// When the pod's host has no free GPU: launch a new pod from its configuration (image,
-    /// GPU, env, network volume, in the volume's data center), wait until it is ready, then
-    /// terminate the stopped one (kept when it has a pod volume, whose data would be lost).
+    /// Refuse to start a pod if all live pods would then burn more than this, USD per hour
+    /// (counted as for `up --max-burn`: every provider whose API key is set).
+    #[arg(long, env = "GPUCLOUD_MAX_BURN_USD_PER_HOUR", value_parser = parse_price)]
+    pub max_burn: Option<f64>,
+    /// When the pod's host has no free GPU: launch the same pod elsewhere (image, GPU, cloud
+    /// tier, data center, registry credential, ports, disk, env without the injected PUBLIC_KEY,
+    /// network volume at its mount path), wait until it is ready, then terminate the stopped one
+    /// (kept when it has a pod volume, whose data would be lost). No matching offer: nothing is
+    /// launched and the stopped pod stays. Only a capacity answer counts as a full host.
     #[arg(long)]
     pub or_redeploy: bool,
+    /// With --or-redeploy: the new pod may land anywhere in the old data center's region
+    /// (country or continent), not only in that data center.
+    #[arg(long, requires = "or_redeploy")]
+    pub same_region: bool,
 }
 
 #[derive(Debug, Subcommand)]

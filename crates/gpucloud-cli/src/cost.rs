@@ -72,15 +72,26 @@ fn table(report: &CostReport, by: GroupBy) {
     render::table(&headers, rows);
     let totals = report.totals();
     outln!(
-        "total {} ({} billed, {} estimated) from {} to {}",
+        "spent from {} to {}: {} ({} billed, {} estimated)",
+        report.since.format("%Y-%m-%d %H:%M UTC"),
+        report.until.format("%Y-%m-%d %H:%M UTC"),
         usd(totals.total_usd()),
         usd(totals.billed_usd),
         usd(totals.estimated_usd),
-        report.since.format("%Y-%m-%d %H:%M UTC"),
-        report.until.format("%Y-%m-%d %H:%M UTC"),
+    );
+    outln!(
+        "sums: RunPod's account-wide billing (pods, network volumes, clusters; serverless and endpoints as \"other\"); PrimeIntellect's history, each ended resource counted by the share of its life inside the window; live PrimeIntellect disks and running pods, estimated. PrimeIntellect amounts name no currency and are read as USD, its default."
     );
     if report.entries.iter().any(|e| e.basis == Basis::Estimate) {
-        outln!("estimated: price x time for running pods since their last billed record");
+        outln!(
+            "estimated: price x time for running pods since their last billed record, and for live PrimeIntellect disks"
+        );
+    }
+    let shares = report.entries.iter().filter(|e| e.share_of.is_some()).count();
+    if shares > 0 {
+        outln!(
+            "{shares} amounts are time shares of a longer billed period: a RunPod bucket cut by the window's edge, or a PrimeIntellect resource's whole life (see --json share_of)"
+        );
     }
     for pod in &report.unpriced {
         outln!("not priced: {} ({}): {}", pod.id, pod.name, pod.reason);

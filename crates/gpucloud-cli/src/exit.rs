@@ -15,7 +15,7 @@ pub(crate) fn exit_code(error: &Error) -> u8 {
         Error::MissingCredentials { .. } => 3,
         Error::Api { status: 401 | 403, .. } => 3,
         Error::NoCapacity { .. } | Error::HostFull { .. } => 4,
-        Error::OverBudget { .. } | Error::BurnCapExceeded { .. } => 6,
+        Error::OverBudget { .. } | Error::BurnCapExceeded { .. } | Error::BurnUnknown { .. } => 6,
         Error::Timeout { .. } => 5,
         Error::Cancelled => signals::exit_code(),
         _ => 1,

@@ -5,7 +5,6 @@ use crate::offers::unknown_gpu;
 use crate::render::{self};
 use crate::render::{print_pod, spinner};
 use crate::setup::Session;
-use crate::setup::session_waiting_for;
 use crate::signals;
 use gpucloud::fleet::LaunchEvent;
 use gpucloud::{Error, LaunchRequest};
@@ -95,6 +94,7 @@ pub(crate) fn launch_request(args: &cli::UpArgs) -> LaunchRequest {
     request.disk_gb = args.disk;
     request.min_cuda_version = args.min_cuda.clone();
     request.budget_usd = args.budget;
+    request.idle_exempt = args.no_idle_reap;
     request.max_price_per_hour = args.max_price;
     request.query.max_price_per_hour = args.max_price;
     if args.spot {
@@ -162,10 +162,14 @@ pub(crate) async fn up_many(session: &Session, args: &cli::UpArgs, request: &Lau
 pub(crate) async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
     let mut request = launch_request(args);
     request.ssh_public_key = args.ssh_key.as_deref().map(read_public_key).transpose()?;
-    let mut session = session_waiting_for(cli, &args.providers, Duration::from_secs(2), args.ready.into()).await?;
-    if let Some(cap) = args.max_burn {
-        session.fleet = session.fleet.with_max_burn(cap);
-    }
+    let session = crate::setup::limited_session(
+        cli,
+        &args.providers,
+        Duration::from_secs(2),
+        args.ready.into(),
+        crate::setup::Limits { max_burn: args.max_burn, usd_per_eur: args.usd_per_eur },
+    )
+    .await?;
     if args.pods > 1 {
         return up_many(&session, args, &request).await;
     }

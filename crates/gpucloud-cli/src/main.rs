@@ -32,20 +32,22 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Ls(args) => pods::ls(cli, args).await,
         Command::Get(args) => pods::get(cli, args).await,
         Command::Down(args) => pods::down(cli, args).await,
-        Command::Stop(args) => pods::stop_or_start(cli, args, true).await,
+        Command::Stop(args) => pods::stop(cli, args).await,
         Command::Start(args) if args.or_redeploy => pods::start_or_redeploy(cli, args).await,
-        Command::Start(args) => pods::stop_or_start(cli, &cli::DownArgs { pods: args.pods.clone() }, false).await,
+        Command::Start(args) => pods::start(cli, args).await,
         Command::Extend(args) => pods::extend(cli, args).await,
         Command::Reap(args) => reap::reap(cli, args).await,
         Command::Run(args) => {
             let mut request = launch::launch_request(&args.up);
             request.ssh_public_key = args.up.ssh_key.as_deref().map(launch::read_public_key).transpose()?;
-            let mut session =
-                setup::session_waiting_for(cli, &args.up.providers, Duration::from_secs(2), args.up.ready.into())
+            // The job's pod does work its GPUs do not show (setup, sync, downloads): the idle
+            // rule leaves it alone while it lives (its launch tag says so); its lease and the
+            // job's deadline still end it.
+            request.idle_exempt = true;
+            let limits = setup::Limits { max_burn: args.up.max_burn, usd_per_eur: args.up.usd_per_eur };
+            let session =
+                setup::limited_session(cli, &args.up.providers, Duration::from_secs(2), args.up.ready.into(), limits)
                     .await?;
-            if let Some(cap) = args.up.max_burn {
-                session.fleet = session.fleet.with_max_burn(cap);
-            }
             let code = remote::run(&session, args, request).await?;
             REMOTE_EXIT.store(code, std::sync::atomic::Ordering::SeqCst);
             Ok(())

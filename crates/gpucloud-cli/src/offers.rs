@@ -22,6 +22,7 @@ pub(crate) async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Erro
             None
         },
         volume_id: args.volume.clone(),
+        cloud: None,
         allow_prepaid: args.allow_prepaid,
         in_stock_only: !args.all,
     };

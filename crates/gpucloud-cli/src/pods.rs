@@ -87,23 +87,94 @@ pub(crate) async fn ssh(cli: &Cli, args: &cli::SshArgs) -> Result<(), Error> {
     }
 }
 
-/// `stop` / `start`: each pod in turn; the first failure is the exit status, after the rest.
-pub(crate) async fn stop_or_start(cli: &Cli, args: &cli::DownArgs, stop: bool) -> Result<(), Error> {
+/// Whether stopping `pod` may go ahead: a RunPod pod without a volume loses every file on its
+/// container disk when it starts again ("ephemeral, wiped on restart"), which is said first; then
+/// `--yes`, or a "y" typed at a terminal, is needed. Without a terminal and `--yes`: refused.
+fn confirm_stop(pod: &gpucloud::Pod, yes: bool) -> Result<(), Error> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if pod.keeps_files_across_restart() {
+        return Ok(());
+    }
+    eprintln!(
+        "gpucloud: warning: {} has no volume: its container disk is wiped when it starts again (RunPod: \"ephemeral, wiped on restart\"), so files written there are lost; keep data on a network volume (up --volume)",
+        pod.id
+    );
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::InvalidInput {
+            field: "yes",
+            message: format!("{} would lose its container disk on restart; pass --yes to stop it anyway", pod.id),
+        });
+    }
+    eprint!("stop {} anyway? [y/N] ", pod.id);
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::InvalidInput { field: "yes", message: format!("could not read the answer: {e}") })?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput { field: "yes", message: format!("{} was not stopped", pod.id) })
+    }
+}
+
+fn stop_failed(id: &gpucloud::PodId, e: &Error) {
+    eprintln!("gpucloud: error: {id}: {e}");
+    if let Error::Unsupported { provider: Provider::PrimeIntellect, .. } = e {
+        eprintln!(
+            "hint: PrimeIntellect pods only run or end: terminate it (gpucloud down {id}), keeping data on a disk attached with --volume, and relaunch next to the disk with gpucloud up --volume DISK"
+        );
+    }
+}
+
+/// `stop`: each pod in turn (after the warning and confirmation of [`confirm_stop`]); the first
+/// failure is the exit status, after the rest.
+pub(crate) async fn stop(cli: &Cli, args: &cli::StopArgs) -> Result<(), Error> {
     let mut providers: Vec<Provider> = args.pods.iter().map(|p| p.provider()).collect();
     providers.dedup();
     let session = session(cli, &providers, Duration::from_secs(2)).await?;
     let mut first_error = None;
     for id in &args.pods {
-        let done = if stop { session.fleet.stop(id).await } else { session.fleet.start(id).await };
+        let done = match id.provider() {
+            Provider::RunPod => match session.fleet.get(id).await {
+                Ok(pod) => match confirm_stop(&pod, args.yes) {
+                    Ok(()) => session.fleet.stop(id).await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            },
+            _ => session.fleet.stop(id).await,
+        };
         match done {
-            Ok(()) => outln!("{} {id}", if stop { "stopped" } else { "started" }),
+            Ok(()) => outln!("stopped {id}"),
             Err(e) => {
-                eprintln!("gpucloud: error: {id}: {e}");
-                if let Error::Unsupported { provider: Provider::PrimeIntellect, .. } = e {
-                    eprintln!(
-                        "hint: PrimeIntellect pods only run or end: terminate it (gpucloud down {id}), keeping data on a disk attached with --volume, and relaunch next to the disk with gpucloud up --volume DISK"
-                    );
-                }
+                stop_failed(id, &e);
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// `start`: each pod in turn, checked against `--max-burn` like a create; the first failure is
+/// the exit status, after the rest.
+pub(crate) async fn start(cli: &Cli, args: &cli::StartArgs) -> Result<(), Error> {
+    let mut providers: Vec<Provider> = args.pods.iter().map(|p| p.provider()).collect();
+    providers.dedup();
+    let limits = crate::setup::Limits { max_burn: args.max_burn, usd_per_eur: None };
+    let session =
+        crate::setup::limited_session(cli, &providers, Duration::from_secs(2), gpucloud::Readiness::default(), limits)
+            .await?;
+    let mut first_error = None;
+    for id in &args.pods {
+        match session.fleet.start(id).await {
+            Ok(()) => outln!("started {id}"),
+            Err(e) => {
+                stop_failed(id, &e);
                 first_error.get_or_insert(e);
             }
         }
@@ -114,10 +185,23 @@ pub(crate) async fn stop_or_start(cli: &Cli, args: &cli::DownArgs, stop: bool) -
 /// `start --or-redeploy`: each pod in turn; the first failure is the exit status, after the rest.
 pub(crate) async fn start_or_redeploy(cli: &Cli, args: &cli::StartArgs) -> Result<(), Error> {
     use gpucloud::upkeep::redeploy::{Replaced, StartOutcome};
-    let session = session(cli, &[Provider::RunPod], Duration::from_secs(2)).await?;
+    let limits = crate::setup::Limits { max_burn: args.max_burn, usd_per_eur: None };
+    let session = crate::setup::limited_session(
+        cli,
+        &[Provider::RunPod],
+        Duration::from_secs(2),
+        gpucloud::Readiness::default(),
+        limits,
+    )
+    .await?;
     let mut first_error = None;
     for id in &args.pods {
-        match session.fleet.start_or_redeploy(id).await {
+        let scope = if args.same_region {
+            gpucloud::upkeep::redeploy::RedeployScope::SameRegion
+        } else {
+            gpucloud::upkeep::redeploy::RedeployScope::SameDataCenter
+        };
+        match session.fleet.start_or_redeploy_within(id, scope).await {
             Ok(StartOutcome::Started) => outln!("started {id}"),
             Ok(StartOutcome::Redeployed { pod, replaced }) => {
                 let ssh = pod.ssh.as_ref().map(|s| format!(" (ssh {}@{} -p {})", s.user, s.host, s.port));

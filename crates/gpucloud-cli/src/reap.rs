@@ -15,7 +15,7 @@ pub(crate) async fn reap(cli: &Cli, args: &cli::ReapArgs) -> Result<(), Error> {
         older_than: args.older_than,
         dry_run: args.dry_run,
         idle: args.idle_below.zip(args.idle_for).map(|(below, window)| {
-            let rule = gpucloud::upkeep::idle::IdleRule::new(below, window);
+            let rule = gpucloud::upkeep::idle::IdleRule::new(below, window).with_grace(args.idle_grace);
             if args.idle_over_ssh {
                 let identity_file = remote::private_key(args.ssh_key.as_deref());
                 rule.over_ssh(gpucloud::remote::SessionOptions { identity_file, ..Default::default() })

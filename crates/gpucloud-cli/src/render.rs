@@ -1,15 +1,17 @@
 //! Output: tables for people, stable JSON for programs.
 //!
 //! JSON shapes (stable):
-//! - pod: `{"id","provider","name","status","gpu_type","gpu_count","price_per_hour","ssh","created_at",
+//! - pod: `{"id","provider","name","status","gpu_type","gpu_count","price_per_hour","price_now_per_hour","ssh","created_at",
 //!   "lease_expires_at","installation_status","installation_progress","team_id","data_center"}`, `status` one of `provisioning`, `starting`, `running`, `stopped`,
 //!   `terminating`, `terminated`, `failed`, `unknown`; `ssh` an `ssh user@host -p port` command or
 //!   null; `lease_expires_at` RFC 3339 or null (no lease); `installation_status` PrimeIntellect's
 //!   raw `installationStatus` or null, `installation_progress` its percent or null; `team_id` the
-//!   owning PrimeIntellect team or null; `data_center` where the pod was placed (RunPod) or null.
+//!   owning PrimeIntellect team or null; `data_center` where the pod was placed (RunPod) or null;
+//!   `price_per_hour` the rate it bills while running (null for a stopped RunPod pod, whose record
+//!   does not say), `price_now_per_hour` the rate in force now (provisioning, stopped: disk).
 //! - team: `{"id","name","slug","role"}`.
 //! - ssh key: `{"provider","id","name","public_key"}` (`id`, `name` null on RunPod).
-//! - reap: `{"dry_run","examined","reaped":[{"id","name","reason","since"}],"failures":[{"provider","pod","error"}]}`,
+//! - reap: `{"dry_run","examined","reaped":[{"id","name","reason","since"}],"failures":[{"provider","pod","error"}],"unmeasured":[id],"skipped":[{"id","name","reason","since","why"}]}`,
 //!   `reason` `lease_expired` (`since`: the expiry) or `prefix_older_than` (`since`: the creation
 //!   time); a failure's `pod` is null when the provider's pods could not be listed.
 //! - offer: `{"provider","via","gpu_type","gpu_count","price_per_hour","currency","prepaid_hours","spot","region","data_center","stock"}`,
@@ -66,6 +68,7 @@ pub fn pod_json(pod: &Pod) -> Value {
         "gpu_type": pod.gpu_type,
         "gpu_count": pod.gpu_count,
         "price_per_hour": pod.price_per_hour,
+        "price_now_per_hour": pod.price_now_per_hour,
         "ssh": pod.ssh.as_ref().map(ToString::to_string),
         "created_at": pod.created_at.map(|t| t.to_rfc3339()),
         "lease_expires_at": pod.lease_expires_at.map(|t| t.to_rfc3339()),
@@ -96,7 +99,8 @@ pub fn pod_details(pod: &Pod) {
         ("data center", or_dash(pod.data_center.as_deref())),
         ("team", or_dash(pod.team_id.as_deref())),
         ("gpu", format!("{}x {}", pod.gpu_count, pod.gpu_type)),
-        ("price/h", pod.price_per_hour.map(|v| format!("${v:.2}")).unwrap_or_else(|| "-".into())),
+        ("price/h (running)", dollars(pod.price_per_hour)),
+        ("now/h", dollars(pod.price_now_per_hour)),
         ("created", pod.created_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into())),
         ("lease", lease_left(pod)),
         ("ssh", pod.ssh.as_ref().map(ToString::to_string).unwrap_or_else(|| "-".into())),
@@ -165,8 +169,16 @@ pub fn reap_json(report: &ReapReport) -> Value {
         })
         .collect();
     let unmeasured: Vec<String> = report.unmeasured.iter().map(ToString::to_string).collect();
+    let skipped: Vec<Value> = report
+        .skipped
+        .iter()
+        .map(|s| {
+            let (reason, since) = reason_json(&s.reason);
+            json!({"id": s.id.to_string(), "name": s.name, "reason": reason, "since": since, "why": s.why})
+        })
+        .collect();
     json!({"dry_run": report.dry_run, "examined": report.examined, "reaped": reaped, "failures": failures,
-           "unmeasured": unmeasured})
+           "unmeasured": unmeasured, "skipped": skipped})
 }
 
 /// One sweep for people: what was (or would be) terminated, failures on stderr.
@@ -192,6 +204,9 @@ pub fn reap_summary(report: &ReapReport) {
     if !report.unmeasured.is_empty() {
         let ids: Vec<String> = report.unmeasured.iter().map(ToString::to_string).collect();
         outln!("not measurable for --idle-below (no utilization reported): {}", ids.join(", "));
+    }
+    for skipped in &report.skipped {
+        outln!("left {} ({}): {}", skipped.id, skipped.name, skipped.why);
     }
     for failure in &report.failures {
         let (provider, pod, error) = failure_parts(failure);
@@ -298,14 +313,21 @@ pub fn pods_table(pods: &[Pod]) {
                 p.name.clone(),
                 p.status.as_str().to_string(),
                 format!("{}x {}", p.gpu_count, p.gpu_type),
-                p.price_per_hour.map(|v| format!("${v:.2}")).unwrap_or_else(|| "-".into()),
+                dollars(p.price_per_hour),
+                dollars(p.price_now_per_hour),
                 or_dash(p.data_center.as_deref()),
                 lease_left(p),
                 p.ssh.as_ref().map(ToString::to_string).unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
-    table(&["POD", "NAME", "STATUS", "GPU", "PRICE/H", "DATA CENTER", "LEASE", "SSH"], rows);
+    table(&["POD", "NAME", "STATUS", "GPU", "PRICE/H", "NOW/H", "DATA CENTER", "LEASE", "SSH"], rows);
+}
+
+/// An hourly rate for tables: `$1.95`, or `-` when unknown. PRICE/H is what a pod bills while
+/// it runs, NOW/H what it bills at this moment (provisioning, or a stopped pod's disk).
+fn dollars(rate: Option<f64>) -> String {
+    rate.map(|v| format!("${v:.2}")).unwrap_or_else(|| "-".into())
 }
 
 pub fn volumes_table(volumes: &[Volume]) {

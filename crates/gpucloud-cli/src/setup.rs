@@ -167,6 +167,51 @@ pub(crate) async fn session_waiting_for(
     }
 }
 
+/// The spending limits a launch or start is checked against.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Limits {
+    /// `--max-burn`, USD per hour.
+    pub max_burn: Option<f64>,
+    /// `--usd-per-eur`: the rate EUR amounts are converted at for the budget and the cap.
+    pub usd_per_eur: Option<f64>,
+}
+
+/// A session for a launch or start under `limits`. With a burn cap, every provider whose key is
+/// set is configured, so the cap counts all their pods, and the fleet then launches and starts
+/// only on `providers` (each of which must be configured): narrowing where a pod lands does not
+/// make the other providers' pods stop billing.
+pub(crate) async fn limited_session(
+    cli: &crate::cli::Cli,
+    providers: &[Provider],
+    ready_delay: Duration,
+    readiness: gpucloud::Readiness,
+    limits: Limits,
+) -> Result<Session, Error> {
+    let mut session = if limits.max_burn.is_some() && !providers.is_empty() {
+        let mut all = session_waiting_for(cli, &[], ready_delay, readiness).await?;
+        for provider in providers {
+            if all.fleet.provisioner(*provider).is_err() {
+                let variable = match provider {
+                    Provider::PrimeIntellect => gpucloud::providers::primeintellect::API_KEY_ENV,
+                    Provider::RunPod => gpucloud::providers::runpod::API_KEY_ENV,
+                };
+                return Err(Error::MissingCredentials { provider: *provider, variable });
+            }
+        }
+        all.fleet = all.fleet.only(providers);
+        all
+    } else {
+        session_waiting_for(cli, providers, ready_delay, readiness).await?
+    };
+    if let Some(rate) = limits.usd_per_eur {
+        session.fleet = session.fleet.with_exchange_rate("EUR", rate);
+    }
+    if let Some(cap) = limits.max_burn {
+        session.fleet = session.fleet.with_max_burn(cap);
+    }
+    Ok(session)
+}
+
 #[cfg(test)]
 mod tests {
     use super::check_base_url;

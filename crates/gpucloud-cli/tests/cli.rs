@@ -74,7 +74,7 @@ fn keys(value: &Value) -> Vec<&str> {
     keys
 }
 
-const POD_KEYS: [&str; 14] = [
+const POD_KEYS: [&str; 15] = [
     "created_at",
     "data_center",
     "gpu_count",
@@ -84,6 +84,7 @@ const POD_KEYS: [&str; 14] = [
     "installation_status",
     "lease_expires_at",
     "name",
+    "price_now_per_hour",
     "price_per_hour",
     "provider",
     "ssh",
@@ -717,10 +718,19 @@ async fn stop_and_start_a_runpod_pod_and_a_start_on_a_full_host_says_what_to_do(
     let pod = json(&run(cmd).await);
     let id = pod["id"].as_str().unwrap().to_string();
     let gpu = emulator.live_pods()[0].gpu_type.clone();
+    // The pod has no volume: its container disk is wiped on restart. Without a terminal to ask
+    // at, the stop is refused unless --yes says so.
     let mut cmd = against(&emulator);
     cmd.args(["stop", &id]);
     let output = run(cmd).await;
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("wiped") && stderr.contains("--yes"), "{stderr}");
+    assert!(!emulator.live_pods()[0].stopped, "refused: still running");
+    let mut cmd = against(&emulator);
+    cmd.args(["stop", "--yes", &id]);
+    let output = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.contains("wiped"), "the warning is still said: {stderr}");
     assert!(emulator.live_pods()[0].stopped);
     // Its host's GPUs are taken now: the start is refused, typed, with the ways out.
     emulator.set_stocked_out(&gpu, true);
@@ -737,7 +747,7 @@ async fn stop_and_start_a_runpod_pod_and_a_start_on_a_full_host_says_what_to_do(
     assert!(!emulator.live_pods()[0].stopped);
     // Only this pod's host is full now: --or-redeploy launches a replacement and ends the old.
     let mut cmd = against(&emulator);
-    cmd.args(["stop", &id]);
+    cmd.args(["stop", "-y", &id]);
     assert!(run(cmd).await.status.success());
     emulator.set_stocked_out(id.split_once(':').unwrap().1, true);
     let mut cmd = against(&emulator);
@@ -827,7 +837,8 @@ async fn cost_reports_billed_and_estimated_spend_per_provider_pod_and_day() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
     assert!(text.starts_with("DAY"), "{text}");
-    assert!(text.contains(&format!("total ${billed:.2}")), "{text}");
+    assert!(text.contains(&format!("UTC: ${billed:.2} (")), "{text}");
+    assert!(text.contains("sums: RunPod's account-wide billing"), "the headline says what it sums: {text}");
 
     let bad = run({
         let mut cmd = against(&emulator);
@@ -836,4 +847,29 @@ async fn cost_reports_billed_and_estimated_spend_per_provider_pod_and_day() {
     })
     .await;
     assert_eq!(bad.status.code(), Some(2), "a bad --since is a usage error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_burn_counts_every_configured_provider_whatever_provider_selects() {
+    let limit = Duration::from_secs(120);
+    let test = async {
+        // Pods stay provisioning: the PrimeIntellect one counts at its running price anyway.
+        let emulator = emulator(Duration::from_secs(60)).await;
+        let mut cmd = against(&emulator);
+        cmd.args(["up", "--provider", "primeintellect", "--gpu", "H100_80GB", "--no-wait", "--json"]);
+        let pi = json(&run(cmd).await);
+        assert_eq!(pi["price_per_hour"], 1.95);
+        assert_eq!(pi["price_now_per_hour"], 1.95);
+        // $1.95 (PrimeIntellect, provisioning) + $1.99 (RunPod) passes $3.5.
+        let mut cmd = against(&emulator);
+        cmd.args(["up", "--provider", "runpod", "--gpu", "H100_80GB", "--no-wait", "--max-burn", "3.5"]);
+        let output = run(cmd).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(6), "{stderr}");
+        assert!(stderr.contains("burn cap"), "{stderr}");
+        assert_eq!(emulator.live_pods().len(), 1, "nothing more was created");
+    };
+    tokio::time::timeout(limit, test).await.unwrap_or_else(|_| {
+        panic!("max_burn_counts_every_configured_provider_whatever_provider_selects: over {limit:?}")
+    });
 }

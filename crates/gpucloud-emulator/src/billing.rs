@@ -1,9 +1,23 @@
 //! What the emulator bills, and the two providers' billing reads over it.
 //!
-//! Every pod bills its hourly price from its create while it runs (RunPod: until stopped or
-//! terminated; a stopped pod bills nothing here, as its `cost` says); every RunPod network volume
-//! bills its size at [`crate::RUNPOD_VOLUME_USD_PER_GB_MONTH`] from create to delete. Each stretch is a
-//! [`crate::Charge`]: closed ones are kept, open ones are priced up to the moment of the read.
+//! Each rule as the providers document it:
+//!
+//! - A pod bills its hourly price from its create while it runs, provisioning included: the
+//!   emulated PrimeIntellect pod record leaves `provisioningPriceHr` out, and the document says
+//!   "If empty then `priceHr` is used". A RunPod pod bills until stopped or terminated.
+//! - A stopped RunPod pod bills its volume disk (`mounts.persistent.size`) at
+//!   [`crate::RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH`] ("Volume disk … $0.20/GB/month (stopped)", RunPod's
+//!   storage page) and nothing for its container disk ("You only pay for the container disk when
+//!   the pod is running"; it is "Lost on stop/restart"). Its `cost` is 0.0 "when EXITED": the API
+//!   field is the compute rate. These amounts are the record's `diskAmount`; running time is
+//!   `gpuAmount`.
+//! - Every RunPod network volume bills its size at [`crate::RUNPOD_VOLUME_USD_PER_GB_MONTH`] from create
+//!   to delete; every PrimeIntellect disk bills its `priceHr`
+//!   ([`crate::PRIMEINTELLECT_DISK_USD_PER_GB_HOUR`] per GB) "continuously from creation until
+//!   termination, regardless of whether they're attached to an instance" (Managing Disks).
+//!
+//! Each stretch is a [`crate::Charge`]: closed ones are kept, open ones are priced up to the moment of
+//! the read.
 //! [`crate::Emulator::charges`] returns them, so a test knows the numbers the reads must add up
 //! to, and [`crate::Emulator::backdate`] makes a pod look as if it had run longer.
 //!
@@ -14,8 +28,9 @@
 //!   billed up to the read. `/v2/billing`, `/serverless`, `/endpoints` and `/clusters` answer the
 //!   same window with no records (the emulator runs no serverless or clusters), `/v2/billing`
 //!   summing the pod and volume amounts.
-//! - PrimeIntellect `GET /api/v1/pods/history`: terminated pods with `totalBilledPrice` (their
-//!   charges' sum) and `priceHr`, sorted and paged as its parameters say.
+//! - PrimeIntellect `GET /api/v1/pods/history`: terminated pods (`type` Instance) and deleted disks
+//!   (`type` Disk) with `totalBilledPrice` (their charges' sum) and `priceHr`, sorted and paged as
+//!   its parameters say, timestamps without a UTC offset as on every other PrimeIntellect route.
 
 use crate::errors;
 use crate::shared::Shared;
@@ -200,32 +215,44 @@ fn resolve(pairs: &[(String, String)], now: DateTime<Utc>) -> Result<Window, Ref
     Ok(window)
 }
 
+fn rfc3339_millis(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Per resource per bucket: `(bucket start, bucket end, id, amount)`, for charges of `kind`
-/// matching `filter`, ordered by bucket then id.
+/// One record's amounts: the route's main component and its second one (a pod's disk).
+type Split = (f64, f64);
+
+/// Per resource per bucket: `(bucket start, bucket end, id, (main, second))`, for charges of
+/// `kinds.0` (main) and `kinds.1` (second) matching `filter`, ordered by bucket then id.
 fn bucketed(
     charges: &[Charge],
-    kind: ChargeKind,
+    kinds: (ChargeKind, Option<ChargeKind>),
     filter: Option<&str>,
     window: &Window,
-) -> Vec<(DateTime<Utc>, DateTime<Utc>, String, f64)> {
+) -> Vec<(DateTime<Utc>, DateTime<Utc>, String, Split)> {
     let relevant: Vec<&Charge> = charges
         .iter()
-        .filter(|c| c.kind == kind && filter.is_none_or(|id| c.id == id))
+        .filter(|c| (c.kind == kinds.0 || Some(c.kind) == kinds.1) && filter.is_none_or(|id| c.id == id))
         .filter(|c| c.end > window.start && c.start < window.end)
         .collect();
     let mut records = Vec::new();
     let mut at = window.start;
     while at < window.end {
         let next = window.bucket.next(at);
-        let mut per_id: std::collections::BTreeMap<&str, f64> = Default::default();
+        let mut per_id: std::collections::BTreeMap<&str, Split> = Default::default();
         for charge in relevant.iter().filter(|c| c.end > at && c.start < next) {
-            *per_id.entry(&charge.id).or_default() += charge.amount_within(at, next);
+            let split = per_id.entry(&charge.id).or_default();
+            if charge.kind == kinds.0 {
+                split.0 += charge.amount_within(at, next);
+            } else {
+                split.1 += charge.amount_within(at, next);
+            }
         }
-        records.extend(per_id.into_iter().map(|(id, amount)| (at, next, id.to_string(), amount)));
+        records.extend(per_id.into_iter().map(|(id, split)| (at, next, id.to_string(), split)));
         at = next;
     }
     records
@@ -241,12 +268,14 @@ fn query_echo(window: &Window, filter_key: &str, filter: Option<&str>) -> Value 
 }
 
 /// How one per-resource billing route names things: its filter parameter and record id key, its
-/// metadata count key, and the amount split of a record (the whole amount goes to `main`).
+/// metadata count key, and the amount split of a record (`kind` to `main`, `second`'s kind to its
+/// key, the rest zero).
 struct ResourceRoute {
     kind: ChargeKind,
     id_key: &'static str,
     unique_key: &'static str,
     main: &'static str,
+    second: Option<(ChargeKind, &'static str)>,
     zero: &'static [&'static str],
 }
 
@@ -255,7 +284,9 @@ const POD_ROUTE: ResourceRoute = ResourceRoute {
     id_key: "podId",
     unique_key: "uniquePodCount",
     main: "gpuAmount",
-    zero: &["cpuAmount", "diskAmount"],
+    // A stopped pod's volume disk: "Pod disk cost in USD for the bucket" (PodBillingAmounts).
+    second: Some((ChargeKind::PodDisk, "diskAmount")),
+    zero: &["cpuAmount"],
 };
 
 const VOLUME_ROUTE: ResourceRoute = ResourceRoute {
@@ -263,14 +294,18 @@ const VOLUME_ROUTE: ResourceRoute = ResourceRoute {
     id_key: "networkVolumeId",
     unique_key: "uniqueNetworkVolumeCount",
     main: "standardAmount",
+    second: None,
     zero: &["highPerformanceAmount"],
 };
 
 impl ResourceRoute {
-    fn amounts(&self, amount: f64) -> serde_json::Map<String, Value> {
+    fn amounts(&self, (main, second): Split) -> serde_json::Map<String, Value> {
         let mut fields = serde_json::Map::new();
-        fields.insert("totalAmount".into(), json!(amount));
-        fields.insert(self.main.into(), json!(amount));
+        fields.insert("totalAmount".into(), json!(main + second));
+        fields.insert(self.main.into(), json!(main));
+        if let Some((_, key)) = self.second {
+            fields.insert(key.into(), json!(second));
+        }
         for key in self.zero {
             fields.insert((*key).into(), json!(0.0));
         }
@@ -284,9 +319,9 @@ impl ResourceRoute {
         let window = resolve(&pairs, now)?;
         let filter = pairs.iter().find(|(k, _)| k == self.id_key).map(|(_, v)| v.as_str());
         let charges = shared.state().charges_until(Api::RunPod, now);
-        let rows = bucketed(&charges, self.kind, filter, &window);
+        let rows = bucketed(&charges, (self.kind, self.second.map(|(kind, _)| kind)), filter, &window);
         let unique: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.2.as_str()).collect();
-        let total: f64 = rows.iter().map(|r| r.3).sum();
+        let total: Split = rows.iter().fold((0.0, 0.0), |sum, r| (sum.0 + r.3.0, sum.1 + r.3.1));
         let records: Vec<Value> = rows
             .iter()
             .map(|(start, end, id, amount)| {
@@ -329,16 +364,16 @@ async fn account_billing(State(shared): State<Shared>, RawQuery(query): RawQuery
     let charges = shared.state().charges_until(Api::RunPod, now);
     let mut records = Vec::new();
     let mut at = window.start;
-    let (mut pods_total, mut volumes_total) = (0.0, 0.0);
+    let mut total = [0.0; 3];
     while at < window.end {
         let next = window.bucket.next(at);
         let sum = |kind| charges.iter().filter(|c| c.kind == kind).map(|c| c.amount_within(at, next)).sum::<f64>();
-        let (pods, volumes) = (sum(ChargeKind::Pod), sum(ChargeKind::Volume));
-        (pods_total, volumes_total) = (pods_total + pods, volumes_total + volumes);
-        records.push(amounts(at, next, pods, volumes));
+        let bucket = [sum(ChargeKind::Pod), sum(ChargeKind::PodDisk), sum(ChargeKind::Volume)];
+        total = [total[0] + bucket[0], total[1] + bucket[1], total[2] + bucket[2]];
+        records.push(amounts(at, next, bucket));
         at = next;
     }
-    let mut totals = amounts(window.start, window.end, pods_total, volumes_total);
+    let mut totals = amounts(window.start, window.end, total);
     let object = totals.as_object_mut().expect("amounts are an object");
     object.remove("startTime");
     object.remove("endTime");
@@ -347,9 +382,10 @@ async fn account_billing(State(shared): State<Shared>, RawQuery(query): RawQuery
     axum::Json(wire::<runpod_api::types::ListBillingResponse>(body)).into_response()
 }
 
-fn amounts(start: DateTime<Utc>, end: DateTime<Utc>, pods: f64, volumes: f64) -> Value {
-    json!({"startTime": rfc3339(start), "endTime": rfc3339(end), "totalAmount": pods + volumes,
-           "podGpuAmount": pods, "podCpuAmount": 0.0, "podDiskAmount": 0.0,
+/// `BillingAmounts` of pods' running time, pods' disks and network volumes.
+fn amounts(start: DateTime<Utc>, end: DateTime<Utc>, [pods, disks, volumes]: [f64; 3]) -> Value {
+    json!({"startTime": rfc3339(start), "endTime": rfc3339(end), "totalAmount": pods + disks + volumes,
+           "podGpuAmount": pods, "podCpuAmount": 0.0, "podDiskAmount": disks,
            "serverlessGpuAmount": 0.0, "serverlessCpuAmount": 0.0, "serverlessDiskAmount": 0.0,
            "serverlessFeeAmount": 0.0, "storageStandardAmount": volumes, "storageHighPerformanceAmount": 0.0,
            "endpointAmount": 0.0, "clusterGpuAmount": 0.0, "clusterDiskAmount": 0.0, "clusterNetworkingAmount": 0.0})
@@ -412,27 +448,44 @@ async fn pod_history(State(shared): State<Shared>, RawQuery(query): RawQuery) ->
     };
     let state = shared.state();
     let charges = state.charges_until(Api::PrimeIntellect, Utc::now());
-    let mut ended: Vec<_> = state.pods.iter().filter(|p| p.api == Api::PrimeIntellect && p.terminated).collect();
+    // PrimeIntellect's timestamps carry no UTC offset on every other route (SOURCES.md: "timestamps
+    // without a UTC offset"); the history is no exception.
+    let bare = |t: &str| t.trim_end_matches('Z').to_string();
+    // (createdAt, terminatedAt, record): terminated pods ("Instance") and deleted disks ("Disk",
+    // a `ResourceType` of HistoryObj), each with what it billed.
+    let mut ended: Vec<(String, String, Value)> = state
+        .pods
+        .iter()
+        .filter(|p| p.api == Api::PrimeIntellect && p.terminated)
+        .map(|pod| {
+            let billed: f64 = charges.iter().filter(|c| c.id == pod.id).map(Charge::amount).sum();
+            let terminated = pod.terminated_at.clone().unwrap_or_default();
+            let record = json!({"id": pod.id, "name": pod.name, "providerType": pod.provider_type,
+                   "provisionedBy": "emulator-user", "type": "Instance", "createdAt": bare(&pod.created_at),
+                   "terminatedAt": bare(&terminated), "gpuName": pod.gpu_type, "gpuCount": pod.gpu_count,
+                   "socket": pod.socket, "priceHr": pod.price, "userId": "emulator-user", "teamId": pod.team_id,
+                   "totalBilledPrice": billed});
+            (pod.created_at.clone(), terminated, record)
+        })
+        .collect();
+    for disk in state.deleted_volumes.iter().filter(|v| v.api == Api::PrimeIntellect) {
+        let Some(charge) = charges.iter().find(|c| c.kind == ChargeKind::Volume && c.id == disk.id) else { continue };
+        let (created, terminated) = (rfc3339_millis(charge.start), rfc3339_millis(charge.end));
+        let record = json!({"id": disk.id, "name": disk.name, "providerType": disk.provider_type,
+               "provisionedBy": "emulator-user", "type": "Disk", "createdAt": bare(&created),
+               "terminatedAt": bare(&terminated), "gpuName": "", "gpuCount": 0, "socket": null,
+               "priceHr": charge.rate, "userId": "emulator-user", "teamId": disk.team_id,
+               "totalBilledPrice": charge.amount()});
+        ended.push((created, terminated, record));
+    }
     ended.sort_by(|a, b| {
-        let key = |p: &&crate::state::EmulatedPod| {
-            if sort_by == "createdAt" { p.created_at.clone() } else { p.terminated_at.clone().unwrap_or_default() }
-        };
+        let key = |e: &(String, String, Value)| if sort_by == "createdAt" { e.0.clone() } else { e.1.clone() };
         let order = key(a).cmp(&key(b));
         if descending { order.reverse() } else { order }
     });
     let total = ended.len();
-    let data: Vec<Value> = ended
-        .iter()
-        .skip(offset as usize)
-        .take(limit as usize)
-        .map(|pod| {
-            let billed: f64 = charges.iter().filter(|c| c.id == pod.id).map(Charge::amount).sum();
-            json!({"id": pod.id, "name": pod.name, "providerType": pod.provider_type, "provisionedBy": "emulator-user",
-                   "type": "Instance", "createdAt": pod.created_at, "terminatedAt": pod.terminated_at,
-                   "gpuName": pod.gpu_type, "gpuCount": pod.gpu_count, "socket": pod.socket, "priceHr": pod.price,
-                   "userId": "emulator-user", "teamId": pod.team_id, "totalBilledPrice": billed})
-        })
-        .collect();
+    let data: Vec<Value> =
+        ended.into_iter().skip(offset as usize).take(limit as usize).map(|(_, _, record)| record).collect();
     drop(state);
     let body = json!({"total_count": total, "offset": offset, "limit": limit, "data": data});
     axum::Json(wire::<primeintellect_api::types::GenericPaginationResponseListHistoryObj>(body)).into_response()

@@ -86,7 +86,7 @@ pub use routes::COVERAGE;
 pub use ssh::BANNER as SSH_BANNER;
 pub use state::{
     Api, Charge, ChargeKind, EMULATED_TEAMS, EmulatedPod, EmulatedSshKey, EmulatedVolume,
-    RUNPOD_VOLUME_USD_PER_GB_MONTH,
+    PRIMEINTELLECT_DISK_USD_PER_GB_HOUR, RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH, RUNPOD_VOLUME_USD_PER_GB_MONTH,
 };
 pub use strict::ResponseChecks;
 
@@ -309,6 +309,12 @@ impl Emulator {
         control::set_utilization(&mut self.inner.state(), id, percent)
     }
 
+    /// The directory pod `id` of `api` runs its commands in: its container disk, which a start
+    /// wipes ("ephemeral, wiped on restart"), keeping what lies under a volume's mount path.
+    pub fn pod_dir(&self, api: Api, id: &str) -> std::path::PathBuf {
+        crate::ssh::pod_home(&self.inner.state().home_root, api, id)
+    }
+
     /// Every billing stretch so far, priced up to now: what the providers' billing reads add up
     /// to (see the `billing` module docs: pods bill their price while running, RunPod volumes
     /// their storage).
@@ -320,9 +326,10 @@ impl Emulator {
         all
     }
 
-    /// Makes pod `id` of `api` look `by` older: its creation time, and every billing stretch
-    /// it has, move back by `by`, as if it had been created that much earlier (so a test can
-    /// bill hours without waiting them).
+    /// Makes pod `id` of `api` look `by` older: its creation time, its termination time if it
+    /// ended, and every billing stretch it has, move back by `by`, as if it had been created
+    /// that much earlier (so a test can bill hours without waiting them, or, after a
+    /// termination, place a whole life in the past).
     pub fn backdate(&self, api: Api, id: &str, by: Duration) {
         let mut state = self.inner.state();
         let span = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::zero());
@@ -335,8 +342,16 @@ impl Emulator {
             if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&pod.created_at) {
                 pod.created_at = (created - span).to_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             }
+            // An ended pod ended that much earlier too: its history record's life is its bill's.
+            if let Some(ended) = pod.terminated_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            {
+                pod.terminated_at = Some((ended - span).to_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            }
             // The open stretch starts earlier; a closed one was moved above.
             if let Some(since) = pod.running_since.as_mut() {
+                *since -= span;
+            }
+            if let Some(since) = pod.stopped_since.as_mut() {
                 *since -= span;
             }
         }

@@ -494,17 +494,19 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
     }
     match action {
         "stop" => {
-            state.settle_pod(Api::RunPod, &id);
+            state.stop_billing(Api::RunPod, &id);
             if let Some(pod) = state.pod_mut(Api::RunPod, &id) {
                 pod.stopped = true;
             }
         }
         "start" | "restart" => {
             // A restart keeps billing through; a start opens a new running stretch.
-            if pod.running_since.is_none() {
-                pod.running_since = Some(chrono::Utc::now());
+            state.start_billing(Api::RunPod, &id);
+            // "Container disk in GB (ephemeral, wiped on restart)" (BaseContainerConfig.disk).
+            state.wipe_container_disk(Api::RunPod, &id);
+            if let Some(pod) = state.pod_mut(Api::RunPod, &id) {
+                pod.stopped = false;
             }
-            pod.stopped = false;
         }
         _ => {
             state.terminate_pod(Api::RunPod, &id);

@@ -101,6 +101,10 @@ pub struct EmulatedPod {
     /// `billing`).
     #[serde(skip)]
     pub(crate) running_since: Option<DateTime<Utc>>,
+    /// When its current stopped stretch began, for a stopped RunPod pod whose volume disk bills
+    /// while stopped (see `billing`); `None` otherwise.
+    #[serde(skip)]
+    pub(crate) stopped_since: Option<DateTime<Utc>>,
     /// RFC 3339 termination time.
     pub terminated_at: Option<String>,
     /// RunPod `mounts`, as created (`{}` without any).
@@ -276,6 +280,8 @@ pub(crate) struct State {
     pod_home: fn(&Path, Api, &str) -> PathBuf,
     /// Closed billing stretches (served by `billing`).
     pub charges: Vec<Charge>,
+    /// Deleted volumes, as they were: PrimeIntellect's history lists ended disks.
+    pub deleted_volumes: Vec<EmulatedVolume>,
     rng: StdRng,
     next_port: u16,
 }
@@ -296,6 +302,7 @@ impl State {
             charges: Vec::new(),
             home_root: homes.root,
             pod_home: homes.of,
+            deleted_volumes: Vec::new(),
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
             next_port: 22000,
         }
@@ -344,6 +351,7 @@ impl State {
             max_price: new.max_price,
             prepaid_hours: new.prepaid_hours,
             running_since: Some(chrono::Utc::now()),
+            stopped_since: None,
             terminated_at: None,
             gpu_utilization: 0,
             mounts: serde_json::json!({}),
@@ -390,6 +398,9 @@ impl State {
     /// Removes a volume, its bill settled; `false` when there was none.
     pub fn remove_volume(&mut self, api: Api, id: &str) -> bool {
         self.settle_volume(api, id);
+        if let Some(volume) = self.volumes.iter().find(|v| v.api == api && v.id == id) {
+            self.deleted_volumes.push(volume.clone());
+        }
         let before = self.volumes.len();
         self.volumes.retain(|v| !(v.api == api && v.id == id));
         self.volumes.len() != before
@@ -414,12 +425,22 @@ pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-// What the emulator bills: the stretches behind both providers' billing reads (see `billing`).
+// What the emulator bills: the stretches behind both providers' billing reads (see `billing`,
+// whose module documentation cites the document for each rule).
 
 /// The emulator's network volume rate: RunPod's published $0.07 per GB per month (its pricing
 /// page; the API document states no rate), a month taken as 730 hours.
 pub const RUNPOD_VOLUME_USD_PER_GB_MONTH: f64 = 0.07;
 const HOURS_PER_MONTH: f64 = 730.0;
+
+/// What a stopped RunPod pod's volume disk bills: "$0.20/GB/month (stopped)" (RunPod's storage
+/// page, docs.runpod.io/pods/storage/types).
+pub const RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH: f64 = 0.20;
+
+/// What an emulated PrimeIntellect disk bills per GB-hour: the `priceHr` its record states
+/// (`disk_json` in the PrimeIntellect routes), "Disks are billed continuously from creation until
+/// termination".
+pub const PRIMEINTELLECT_DISK_USD_PER_GB_HOUR: f64 = 0.0001111;
 
 /// What a charge bills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -427,7 +448,9 @@ const HOURS_PER_MONTH: f64 = 730.0;
 pub enum ChargeKind {
     /// A pod's running time.
     Pod,
-    /// A network volume's (RunPod) storage.
+    /// A stopped RunPod pod's volume disk.
+    PodDisk,
+    /// A network volume's (RunPod) or disk's (PrimeIntellect) storage.
     Volume,
 }
 
@@ -464,17 +487,85 @@ impl Charge {
     }
 }
 
+/// The GB of a RunPod pod's persistent volume (`mounts.persistent.size`), 0 without one.
+fn persistent_gb(pod: &EmulatedPod) -> f64 {
+    pod.mounts["persistent"]["size"].as_f64().unwrap_or(0.0)
+}
+
+/// A stopped pod's disk rate, USD per hour.
+fn stopped_rate(pod: &EmulatedPod) -> f64 {
+    persistent_gb(pod) * RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH / HOURS_PER_MONTH
+}
+
 impl State {
-    /// Closes the running stretch of pod `id`, if it runs: call before it stops or ends.
+    /// Closes the running stretch of pod `id`, and its stopped-disk stretch, if open: call
+    /// before it stops, starts or ends.
     pub(crate) fn settle_pod(&mut self, api: Api, id: &str) {
         let now = Utc::now();
         let Some(pod) = self.pod_mut(api, id) else { return };
-        let Some(start) = pod.running_since.take() else { return };
-        let charge = Charge { api, kind: ChargeKind::Pod, id: id.to_string(), start, end: now, rate: pod.price };
-        self.charges.push(charge);
+        let mut closed = Vec::new();
+        if let Some(start) = pod.running_since.take() {
+            closed.push(Charge { api, kind: ChargeKind::Pod, id: id.to_string(), start, end: now, rate: pod.price });
+        }
+        if let Some(start) = pod.stopped_since.take() {
+            let rate = stopped_rate(pod);
+            closed.push(Charge { api, kind: ChargeKind::PodDisk, id: id.to_string(), start, end: now, rate });
+        }
+        self.charges.extend(closed);
     }
 
-    /// Closes the storage stretch of a RunPod volume: call before it is deleted.
+    /// A pod stops: its running stretch closes; its volume disk, if it has one, bills from now.
+    pub(crate) fn stop_billing(&mut self, api: Api, id: &str) {
+        self.settle_pod(api, id);
+        if let Some(pod) = self.pod_mut(api, id)
+            && persistent_gb(pod) > 0.0
+        {
+            pod.stopped_since = Some(Utc::now());
+        }
+    }
+
+    /// A pod starts (or restarts): a stopped-disk stretch closes; running time bills from now
+    /// unless it already does (a restart keeps billing through).
+    pub(crate) fn start_billing(&mut self, api: Api, id: &str) {
+        let running = self.pod_mut(api, id).is_some_and(|p| p.running_since.is_some());
+        if !running {
+            self.settle_pod(api, id);
+        }
+        if let Some(pod) = self.pod_mut(api, id)
+            && pod.running_since.is_none()
+        {
+            pod.running_since = Some(Utc::now());
+        }
+    }
+
+    /// Empties a pod's container disk (its directory), keeping what lies under a mount's path:
+    /// "Container disk in GB (ephemeral, wiped on restart)". The pod's commands run in its
+    /// directory, so a mount at `/workspace` is the directory's `workspace`.
+    pub(crate) fn wipe_container_disk(&mut self, api: Api, id: &str) {
+        let home = (self.pod_home)(&self.home_root, api, id);
+        let Some(pod) = self.pod_mut(api, id) else { return };
+        let mut kept: Vec<String> = Vec::new();
+        if let Some(path) = pod.mounts["persistent"]["path"].as_str() {
+            kept.push(path.to_string());
+        }
+        if let Some(network) = pod.mounts["network"].as_array() {
+            kept.extend(network.iter().filter_map(|m| m["path"].as_str()).map(str::to_string));
+        }
+        let kept: Vec<String> =
+            kept.iter().filter_map(|p| p.trim_start_matches('/').split('/').next()).map(str::to_string).collect();
+        let Ok(entries) = std::fs::read_dir(&home) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            // The emulator's own `nvidia-smi` and utilization file are the host's, not the disk's.
+            if kept.contains(&name) || name == "bin" || name == ".gpucloud-emulator" {
+                continue;
+            }
+            let path = entry.path();
+            let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        }
+    }
+
+    /// Closes the storage stretch of a volume: call before it is deleted.
     pub(crate) fn settle_volume(&mut self, api: Api, id: &str) {
         let now = Utc::now();
         if let Some(charge) =
@@ -491,19 +582,21 @@ impl State {
             if let Some(start) = pod.running_since {
                 all.push(Charge { api, kind: ChargeKind::Pod, id: pod.id.clone(), start, end: now, rate: pod.price });
             }
+            if let Some(start) = pod.stopped_since {
+                let rate = stopped_rate(pod);
+                all.push(Charge { api, kind: ChargeKind::PodDisk, id: pod.id.clone(), start, end: now, rate });
+            }
         }
-        if api == Api::RunPod {
-            all.extend(self.volumes.iter().filter(|v| v.api == api).filter_map(|v| volume_charge(v, now)));
-        }
+        all.extend(self.volumes.iter().filter(|v| v.api == api).filter_map(|v| volume_charge(v, now)));
         all
     }
 }
 
 fn volume_charge(volume: &EmulatedVolume, now: DateTime<Utc>) -> Option<Charge> {
-    if volume.api != Api::RunPod {
-        return None;
-    }
     let start = DateTime::parse_from_rfc3339(&volume.created_at).ok()?.with_timezone(&Utc);
-    let rate = volume.size as f64 * RUNPOD_VOLUME_USD_PER_GB_MONTH / HOURS_PER_MONTH;
+    let rate = match volume.api {
+        Api::RunPod => volume.size as f64 * RUNPOD_VOLUME_USD_PER_GB_MONTH / HOURS_PER_MONTH,
+        Api::PrimeIntellect => volume.size as f64 * PRIMEINTELLECT_DISK_USD_PER_GB_HOUR,
+    };
     Some(Charge { api: volume.api, kind: ChargeKind::Volume, id: volume.id.clone(), start, end: now, rate })
 }

@@ -171,8 +171,11 @@ async fn runpod_stop_and_start_are_idempotent_and_actions_follow_the_document() 
     runpod.stop(&pod.id).await.expect("already stopped is success");
     let stopped = runpod.get(&pod.id).await.unwrap();
     assert_eq!(stopped.status, gpucloud::PodStatus::Stopped);
-    assert_eq!(stopped.price_per_hour, Some(0.0), "cost is 0.0 when EXITED");
+    // `cost` is "0.0 when EXITED": the running rate is not in the record, and a pod with only a
+    // container disk bills nothing while stopped.
+    assert_eq!((stopped.price_per_hour, stopped.price_now_per_hour), (None, Some(0.0)));
     let gpucloud::model::PodRecord::RunPod(raw) = &stopped.raw else { panic!() };
+    assert_eq!(raw.cost, 0.0, "cost is 0.0 when EXITED");
     assert_eq!(serde_json::to_value(&raw.actions).unwrap(), json!(["start", "terminate"]));
     runpod.start(&pod.id).await.unwrap();
     runpod.start(&pod.id).await.expect("already running is success");
@@ -227,4 +230,51 @@ async fn the_default_image_lands_only_on_hosts_with_its_cuda() {
     let offer = pi.offers(&OfferQuery::gpu("H100_80GB", 1)).await.unwrap().remove(0);
     let spec = gpucloud::LaunchSpec { min_cuda_version: Some("12.4".into()), ..gpucloud::LaunchSpec::new(offer, "pi") };
     assert!(matches!(pi.create(&spec).await, Err(Error::Unsupported { .. })));
+}
+
+/// A RunPod pod record as the document's example has it, in a cluster, running at `cost`.
+fn cluster_member(id: &str, cost: f64) -> serde_json::Value {
+    json!({
+        "id": id, "name": "slurm-node", "image": "runpod/pytorch:1.0.2", "args": "", "disk": 50,
+        "ports": ["22/tcp"], "env": {}, "registry": null, "status": "RUNNING", "actions": ["stop", "terminate"],
+        "mounts": {}, "gpu": {"id": "NVIDIA H100 80GB HBM3", "count": 8, "vcpuCount": 128, "memory": 1504},
+        "cloud": "SECURE", "dataCenterId": "US-TX-3", "cudaVersion": "12.8",
+        "ssh": {"proxy": null, "direct": null}, "template": null, "cost": cost, "locked": false,
+        "cluster": {"id": "cluster_abc123", "rank": 0},
+        "globalNetworking": {"enabled": false}, "runtime": null,
+        "createdAt": "2026-06-01T12:00:00Z", "startedAt": "2026-06-01T12:02:00Z"
+    })
+}
+
+#[tokio::test]
+async fn the_burn_cap_reads_runpod_cluster_members_which_a_plain_list_leaves_out() {
+    use futures::TryStreamExt as _;
+    let test = "the_burn_cap_reads_runpod_cluster_members_which_a_plain_list_leaves_out";
+    common::bounded(test, Duration::from_secs(30), async {
+        let server = MockServer::start().await;
+        // "excluded from `GET /v2/pods` by default (pass `includeClusterPods=true` to include them)".
+        Mock::given(method("GET"))
+            .and(path("/v2/pods"))
+            .and(wiremock::matchers::query_param("includeClusterPods", "true"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "pods": [cluster_member("member", 23.92)],
+                "pagination": {"nextCursor": null, "hasNextPage": false}
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v2/pods"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "pods": [], "pagination": {"nextCursor": null, "hasNextPage": false}
+            })))
+            .mount(&server)
+            .await;
+        let runpod = gpucloud::RunPod::new(gpucloud::SecretString::from("rp-key"), Some(&server.uri())).unwrap();
+        let listed: Vec<gpucloud::Pod> = runpod.list().try_collect().await.unwrap();
+        assert!(listed.is_empty(), "a plain list leaves cluster members out");
+        let billing: Vec<gpucloud::Pod> = runpod.list_billing_pods().try_collect().await.unwrap();
+        assert_eq!(billing.len(), 1);
+        assert_eq!(gpucloud::fleet::spend::burn_rate(&billing[0]), Some(23.92), "the member counts at its cost");
+    })
+    .await;
 }

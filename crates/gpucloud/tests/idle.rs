@@ -22,6 +22,11 @@ async fn an_idle_runpod_pod_is_reaped_after_the_window_and_a_busy_one_is_not() {
     // A pod gpucloud did not launch: idle too, but no candidate.
     emulator.seed_pods(Api::RunPod, 1);
     assert!(emulator.set_gpu_utilization(busy.id.id(), 85));
+    // Past the grace after start (idle::DEFAULT_IDLE_GRACE): started an hour ago.
+    for pod in [&idle, &busy] {
+        emulator.backdate(Api::RunPod, pod.id.id(), Duration::from_secs(3600));
+    }
+    emulator.backdate(Api::PrimeIntellect, unmeasured.id.id(), Duration::from_secs(3600));
 
     let fleet = common::fleet(&emulator);
     let policy = ReapPolicy::expired_leases().with_idle(10, WINDOW);
@@ -47,4 +52,36 @@ async fn an_idle_runpod_pod_is_reaped_after_the_window_and_a_busy_one_is_not() {
 
     let bad = ReapPolicy::expired_leases().with_idle(0, WINDOW);
     assert!(matches!(fleet.reap(&bad).await, Err(gpucloud::Error::InvalidInput { field: "idle_below_percent", .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_is_not_judged_in_its_grace_after_start_nor_when_launched_exempt() {
+    let test = "a_pod_is_not_judged_in_its_grace_after_start_nor_when_launched_exempt";
+    common::bounded(test, Duration::from_secs(60), async {
+        let emulator = common::emulator(Duration::ZERO, FaultConfig::default()).await;
+        let fleet = common::fleet(&emulator).only(&[gpucloud::Provider::RunPod]);
+        // Both read 0%: a job installing its dependencies, and a job `gpucloud run` launched.
+        let fresh = fleet.launch(&LaunchRequest::new("H100_80GB", 1, "setup")).await.unwrap();
+        let job = LaunchRequest { idle_exempt: true, ..LaunchRequest::new("H100_80GB", 1, "job") };
+        let job = fleet.launch(&job).await.unwrap();
+        assert!(job.idle_exempt() && !fresh.idle_exempt(), "{} {}", job.name, fresh.name);
+        let policy = ReapPolicy::expired_leases().with_idle(10, WINDOW);
+        for _ in 0..2 {
+            let report = fleet.reap(&policy).await.unwrap();
+            assert!(report.reaped.is_empty(), "in its grace, or exempt: {:?}", report.reaped);
+            tokio::time::sleep(WINDOW + Duration::from_millis(400)).await;
+        }
+        // An hour after their start both are past the grace: only the exempt one is left alone.
+        for pod in [&fresh, &job] {
+            emulator.backdate(Api::RunPod, pod.id.id(), Duration::from_secs(3600));
+        }
+        let first = fleet.reap(&policy).await.unwrap();
+        assert!(first.reaped.is_empty(), "the first sweep past the grace starts watching");
+        tokio::time::sleep(WINDOW + Duration::from_millis(400)).await;
+        let second = fleet.reap(&policy).await.unwrap();
+        assert_eq!(second.reaped.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![fresh.id.clone()]);
+        assert!(emulator.live_pods().iter().any(|p| p.id == job.id.id()), "the job's pod runs on");
+        fleet.terminate(&job.id).await.unwrap();
+    })
+    .await;
 }

@@ -65,3 +65,47 @@ async fn a_stopped_pod_on_a_full_host_is_redeployed_next_to_its_volume() {
     ));
     fleet.terminate(&new.id).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_wipes_the_container_disk_and_keeps_what_is_on_a_volume() {
+    let test = "a_start_wipes_the_container_disk_and_keeps_what_is_on_a_volume";
+    common::bounded(test, Duration::from_secs(60), async {
+        let emulator = common::emulator(Duration::ZERO, FaultConfig::default()).await;
+        let fleet = common::fleet(&emulator).only(&[Provider::RunPod]);
+        let runpod = common::runpod(&emulator);
+        let volume = runpod
+            .create_volume(&VolumeSpec {
+                name: "data".into(),
+                size_gb: 50,
+                data_center: Some("EU-RO-1".into()),
+                ..VolumeSpec::default()
+            })
+            .await
+            .unwrap();
+        let bare = fleet.launch(&LaunchRequest::new("H100_80GB", 1, "bare")).await.unwrap();
+        let mounted =
+            LaunchRequest { volume_ids: vec![volume.id.clone()], ..LaunchRequest::new("H100_80GB", 1, "vol") };
+        let mounted = fleet.launch(&mounted).await.unwrap();
+        assert!(!bare.keeps_files_across_restart() && mounted.keeps_files_across_restart());
+        // Files on each pod's disk (an emulated pod's commands run in its directory; the volume
+        // is mounted at /workspace, its `workspace`).
+        let home = |id: &str| emulator.pod_dir(gpucloud_emulator::Api::RunPod, id);
+        for pod in [&bare, &mounted] {
+            common::write_file(&home(pod.id.id()).join("checkpoint.pt"), "precious");
+            common::write_file(&home(pod.id.id()).join("workspace/checkpoint.pt"), "precious");
+        }
+        for pod in [&bare, &mounted] {
+            fleet.stop(&pod.id).await.unwrap();
+            fleet.start(&pod.id).await.unwrap();
+        }
+        // "Container disk in GB (ephemeral, wiped on restart)".
+        assert!(!home(bare.id.id()).join("checkpoint.pt").exists());
+        assert!(!home(bare.id.id()).join("workspace/checkpoint.pt").exists(), "no volume: nothing survives");
+        assert!(!home(mounted.id.id()).join("checkpoint.pt").exists());
+        assert!(home(mounted.id.id()).join("workspace/checkpoint.pt").exists(), "the volume's files survive");
+        for pod in [&bare, &mounted] {
+            fleet.terminate(&pod.id).await.unwrap();
+        }
+    })
+    .await;
+}

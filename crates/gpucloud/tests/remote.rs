@@ -99,6 +99,8 @@ fn a_session_runs_commands_copies_and_syncs_over_one_connection() {
         // PrimeIntellect reports no utilization: the idle rule reads it over SSH (nvidia-smi).
         let pi = Fleet::new().with(common::primeintellect(&emulator));
         let pi_pod = pi.launch(&request).await.unwrap();
+        // Past the idle rule's grace after start: started an hour ago.
+        emulator.backdate(gpucloud_emulator::Api::PrimeIntellect, pi_pod.id.id(), Duration::from_secs(3600));
         emulator.set_gpu_utilization(pi_pod.id.id(), 2);
         let session = RemoteSession::connect(&pi_pod, &options).await.unwrap();
         assert_eq!(session.gpu_utilization().await.unwrap(), [2]);

@@ -2,7 +2,7 @@
 
 mod common;
 
-use gpucloud::{Error, LaunchRequest, LaunchSpec, OfferQuery, Provisioner};
+use gpucloud::{Error, LaunchRequest, LaunchSpec, OfferQuery, Provider, Provisioner};
 use gpucloud_emulator::FaultConfig;
 use std::time::Duration;
 
@@ -65,4 +65,130 @@ async fn the_burn_cap_counts_pods_other_clients_started() {
     let again = roomy.launch(&LaunchRequest::new("H100_80GB", 1, "again")).await.unwrap();
     roomy.terminate(&again.id).await.unwrap();
     other.terminate(&running.id).await.unwrap();
+}
+
+/// Pods stay provisioning this long in the tests that need them to.
+const LONG_PROVISIONING: Duration = Duration::from_secs(60);
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn no_wait(name: &str) -> LaunchRequest {
+    LaunchRequest { wait: false, ..LaunchRequest::new("H100_80GB", 1, name) }
+}
+
+#[tokio::test]
+async fn a_provisioning_primeintellect_pod_counts_at_its_running_price() {
+    common::bounded("a_provisioning_primeintellect_pod_counts_at_its_running_price", LIMIT, async {
+        let emulator = common::emulator(LONG_PROVISIONING, FaultConfig::default()).await;
+        // Two providers configured, PrimeIntellect selected (up --provider primeintellect).
+        let first = common::fleet(&emulator).with_max_burn(3.0).only(&[Provider::PrimeIntellect]);
+        let pod = first.launch(&no_wait("one")).await.unwrap();
+        assert_eq!(pod.provider, Provider::PrimeIntellect);
+        // Listed while provisioning: its record has no provisioningPriceHr ("If empty then
+        // `priceHr` is used"), so it shows and counts at $1.95/h, not $0.
+        let listed = common::primeintellect(&emulator).get(&pod.id).await.unwrap();
+        assert_eq!(listed.status, gpucloud::PodStatus::Provisioning);
+        assert_eq!((listed.price_per_hour, listed.price_now_per_hour), (Some(1.95), Some(1.95)));
+        // Another process, the same cap: $1.95 + $1.95 passes $3.
+        let second = common::fleet(&emulator).with_max_burn(3.0).only(&[Provider::PrimeIntellect]);
+        let creates = emulator.stats().creates;
+        let error = second.launch(&no_wait("two")).await.unwrap_err();
+        assert!(matches!(&error, Error::BurnCapExceeded { current, .. } if (current - 1.95).abs() < 1e-9), "{error}");
+        assert_eq!(emulator.stats().creates, creates, "refused before the create");
+        first.terminate(&pod.id).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_cap_counts_every_configured_provider_whatever_the_selection() {
+    common::bounded("the_cap_counts_every_configured_provider_whatever_the_selection", LIMIT, async {
+        let emulator = common::emulator(Duration::ZERO, FaultConfig::default()).await;
+        // A PrimeIntellect pod runs at $1.95/h.
+        let pi = common::fleet(&emulator).only(&[Provider::PrimeIntellect]);
+        let running = pi.launch(&LaunchRequest::new("H100_80GB", 1, "elsewhere")).await.unwrap();
+        // `up --provider runpod --max-burn 3.5`: RunPod's cheapest H100 is $1.99/h; with the
+        // PrimeIntellect pod that is $3.94/h.
+        let runpod_only = common::fleet(&emulator).with_max_burn(3.5).only(&[Provider::RunPod]);
+        let creates = emulator.stats().creates;
+        let error = runpod_only.launch(&LaunchRequest::new("H100_80GB", 1, "capped")).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::BurnCapExceeded { current, offer, .. } if (current - 1.95).abs() < 1e-9 && *offer == 1.99),
+            "{error}"
+        );
+        assert_eq!(emulator.stats().creates, creates);
+        // A configured provider whose pods cannot be read refuses a capped create, naming it.
+        let unreachable = gpucloud::PrimeIntellect::new(
+            gpucloud::SecretString::from("key".to_string()),
+            Some("http://127.0.0.1:9"),
+        )
+        .unwrap()
+        .with_retry_policy(gpucloud::RetryPolicy::fast());
+        let blind = gpucloud::Fleet::new()
+            .with(unreachable)
+            .with(common::runpod(&emulator))
+            .with_max_burn(100.0)
+            .only(&[Provider::RunPod]);
+        let error = blind.launch(&LaunchRequest::new("H100_80GB", 1, "blind")).await.unwrap_err();
+        assert!(matches!(&error, Error::BurnUnknown { provider: Provider::PrimeIntellect, .. }), "{error}");
+        assert!(error.to_string().contains("primeintellect"), "{error}");
+        assert_eq!(emulator.stats().creates, creates, "nothing was created");
+        pi.terminate(&running.id).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn starting_a_stopped_pod_is_checked_like_a_create() {
+    common::bounded("starting_a_stopped_pod_is_checked_like_a_create", LIMIT, async {
+        let emulator = common::emulator(Duration::ZERO, FaultConfig::default()).await;
+        let fleet = common::fleet(&emulator).only(&[Provider::RunPod]);
+        let stopped = fleet.launch(&LaunchRequest::new("H100_80GB", 1, "paused")).await.unwrap();
+        fleet.stop(&stopped.id).await.unwrap();
+        let read = fleet.get(&stopped.id).await.unwrap();
+        // `cost` is 0 when EXITED: the running rate is unknown from the record, and a pod with
+        // only a container disk bills nothing while stopped.
+        assert_eq!((read.price_per_hour, read.price_now_per_hour), (None, Some(0.0)));
+        let running = fleet.launch(&LaunchRequest::new("H100_80GB", 1, "busy")).await.unwrap();
+        // $1.99 running + $1.99 to start > $3.
+        let capped = common::fleet(&emulator).with_max_burn(3.0);
+        let error = capped.start(&stopped.id).await.unwrap_err();
+        assert!(matches!(&error, Error::BurnCapExceeded { offer, .. } if *offer == 1.99), "{error}");
+        let error = capped.start_or_redeploy(&stopped.id).await.unwrap_err();
+        assert!(matches!(&error, Error::BurnCapExceeded { .. }), "{error}");
+        assert!(emulator.live_pods().iter().any(|p| p.id == stopped.id.id() && p.stopped), "still stopped");
+        assert_eq!(emulator.live_pods().len(), 2, "no replacement was launched");
+        // With room under the cap it starts.
+        fleet.terminate(&running.id).await.unwrap();
+        capped.start(&stopped.id).await.unwrap();
+        assert!(emulator.live_pods().iter().any(|p| p.id == stopped.id.id() && !p.stopped));
+        fleet.terminate(&stopped.id).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_variable_price_offer_is_budgeted_at_its_max_price() {
+    common::bounded("a_variable_price_offer_is_budgeted_at_its_max_price", LIMIT, async {
+        let emulator = common::emulator(Duration::ZERO, FaultConfig::default()).await;
+        let fleet = common::fleet(&emulator).only(&[Provider::PrimeIntellect]);
+        // The emulator's spot H100 is variable-priced at $1.05/h.
+        let mut spot = LaunchRequest::new("H100_80GB", 1, "spot");
+        spot.query.spot = Some(true);
+        spot.budget_usd = Some(1.10);
+        spot.ttl = Some(Duration::from_secs(3600));
+        spot.max_price_per_hour = Some(5.0);
+        let error = fleet.launch(&spot).await.unwrap_err();
+        assert!(matches!(&error, Error::OverBudget { needed: Some(n), .. } if (n - 5.0).abs() < 1e-9), "{error}");
+        assert!(error.to_string().contains("maxPrice"), "the error says which price: {error}");
+        // Without a cap of the caller's, maxPrice is the estimate plus 10%: $1.16 > $1.10.
+        spot.max_price_per_hour = None;
+        let error = fleet.launch(&spot).await.unwrap_err();
+        assert!(matches!(&error, Error::OverBudget { needed: Some(n), .. } if (n - 1.16).abs() < 1e-9), "{error}");
+        assert_eq!(emulator.stats().creates, 0, "refused before any create");
+        // A budget that covers maxPrice for the lease is accepted.
+        spot.budget_usd = Some(1.20);
+        let pod = fleet.launch(&spot).await.unwrap();
+        fleet.terminate(&pod.id).await.unwrap();
+    })
+    .await;
 }

@@ -11,6 +11,7 @@
 
 use super::Fleet;
 use super::cleanup::LaunchCleanup;
+use super::spend::Price;
 use crate::model::error::{Error, LaunchAttempt, Result};
 use crate::model::{Offer, Pod, Provider};
 use crate::providers::provisioner::{LaunchSpec, OfferQuery, Provisioner, new_launch_tag};
@@ -59,10 +60,26 @@ pub struct LaunchRequest {
     pub min_vcpus_per_gpu: Option<u32>,
     /// Lowest CUDA version of the host's driver ([`LaunchSpec::min_cuda_version`]; RunPod only).
     pub min_cuda_version: Option<String>,
-    /// The most the pod may cost in all, USD ([`crate::fleet::spend`]): with `ttl`, offers whose worst
-    /// case passes it are not tried; without, it sets the lease (what it buys at the offer's
-    /// price), which [`Fleet::reap`] enforces.
+    /// RunPod: the container registry credential id a private image is pulled with
+    /// (`registry`, "Container registry credential ID (for private images)").
+    /// PrimeIntellect: unsupported.
+    pub registry: Option<String>,
+    /// RunPod: ports to expose besides `22/tcp`, which every pod gets (`8888/http`, ...).
+    /// PrimeIntellect: unsupported.
+    pub ports: Vec<String>,
+    /// RunPod: where the network volume is mounted ("No default — must be specified
+    /// explicitly"); `None` mounts it at `/workspace`. PrimeIntellect: unsupported.
+    pub volume_mount_path: Option<String>,
+    /// The most the pod may cost in all, USD ([`crate::fleet::spend`]): with `ttl`, offers whose
+    /// worst case passes it are not tried; without, it sets the lease (what it buys at the
+    /// offer's worst hourly price: a variable price's `maxPrice`), which [`Fleet::reap`] enforces.
     pub budget_usd: Option<f64>,
+    /// Never judged by the idle rule ([`crate::upkeep::idle`]): the pod's launch tag records it
+    /// ([`crate::model::lease::new_idle_exempt_launch_tag`]), so every reaper sees it. For pods
+    /// that do work the GPU does not show (a job's setup, sync and downloads, an interactive
+    /// session): `gpucloud run` sets it for its job's pod, `up --no-idle-reap` on request. The
+    /// lease still applies.
+    pub idle_exempt: bool,
 }
 
 impl LaunchRequest {
@@ -87,7 +104,11 @@ impl LaunchRequest {
             min_ram_per_gpu_gb: None,
             min_vcpus_per_gpu: None,
             min_cuda_version: None,
+            registry: None,
+            ports: Vec::new(),
+            volume_mount_path: None,
             budget_usd: None,
+            idle_exempt: false,
         }
     }
 
@@ -104,6 +125,9 @@ impl LaunchRequest {
         spec.min_ram_per_gpu_gb = self.min_ram_per_gpu_gb;
         spec.min_vcpus_per_gpu = self.min_vcpus_per_gpu;
         spec.min_cuda_version.clone_from(&self.min_cuda_version);
+        spec.registry.clone_from(&self.registry);
+        spec.ports.clone_from(&self.ports);
+        spec.volume_mount_path.clone_from(&self.volume_mount_path);
         spec
     }
 }
@@ -174,7 +198,10 @@ enum Next {
 fn after_create_failure(error: &Error) -> Next {
     match error {
         // Cheapest first: a later offer would burn more still.
-        Error::RequestTooLarge { .. } | Error::BurnCapExceeded { .. } => return Next::Fail,
+        // An unknown burn stays unknown for every offer.
+        Error::RequestTooLarge { .. } | Error::BurnCapExceeded { .. } | Error::BurnUnknown { .. } => {
+            return Next::Fail;
+        }
         Error::NoSshKey { .. } => return Next::SkipProvider,
         _ => {}
     }
@@ -309,12 +336,7 @@ impl Fleet {
         }
         crate::providers::validate::check_cuda_floor(request.min_cuda_version.as_deref())?;
         request.query.validate()?;
-        for (field, limit) in [("budget_usd", request.budget_usd), ("max_burn", self.burn.cap())] {
-            if let Some(limit) = limit.filter(|l| !(l.is_finite() && *l > 0.0)) {
-                return Err(Error::invalid(field, format!("{limit} is not a positive amount of USD")));
-            }
-        }
-        Ok(())
+        self.check_limits(request.budget_usd)
     }
 
     /// Step 2: the offers to try, cheapest first, and the providers whose offers could not be
@@ -385,11 +407,11 @@ impl Launch<'_> {
             }
             let Ok(provisioner) = self.fleet.provisioner(offer.provider).map(Arc::clone) else { continue };
             let mut spec = self.request.spec_for(&offer);
-            let Some(estimate) = self.check_spend(&offer, &mut spec) else { continue };
+            let Some(price) = self.check_spend(&offer, &mut spec) else { continue };
             if !self.register_ssh_key(&provisioner, &offer, &mut spec).await {
                 continue;
             }
-            let (pod, tag) = match self.create(&provisioner, &offer, spec, estimate, progress).await {
+            let (pod, tag) = match self.create(&provisioner, &offer, spec, &price, progress).await {
                 Created::Pod(pod, tag) => (*pod, tag),
                 Created::Next => continue,
                 Created::End(error) => return Err(error),
@@ -411,12 +433,20 @@ impl Launch<'_> {
         });
     }
 
-    /// The offer's estimated price per hour, with the lease the budget buys set on `spec`;
-    /// `None` (the refusal recorded) when the budget rules the offer out.
-    fn check_spend(&mut self, offer: &Offer, spec: &mut LaunchSpec) -> Option<f64> {
-        let estimate = crate::providers::validate::estimate_price(spec);
+    /// The worst the pod may bill per hour (a variable price up to its `maxPrice`), with the
+    /// lease the budget buys set on `spec`; `None` (the refusal recorded) when the budget rules
+    /// the offer out.
+    fn check_spend(&mut self, offer: &Offer, spec: &mut LaunchSpec) -> Option<Price> {
+        let (worst, basis) = crate::providers::validate::worst_price(spec);
+        let price = Price::of(offer, worst, basis);
         if let Some(budget) = self.request.budget_usd {
-            match crate::fleet::spend::lease_for_budget(budget, self.request.ttl, offer, estimate) {
+            match crate::fleet::spend::lease_for_budget(
+                budget,
+                self.request.ttl,
+                offer,
+                &price,
+                self.fleet.burn.rates(),
+            ) {
                 Ok(ttl) => spec.ttl = ttl,
                 Err(error) => {
                     self.record(offer, error);
@@ -424,7 +454,7 @@ impl Launch<'_> {
                 }
             }
         }
-        Some(estimate)
+        Some(price)
     }
 
     /// The caller's SSH key registered with the offer's provider (once per provider) and named
@@ -461,7 +491,7 @@ impl Launch<'_> {
         }
     }
 
-    /// One create, under a fresh launch tag and the fleet's burn cap. A failure says what the
+    /// One create, under a fresh launch tag and the fleet's burn cap (counted at `price`). A failure says what the
     /// launch does next ([`after_create_failure`]); only an ambiguous one keeps its tag for the
     /// cleanup's search.
     async fn create(
@@ -469,10 +499,11 @@ impl Launch<'_> {
         provisioner: &Arc<dyn Provisioner>,
         offer: &Offer,
         mut spec: LaunchSpec,
-        estimate: f64,
+        price: &Price,
         progress: &mut (impl FnMut(LaunchEvent<'_>) + Send),
     ) -> Created {
-        let tag = new_launch_tag();
+        let tag =
+            if self.request.idle_exempt { crate::model::lease::new_idle_exempt_launch_tag() } else { new_launch_tag() };
         spec.launch_tag = Some(tag.clone());
         self.cleanup.track_tag(provisioner, &tag);
         progress(LaunchEvent::Creating { offer });
@@ -481,7 +512,7 @@ impl Launch<'_> {
             let id = pod.id.clone();
             Ok((pod, id))
         };
-        match self.fleet.burn.guarded(&self.fleet.provisioners, estimate, creating).await {
+        match self.fleet.burn.guarded(&self.fleet.watched, offer.provider, price, creating).await {
             Ok(pod) => {
                 // From here the pod itself is tracked; its tag needs no sweep.
                 self.cleanup.track_pod(provisioner, &pod.id);

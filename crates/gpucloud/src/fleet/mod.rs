@@ -44,6 +44,9 @@ use tokio::time::Instant;
 #[derive(Debug, Clone)]
 pub struct Fleet {
     provisioners: Vec<Arc<dyn Provisioner>>,
+    /// Every provider whose pods the burn cap counts: all it was built with, whatever
+    /// [`Fleet::only`] narrowed launches to, plus [`Fleet::watching`]'s.
+    watched: Vec<Arc<dyn Provisioner>>,
     offer_timeout: Duration,
     cleanup_timeout: Duration,
     sweep: ReconcilePolicy,
@@ -71,6 +74,7 @@ impl Fleet {
     pub fn new() -> Self {
         Self {
             provisioners: Vec::new(),
+            watched: Vec::new(),
             offer_timeout: Duration::from_secs(30),
             cleanup_timeout: Duration::from_secs(180),
             sweep: ReconcilePolicy::default(),
@@ -79,12 +83,25 @@ impl Fleet {
     }
 
     /// Adds a provisioner.
-    pub fn with(mut self, provisioner: impl Provisioner + 'static) -> Self {
-        self.provisioners.push(Arc::new(provisioner));
+    pub fn with(self, provisioner: impl Provisioner + 'static) -> Self {
+        self.with_arc(Arc::new(provisioner))
+    }
+
+    /// Counts `provisioner`'s pods toward the burn cap ([`Fleet::with_max_burn`]) without
+    /// launching on it: a provider the account uses elsewhere.
+    pub fn watching(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
+        self.watched.push(provisioner);
         self
     }
 
-    /// This fleet with only the providers in `providers` (the same settings and burn cap).
+    /// The providers whose pods the burn cap counts ([`crate::fleet::spend`]).
+    pub fn watched(&self) -> &[Arc<dyn Provisioner>] {
+        &self.watched
+    }
+
+    /// This fleet launching only on the providers in `providers`, with the same settings and
+    /// burn cap. The cap still counts every provider the fleet was built with: narrowing where
+    /// a pod may land does not make the others' pods stop billing.
     pub fn only(&self, providers: &[Provider]) -> Self {
         let mut fleet = self.clone();
         fleet.provisioners.retain(|p| providers.contains(&p.provider()));
@@ -93,6 +110,7 @@ impl Fleet {
 
     /// Adds a shared provisioner.
     pub fn with_arc(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
+        self.watched.push(Arc::clone(&provisioner));
         self.provisioners.push(provisioner);
         self
     }
@@ -129,8 +147,30 @@ impl Fleet {
     /// [`Error::BurnCapExceeded`]. See [`crate::fleet::spend`]. Not finite or not positive:
     /// [`Error::InvalidInput`] at the next launch.
     pub fn with_max_burn(mut self, usd_per_hour: f64) -> Self {
-        self.burn = Arc::new(crate::fleet::spend::BurnCap::new(Some(usd_per_hour)));
+        let rates = self.burn.rates().clone();
+        self.burn = Arc::new(crate::fleet::spend::BurnCap::new(Some(usd_per_hour), rates));
         self
+    }
+
+    /// Converts amounts in `currency` (e.g. `EUR`) to US dollars at `usd_per_unit` for the
+    /// budget and the burn cap ([`crate::fleet::spend`]); without a rate, an amount in another
+    /// currency is never compared with them. Not finite or not positive:
+    /// [`Error::InvalidInput`] naming `exchange_rate` at the next launch or start.
+    pub fn with_exchange_rate(mut self, currency: &str, usd_per_unit: f64) -> Self {
+        let mut rates = self.burn.rates().clone();
+        rates.set(currency, usd_per_unit);
+        self.burn = Arc::new(crate::fleet::spend::BurnCap::new(self.burn.cap(), rates));
+        self
+    }
+
+    /// Checks the cap and exchange rates before any request.
+    fn check_limits(&self, budget: Option<f64>) -> Result<()> {
+        for (field, limit) in [("budget_usd", budget), ("max_burn", self.burn.cap())] {
+            if let Some(limit) = limit.filter(|l| !(l.is_finite() && *l > 0.0)) {
+                return Err(Error::invalid(field, format!("{limit} is not a positive amount of USD")));
+            }
+        }
+        self.burn.rates().validate()
     }
 
     /// How long cleanup may take to confirm terminations.
@@ -246,16 +286,39 @@ impl Fleet {
         Ok(())
     }
 
-    /// Stops the pod, keeping its disk ([`Provisioner::stop`]; PrimeIntellect:
-    /// [`Error::Unsupported`]).
+    /// Stops the pod ([`Provisioner::stop`]; PrimeIntellect: [`Error::Unsupported`]). Its
+    /// compute stops billing; **its container disk is wiped when it starts again** (RunPod:
+    /// "ephemeral, wiped on restart"): only files on a volume survive
+    /// ([`Pod::keeps_files_across_restart`]). A stopped pod bills its volume disk, if any.
     pub async fn stop(&self, id: &PodId) -> Result<()> {
         self.provisioner(id.provider())?.stop(id).await
     }
 
     /// Starts a stopped pod ([`Provisioner::start`]); on its old host, so it can fail with
-    /// [`Error::HostFull`].
+    /// [`Error::HostFull`]. With a burn cap ([`Fleet::with_max_burn`]) the start is checked like
+    /// a create: refused ([`Error::BurnCapExceeded`]) if the pod's running rate
+    /// ([`Provisioner::running_rate`]) would take the watched providers' pods past the cap, or
+    /// ([`Error::BurnUnknown`]) if that rate or the burn cannot be known.
     pub async fn start(&self, id: &PodId) -> Result<()> {
-        self.provisioner(id.provider())?.start(id).await
+        self.check_limits(None)?;
+        let provisioner = Arc::clone(self.provisioner(id.provider())?);
+        if self.burn.cap().is_none() {
+            return provisioner.start(id).await;
+        }
+        let pod = provisioner.get(id).await?;
+        let rate = provisioner.running_rate(&pod).await?.ok_or_else(|| Error::BurnUnknown {
+            provider: id.provider(),
+            reason: format!("{id} reports no running rate, so what starting it adds is unknown"),
+        })?;
+        // RunPod prices are USD ("Current cost in USD per hour"); a PrimeIntellect pod cannot
+        // be stopped, so no other currency reaches here.
+        let price = crate::fleet::spend::Price {
+            per_hour: rate,
+            currency: "USD".into(),
+            basis: "the pod's running rate".into(),
+        };
+        let starting = async { provisioner.start(id).await.map(|()| ((), id.clone())) };
+        self.burn.guarded(&self.watched, id.provider(), &price, starting).await
     }
 
     /// Sets the pod's lease to expire `ttl` from now ([`Provisioner::extend_lease`]).

@@ -1,46 +1,116 @@
 //! Spending limits a launch checks before any create: a budget per launch, and a cap on what
-//! all running pods of the fleet's providers burn per hour.
+//! all live pods of the account burn per hour.
 //!
 //! **Budget** ([`crate::LaunchRequest::budget_usd`]): with a TTL, an offer whose worst case
-//! (prepaid charge, then the hourly price for the rest of the TTL) exceeds the budget is not
-//! tried; without one, the budget *sets* the lease: prepaid hours plus what the rest buys at the
-//! offer's price, so the reaper ([`crate::Fleet::reap`]) enforces it from the pod's name alone.
-//! When no offer fits, the launch is [`Error::OverBudget`], and nothing was created.
+//! (prepaid charge, then the worst hourly price for the rest of the TTL) exceeds the budget is
+//! not tried; without one, the budget *sets* the lease: prepaid hours plus what the rest buys at
+//! the worst hourly price, so the reaper ([`crate::Fleet::reap`]) enforces it from the pod's name
+//! alone. The worst hourly price of a variable-price offer is the `maxPrice` it is created with
+//! (the caller's, or [`crate::providers::validate::VARIABLE_PRICE_HEADROOM`] over the
+//! estimate): "rates may fluctuate throughout the instance's lifetime" up to it
+//! (PrimeIntellect's "Dynamic pricing"). Any other offer's is its estimate. The error names the
+//! price it used. When no offer fits, the launch is [`Error::OverBudget`], and nothing was
+//! created.
 //!
-//! **Burn cap** ([`crate::Fleet::with_max_burn`]): before each create the fleet lists every pod
-//! of its providers (those other processes started too), sums their current rates
-//! ([`crate::Pod::price_per_hour`]: RunPod's `cost`, 0 when stopped; PrimeIntellect's rate per
-//! status), adds the pods this fleet created that a lagging list does not show yet, and refuses
-//! a create that would pass the cap ([`Error::BurnCapExceeded`], naming the burn, the offer's
-//! price and the cap). A provider that cannot be listed refuses the create too: an unknown burn
-//! is not under the cap. Within one `Fleet` the check and the create are serialized, so its own
-//! concurrent launches cannot pass the cap together; separate processes can race by one create.
+//! **Burn cap** ([`crate::Fleet::with_max_burn`]): before each create, and before each
+//! [`crate::Fleet::start`], the fleet lists every pod of every provider it *watches* (every
+//! provider it was built with, whatever [`crate::Fleet::only`] narrowed launches to; RunPod
+//! cluster members included, which `GET /v2/pods` leaves out by default) and sums what each
+//! will bill ([`burn_rate`]):
 //!
-//! Both limits are in US dollars: an offer priced in another currency is never compared with
-//! them (it is skipped, and said so), and neither are pods whose rate the provider does not
-//! report.
+//! - a live pod that is not stopped counts at its running rate ([`crate::Pod::price_per_hour`]),
+//!   also while provisioning or starting: whatever provisioning costs, seconds later it bills
+//!   its running rate;
+//! - a stopped pod counts at the rate in force while stopped
+//!   ([`crate::Pod::price_now_per_hour`]: PrimeIntellect's `stoppedPriceHr`, RunPod's disk rate).
+//!
+//! It adds the pods this fleet created that a lagging list does not show yet, and refuses a
+//! create that would pass the cap ([`Error::BurnCapExceeded`], naming the burn, the offer's
+//! price and the cap). When the burn cannot be known the create is refused too
+//! ([`Error::BurnUnknown`], naming the provider): a provider whose pods cannot be read, a pod
+//! that reports no rate, or an amount in a currency the caller gave no exchange rate for
+//! ([`crate::Fleet::with_exchange_rate`]). An unknown burn is not under the cap. Within one
+//! `Fleet` the check and the create are serialized, so its own concurrent launches cannot pass
+//! the cap together; separate processes can race by one create.
+//!
+//! **Currencies**: both limits are in US dollars. An amount in another currency is converted
+//! only with a rate the caller gave; without one, an offer in that currency is not compared
+//! (the budget skips it, saying so; the cap refuses its create). RunPod prices are USD by its
+//! document ("Current cost in USD per hour"). PrimeIntellect's pod record names no currency: a
+//! pod this fleet created from an offer in another currency is known to be in it; any other
+//! PrimeIntellect pod is read in USD, PrimeIntellect's default.
 
 use crate::model::error::{Error, Result};
-use crate::model::{Offer, PodId, PodStatus};
+use crate::model::{Offer, Pod, PodId, PodStatus, Provider};
 use crate::providers::provisioner::Provisioner;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The lease a budget allows on `offer` at `price` USD per hour, or why it allows none.
-/// `ttl`: the caller's own lease, checked against the budget instead.
+/// What an amount per hour is, for a budget or cap check: the amount, its currency, and which
+/// price it is (said in errors).
+#[derive(Debug, Clone)]
+pub(crate) struct Price {
+    pub per_hour: f64,
+    pub currency: String,
+    pub basis: String,
+}
+
+impl Price {
+    /// `per_hour` in the offer's currency, described as `basis`.
+    pub(crate) fn of(offer: &Offer, per_hour: f64, basis: impl Into<String>) -> Self {
+        Self { per_hour, currency: offer.currency.clone(), basis: basis.into() }
+    }
+}
+
+/// Exchange rates the caller gave: US dollars per unit of each currency (upper case).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ExchangeRates(BTreeMap<String, f64>);
+
+impl ExchangeRates {
+    pub(crate) fn set(&mut self, currency: &str, usd_per_unit: f64) {
+        self.0.insert(currency.trim().to_ascii_uppercase(), usd_per_unit);
+    }
+
+    /// Every rate must be a positive, finite number: checked before any request.
+    pub(crate) fn validate(&self) -> Result<()> {
+        match self.0.iter().find(|(currency, rate)| currency.is_empty() || !(rate.is_finite() && **rate > 0.0)) {
+            Some((currency, rate)) => Err(Error::invalid(
+                "exchange_rate",
+                format!("{rate} USD per {currency:?} is not a positive rate for a named currency"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// `amount` of `currency` in USD, or why it cannot be converted.
+    pub(crate) fn to_usd(&self, amount: f64, currency: &str) -> std::result::Result<f64, String> {
+        if currency.eq_ignore_ascii_case("USD") {
+            return Ok(amount);
+        }
+        match self.0.get(&currency.to_ascii_uppercase()) {
+            Some(rate) => Ok(amount * rate),
+            None => Err(format!(
+                "it is priced in {currency}, and no exchange rate to USD was given (Fleet::with_exchange_rate, gpucloud --usd-per-eur)"
+            )),
+        }
+    }
+}
+
+/// The lease a budget allows on `offer` at `price` (its worst hourly price), or why it allows
+/// none. `ttl`: the caller's own lease, checked against the budget instead.
 pub(crate) fn lease_for_budget(
     budget: f64,
     ttl: Option<Duration>,
     offer: &Offer,
-    price: f64,
+    price: &Price,
+    rates: &ExchangeRates,
 ) -> Result<Option<Duration>> {
-    if !offer.is_usd() {
-        return Err(Error::OverBudget {
-            budget,
-            needed: None,
-            reason: format!("the offer is priced in {}, which a USD budget cannot be compared with", offer.currency),
-        });
-    }
+    let basis = &price.basis;
+    let price = match rates.to_usd(price.per_hour, &price.currency) {
+        Ok(usd) => usd,
+        Err(reason) => return Err(Error::OverBudget { budget, needed: None, reason: format!("the offer: {reason}") }),
+    };
     let prepaid_hours = offer.prepaid_hours.unwrap_or(0.0);
     let prepaid = prepaid_hours * price;
     if let Some(ttl) = ttl {
@@ -50,7 +120,9 @@ pub(crate) fn lease_for_budget(
             return Err(Error::OverBudget {
                 budget,
                 needed: Some(worst),
-                reason: format!("${price:.2}/h for the {hours:.2} h lease (prepaid hours included) is ${worst:.2}"),
+                reason: format!(
+                    "${price:.2}/h ({basis}) for the {hours:.2} h lease (prepaid hours included) is ${worst:.2}"
+                ),
             });
         }
         return Ok(Some(ttl));
@@ -59,7 +131,7 @@ pub(crate) fn lease_for_budget(
         return Err(Error::OverBudget {
             budget,
             needed: Some(prepaid),
-            reason: format!("the offer charges ${prepaid:.2} up front for {prepaid_hours} prepaid hours"),
+            reason: format!("the offer charges ${prepaid:.2} up front for {prepaid_hours} prepaid hours ({basis})"),
         });
     }
     let hours = prepaid_hours + (budget - prepaid) / price;
@@ -68,78 +140,129 @@ pub(crate) fn lease_for_budget(
         return Err(Error::OverBudget {
             budget,
             needed: Some(price * crate::model::lease::MIN_TTL.as_secs_f64() / 3600.0),
-            reason: format!("${budget:.2} buys less than a second at ${price:.2}/h"),
+            reason: format!("${budget:.2} buys less than a second at ${price:.2}/h ({basis})"),
         });
     }
     Ok(Some(lease))
 }
 
-/// How long a pod this fleet created is counted from its create, if a list does not show it:
-/// long enough for a lagging list to catch up (seconds, in practice), short enough that a pod
-/// terminated elsewhere, and so gone from the lists, soon stops counting. Pods this fleet
-/// terminates stop counting at once ([`BurnCap::forget`]).
+/// What `pod` counts for in the burn, per hour in its own currency: nothing once it is ending
+/// or ended; its running rate while it is not stopped (a pod provisioning or starting bills its
+/// running rate seconds later); its stopped rate while stopped. `None`: the pod reports no rate
+/// for that.
+pub fn burn_rate(pod: &Pod) -> Option<f64> {
+    match pod.status {
+        PodStatus::Terminated | PodStatus::Terminating => Some(0.0),
+        PodStatus::Stopped => pod.price_now_per_hour,
+        _ => pod.price_per_hour,
+    }
+}
+
+/// How long a pod this fleet created (or started) is counted from then at the rate it was
+/// checked at, if a list shows it lower or not at all: long enough for a lagging list to catch
+/// up (seconds, in practice), short enough that a pod terminated elsewhere, and so gone from the
+/// lists, soon stops counting. Pods this fleet terminates stop counting at once
+/// ([`BurnCap::forget`]).
 const UNLISTED_GRACE: Duration = Duration::from_secs(60);
 
 /// The fleet's burn cap and what it knows that the providers' lists may not show yet.
 #[derive(Debug, Default)]
 pub(crate) struct BurnCap {
     cap: Option<f64>,
+    rates: ExchangeRates,
     /// Held across one launch's check and create.
     serial: tokio::sync::Mutex<()>,
-    /// Pods this fleet created: id, rate, when.
+    /// Pods this fleet created or started: id, USD rate, when.
     created: Mutex<Vec<(PodId, f64, Instant)>>,
+    /// The currency of pods this fleet created from offers not in USD (PrimeIntellect's pod
+    /// record names none).
+    currencies: Mutex<BTreeMap<PodId, String>>,
 }
 
 impl BurnCap {
-    pub(crate) fn new(cap: Option<f64>) -> Self {
-        Self { cap, ..Self::default() }
+    pub(crate) fn new(cap: Option<f64>, rates: ExchangeRates) -> Self {
+        Self { cap, rates, ..Self::default() }
     }
 
     pub(crate) fn cap(&self) -> Option<f64> {
         self.cap
     }
 
-    /// Runs `create` if the current burn plus `price` stays within the cap (always, without a
-    /// cap), and remembers what it created.
+    pub(crate) fn rates(&self) -> &ExchangeRates {
+        &self.rates
+    }
+
+    /// Runs `create` (a create or a start, on `provider`) if the current burn of `watched` plus
+    /// `price` stays within the cap (always, without a cap), and remembers what it created.
     pub(crate) async fn guarded<T>(
         &self,
-        provisioners: &[Arc<dyn Provisioner>],
-        price: f64,
+        watched: &[Arc<dyn Provisioner>],
+        provider: Provider,
+        price: &Price,
         create: impl std::future::Future<Output = Result<(T, PodId)>>,
     ) -> Result<T> {
         let Some(cap) = self.cap else { return create.await.map(|(value, _)| value) };
+        let offer = self.rates.to_usd(price.per_hour, &price.currency).map_err(|reason| Error::BurnUnknown {
+            provider,
+            reason: format!("the offer at {} {:.2}/h ({}): {reason}", price.currency, price.per_hour, price.basis),
+        })?;
         let _serial = self.serial.lock().await;
-        let current = self.current_burn(provisioners).await?;
-        if current + price > cap + 1e-9 {
-            return Err(Error::BurnCapExceeded { cap, current, offer: price });
+        let current = self.current_burn(watched).await?;
+        if current + offer > cap + 1e-9 {
+            return Err(Error::BurnCapExceeded { cap, current, offer });
         }
         let (value, id) = create.await?;
-        self.created.lock().unwrap_or_else(|e| e.into_inner()).push((id, price, Instant::now()));
+        if !price.currency.eq_ignore_ascii_case("USD") {
+            self.currencies.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), price.currency.clone());
+        }
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        created.retain(|(known, ..)| known != &id);
+        created.push((id, offer, Instant::now()));
         Ok(value)
     }
 
     /// Stops counting `id`: the fleet terminated it.
     pub(crate) fn forget(&self, id: &PodId) {
         self.created.lock().unwrap_or_else(|e| e.into_inner()).retain(|(created, ..)| created != id);
+        self.currencies.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 
-    /// What every live pod of the providers burns per hour now, in USD.
-    async fn current_burn(&self, provisioners: &[Arc<dyn Provisioner>]) -> Result<f64> {
+    /// What every pod of `watched` will bill per hour, in USD.
+    async fn current_burn(&self, watched: &[Arc<dyn Provisioner>]) -> Result<f64> {
         use futures::TryStreamExt as _;
-        let lists = provisioners.iter().map(|p| async move { p.list().try_collect::<Vec<_>>().await });
+        let lists =
+            watched.iter().map(|p| async move { (p.provider(), p.list_billing_pods().try_collect::<Vec<_>>().await) });
         let mut listed = Vec::new();
-        for list in futures::future::join_all(lists).await {
-            listed.extend(list?);
+        for (provider, list) in futures::future::join_all(lists).await {
+            let pods = list.map_err(|e| Error::BurnUnknown {
+                provider,
+                reason: format!("its pods cannot be read ({e}), so what they burn is unknown"),
+            })?;
+            listed.extend(pods);
         }
-        let live = |status: &PodStatus| !matches!(status, PodStatus::Terminated | PodStatus::Terminating);
-        let mut burn: f64 = listed.iter().filter(|p| live(&p.status)).filter_map(|p| p.price_per_hour).sum();
         let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
         created.retain(|(_, _, at)| at.elapsed() < UNLISTED_GRACE);
-        burn += created
-            .iter()
-            .filter(|(id, ..)| !listed.iter().any(|p| &p.id == id))
-            .map(|(_, price, _)| price)
-            .sum::<f64>();
+        let currencies = self.currencies.lock().unwrap_or_else(|e| e.into_inner());
+        let mut burn = 0.0;
+        for pod in &listed {
+            let rate = burn_rate(pod).ok_or_else(|| Error::BurnUnknown {
+                provider: pod.provider,
+                reason: format!("pod {} ({}) reports no hourly rate", pod.id, pod.status),
+            })?;
+            let currency = currencies.get(&pod.id).map_or("USD", String::as_str);
+            let usd = self.rates.to_usd(rate, currency).map_err(|reason| Error::BurnUnknown {
+                provider: pod.provider,
+                reason: format!("pod {}: {reason}", pod.id),
+            })?;
+            // A pod this fleet just created or started counts at least at the rate it was
+            // checked at: a lagging list may still show it provisioning or stopped.
+            let remembered =
+                created.iter().filter(|(id, ..)| id == &pod.id).map(|(_, rate, _)| *rate).fold(0.0, f64::max);
+            let ending = matches!(pod.status, PodStatus::Terminated | PodStatus::Terminating);
+            burn += if ending { 0.0 } else { usd.max(remembered) };
+        }
+        burn +=
+            created.iter().filter(|(id, ..)| !listed.iter().any(|p| &p.id == id)).map(|(_, rate, _)| rate).sum::<f64>();
         Ok(burn)
     }
 }
@@ -156,24 +279,66 @@ mod tests {
         offer
     }
 
+    fn at(offer: &Offer, per_hour: f64) -> Price {
+        Price::of(offer, per_hour, "the offer's price")
+    }
+
     #[test]
     fn a_budget_checks_a_lease_or_sets_one() {
         let hour = Duration::from_secs(3600);
+        let rates = ExchangeRates::default();
         let h100 = offer(2.0, "USD", None);
-        assert_eq!(lease_for_budget(10.0, Some(5 * hour), &h100, 2.0).unwrap(), Some(5 * hour));
-        let over = lease_for_budget(10.0, Some(6 * hour), &h100, 2.0).unwrap_err();
+        assert_eq!(lease_for_budget(10.0, Some(5 * hour), &h100, &at(&h100, 2.0), &rates).unwrap(), Some(5 * hour));
+        let over = lease_for_budget(10.0, Some(6 * hour), &h100, &at(&h100, 2.0), &rates).unwrap_err();
         assert!(matches!(over, Error::OverBudget { needed: Some(n), .. } if (n - 12.0).abs() < 1e-9), "{over}");
+        assert!(over.to_string().contains("the offer's price"), "the error says which price: {over}");
         // Without a TTL, $10 at $2/h is a 5 h lease.
-        assert_eq!(lease_for_budget(10.0, None, &h100, 2.0).unwrap(), Some(5 * hour));
+        assert_eq!(lease_for_budget(10.0, None, &h100, &at(&h100, 2.0), &rates).unwrap(), Some(5 * hour));
         // Prepaid: 24 h charged up front is $48; $50 buys one more hour.
         let prepaid = offer(2.0, "USD", Some(24.0));
-        assert!(lease_for_budget(40.0, None, &prepaid, 2.0).is_err());
-        assert_eq!(lease_for_budget(50.0, None, &prepaid, 2.0).unwrap(), Some(25 * hour));
+        assert!(lease_for_budget(40.0, None, &prepaid, &at(&prepaid, 2.0), &rates).is_err());
+        assert_eq!(lease_for_budget(50.0, None, &prepaid, &at(&prepaid, 2.0), &rates).unwrap(), Some(25 * hour));
         assert!(
-            lease_for_budget(47.0, Some(hour), &prepaid, 2.0).is_err(),
+            lease_for_budget(47.0, Some(hour), &prepaid, &at(&prepaid, 2.0), &rates).is_err(),
             "prepaid hours are charged whatever the lease"
         );
-        // Euros are never compared with dollars.
-        assert!(lease_for_budget(1000.0, None, &offer(1.0, "EUR", None), 1.0).is_err());
+        // Euros are never compared with dollars without a rate; with one they are converted.
+        let euros = offer(1.0, "EUR", None);
+        assert!(lease_for_budget(1000.0, None, &euros, &at(&euros, 1.0), &rates).is_err());
+        let mut rates = ExchangeRates::default();
+        rates.set("eur", 1.5);
+        assert_eq!(lease_for_budget(3.0, None, &euros, &at(&euros, 1.0), &rates).unwrap(), Some(2 * hour));
+    }
+
+    #[tokio::test]
+    async fn a_capped_create_in_another_currency_needs_a_rate() {
+        let euros = offer(1.79, "EUR", None);
+        let price = at(&euros, 1.79);
+        let created = || async { Ok(((), PodId::new(Provider::PrimeIntellect, "p1"))) };
+        let blind = BurnCap::new(Some(10.0), ExchangeRates::default());
+        let error = blind.guarded(&[], Provider::PrimeIntellect, &price, created()).await.unwrap_err();
+        assert!(matches!(&error, Error::BurnUnknown { provider: Provider::PrimeIntellect, .. }), "{error}");
+        assert!(error.to_string().contains("EUR"), "{error}");
+        let mut rates = ExchangeRates::default();
+        rates.set("EUR", 2.0);
+        let tight = BurnCap::new(Some(3.0), rates.clone());
+        let error = tight.guarded(&[], Provider::PrimeIntellect, &price, created()).await.unwrap_err();
+        assert!(matches!(error, Error::BurnCapExceeded { offer, .. } if (offer - 3.58).abs() < 1e-9), "converted");
+        let roomy = BurnCap::new(Some(4.0), rates);
+        roomy.guarded(&[], Provider::PrimeIntellect, &price, created()).await.unwrap();
+        // The pod it created counts, in dollars, until a list shows it.
+        let error = roomy.guarded(&[], Provider::PrimeIntellect, &price, created()).await.unwrap_err();
+        assert!(matches!(error, Error::BurnCapExceeded { current, .. } if (current - 3.58).abs() < 1e-9));
+    }
+
+    #[test]
+    fn exchange_rates_must_be_positive() {
+        let mut rates = ExchangeRates::default();
+        rates.set("EUR", 0.0);
+        assert!(matches!(rates.validate(), Err(Error::InvalidInput { field: "exchange_rate", .. })));
+        rates.set("EUR", f64::NAN);
+        assert!(rates.validate().is_err());
+        rates.set("EUR", 1.08);
+        assert!(rates.validate().is_ok());
     }
 }

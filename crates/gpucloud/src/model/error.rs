@@ -239,6 +239,17 @@ pub enum Error {
         /// What the refused offer would add, USD per hour.
         offer: f64,
     },
+    /// The burn cap could not be checked ([`crate::fleet::spend`]), so nothing was created or
+    /// started: an unknown burn is not under the cap. The provider named is the one whose pods
+    /// could not be read, whose pod reports no rate, or whose offer or pod is priced in a
+    /// currency no exchange rate was given for.
+    #[error("burn cap: cannot check it: {provider}: {reason}; nothing was created or started")]
+    BurnUnknown {
+        /// The provider concerned.
+        provider: Provider,
+        /// Why, naming the pod or offer where there is one.
+        reason: String,
+    },
     /// A stopped pod could not start: it resumes on the host it ran on, and that host has no
     /// free GPU now (RunPod's capacity `400`). The pod is still there, stopped.
     #[error(

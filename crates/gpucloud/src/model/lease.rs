@@ -39,11 +39,40 @@ const TAG_LEN: usize = 10;
 const STAMP_PREFIX: &str = "exp";
 const STAMP_FORMAT: &str = "%Y%m%dt%H%M%Sz";
 
-/// A fresh, unique launch tag: `gc` and 10 random lowercase letters or digits.
+const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// The first character of the tag of a pod the idle rule leaves alone ([`is_idle_exempt_tag`]).
+const IDLE_EXEMPT_MARK: char = 'k';
+
+/// A fresh, unique launch tag: `gc` and 10 random lowercase letters or digits, the first of
+/// them never `k` (that marks [`new_idle_exempt_launch_tag`]'s tags).
 pub fn new_launch_tag() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let suffix: String = (0..TAG_LEN).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char).collect();
-    format!("{TAG_PREFIX}{suffix}")
+    let first = loop {
+        let c = ALPHABET[fastrand::usize(..ALPHABET.len())] as char;
+        if c != IDLE_EXEMPT_MARK {
+            break c;
+        }
+    };
+    let rest: String = (1..TAG_LEN).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char).collect();
+    format!("{TAG_PREFIX}{first}{rest}")
+}
+
+/// A fresh launch tag that also marks the pod as exempt from the idle rule: `gck` and 9 random
+/// lowercase letters or digits (`train-gckq81mz0a2c`).
+///
+/// The mark lives in the name, like the lease, so every reaper anywhere sees it in the
+/// provider's pod list with no other state, and it has the shape of any launch tag, so older
+/// gpucloud versions still find the pod by its tag and still enforce its lease. A pod launched
+/// by an older version whose random tag began with `k` reads as exempt: the safe direction (an
+/// idle pod is left running until its lease, never a busy one terminated).
+pub fn new_idle_exempt_launch_tag() -> String {
+    let rest: String = (1..TAG_LEN).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char).collect();
+    format!("{TAG_PREFIX}{IDLE_EXEMPT_MARK}{rest}")
+}
+
+/// Whether a launch tag marks its pod as exempt from the idle rule ([`new_idle_exempt_launch_tag`]).
+pub fn is_idle_exempt_tag(tag: &str) -> bool {
+    is_launch_tag(tag) && tag[TAG_PREFIX.len()..].starts_with(IDLE_EXEMPT_MARK)
 }
 
 /// Whether `text` has the shape of a launch tag.
@@ -147,6 +176,18 @@ mod tests {
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn an_idle_exempt_tag_is_a_launch_tag_and_no_other_tag_is_exempt() {
+        for _ in 0..500 {
+            let (plain, exempt) = (new_launch_tag(), new_idle_exempt_launch_tag());
+            assert!(is_launch_tag(&plain) && !is_idle_exempt_tag(&plain), "{plain}");
+            assert!(is_launch_tag(&exempt) && is_idle_exempt_tag(&exempt), "{exempt}");
+        }
+        let name = compose("train", None, "gckq81mz0a2c");
+        assert_eq!(parse(&name).map(|p| p.launch_tag), Some("gckq81mz0a2c"), "an exempt pod is still ours");
+        assert!(!is_idle_exempt_tag("gck"), "not a tag at all");
     }
 
     #[test]

@@ -179,8 +179,21 @@ pub struct Pod {
     pub gpu_type: String,
     /// Number of GPUs.
     pub gpu_count: u32,
-    /// Price in USD per hour, when the provider reports it.
+    /// The rate the pod bills per hour **while it runs**, when the provider reports it:
+    /// PrimeIntellect's `priceHr` ("Hourly price for running the pod"), RunPod's `cost` while
+    /// the pod is not stopped. `None` for a stopped RunPod pod, whose `cost` is "0.0 when
+    /// EXITED" and so says nothing about its running rate. A pod still provisioning or starting
+    /// shows its running rate here, not what it bills this minute: that is
+    /// [`Pod::price_now_per_hour`]. USD for RunPod ("Current cost in USD per hour"); a
+    /// PrimeIntellect pod bills in the currency of the offer it came from, which its record
+    /// does not name.
     pub price_per_hour: Option<f64>,
+    /// The rate in force now, per hour: PrimeIntellect's `provisioningPriceHr` while
+    /// provisioning (an empty one means `priceHr`, as the document says), `stoppedPriceHr` while
+    /// stopped; a stopped RunPod pod's disk rate (RunPod's pricing, "Volume disk … $0.20/GB/month
+    /// (stopped)", for its persistent volume; its container disk is "Lost on stop/restart" and
+    /// billed "only … when the pod is running"); 0 once terminated; otherwise the running rate.
+    pub price_now_per_hour: Option<f64>,
     /// The data center it was placed in, where the provider reports it (RunPod's
     /// `dataCenterId`; PrimeIntellect's pod record names none).
     pub data_center: Option<String>,
@@ -192,6 +205,10 @@ pub struct Pod {
     pub ssh: Option<SshEndpoint>,
     /// Creation time, when reported (PrimeIntellect's offset-less timestamps are read as UTC).
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When its container last started, where the provider says (RunPod's `startedAt`, null
+    /// unless running); PrimeIntellect pods, which cannot be stopped, started at their create.
+    /// The idle rule's grace counts from it ([`crate::upkeep::idle`]).
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The provider's own record, as its generated client decoded it.
     #[serde(skip)]
     pub raw: PodRecord,
@@ -224,6 +241,39 @@ impl Pod {
             (Some("ERROR"), Some(message)) => format!("{}, installation ERROR: {message}", self.provider_status),
             (Some("ERROR"), None) => format!("{}, installation ERROR", self.provider_status),
             _ => self.provider_status.clone(),
+        }
+    }
+
+    /// Whether the provider marks the pod locked: RunPod's `locked`, "Whether the pod is locked
+    /// (prevents stopping or resetting)". The reaper never stops or terminates a locked pod
+    /// ([`crate::upkeep::reap`]). PrimeIntellect has no such flag.
+    pub fn locked(&self) -> bool {
+        match &self.raw {
+            #[cfg(feature = "runpod")]
+            PodRecord::RunPod(raw) => raw.locked,
+            // Unreachable only when RunPod is the one cloud compiled in.
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// Whether the idle rule leaves the pod alone: it was launched with
+    /// [`crate::LaunchRequest::idle_exempt`] (a `gpucloud run` job's pod, or `up --no-idle-reap`),
+    /// which its launch tag records ([`crate::model::lease::is_idle_exempt_tag`]).
+    pub fn idle_exempt(&self) -> bool {
+        self.launch_tag.as_deref().is_some_and(crate::model::lease::is_idle_exempt_tag)
+    }
+
+    /// Whether what the pod writes outside a volume survives a stop and start: `false` for a
+    /// RunPod pod without a persistent or network mount, whose only storage is its container
+    /// disk, "ephemeral, wiped on restart" (`BaseContainerConfig.disk`). `true` where the pod
+    /// has such a volume (files on it survive), and for PrimeIntellect, which has no stop.
+    pub fn keeps_files_across_restart(&self) -> bool {
+        match &self.raw {
+            #[cfg(feature = "runpod")]
+            PodRecord::RunPod(raw) => raw.mounts.persistent.is_some() || !raw.mounts.network.is_empty(),
+            #[allow(unreachable_patterns)]
+            _ => true,
         }
     }
 

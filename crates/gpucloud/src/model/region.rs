@@ -90,6 +90,23 @@ pub struct Region {
     pub countries: Option<Vec<String>>,
     /// RunPod data centers are kept when they start with one of these segment lists.
     runpod_prefixes: Vec<Vec<String>>,
+    /// For a continent (`europe`, or the bare `EU`): RunPod's `DataCenterRegion` for it
+    /// (`EUROPE`), which the catalog (`GET /v2/catalog/datacenters`) states per data center.
+    pub continent: Option<&'static str>,
+}
+
+/// RunPod's `DataCenterRegion` for each continent name this module accepts.
+fn data_center_region(continent: &str) -> Option<&'static str> {
+    Some(match continent {
+        "north_america" => "NORTH_AMERICA",
+        "south_america" => "SOUTH_AMERICA",
+        "europe" => "EUROPE",
+        "asia" => "ASIA",
+        "middle_east" => "MIDDLE_EAST",
+        "africa" => "AFRICA",
+        "oceania" => "OCEANIA",
+        _ => return None,
+    })
 }
 
 /// The forms a region value may take, for error messages.
@@ -120,6 +137,7 @@ impl Region {
                 prime_regions: vec![region],
                 countries: None,
                 runpod_prefixes: prefixes_for_countries(countries),
+                continent: None,
             });
         }
         if let Some((_, regions, firsts)) = CONTINENTS.iter().find(|(name, _, _)| *name == lower) {
@@ -128,6 +146,7 @@ impl Region {
                 prime_regions: regions.to_vec(),
                 countries: None,
                 runpod_prefixes: firsts.iter().map(|f| vec![f.to_string()]).collect(),
+                continent: data_center_region(&lower),
             });
         }
         if text == upper && is_country_code(text) {
@@ -136,6 +155,7 @@ impl Region {
                 prime_regions: prime_region_of(text).into_iter().collect(),
                 countries: Some(vec![text.to_string()]),
                 runpod_prefixes: prefixes_for_countries(&[text]),
+                continent: None,
             });
         }
         if text == upper && is_runpod_prefix(text) {
@@ -153,16 +173,31 @@ impl Region {
                 }
             };
             // `EU` means Europe: RunPod names European data centers `EU-*` and `EUR-*`.
-            let runpod_prefixes = match (first, segments.len()) {
-                ("EU" | "EUR", 1) => vec![vec!["EU".to_string()], vec!["EUR".to_string()]],
-                _ => vec![segments],
-            };
-            return Ok(Self { input: text.to_string(), prime_regions, countries, runpod_prefixes });
+            let europe = matches!((first, segments.len()), ("EU" | "EUR", 1));
+            let continent = europe.then_some("EUROPE");
+            let runpod_prefixes =
+                if europe { vec![vec!["EU".to_string()], vec!["EUR".to_string()]] } else { vec![segments] };
+            return Ok(Self { input: text.to_string(), prime_regions, countries, runpod_prefixes, continent });
         }
         Err(Error::invalid("region", format!("{input:?} is not a region gpucloud knows; use {ACCEPTED_FORMS}")))
     }
 
-    /// Whether RunPod data center `id` lies inside this region.
+    /// Whether RunPod data center `id` lies inside this region, by RunPod's catalog where it
+    /// says: `catalog` maps data center ids to their `DataCenterRegion` (`GET
+    /// /v2/catalog/datacenters`), which decides for a continent. Without it, or for a data
+    /// center it does not list, the id's spelling decides ([`Region::has_runpod_data_center`]).
+    pub fn has_runpod_data_center_in(
+        &self,
+        id: &str,
+        catalog: Option<&std::collections::HashMap<String, String>>,
+    ) -> bool {
+        match (self.continent, catalog.and_then(|c| c.get(id))) {
+            (Some(continent), Some(region)) => region == continent,
+            _ => self.has_runpod_data_center(id),
+        }
+    }
+
+    /// Whether RunPod data center `id` lies inside this region, by its spelling.
     pub fn has_runpod_data_center(&self, id: &str) -> bool {
         let segments: Vec<&str> = id.split('-').collect();
         self.runpod_prefixes
@@ -230,6 +265,22 @@ mod tests {
         assert!(europe.has_runpod_data_center("EUR-NO-1") && europe.has_prime_offer(Some("eu_north"), Some("SE")));
         let canada = Region::parse("canada").unwrap();
         assert!(canada.has_runpod_data_center("CA-MTL-1") && !canada.has_runpod_data_center("US-CA-2"));
+    }
+
+    #[test]
+    fn a_continent_follows_runpods_catalog_where_it_says() {
+        let catalog: std::collections::HashMap<String, String> =
+            [("XX-NEW-1", "EUROPE"), ("EU-RO-1", "EUROPE"), ("US-TX-3", "NORTH_AMERICA")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let europe = Region::parse("europe").unwrap();
+        assert!(europe.has_runpod_data_center_in("XX-NEW-1", Some(&catalog)), "named otherwise, in Europe");
+        assert!(!europe.has_runpod_data_center_in("XX-NEW-1", None), "by spelling, unknown");
+        assert!(!europe.has_runpod_data_center_in("US-TX-3", Some(&catalog)));
+        assert!(europe.has_runpod_data_center_in("EUR-IS-1", Some(&catalog)), "not in the catalog: by spelling");
+        assert!(Region::parse("EU").unwrap().has_runpod_data_center_in("XX-NEW-1", Some(&catalog)));
+        assert!(!Region::parse("US").unwrap().has_runpod_data_center_in("XX-NEW-1", Some(&catalog)));
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct OfferQuery {
     pub volume_id: Option<String>,
     /// Leave out offers reported as out of stock (default true in [`crate::Fleet`]).
     pub in_stock_only: bool,
+    /// Only offers on this RunPod cloud tier (`SECURE`: "Runpod-owned datacenter hardware",
+    /// `COMMUNITY`: "community-hosted hardware"); no PrimeIntellect offer matches it.
+    pub cloud: Option<String>,
 }
 
 impl OfferQuery {
@@ -65,6 +68,9 @@ impl OfferQuery {
             && (self.allow_prepaid || offer.prepaid_hours.is_none())
             && self.spot.is_none_or(|spot| spot == offer.spot)
             && (!self.in_stock_only || offer.stock.is_available())
+            && self.cloud.as_ref().is_none_or(|wanted| {
+                matches!(&offer.details, crate::model::OfferDetails::RunPod { cloud, .. } if cloud.eq_ignore_ascii_case(wanted))
+            })
     }
 
     /// Checks the query before any request: a GPU count of at least 1, a positive price cap,
@@ -135,6 +141,16 @@ pub struct LaunchSpec {
     /// with the default image, [`DEFAULT_RUNPOD_IMAGE_CUDA`] is sent, the image's own need.
     /// PrimeIntellect chooses CUDA by image: [`crate::Error::Unsupported`].
     pub min_cuda_version: Option<String>,
+    /// RunPod: the container registry credential id a private image is pulled with
+    /// (`registry`, "Container registry credential ID (for private images)").
+    /// PrimeIntellect: [`crate::Error::Unsupported`].
+    pub registry: Option<String>,
+    /// RunPod: ports to expose besides `22/tcp`, which every pod gets (`8888/http`, ...).
+    /// PrimeIntellect: [`crate::Error::Unsupported`].
+    pub ports: Vec<String>,
+    /// RunPod: where the network volume is mounted ("No default — must be specified
+    /// explicitly"); `None` mounts it at `/workspace`. PrimeIntellect: [`crate::Error::Unsupported`].
+    pub volume_mount_path: Option<String>,
 }
 
 /// The CUDA version [`DEFAULT_RUNPOD_IMAGE`] is built for: a host with an older driver cannot
@@ -186,6 +202,9 @@ impl LaunchSpec {
             min_ram_per_gpu_gb: None,
             min_vcpus_per_gpu: None,
             min_cuda_version: None,
+            registry: None,
+            ports: Vec::new(),
+            volume_mount_path: None,
         }
     }
 
@@ -228,10 +247,26 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
     /// Every pod of the account, streamed page by page (errors end the stream).
     fn list(&self) -> BoxStream<'_, Result<Pod>>;
 
+    /// Every pod of the account that bills, for the burn cap ([`crate::fleet::spend`]): as
+    /// [`Provisioner::list`], plus pods a plain list leaves out (RunPod cluster members, which
+    /// are "excluded from `GET /v2/pods` by default").
+    fn list_billing_pods(&self) -> BoxStream<'_, Result<Pod>> {
+        self.list()
+    }
+
+    /// What `pod` bills per hour once running ([`Pod::price_per_hour`]), read from the provider
+    /// when the pod's record does not say (a stopped RunPod pod: its GPU type's catalog price on
+    /// its cloud tier); `None` when it cannot be known.
+    async fn running_rate(&self, pod: &Pod) -> Result<Option<f64>> {
+        Ok(pod.price_per_hour)
+    }
+
     /// Terminates the pod. Idempotent: a pod that is already gone is success.
     async fn terminate(&self, id: &PodId) -> Result<()>;
 
-    /// Stops a pod, keeping its disk. [`Error::Unsupported`] where the provider cannot.
+    /// Stops a pod: its compute stops billing. RunPod keeps its volume disk, but its container
+    /// disk is "ephemeral, wiped on restart" ([`Pod::keeps_files_across_restart`]).
+    /// [`Error::Unsupported`] where the provider cannot.
     async fn stop(&self, id: &PodId) -> Result<()> {
         let _ = id;
         Err(Error::Unsupported { provider: self.provider(), operation: "stop" })

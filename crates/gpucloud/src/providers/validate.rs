@@ -59,6 +59,40 @@ pub fn estimate_price(spec: &LaunchSpec) -> f64 {
         + extra(spec.memory_gb, &offer.memory)
 }
 
+/// How far over the estimate `maxPrice` goes on a variable-price offer when the caller set no
+/// cap: 10%, so a small tick between listing and create does not refuse the create, while a
+/// jump does. Set [`LaunchSpec::max_price_per_hour`] to cap it exactly. The budget counts the
+/// offer at this `maxPrice` ([`worst_price`]).
+pub const VARIABLE_PRICE_HEADROOM: f64 = 0.10;
+
+/// The `maxPrice` a create of `spec` sends, if any: the caller's cap, or, on a variable-price
+/// offer without one, [`VARIABLE_PRICE_HEADROOM`] over the
+/// estimate, rounded up to the cent.
+pub fn max_price(spec: &LaunchSpec) -> Option<f64> {
+    let variable =
+        matches!(spec.offer.details, crate::model::OfferDetails::PrimeIntellect { variable_price: true, .. });
+    spec.max_price_per_hour.or(variable.then(|| {
+        let capped = estimate_price(spec) * (1.0 + VARIABLE_PRICE_HEADROOM);
+        (capped * 100.0).ceil() / 100.0
+    }))
+}
+
+/// The most a pod created from `spec` may bill per hour, and which price that is (for errors):
+/// on a variable-price offer its `maxPrice` (PrimeIntellect's "Dynamic pricing": "rates may
+/// fluctuate throughout the instance's lifetime", and `maxPrice` is "to set a cap"); on any other
+/// offer the estimate.
+pub fn worst_price(spec: &LaunchSpec) -> (f64, &'static str) {
+    let variable =
+        matches!(spec.offer.details, crate::model::OfferDetails::PrimeIntellect { variable_price: true, .. });
+    match (variable, max_price(spec)) {
+        (true, Some(max)) if spec.max_price_per_hour.is_some() => {
+            (max, "the variable-price offer's maxPrice, your max price per hour")
+        }
+        (true, Some(max)) => (max, "the variable-price offer's maxPrice, its estimate plus the 10% headroom"),
+        _ => (estimate_price(spec), "the offer's price"),
+    }
+}
+
 /// The container settings RunPod's document (953afcc) added: `cmd`/`entrypoint` in exec form
 /// and the per-GPU placement filters (`minimum: 1`). PrimeIntellect's pod create has none of them.
 fn check_container(spec: &LaunchSpec) -> Result<()> {
@@ -69,6 +103,9 @@ fn check_container(spec: &LaunchSpec) -> Result<()> {
         ("min_ram_per_gpu_gb (size memory_gb instead)", spec.min_ram_per_gpu_gb.is_some()),
         ("min_vcpus_per_gpu (size vcpus instead)", spec.min_vcpus_per_gpu.is_some()),
         ("min_cuda_version (choose a CUDA image instead)", spec.min_cuda_version.is_some()),
+        ("registry credential", spec.registry.is_some()),
+        ("extra ports", !spec.ports.is_empty()),
+        ("volume mount path", spec.volume_mount_path.is_some()),
     ];
     if provider != Provider::RunPod
         && let Some((operation, _)) = asked.iter().find(|(_, set)| *set)

@@ -1,17 +1,21 @@
-//! What was spent: [`crate::Fleet::costs`] reads what each provider billed in a window and
-//! adds, marked as an estimate, what running pods have accrued since.
+//! What was spent in a window: [`crate::Fleet::costs`] reads what each provider billed in it and
+//! adds, marked as an estimate, what running pods and live disks have accrued since.
 //!
-//! - **RunPod**: `GET /v2/billing/pods` and `GET /v2/billing/network-volumes`, one record per
-//!   resource per bucket (hourly buckets for windows up to [`HOURLY_UP_TO`], daily beyond; the
-//!   provider snaps the window outward to bucket boundaries, so a report can start up to one
-//!   bucket before `since`). Amounts are USD, as the document says. A running pod whose last
-//!   record ends before now gets `price × (now − that end)` as an estimate; the in-progress
-//!   bucket is taken to be billed up to the read, so a pod billed to the minute adds nothing.
-//! - **PrimeIntellect**: `GET /api/v1/pods/history`, whose records are terminated pods with their
-//!   `totalBilledPrice` over the pod's whole life: a pod is counted whole when its life overlaps
-//!   the window (PrimeIntellect reports no split by period). The history carries no currency: its
-//!   amounts are read as USD, PrimeIntellect's default. A running pod is not in the history: it
-//!   is estimated at `price × time running within the window`.
+//! - **RunPod** ([`crate::providers::runpod`]'s billing read): `GET /v2/billing/pods`,
+//!   `/network-volumes` and `/clusters` itemised, and the rest of the account-wide total
+//!   (`GET /v2/billing`: serverless, public endpoints) as [`Billable::Other`]. Hourly buckets for
+//!   windows up to [`HOURLY_UP_TO`], daily beyond; the window is sent aligned to bucket
+//!   boundaries and each record clipped back to it, a cut bucket counting by its share of time
+//!   ([`CostEntry::share_of`] names the bucket). Amounts are USD, as the document says. A running
+//!   pod whose last record ends before now gets `price × (now − that end)` as an estimate; the
+//!   in-progress bucket is taken to be billed up to the read.
+//! - **PrimeIntellect** ([`crate::providers::primeintellect`]'s billing read):
+//!   `GET /api/v1/pods/history`, whose records are ended resources, labelled by their `type`, with
+//!   `totalBilledPrice` over the whole life: each counts by the share of its life inside the
+//!   window, per UTC day ([`CostEntry::share_of`] names the life). Live disks accrue `priceHr` ×
+//!   time ("billed continuously from creation until termination"), estimated. The history carries
+//!   no currency: its amounts are read as USD, PrimeIntellect's default. A running pod is not in
+//!   the history: it is estimated at `price × time running within the window`.
 //! - A running pod the report cannot price (no price reported, or no creation time) is listed in
 //!   [`CostReport::unpriced`], never counted as zero.
 //!
@@ -176,6 +180,7 @@ fn accrued(
         end,
         usd: price * hours,
         basis: Basis::Estimate,
+        share_of: None,
     }))
 }
 
@@ -271,6 +276,7 @@ mod tests {
             end: at("2026-06-01T10:00:00Z"),
             usd: 4.0,
             basis: Basis::Billed,
+            share_of: None,
         }];
         let report = assemble(window, billed, &[pod], now);
         let totals = report.totals();
@@ -293,6 +299,7 @@ mod tests {
             end: at("2026-06-01T13:00:00Z"),
             usd: 1.0,
             basis: Basis::Billed,
+            share_of: None,
         };
         let mut unpriced = running_pod(None, Some("2026-06-01T08:00:00Z"));
         unpriced.id = PodId::new(Provider::RunPod, "def");
@@ -316,6 +323,7 @@ mod tests {
             end: at(start) + chrono::Duration::hours(1),
             usd,
             basis: Basis::Billed,
+            share_of: None,
         };
         let billed = vec![
             entry(Provider::RunPod, "a", "2026-06-01T01:00:00Z", 1.25),

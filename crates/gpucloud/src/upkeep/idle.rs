@@ -15,6 +15,13 @@
 //!   the first sweep only starts watching. Utilization between two sweeps is not seen.
 //! - **Which pods**: only pods gpucloud launched (a launch tag in the name) unless the policy's
 //!   prefix selects others, as for leases. Pods that are not running are not judged.
+//! - **Never work in progress**: a pod is not judged until [`IdleRule::grace`] has passed since
+//!   it started (RunPod's `startedAt`, the create on PrimeIntellect): image pulls, installs and
+//!   data downloads read 0% and are not idleness. A pod launched with
+//!   [`crate::LaunchRequest::idle_exempt`] is never judged: its launch tag carries the mark
+//!   ([`crate::model::lease::new_idle_exempt_launch_tag`]), so every reaper on any machine sees it
+//!   in the pod list. `gpucloud run` marks its job's pod so (its sync, setup and downloads use no
+//!   GPU); `up --no-idle-reap` does on request. Such pods still end at their lease.
 
 use crate::model::{Pod, PodId, PodStatus};
 use chrono::{DateTime, Utc};
@@ -29,6 +36,8 @@ pub struct IdleRule {
     pub below_percent: u8,
     /// How long every reading must stay under it.
     pub window: Duration,
+    /// How long after a pod starts before it is judged at all ([`DEFAULT_IDLE_GRACE`]).
+    pub grace: Duration,
     /// Measure pods whose provider reports no utilization over SSH with these options.
     #[cfg(all(unix, feature = "remote"))]
     pub over_ssh: Option<crate::remote::SessionOptions>,
@@ -36,10 +45,14 @@ pub struct IdleRule {
     idle_since: Arc<Mutex<BTreeMap<PodId, DateTime<Utc>>>>,
 }
 
+/// How long after its start a pod is left to set up before the idle rule judges it: image
+/// pulls, package installs and dataset downloads read 0% GPU for minutes.
+pub const DEFAULT_IDLE_GRACE: Duration = Duration::from_secs(15 * 60);
+
 /// What the rule makes of a pod at one sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reading {
-    /// Not judged (not a candidate, or not running).
+    /// Not judged (not a candidate, not running, exempt, or still in its grace after start).
     Skipped,
     /// No utilization reported.
     Unmeasured,
@@ -50,15 +63,29 @@ pub(crate) enum Reading {
 }
 
 impl IdleRule {
-    /// Idle below `below_percent` for `window`.
+    /// Idle below `below_percent` for `window`, judged from [`DEFAULT_IDLE_GRACE`] after a
+    /// pod's start.
     pub fn new(below_percent: u8, window: Duration) -> Self {
         Self {
             below_percent,
             window,
+            grace: DEFAULT_IDLE_GRACE,
             #[cfg(all(unix, feature = "remote"))]
             over_ssh: None,
             idle_since: Arc::default(),
         }
+    }
+
+    /// Judges a pod only once `grace` has passed since it started.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Whether `pod` is past its grace at `now`: started (or, unknown, created) at least
+    /// [`IdleRule::grace`] ago. A pod with neither time is not judged.
+    pub(crate) fn past_grace(&self, pod: &Pod, now: DateTime<Utc>) -> bool {
+        pod.started_at.or(pod.created_at).is_some_and(|start| (now - start).to_std().is_ok_and(|up| up >= self.grace))
     }
 
     /// Also measures pods whose provider reports no utilization (PrimeIntellect) over SSH.
@@ -77,7 +104,11 @@ impl IdleRule {
             let wanted: Vec<usize> = (0..pods.len())
                 .filter(|&i| {
                     let pod = &pods[i];
-                    candidate(pod) && pod.status == PodStatus::Running && pod.gpu_utilization.is_none()
+                    candidate(pod)
+                        && !pod.idle_exempt()
+                        && self.past_grace(pod, Utc::now())
+                        && pod.status == PodStatus::Running
+                        && pod.gpu_utilization.is_none()
                 })
                 .collect();
             let readings: Vec<(usize, Option<Vec<u8>>)> = futures::stream::iter(wanted)
@@ -139,7 +170,8 @@ impl IdleRule {
         idle_since.retain(|id, _| pods.iter().any(|p| &p.id == id));
         let mut readings = BTreeMap::new();
         for pod in pods {
-            let reading = if !candidate(pod) || pod.status != PodStatus::Running {
+            let judged = candidate(pod) && !pod.idle_exempt() && self.past_grace(pod, now);
+            let reading = if !judged || pod.status != PodStatus::Running {
                 idle_since.remove(&pod.id);
                 Reading::Skipped
             } else {
@@ -164,8 +196,12 @@ impl IdleRule {
         readings
     }
 
-    /// Whether a fresh read of `pod` still shows it idle (the window was judged at the sweep).
+    /// Whether a fresh read of `pod` still shows it idle (the window was judged at the sweep):
+    /// running, not exempt, not restarted within its grace, every GPU under the threshold.
     pub(crate) fn still_idle(&self, pod: &Pod) -> bool {
-        pod.status == PodStatus::Running && pod.gpu_utilization.as_deref().is_some_and(|u| self.below(u))
+        pod.status == PodStatus::Running
+            && !pod.idle_exempt()
+            && self.past_grace(pod, Utc::now())
+            && pod.gpu_utilization.as_deref().is_some_and(|u| self.below(u))
     }
 }

@@ -10,7 +10,11 @@
 //!   GPUs stayed under the threshold for the whole window.
 //!
 //! It never touches any other pod: one without a gpucloud lease, or with a lease still running,
-//! is left alone unless the caller's own prefix rule matches it. Each candidate is read once more
+//! is left alone unless the caller's own prefix rule matches it. **A locked pod is never
+//! terminated by any rule**: RunPod's `locked` is "Whether the pod is locked (prevents stopping or
+//! resetting)", the owner's explicit hands-off; it is reported in [`ReapReport::skipped`] with the
+//! rule that matched and why it was left. The idle rule also leaves pods in their grace after
+//! start and pods launched exempt from it ([`crate::upkeep::idle`]). Each candidate is read once more
 //! just before it is terminated, so a lease extended meanwhile is honoured. A pod that cannot be
 //! terminated is reported and the sweep goes on; a provider whose pods cannot be listed is
 //! reported and the other providers are still swept. `dry_run` reports what would be terminated
@@ -84,7 +88,8 @@ impl ReapPolicy {
 
     /// Whether the idle rule may judge `pod`: gpucloud launched it, or the prefix names it.
     fn idle_candidate(&self, pod: &Pod) -> bool {
-        pod.launch_tag.is_some() || self.prefix.as_deref().is_some_and(|prefix| pod.name.starts_with(prefix))
+        !pod.idle_exempt()
+            && (pod.launch_tag.is_some() || self.prefix.as_deref().is_some_and(|prefix| pod.name.starts_with(prefix)))
     }
 
     /// Why `pod` is to be reaped at `now`, if it is.
@@ -204,6 +209,34 @@ pub struct ReapReport {
     /// Running pods the idle rule could not judge: their provider reports no utilization
     /// (PrimeIntellect). They are never reaped as idle.
     pub unmeasured: Vec<PodId>,
+    /// Pods a rule matched that were left alone anyway, with why (a locked pod).
+    pub skipped: Vec<SkippedPod>,
+}
+
+/// A pod a rule matched that the reaper left alone.
+#[derive(Debug, Clone)]
+pub struct SkippedPod {
+    /// The pod.
+    pub id: PodId,
+    /// Its name.
+    pub name: String,
+    /// The rule that matched.
+    pub reason: ReapReason,
+    /// Why it was left.
+    pub why: String,
+}
+
+/// Why a locked pod is left: RunPod's own words for the flag.
+const LOCKED: &str = "locked on RunPod (\"prevents stopping or resetting\"): the reaper never stops or terminates it; unlock it to let it";
+
+/// A pod and the rule it matched.
+type Matched = (Pod, ReapReason);
+
+/// What became of one candidate.
+enum Outcome {
+    Reaped(ReapedPod),
+    Failed(ReapFailure),
+    Skipped(SkippedPod),
 }
 
 impl ReapReport {
@@ -243,9 +276,13 @@ pub(crate) async fn sweep(
         report.unmeasured =
             readings.iter().filter(|(_, r)| **r == Reading::Unmeasured).map(|(id, _)| id.clone()).collect();
     }
-    let candidates: Vec<(Pod, ReapReason)> = pods
+    let (locked, candidates): (Vec<Matched>, Vec<Matched>) = pods
         .into_iter()
         .filter_map(|pod| policy.reason(&pod, now).or_else(|| idle_reason(&pod)).map(|reason| (pod, reason)))
+        .partition(|(pod, _)| pod.locked());
+    report.skipped = locked
+        .into_iter()
+        .map(|(pod, reason)| SkippedPod { id: pod.id, name: pod.name, reason, why: LOCKED.into() })
         .collect();
     if policy.dry_run {
         report.reaped =
@@ -263,8 +300,9 @@ pub(crate) async fn sweep(
         .await;
     for outcome in outcomes.into_iter().flatten() {
         match outcome {
-            Ok(reaped) => report.reaped.push(reaped),
-            Err(failure) => report.failures.push(failure),
+            Outcome::Reaped(reaped) => report.reaped.push(reaped),
+            Outcome::Failed(failure) => report.failures.push(failure),
+            Outcome::Skipped(skipped) => report.skipped.push(skipped),
         }
     }
     report.reaped.sort_by(|a, b| a.id.cmp(&b.id));
@@ -279,8 +317,12 @@ async fn reap_one(
     pod: Pod,
     reason: ReapReason,
     deadline: Instant,
-) -> Option<std::result::Result<ReapedPod, ReapFailure>> {
+) -> Option<Outcome> {
     let reason = match provisioner.get(&pod.id).await {
+        // Locked since the list: hands off, whatever the rule.
+        Ok(fresh) if fresh.locked() => {
+            return Some(Outcome::Skipped(SkippedPod { id: pod.id, name: pod.name, reason, why: LOCKED.into() }));
+        }
         // An idle pod that got busy since the sweep's reading is left alone.
         Ok(mut fresh) => match reason {
             ReapReason::Idle { .. } => {
@@ -303,10 +345,10 @@ async fn reap_one(
     };
     tracing::warn!(pod = %pod.id, name = %pod.name, ?reason, "reaping");
     Some(match provisioner.terminate_and_confirm(&pod.id, deadline).await {
-        Ok(()) => Ok(ReapedPod { id: pod.id, name: pod.name, reason }),
+        Ok(()) => Outcome::Reaped(ReapedPod { id: pod.id, name: pod.name, reason }),
         Err(error) => {
             tracing::error!(pod = %pod.id, %error, "reaper could not confirm termination");
-            Err(ReapFailure::Terminate { id: pod.id, error })
+            Outcome::Failed(ReapFailure::Terminate { id: pod.id, error })
         }
     })
 }
@@ -334,5 +376,57 @@ impl crate::Fleet {
         policy.validate()?;
         let (pods, list_failures) = self.list().await;
         Ok(sweep(self.provisioners(), policy, pods, list_failures, self.cleanup_timeout()).await)
+    }
+}
+
+#[cfg(all(test, feature = "runpod"))]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A RunPod pod as the document's example has it, named `name`, running, idle.
+    fn runpod_pod(id: &str, name: &str, locked: bool) -> Pod {
+        let record = json!({
+            "id": id, "name": name, "image": "runpod/pytorch:1.0.2", "args": "", "disk": 50,
+            "ports": ["22/tcp"], "env": {}, "registry": null, "status": "RUNNING", "actions": ["stop", "terminate"],
+            "mounts": {}, "gpu": {"id": "NVIDIA GeForce RTX 4090", "count": 1, "vcpuCount": 16, "memory": 64},
+            "cloud": "SECURE", "dataCenterId": "US-KS-2", "cudaVersion": "12.8",
+            "ssh": {"proxy": null, "direct": null}, "template": null, "cost": 0.44, "locked": locked,
+            "globalNetworking": {"enabled": false}, "runtime": {"uptime": 3600, "gpus": [{"util": 0}]},
+            "createdAt": "2026-06-01T12:00:00Z", "startedAt": "2026-06-01T12:02:00Z"
+        });
+        crate::providers::runpod::to_pod(serde_json::from_value(record).expect("the document's example decodes"))
+    }
+
+    #[tokio::test]
+    async fn a_locked_pod_is_never_reaped_and_the_report_says_why() {
+        // Both leases ran out in 2026-06; one pod is locked.
+        let expired = "job-exp20260601t130000z-gcabcdefghij";
+        let pods = vec![runpod_pod("free", expired, false), runpod_pod("held", expired, true)];
+        let policy = ReapPolicy::expired_leases().dry_run();
+        let report = sweep(&[], &policy, pods, Vec::new(), Duration::from_secs(1)).await;
+        assert_eq!(report.reaped.iter().map(|r| r.id.id()).collect::<Vec<_>>(), ["free"]);
+        assert_eq!(report.skipped.len(), 1);
+        assert_eq!(report.skipped[0].id.id(), "held");
+        assert!(matches!(report.skipped[0].reason, ReapReason::LeaseExpired { .. }));
+        assert!(report.skipped[0].why.contains("locked"), "{}", report.skipped[0].why);
+        // The prefix rule and the idle rule leave it too.
+        let policy = ReapPolicy::expired_leases().with_prefix_older_than("job", Duration::from_secs(1)).dry_run();
+        let report =
+            sweep(&[], &policy, vec![runpod_pod("held", "job-old", true)], Vec::new(), Duration::from_secs(1)).await;
+        assert!(report.reaped.is_empty() && report.skipped.len() == 1, "{report:?}");
+    }
+
+    #[test]
+    fn the_idle_rule_waits_out_the_grace_and_never_judges_an_exempt_pod() {
+        let rule = crate::upkeep::idle::IdleRule::new(10, Duration::from_secs(60));
+        let started = crate::model::time::parse_timestamp("2026-06-01T12:02:00Z").unwrap();
+        let mut pod = runpod_pod("p", "job-gcabcdefghij", false);
+        assert!(!rule.past_grace(&pod, started + chrono::Duration::minutes(14)));
+        assert!(rule.past_grace(&pod, started + chrono::Duration::minutes(15)));
+        pod.launch_tag = Some("gckbcdefghij".into());
+        assert!(pod.idle_exempt());
+        let policy = ReapPolicy::expired_leases().with_idle(10, Duration::from_secs(60));
+        assert!(!policy.idle_candidate(&pod), "an exempt pod is not even measured");
     }
 }

@@ -101,3 +101,12 @@ pub fn runtime_with_state_dir(state: &std::path::Path) -> tokio::runtime::Runtim
     unsafe { std::env::set_var(gpucloud::remote::STATE_DIR_ENV, state) };
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
+
+/// Runs `test`'s body `future`, failing with the test's name when it takes longer than `limit`:
+/// a hung wait reads as which test and how long, not as a stuck CI job.
+pub async fn bounded<T>(test: &str, limit: Duration, future: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("{test}: did not finish within {limit:?}"),
+    }
+}

@@ -224,7 +224,7 @@ impl PrimeIntellect {
             security,
             data_center,
             country,
-            variable_price,
+            variable_price: _,
         } = &spec.offer.details
         else {
             return Err(Error::invalid("offer", "is not a PrimeIntellect offer"));
@@ -236,11 +236,8 @@ impl PrimeIntellect {
         };
         // A variable price can tick up between listing and create: with no cap from the
         // caller, `maxPrice` leaves VARIABLE_PRICE_HEADROOM over the estimate (the caller's own
-        // cap always wins).
-        let max_price = spec.max_price_per_hour.or(variable_price.then(|| {
-            let capped = crate::providers::validate::estimate_price(spec) * (1.0 + VARIABLE_PRICE_HEADROOM);
-            (capped * 100.0).ceil() / 100.0
-        }));
+        // cap always wins). The budget checks the same number (validate::worst_price).
+        let max_price = crate::providers::validate::max_price(spec);
         // A fixed resource (min == max) is not sized in the request.
         let sized = |amount: Option<u32>, resource: &Option<crate::ResourceSpec>| {
             amount.filter(|_| resource.as_ref().is_none_or(|r| r.min != r.max)).map(Value::from)
@@ -285,10 +282,8 @@ impl PrimeIntellect {
     }
 }
 
-/// How far over the estimate `maxPrice` goes on a variable-price offer when the caller set no
-/// cap: 10%, so a small tick between listing and create does not refuse the create, while a
-/// jump does. Set [`LaunchSpec::max_price_per_hour`] to cap it exactly.
-pub const VARIABLE_PRICE_HEADROOM: f64 = 0.10;
+/// The headroom `maxPrice` leaves over a variable price's estimate (shared with the budget check).
+pub use crate::providers::validate::VARIABLE_PRICE_HEADROOM;
 
 impl PrimeIntellect {
     /// Feeds `lines` from the pod's log, polling for new lines when following.
@@ -438,12 +433,17 @@ pub(crate) fn to_pod(pod: types::ApiPodConfig) -> Result<Pod> {
     if status == PodStatus::Running && matches!(installation_status.as_deref(), Some("PENDING" | "ACTIVE")) {
         status = PodStatus::Starting;
     }
-    // The rate the pod bills now: APIPodConfig has one per phase where they differ.
+    // The rate in force now: APIPodConfig has one per phase where they differ, each "If empty
+    // then `priceHr` is used". A missing `provisioningPriceHr` decodes as its schema default,
+    // 0.0, which cannot be told from a stated 0: it reads as `priceHr`, so a provisioning pod
+    // is never shown (or counted) cheaper than what it may bill.
     let price_now = match status {
-        PodStatus::Provisioning => pod.provisioning_price_hr.unwrap_or(pod.price_hr),
+        PodStatus::Provisioning => pod.provisioning_price_hr.filter(|p| *p > 0.0).unwrap_or(pod.price_hr),
         PodStatus::Stopped => pod.stopped_price_hr.unwrap_or(pod.price_hr),
+        PodStatus::Terminated => 0.0,
         _ => pod.price_hr,
     };
+    let created_at = pod.created_at.as_deref().and_then(parse_timestamp);
     let (launch_tag, lease_expires_at) = crate::model::lease::tag_and_expiry(&pod.name);
     Ok(Pod {
         id: PodId::new(Provider::PrimeIntellect, id),
@@ -458,12 +458,16 @@ pub(crate) fn to_pod(pod: types::ApiPodConfig) -> Result<Pod> {
         team_id: pod.team_id.clone(),
         gpu_type: gpu::canonical_name(&pod.gpu_name.0),
         gpu_count: u32::try_from(pod.gpu_count.max(0)).unwrap_or(0),
-        price_per_hour: Some(price_now),
+        // "Hourly price for running the pod", whatever the phase: one meaning per field.
+        price_per_hour: Some(pod.price_hr),
+        price_now_per_hour: Some(price_now),
         data_center: None,
         // PrimeIntellect's pod record reports no utilization.
         gpu_utilization: None,
         ssh,
-        created_at: pod.created_at.as_deref().and_then(parse_timestamp),
+        created_at,
+        // PrimeIntellect pods cannot be stopped: they started at their create.
+        started_at: created_at,
         raw: PodRecord::PrimeIntellect(Box::new(pod)),
     })
 }

@@ -28,6 +28,9 @@ pub const API_KEY_ENV: &str = "RUNPOD_API_KEY";
 /// Environment variable overriding the server root (default `https://api.runpod.io`).
 pub const BASE_URL_ENV: &str = "RUNPOD_API_BASE_URL";
 
+/// Each data center id and its continent, RunPod's `DataCenterRegion` (`EUROPE`, ...).
+type DataCenterRegions = std::collections::HashMap<String, String>;
+
 /// The cloud tiers RunPod sells on.
 const CLOUDS: [&str; 2] = ["SECURE", "COMMUNITY"];
 
@@ -44,6 +47,9 @@ pub struct RunPod {
     readiness: crate::Readiness,
     watcher: crate::providers::watch::Watcher,
     pagination: crate::Pagination,
+    /// RunPod's data centers and the continent (`DataCenterRegion`) each lies on, read once per
+    /// client from `GET /v2/catalog/datacenters` (shared by clones); `None` until read.
+    data_center_regions: Arc<std::sync::Mutex<Option<Arc<DataCenterRegions>>>>,
     /// Set once the account is seen to hold an SSH key; a missing key is never cached, so one
     /// registered later (e.g. in the console) is found on the next create.
     ssh_key_seen: Arc<AtomicBool>,
@@ -63,6 +69,7 @@ impl RunPod {
             watcher: crate::providers::watch::Watcher::default(),
             pagination: crate::Pagination::runpod(),
             ssh_key_seen: Arc::default(),
+            data_center_regions: Arc::default(),
         })
     }
 
@@ -171,6 +178,30 @@ impl RunPod {
 }
 
 impl RunPod {
+    /// Each data center's continent as RunPod's catalog states it (`DataCenter.region`, "Continental
+    /// region containing the data center"), read once per client; `None`, with a warning, when
+    /// the catalog cannot be read, and continents are then told by the data center's id.
+    async fn data_center_regions(&self) -> Option<Arc<DataCenterRegions>> {
+        if let Some(known) = self.data_center_regions.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Some(known);
+        }
+        let read =
+            self.caller.call("list_data_centers", Safety::Idempotent, || self.client.list_data_centers().send()).await;
+        match read {
+            Ok(list) => {
+                let regions: DataCenterRegions =
+                    list.data_centers.iter().map(|dc| (dc.id.clone(), dc.region.0.clone())).collect();
+                let regions = Arc::new(regions);
+                *self.data_center_regions.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&regions));
+                Some(regions)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "RunPod's data center catalog could not be read: continents are told by the data center's id");
+                None
+            }
+        }
+    }
+
     /// Feeds `lines` from the pod's SSE log stream, reconnecting with `Last-Event-ID` after a
     /// drop (see [`crate::providers::logs`]). Returns when done, when `lines` is closed, or on an error.
     async fn stream_logs(
@@ -266,6 +297,16 @@ impl RunPod {
     /// Every pod of the account (cluster members excluded: `includeClusterPods` is left at its
     /// default, false), as a stream of cursor pages, newest first.
     pub fn pod_pages(&self) -> BoxStream<'static, Result<crate::Page<Pod>>> {
+        self.pod_pages_with(false)
+    }
+
+    /// Every pod of the account, cluster members included (`includeClusterPods=true`: they
+    /// "are excluded from `GET /v2/pods` by default" and bill like any pod), newest first.
+    pub fn pod_pages_with_cluster_members(&self) -> BoxStream<'static, Result<crate::Page<Pod>>> {
+        self.pod_pages_with(true)
+    }
+
+    fn pod_pages_with(&self, include_cluster_pods: bool) -> BoxStream<'static, Result<crate::Page<Pod>>> {
         let this = self.clone();
         let limit = self.pagination.page_size;
         let Some(limit) =
@@ -286,7 +327,10 @@ impl RunPod {
                     let page = this
                         .caller
                         .call("list_pods", Safety::Idempotent, || {
-                            let request = this.client.list_pods().limit(limit);
+                            let mut request = this.client.list_pods().limit(limit);
+                            if include_cluster_pods {
+                                request = request.include_cluster_pods(true);
+                            }
                             match &cursor {
                                 Some(cursor) => request.cursor(cursor.clone()).send(),
                                 None => request.send(),
@@ -385,30 +429,68 @@ fn ssh_of(pod: &types::Pod) -> Option<SshEndpoint> {
     })
 }
 
+/// Whether a `400`'s detail is a capacity answer. RunPod's document: "`400` covers both 'your
+/// request breaks a rule' and 'no capacity', because capacity exhaustion currently carries no
+/// machine-readable code of its own — only a human-readable `detail`". So only the wordings
+/// RunPod gives for capacity count ("There are no instances currently available …", "There are
+/// not enough free GPUs on the host machine …", "no capacity"); any other `400` is the error as
+/// it came, never [`Error::HostFull`], so nothing is redeployed on it.
+pub(crate) fn is_stock_out(detail: &str) -> bool {
+    let detail = detail.to_ascii_lowercase();
+    ["no instances currently available", "not enough free gpus", "no capacity", "no longer any instances available"]
+        .iter()
+        .any(|wording| detail.contains(wording))
+}
+
 /// A RunPod price (f32 on the wire) as the decimal it was quoted in: four places.
 fn wire_price(price: f32) -> f64 {
     (f64::from(price) * 10_000.0).round() / 10_000.0
 }
 
+/// What RunPod bills per GB of a pod's volume disk per month while the pod is stopped: "Volume
+/// disk … $0.20/GB/month (stopped)" (RunPod's storage page, docs.runpod.io/pods/storage/types).
+/// The container disk is "Lost on stop/restart" and paid "only … when the pod is running", and
+/// the API document states no rate, so this published one is used.
+pub const RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH: f64 = 0.20;
+/// Hours in the month of RunPod's per-month storage prices (365 × 24 / 12).
+pub const HOURS_PER_MONTH: f64 = 730.0;
+
+/// What a stopped pod bills per hour: its persistent volume at
+/// [`RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH`]; nothing for a pod with only a container disk
+/// (a network volume bills on its own, whatever the pod does).
+fn stopped_rate(pod: &types::Pod) -> f64 {
+    let gb = pod.mounts.persistent.as_ref().map_or(0, |m| m.size.max(0));
+    gb as f64 * RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH / HOURS_PER_MONTH
+}
+
 pub(crate) fn to_pod(pod: types::Pod) -> Pod {
     let provider_status = pod.status.0.clone();
     let (launch_tag, lease_expires_at) = crate::model::lease::tag_and_expiry(&pod.name);
+    let status = PodStatus::from_runpod(&provider_status);
+    // `cost` is the current rate ("0.0 when EXITED or TERMINATED"), f32 on the wire: rounded
+    // back to the cents' precision it was quoted in, not 1.9900000095367432. While the pod is
+    // stopped or ended it says nothing about the running rate.
+    let cost = wire_price(pod.cost);
+    let (running_rate, rate_now) = match status {
+        PodStatus::Stopped => (None, stopped_rate(&pod)),
+        PodStatus::Terminated => (None, 0.0),
+        _ => (Some(cost), cost),
+    };
     Pod {
         id: PodId::new(Provider::RunPod, pod.id.clone()),
         provider: Provider::RunPod,
         name: pod.name.clone(),
         launch_tag,
         lease_expires_at,
-        status: PodStatus::from_runpod(&provider_status),
+        status,
         provider_status,
         installation_status: None,
         installation_progress: None,
         team_id: None,
         gpu_type: pod.gpu.as_ref().map(|g| gpu::canonical_name(&g.id)).unwrap_or_else(|| "CPU".into()),
         gpu_count: pod.gpu.as_ref().map(|g| u32::try_from(g.count.get()).unwrap_or(u32::MAX)).unwrap_or(0),
-        // `cost` is the current rate ("0.0 when EXITED or TERMINATED"), f32 on the wire:
-        // rounded back to the cents' precision it was quoted in, not 1.9900000095367432.
-        price_per_hour: Some(wire_price(pod.cost)),
+        price_per_hour: running_rate,
+        price_now_per_hour: Some(rate_now),
         data_center: pod.data_center_id.clone(),
         // "Live utilization metrics. Null when the pod is not RUNNING." A GPU without a `util`
         // makes the whole reading unknown: an idle judgement must not rest on a guess.
@@ -419,6 +501,7 @@ pub(crate) fn to_pod(pod: types::Pod) -> Pod {
             .and_then(|r| r.gpus.iter().map(|g| g.util.map(|u| u.clamp(0, 100) as u8)).collect()),
         ssh: ssh_of(&pod),
         created_at: parse_timestamp(&pod.created_at),
+        started_at: pod.started_at.as_deref().and_then(parse_timestamp),
         raw: PodRecord::RunPod(Box::new(pod)),
     }
 }
@@ -477,6 +560,8 @@ impl Provisioner for RunPod {
         // A region keeps only the data centers inside it: the offer shows one of them and its
         // create's `dataCenterIds` ("preferred data centers for placement") holds only them.
         let places = crate::model::region::parse_all(&query.regions)?;
+        let catalog =
+            if places.iter().any(|p| p.continent.is_some()) { self.data_center_regions().await } else { None };
         Ok(offers
             .into_iter()
             .filter(|o| query.matches(o))
@@ -489,7 +574,7 @@ impl Provisioner for RunPod {
                     return None;
                 }
                 data_center_ids.retain(|dc| {
-                    (places.is_empty() || places.iter().any(|p| p.has_runpod_data_center(dc)))
+                    (places.is_empty() || places.iter().any(|p| p.has_runpod_data_center_in(dc, catalog.as_deref())))
                         && volume_home.as_ref().is_none_or(|home| home == dc)
                 });
                 let first = data_center_ids.first()?.clone();
@@ -522,13 +607,16 @@ impl Provisioner for RunPod {
         {
             gpu["minCudaVersion"] = json!(floor);
         }
+        // Every pod exposes 22/tcp for SSH; the caller's other ports follow.
+        let mut ports = vec!["22/tcp".to_string()];
+        ports.extend(spec.ports.iter().filter(|p| p.as_str() != "22/tcp").cloned());
         let mut body = json!({
             "name": spec.pod_name(&tag),
             "image": spec.image.clone().unwrap_or_else(|| DEFAULT_RUNPOD_IMAGE.to_string()),
             "gpu": gpu,
             "cloud": cloud,
             "env": env,
-            "ports": ["22/tcp"],
+            "ports": ports,
             "startSsh": true,
         });
         if !data_center_ids.is_empty() {
@@ -544,7 +632,11 @@ impl Provisioner for RunPod {
             body["entrypoint"] = json!(entrypoint);
         }
         if let Some(volume) = spec.volume_ids.first() {
-            body["mounts"] = json!({"network": [{"volumeId": volume, "path": "/workspace"}]});
+            let path = spec.volume_mount_path.as_deref().unwrap_or("/workspace");
+            body["mounts"] = json!({"network": [{"volumeId": volume, "path": path}]});
+        }
+        if let Some(registry) = &spec.registry {
+            body["registry"] = json!(registry);
         }
         let body: types::CreatePodRequest = self.caller.build("launch spec", body)?;
         let limit = crate::providers::validate::RUNPOD_MAX_CREATE_BODY;
@@ -576,6 +668,32 @@ impl Provisioner for RunPod {
 
     fn list(&self) -> BoxStream<'_, Result<Pod>> {
         crate::transport::paginate::items(self.pod_pages())
+    }
+
+    fn list_billing_pods(&self) -> BoxStream<'_, Result<Pod>> {
+        crate::transport::paginate::items(self.pod_pages_with_cluster_members())
+    }
+
+    /// A running pod's `cost`; a stopped one's is not in its record ("0.0 when EXITED"), so it is
+    /// its GPU type's list price on its cloud tier, per GPU times its count, from the catalog.
+    async fn running_rate(&self, pod: &Pod) -> Result<Option<f64>> {
+        if pod.price_per_hour.is_some() {
+            return Ok(pod.price_per_hour);
+        }
+        let raw = match &pod.raw {
+            PodRecord::RunPod(raw) => raw,
+            // Unreachable only when RunPod is the one cloud compiled in.
+            #[allow(unreachable_patterns)]
+            _ => return Ok(None),
+        };
+        let Some(gpu) = &raw.gpu else { return Ok(None) };
+        let count = u32::try_from(gpu.count.get()).unwrap_or(u32::MAX);
+        let cloud = raw.cloud.0.as_str();
+        let catalog = self.catalog(cloud, count).await?;
+        Ok(catalog.iter().find(|g| g.id == gpu.id).and_then(|g| {
+            let unit = if cloud == "SECURE" { g.price.secure } else { g.price.community };
+            (unit > 0.0).then(|| wire_price(unit) * f64::from(count))
+        }))
     }
 
     async fn terminate(&self, id: &PodId) -> Result<()> {
@@ -611,7 +729,9 @@ impl Provisioner for RunPod {
 
     async fn start(&self, id: &PodId) -> Result<()> {
         match self.action(id, "start").await {
-            Err(Error::Api { status: 400, message, .. }) => Err(Error::HostFull { id: id.clone(), message }),
+            Err(Error::Api { status: 400, message, .. }) if is_stock_out(&message) => {
+                Err(Error::HostFull { id: id.clone(), message })
+            }
             other => other,
         }
     }
@@ -697,5 +817,22 @@ impl Provisioner for RunPod {
 
     fn readiness(&self) -> crate::Readiness {
         self.readiness
+    }
+}
+
+#[cfg(test)]
+mod stock_out_tests {
+    #[test]
+    fn only_capacity_wordings_are_a_full_host() {
+        for full in [
+            "There are no instances currently available on this pod's host",
+            "There are not enough free GPUs on the host machine to start this pod.",
+            "no capacity",
+        ] {
+            assert!(super::is_stock_out(full), "{full}");
+        }
+        for rule in ["gpu.minCudaVersion must be major.minor", "This pod is locked", ""] {
+            assert!(!super::is_stock_out(rule), "{rule}");
+        }
     }
 }
