@@ -10,8 +10,11 @@ use gpucloud::Provider;
 /// GPUCLOUD_EMULATOR=1) runs everything against a built-in emulator instead: nothing is real.
 ///
 /// Exit codes: 0 ok, 1 error, 2 bad usage or input (or a request over a size limit), 3 credentials or authentication,
-/// 4 no capacity, 5 timeout; a launch stopped by a signal cleans up, then exits 128 + the
-/// signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
+/// 4 no capacity, 5 timeout, 6 over budget, 7 (`run`) the job's pod could not be confirmed
+/// terminated (it may still be billing), whatever the command's status; a launch stopped by a
+/// signal cleans up, then exits 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
+/// `run` and `exec` otherwise exit with the remote command's status (127 included: the shell's
+/// "not found", with a hint on stderr).
 #[derive(Debug, Parser)]
 #[command(name = "gpucloud", version, propagate_version = true)]
 pub struct Cli {
@@ -74,7 +77,9 @@ pub enum Command {
     Ssh(SshArgs),
     /// Run a job: launch a pod (as `up`), sync --workdir to it, run --setup and COMMAND with
     /// their output streamed, copy --download results back, terminate the pod (unless --keep).
-    /// Exits with COMMAND's exit status (gpucloud's own codes when the launch fails).
+    /// Output is passed through byte for byte. Every --download is attempted; failures are listed
+    /// together. Exits with COMMAND's exit status (1 when it was 0 but a download failed; 7 when
+    /// the pod's termination could not be confirmed; gpucloud's own codes when the launch fails).
     Run(RunArgs),
     /// Run COMMAND on a running pod over SSH, output streamed; exits with its exit status.
     Exec(ExecArgs),
@@ -284,8 +289,11 @@ pub struct SshArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub up: UpArgs,
-    /// A local directory to sync to the pod first (.git/, .gitignore and .gpucloudignore
-    /// rules left out; rsync when both sides have it, else tar).
+    /// A local directory to sync to the pod first: what git ignores (.gitignore,
+    /// .git/info/exclude, the global excludes file) and .gpucloudignore rules left out, and
+    /// secret files (.env*, *.pem, *.key, SSH private keys, credentials) unless named with `!PATH`
+    /// in .gpucloudignore; links inside sent as links, links leading out reported and left out;
+    /// rsync when both sides have it, else tar.
     #[arg(long)]
     pub workdir: Option<std::path::PathBuf>,
     /// The directory the job runs in on the pod (relative to the login directory).
@@ -298,11 +306,14 @@ pub struct RunArgs {
     /// directory LOCAL after COMMAND, whatever its exit status.
     #[arg(long = "download", value_parser = parse_download)]
     pub downloads: Vec<(String, std::path::PathBuf)>,
-    /// Keep the pod running afterwards (it is still terminated when the job fails before
-    /// COMMAND ran, or on a signal).
+    /// Keep the pod running afterwards once COMMAND ran, whatever its status and the downloads
+    /// (it is still terminated when the job fails before COMMAND ran, on a signal, or past
+    /// --deadline).
     #[arg(long)]
     pub keep: bool,
-    /// The whole job's deadline (e.g. 2h); past it, the pod is terminated (exit 5).
+    /// The whole job's deadline (e.g. 2h); past it, the pod is terminated (exit 5). It is also
+    /// written into the pod's name as a lease of the deadline plus 10 minutes (or --ttl when
+    /// shorter), so `gpucloud reap` ends the pod if this process is killed.
     #[arg(long, value_parser = parse_duration)]
     pub deadline: Option<std::time::Duration>,
     /// The command and its arguments (after --).
@@ -591,9 +602,10 @@ pub struct EmulatorArgs {
     /// Seed for ids and faults.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The API key to accept.
-    #[arg(long, default_value = gpucloud_emulator::DEFAULT_API_KEY)]
-    pub api_key: String,
+    /// The API key to accept (default: a random one, printed in the banner: the emulator's pods
+    /// run commands on this machine, so a key every local user knows would be a shell for them).
+    #[arg(long)]
+    pub api_key: Option<String>,
     /// Seconds a pod provisions before it runs.
     #[arg(long, default_value_t = 5.0)]
     pub ready_delay: f64,
@@ -606,7 +618,7 @@ pub struct EmulatorArgs {
     pub fault_rate: f64,
     /// Fault kinds to inject (default all): rate-limit, server-error, connection-reset,
     /// truncated-body, stockout-as-500, create-then-500, list-lag, installation-failure,
-    /// ssh-banner-delay, log-stream-drop, ssh-drop-mid-command.
+    /// ssh-banner-delay, log-stream-drop, ssh-drop-mid-command, ssh-stall, ssh-master-hang.
     #[arg(long = "fault", value_parser = parse_fault)]
     pub faults: Vec<gpucloud_emulator::FaultKind>,
     /// Extra latency per request, milliseconds.

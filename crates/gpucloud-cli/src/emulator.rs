@@ -14,8 +14,9 @@ pub(crate) async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
         latency: Duration::from_millis(args.latency_ms),
         ..gpucloud_emulator::FaultConfig::default()
     };
+    let api_key = args.api_key.clone().unwrap_or_else(gpucloud_emulator::random_api_key);
     let config = gpucloud_emulator::EmulatorConfig {
-        api_key: args.api_key.clone(),
+        api_key: api_key.clone(),
         seed: args.seed,
         ready_delay: Duration::from_secs_f64(args.ready_delay.max(0.0)),
         faults,
@@ -33,7 +34,7 @@ pub(crate) async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
     let banner = format!(
         "gpucloud emulator listening on {0}\n  export PRIME_API_BASE_URL={0} RUNPOD_API_BASE_URL={0}\n  export PRIME_API_KEY={1} RUNPOD_API_KEY={1}\n  state: curl {0}/_emulator/state     (Ctrl-C stops)\n",
         emulator.base_url(),
-        args.api_key
+        api_key
     );
     let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     let _ = std::io::Write::flush(&mut std::io::stdout());

@@ -3,6 +3,10 @@
 use crate::signals;
 use gpucloud::Error;
 
+/// `run`'s exit code when the job's pod could not be confirmed terminated (it may still be
+/// billing), whatever the command's own status; documented in `gpucloud --help`.
+pub(crate) const TERMINATION_UNCONFIRMED: u8 = 7;
+
 /// Exit code for an error; documented in `gpucloud --help`.
 pub(crate) fn exit_code(error: &Error) -> u8 {
     match error {

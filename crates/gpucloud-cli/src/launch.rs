@@ -151,12 +151,25 @@ pub(crate) async fn up_many(session: &Session, args: &cli::UpArgs, request: &Lau
             return Err(first);
         }
     }
+    for pod in &pods {
+        remember_key(&pod.id, args.ssh_key.as_deref());
+    }
     if args.json {
         render::print_json(&Value::Array(pods.iter().map(render::pod_json).collect()));
     } else {
         render::pods_table(&pods);
     }
     Ok(())
+}
+
+/// Remembers the private key a pod was launched with, so that `exec`, `cp`, `ssh` and
+/// `ssh-config` use it when no --ssh-key is given (a failure only costs that convenience).
+pub(crate) fn remember_key(id: &gpucloud::PodId, key: Option<&std::path::Path>) {
+    if let Some(private) = crate::remote::private_key(key)
+        && let Err(e) = gpucloud::remote::remember_key(id, &private)
+    {
+        eprintln!("gpucloud: {id}: the launch key is not remembered: {e}");
+    }
 }
 
 pub(crate) async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
@@ -179,6 +192,7 @@ pub(crate) async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
         }
         other => other?,
     };
+    remember_key(&pod.id, args.ssh_key.as_deref());
     if args.json {
         // The pod, and how long each phase of its launch took (`run --json` has the same keys).
         let mut value = render::pod_json(&pod);
@@ -202,8 +216,7 @@ pub(crate) async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
                 pod.id
             );
         }
-        let key = args.ssh_key.as_ref().map(|k| format!(" --ssh-key {}", k.display())).unwrap_or_default();
-        eprintln!("shell with: gpucloud ssh {}{key}", pod.id);
+        eprintln!("shell with: gpucloud ssh {} (its key is remembered)", pod.id);
         eprintln!("terminate with: gpucloud down {}", pod.id);
     }
     Ok(())

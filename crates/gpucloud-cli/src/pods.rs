@@ -63,14 +63,19 @@ pub(crate) async fn ssh(cli: &Cli, args: &cli::SshArgs) -> Result<(), Error> {
     // Pods come and go on reused addresses: each pod's host key lives in a known-hosts file of
     // its own (never the user's), trusted on first contact and required to match after that
     // (accept-new alone only warns about a changed key).
-    let (known_hosts, check) = remote::known_hosts(&pod.id);
+    let (known_hosts, check) = remote::known_hosts(&pod.id, endpoint)?;
     command.args(["-p", &endpoint.port.to_string(), "-o"]);
     command.arg(format!("StrictHostKeyChecking={}", check.ssh_option()));
     command.arg("-o").arg(format!("UserKnownHostsFile={}", known_hosts.display()));
-    if let Some(private) = remote::private_key(args.ssh_key.as_deref()) {
+    if let Some(private) = remote::key_for(&pod.id, args.ssh_key.as_deref()) {
         command.arg("-i").arg(private);
     }
     command.arg(format!("{}@{}", endpoint.user, endpoint.host));
+    // With a terminal, COMMAND gets one on the pod too, so Ctrl-C reaches it (as ^C through the
+    // terminal) instead of leaving it running when ssh exits.
+    if !args.command.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        command.arg("-t");
+    }
     if !args.command.is_empty() {
         command.arg("--").args(&args.command);
     }

@@ -4,7 +4,8 @@ use crate::cli::{CpArgs, ExecArgs, RunArgs, SshConfigArgs};
 use crate::render::{self, outln};
 use crate::setup::Session;
 use gpucloud::jobs::{Job, JobEvent, JobOutcome};
-use gpucloud::remote::{OutputLine, RemoteCommand, RemoteSession, SessionOptions};
+use gpucloud::remote::sync::LeftOutReason;
+use gpucloud::remote::{OutputLine, OutputSink, RemoteCommand, RemoteSession, SessionOptions, Stream};
 use gpucloud::{Error, PodId};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -14,23 +15,58 @@ pub fn private_key(path: Option<&Path>) -> Option<PathBuf> {
     path.map(|key| if key.extension().is_some_and(|e| e == "pub") { key.with_extension("") } else { key.to_path_buf() })
 }
 
-/// The pod's known-hosts file and how ssh is to check its key. When its directory cannot be
-/// created there is no file, so this is a first contact, and ssh says what it cannot record.
-pub fn known_hosts(id: &PodId) -> (PathBuf, gpucloud::remote::HostKeyCheck) {
-    gpucloud::remote::pod_known_hosts(id)
-        .unwrap_or_else(|_| (gpucloud::remote::known_hosts_file(id), gpucloud::remote::HostKeyCheck::AcceptNew))
+/// The pod's known-hosts file, its entries pinned to the pod's current `endpoint` (a new port
+/// after a stop/start is the same pod), and how ssh is to check its key. When its directory
+/// cannot be created there is no file, so this is a first contact, and ssh says what it cannot
+/// record.
+pub fn known_hosts(
+    id: &PodId,
+    endpoint: &gpucloud::SshEndpoint,
+) -> Result<(PathBuf, gpucloud::remote::HostKeyCheck), Error> {
+    // An unsafe state directory is refused, not worked around: a key planted there would be
+    // trusted.
+    let (file, check) = gpucloud::remote::pod_known_hosts(id)?;
+    if let Err(e) = gpucloud::remote::pin_known_hosts(&file, endpoint) {
+        eprintln!("gpucloud: cannot update {}: {e}", file.display());
+    }
+    Ok((file, check))
 }
 
-fn options(key: Option<&Path>) -> SessionOptions {
-    SessionOptions { identity_file: private_key(key), ..SessionOptions::default() }
+/// The private key to use on pod `id`: --ssh-key (a `.pub` path means the private key beside
+/// it), else the key the pod was launched with (`up --ssh-key`, remembered), else none (the
+/// user's ssh configuration and agent).
+pub fn key_for(id: &PodId, ssh_key: Option<&Path>) -> Option<PathBuf> {
+    private_key(ssh_key).or_else(|| gpucloud::remote::remembered_key(id))
 }
 
-/// Writes a line of remote output where it belongs: stdout to stdout, stderr to stderr (both to
-/// stderr when stdout carries JSON).
-fn print_line(line: &OutputLine, json: bool) {
-    match line {
-        OutputLine::Stdout(text) if !json => render::write_stdout_or_drop(text),
-        OutputLine::Stdout(text) | OutputLine::Stderr(text) => eprintln!("{text}"),
+fn options(id: &PodId, key: Option<&Path>) -> SessionOptions {
+    SessionOptions { identity_file: key_for(id, key), ..SessionOptions::default() }
+}
+
+/// Writes remote output where it belongs, byte for byte: stdout to stdout, stderr to stderr
+/// (both to stderr when stdout carries JSON).
+fn pass_through(stream: Stream, bytes: &[u8], json: bool) {
+    match stream {
+        Stream::Stdout if !json => render::write_stdout_or_drop(bytes),
+        Stream::Stdout | Stream::Stderr => render::write_stderr(bytes),
+    }
+}
+
+/// `exec`'s sink: the bytes passed through; lines are not needed.
+struct PassThrough;
+
+impl OutputSink for PassThrough {
+    fn line(&mut self, _: OutputLine) {}
+
+    fn bytes(&mut self, stream: Stream, bytes: &[u8]) {
+        pass_through(stream, bytes, false);
+    }
+}
+
+/// Says what a shell-defined exit status usually means (127: not found), on stderr.
+fn explain_exit(code: i32) {
+    if let Some(hint) = gpucloud::remote::exit_hint(code) {
+        eprintln!("gpucloud: the command exited {code}; hint: {hint}");
     }
 }
 
@@ -47,11 +83,12 @@ pub async fn run(session: &Session, args: &RunArgs, mut request: gpucloud::Launc
     job.downloads = args.downloads.clone();
     job.keep = args.keep;
     job.deadline = args.deadline;
-    job.session = options(args.up.ssh_key.as_deref());
+    job.session =
+        SessionOptions { identity_file: private_key(args.up.ssh_key.as_deref()), ..SessionOptions::default() };
     let json = args.up.json;
     let shutdown = crate::signals::Shutdown::listen()?;
     let progress = |event: JobEvent<'_>| match event {
-        JobEvent::Output(line) => print_line(line, json),
+        JobEvent::OutputBytes(stream, bytes) => pass_through(stream, bytes, json),
         JobEvent::Connecting(pod) if !json => eprintln!("gpucloud: {} is ready; connecting", pod.id),
         JobEvent::Synced(report) if !json => {
             eprintln!(
@@ -59,7 +96,18 @@ pub async fn run(session: &Session, args: &RunArgs, mut request: gpucloud::Launc
                 report.sent.len(),
                 report.bytes,
                 report.unchanged
-            )
+            );
+            for left in &report.left_out {
+                let why = match &left.reason {
+                    LeftOutReason::Secret => {
+                        "a secret file (name it with `!PATH` in .gpucloudignore to send it)".into()
+                    }
+                    LeftOutReason::LinkOutside { target } => format!("a link out of the workdir (to {target})"),
+                    LeftOutReason::Special => "not a regular file".to_string(),
+                    _ => "left out".to_string(),
+                };
+                eprintln!("gpucloud: left out {}: {why}", left.path);
+            }
         }
         JobEvent::TearingDown(pod) if !json => eprintln!("gpucloud: terminating {}", pod.id),
         _ => {}
@@ -70,8 +118,20 @@ pub async fn run(session: &Session, args: &RunArgs, mut request: gpucloud::Launc
     } else if outcome.kept {
         eprintln!("gpucloud: kept {} running (terminate with: gpucloud down {})", outcome.pod.id, outcome.pod.id);
     }
+    explain_exit(outcome.exit_code);
+    for failure in &outcome.download_errors {
+        eprintln!("gpucloud: error: download {} to {}: {}", failure.remote, failure.local.display(), failure.error);
+    }
     if let Some(error) = &outcome.teardown_error {
-        eprintln!("gpucloud: error: {} could not be confirmed terminated: {error}", outcome.pod.id);
+        eprintln!(
+            "gpucloud: error: {} could not be confirmed terminated: {error} (it may still be billing: check with `gpucloud ls`, end it with `gpucloud down {}`)",
+            outcome.pod.id, outcome.pod.id
+        );
+        // Whatever the command's status: a script checking `$?` must learn a pod may be left.
+        return Ok(crate::exit::TERMINATION_UNCONFIRMED);
+    }
+    if !outcome.download_errors.is_empty() && outcome.exit_code == 0 {
+        return Ok(1);
     }
     Ok(u8::try_from(outcome.exit_code.clamp(0, 255)).unwrap_or(1))
 }
@@ -84,6 +144,7 @@ fn outcome_json(outcome: &JobOutcome) -> serde_json::Value {
         "exit_code": outcome.exit_code,
         "kept": outcome.kept,
         "teardown_error": outcome.teardown_error,
+        "download_errors": outcome.download_errors,
         "sync": outcome.sync,
         "tail": outcome.tail,
         "timings_s": {
@@ -97,16 +158,17 @@ fn outcome_json(outcome: &JobOutcome) -> serde_json::Value {
 /// `gpucloud exec`: returns the exit status to leave with.
 pub async fn exec(session: &Session, args: &ExecArgs) -> Result<u8, Error> {
     let pod = session.fleet.get(&args.pod).await?;
-    let remote = RemoteSession::connect(&pod, &options(args.ssh_key.as_deref())).await?;
+    let remote = RemoteSession::connect(&pod, &options(&pod.id, args.ssh_key.as_deref())).await?;
     let mut command = RemoteCommand::new(args.command.clone());
     command.cwd = args.cwd.clone();
     let shutdown = crate::signals::Shutdown::listen()?;
-    let mut print = |line: OutputLine| print_line(&line, false);
-    let result = tokio::select! {
-        result = remote.run(&command, &mut print) => result?,
-        () = shutdown.received() => return Err(Error::Cancelled),
-    };
+    let mut sink = PassThrough;
+    // Ctrl-C (or SIGTERM, SIGHUP) reaches the remote command's process group, then the session
+    // closes: the command does not run on unseen.
+    let result = remote.run_interruptible(&command, &mut sink, shutdown.received()).await;
     let _ = remote.close().await;
+    let result = result?;
+    explain_exit(result.exit_code);
     Ok(u8::try_from(result.exit_code.clamp(0, 255)).unwrap_or(1))
 }
 
@@ -131,7 +193,7 @@ pub async fn cp(session: &Session, args: &CpArgs) -> Result<(), Error> {
         }
     };
     let pod = session.fleet.get(&pod_id).await?;
-    let remote = RemoteSession::connect(&pod, &options(args.ssh_key.as_deref())).await?;
+    let remote = RemoteSession::connect(&pod, &options(&pod.id, args.ssh_key.as_deref())).await?;
     if upload {
         let dir = remote_path;
         let local = Path::new(&args.src);
@@ -155,14 +217,13 @@ pub async fn ssh_config(session: &Session, args: &SshConfigArgs) -> Result<(), E
         Some(id) => vec![session.fleet.get(id).await?],
         None => session.fleet.list().await.0,
     };
-    let key = private_key(args.ssh_key.as_deref());
     let mut printed = 0;
     for pod in pods.iter().filter(|p| p.is_ready()) {
         let Ok(endpoint) = gpucloud::remote::direct_endpoint(pod) else {
             eprintln!("gpucloud: {}: no direct SSH endpoint, left out", pod.id);
             continue;
         };
-        let (known_hosts, check) = known_hosts(&pod.id);
+        let (known_hosts, check) = known_hosts(&pod.id, &endpoint)?;
         outln!("Host gpucloud-{}-{}", pod.provider, pod.id.id());
         outln!("    # {} ({})", pod.name, pod.gpu_type);
         outln!("    HostName {}", endpoint.host);
@@ -170,7 +231,7 @@ pub async fn ssh_config(session: &Session, args: &SshConfigArgs) -> Result<(), E
         outln!("    User {}", endpoint.user);
         outln!("    UserKnownHostsFile {}", known_hosts.display());
         outln!("    StrictHostKeyChecking {}", check.ssh_option());
-        if let Some(key) = &key {
+        if let Some(key) = key_for(&pod.id, args.ssh_key.as_deref()) {
             outln!("    IdentityFile {}", key.display());
             outln!("    IdentitiesOnly yes");
         }

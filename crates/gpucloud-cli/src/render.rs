@@ -28,21 +28,28 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
-/// Writes one line of a remote command's output to stdout while a pod is ours to end: a reader
-/// that went away (`gpucloud run ... | head -1`) must not end the process before the pod is
-/// terminated, so later lines are dropped instead, and the job goes on to its teardown.
-pub fn write_stdout_or_drop(line: &str) {
+/// Writes a remote command's output bytes to stdout, unchanged, while a pod is ours to end: a
+/// reader that went away (`gpucloud run ... | head -1`) must not end the process before the pod
+/// is terminated, so later output is dropped instead, and the job goes on to its teardown.
+pub fn write_stdout_or_drop(bytes: &[u8]) {
     static GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if GONE.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush()) {
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
         GONE.store(true, std::sync::atomic::Ordering::Relaxed);
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("gpucloud: error: writing to standard output: {e}; the rest of the output is dropped");
         }
     }
+}
+
+/// Writes a remote command's error-stream bytes to stderr, unchanged (a failed write is
+/// dropped: there is nowhere left to say so).
+pub fn write_stderr(bytes: &[u8]) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(bytes).and_then(|()| err.flush());
 }
 
 /// Writes one line to stdout; see [`outln!`].

@@ -118,7 +118,52 @@ async fn exec_cp_and_ssh_config_work_on_a_running_pod() {
     cmd.args(["exec", &id, "--ssh-key"]).arg(dir.join("key")).args(["--", "no-such-tool"]);
     let output = run(cmd).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("command not found on the pod: no-such-tool"), "{stderr}");
+    assert_eq!(output.status.code(), Some(127), "127 is the command's exit status: {stderr}");
+    assert!(stderr.contains("hint: 127") && stderr.contains("cannot find a program"), "{stderr}");
+    // Output passes through byte for byte: a non-UTF-8 byte, no newline added.
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["exec", &id, "--ssh-key"]).arg(dir.join("key")).args(["--", "printf", r"a\377b\r\nlast"]);
+    let output = run(cmd).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.stdout, b"a\xffb\r\nlast");
+
+    // The pod remembers the key it was launched with: no --ssh-key needed.
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["exec", &id, "--", "echo", "remembered"]);
+    let output = run(cmd).await;
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "remembered\n", "{}", String::from_utf8_lossy(&output.stderr));
+
+    // Ctrl-C reaches the remote command: it does not run on (R8).
+    let marker = dir.join("exec-marker");
+    let mut exec = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpucloud"));
+    exec.env_remove("GPUCLOUD_EMULATOR")
+        .env("PRIME_API_KEY", emulator.api_key())
+        .env("RUNPOD_API_KEY", emulator.api_key())
+        .env("PRIME_API_BASE_URL", emulator.base_url())
+        .env("RUNPOD_API_BASE_URL", emulator.base_url())
+        .env("GPUCLOUD_STATE_DIR", &state)
+        .args(["exec", &id, "--ssh-key"])
+        .arg(dir.join("key"))
+        .args(["--", "sh", "-c", &format!("echo started; sleep 4; touch '{}'", marker.display())])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = exec.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        line
+    });
+    assert_eq!(tokio::time::timeout(Duration::from_secs(60), first).await.unwrap().unwrap(), "started\n");
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let waited = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
+    let output = tokio::time::timeout(Duration::from_secs(30), waited)
+        .await
+        .expect("exec_cp_and_ssh_config_work_on_a_running_pod: exec still running 30 s after SIGINT")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!marker.exists(), "the remote command ran on after Ctrl-C");
 
     // cp both ways: a directory up, a file back.
     std::fs::create_dir_all(dir.join("data/sub")).unwrap();
@@ -232,5 +277,60 @@ async fn a_reader_that_goes_away_does_not_leave_the_jobs_pod_running() {
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert_eq!(status.code(), Some(3), "the job ran to its end and exited with the command's status");
     assert!(emulator.live_pods().is_empty(), "the pod was terminated although the reader went away");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_exits_7_when_the_pods_termination_cannot_be_confirmed() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("unconfirmed");
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpucloud"));
+    command
+        .env_remove("GPUCLOUD_EMULATOR")
+        .env("PRIME_API_KEY", emulator.api_key())
+        .env("RUNPOD_API_KEY", emulator.api_key())
+        .env("PRIME_API_BASE_URL", emulator.base_url())
+        .env("RUNPOD_API_BASE_URL", emulator.base_url())
+        .env("GPUCLOUD_STATE_DIR", dir.join("state"))
+        .args(["run", "--gpu", "H100_80GB", "--provider", "runpod", "--ssh-key"])
+        .arg(dir.join("key.pub"))
+        .args(["--", "sh", "-c", "echo started; sleep 2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        line
+    });
+    assert_eq!(tokio::time::timeout(Duration::from_secs(60), first).await.unwrap().unwrap(), "started\n");
+    // The command succeeds, but from now on the API answers nothing but errors.
+    emulator.set_faults(gpucloud_emulator::FaultConfig {
+        rate: 1.0,
+        kinds: vec![gpucloud_emulator::FaultKind::ServerError],
+        ..gpucloud_emulator::FaultConfig::default()
+    });
+    let waited = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
+    let output = tokio::time::timeout(Duration::from_secs(240), waited)
+        .await
+        .expect("run_exits_7_when_the_pods_termination_cannot_be_confirmed: gpucloud run still running after 240 s (the fleet confirms a termination for up to 180 s)")
+        .unwrap();
+    emulator.set_faults(gpucloud_emulator::FaultConfig::default());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains("could not be confirmed terminated"), "{stderr}");
+    // Clean up what the faults left.
+    for pod in emulator.live_pods() {
+        let mut cmd = gpucloud(&emulator, &dir.join("state"));
+        cmd.args(["down", &format!("runpod:{}", pod.id)]);
+        assert!(run(cmd).await.status.success());
+    }
+    assert!(emulator.live_pods().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -21,7 +21,15 @@ struct Standalone {
 impl Standalone {
     fn start(ready_delay_secs: u32) -> Self {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("gpucloud"))
-            .args(["emulator", "--port", "0", "--ready-delay", &ready_delay_secs.to_string()])
+            .args([
+                "emulator",
+                "--port",
+                "0",
+                "--api-key",
+                "leases-test-key",
+                "--ready-delay",
+                &ready_delay_secs.to_string(),
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -47,7 +55,7 @@ impl Standalone {
             command.env_remove(var);
         }
         command
-            .envs([("PRIME_API_KEY", "emulator-key"), ("RUNPOD_API_KEY", "emulator-key")])
+            .envs([("PRIME_API_KEY", "leases-test-key"), ("RUNPOD_API_KEY", "leases-test-key")])
             .envs([("PRIME_API_BASE_URL", &self.url), ("RUNPOD_API_BASE_URL", &self.url)])
             .args(args);
         command

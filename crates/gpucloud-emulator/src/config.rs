@@ -4,13 +4,19 @@ use crate::faults::FaultConfig;
 use crate::quota::Quota;
 use std::time::Duration;
 
-/// The API key the emulator accepts unless configured otherwise.
-pub const DEFAULT_API_KEY: &str = "emulator-key";
+/// A fresh API key: each emulator accepts its own random key unless one is given, because its
+/// pods run commands on this machine: a fixed, published key would let any local user create a
+/// pod with their own SSH key and get a shell as whoever runs the emulator.
+pub fn random_api_key() -> String {
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    format!("emu-{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
+}
 
 /// How the emulator behaves.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
-    /// The bearer token it accepts.
+    /// The bearer token it accepts (default: [`random_api_key`], new for each config).
     pub api_key: String,
     /// Seed for ids and faults: the same seed replays the same run.
     pub seed: u64,
@@ -38,7 +44,7 @@ pub struct EmulatorConfig {
 impl Default for EmulatorConfig {
     fn default() -> Self {
         Self {
-            api_key: DEFAULT_API_KEY.into(),
+            api_key: random_api_key(),
             seed: 1,
             ready_delay: Duration::from_secs(2),
             faults: FaultConfig::none(),

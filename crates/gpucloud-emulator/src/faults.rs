@@ -34,11 +34,17 @@ pub enum FaultKind {
     /// SSH commands only: the connection to the pod is cut while a command runs (its fate is
     /// unknown to the client).
     SshDropMidCommand,
+    /// SSH commands only: once a command has started, the connection stays open but goes silent
+    /// (nothing read or answered, keepalives included), as a dead link behind a NAT looks.
+    SshStall,
+    /// SSH commands only: once a command has ended (its exit status sent), the connection goes
+    /// silent, so the client's channel close and its ControlMaster's shutdown are never answered.
+    SshMasterHang,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::RateLimit,
         FaultKind::ServerError,
         FaultKind::ConnectionReset,
@@ -50,6 +56,8 @@ impl FaultKind {
         FaultKind::SshBannerDelay,
         FaultKind::LogStreamDrop,
         FaultKind::SshDropMidCommand,
+        FaultKind::SshStall,
+        FaultKind::SshMasterHang,
     ];
 
     /// The kebab-case name used on the command line.
@@ -66,6 +74,8 @@ impl FaultKind {
             FaultKind::SshBannerDelay => "ssh-banner-delay",
             FaultKind::LogStreamDrop => "log-stream-drop",
             FaultKind::SshDropMidCommand => "ssh-drop-mid-command",
+            FaultKind::SshStall => "ssh-stall",
+            FaultKind::SshMasterHang => "ssh-master-hang",
         }
     }
 
@@ -82,7 +92,9 @@ impl FaultKind {
             FaultKind::InstallationFailure => request == RequestClass::Create { primeintellect: true },
             FaultKind::ListLag => request == RequestClass::List,
             FaultKind::LogStreamDrop => request == RequestClass::Logs,
-            FaultKind::SshDropMidCommand => request == RequestClass::SshCommand,
+            FaultKind::SshDropMidCommand | FaultKind::SshStall | FaultKind::SshMasterHang => {
+                request == RequestClass::SshCommand
+            }
             // These hold the whole body back, which a log stream never finishes.
             FaultKind::ConnectionReset | FaultKind::TruncatedBody => {
                 !matches!(request, RequestClass::Logs | RequestClass::SshCommand)

@@ -79,7 +79,7 @@ mod state;
 mod strict;
 mod wire;
 
-pub use config::{DEFAULT_API_KEY, EmulatorConfig};
+pub use config::{EmulatorConfig, random_api_key};
 pub use faults::{FaultConfig, FaultKind};
 pub use quota::{Quota, QuotaStats, QuotaWindow};
 pub use routes::COVERAGE;

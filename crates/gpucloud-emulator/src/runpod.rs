@@ -474,6 +474,7 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
         return problem(StatusCode::NOT_FOUND, "pod not found");
     };
     let action = request.action.0.as_str();
+    let mut new_listener = None;
     // A stopped pod resumes on its own host; with that host's GPUs taken (its GPU type stocked
     // out here) the start is the documented capacity 400.
     if action == "start" && (stocked_out.contains(&pod.gpu_type) || stocked_out.contains(&pod.id)) {
@@ -505,6 +506,12 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
             // "Container disk in GB (ephemeral, wiped on restart)" (BaseContainerConfig.disk).
             state.wipe_container_disk(Api::RunPod, &id);
             if let Some(pod) = state.pod_mut(Api::RunPod, &id) {
+                // A stopped pod resumes with a new public port (`PodSsh.direct` is null while it
+                // is stopped and assigned again when it runs): its SSH host moves.
+                if action == "start" && pod.stopped && pod.ssh_port != 0 {
+                    new_listener = crate::ssh::SshListener::bind();
+                    pod.ssh_port = new_listener.as_ref().map_or(0, crate::ssh::SshListener::port);
+                }
                 pod.stopped = false;
             }
         }
@@ -517,6 +524,9 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
         return problem(StatusCode::NOT_FOUND, "pod not found");
     };
     drop(state);
+    if let Some(listener) = new_listener {
+        listener.serve(&shared, Api::RunPod, id.clone());
+    }
     axum::Json(pod_json(&pod, &shared)).into_response()
 }
 

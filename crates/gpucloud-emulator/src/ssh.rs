@@ -11,11 +11,17 @@
 //! the real file system: the emulator is a test bench, not a sandbox.
 //!
 //! The host answers only while the pod runs: while it provisions or is stopped a connection is
-//! closed before any identification; once it is terminated the listener is closed. A RunPod pod
+//! closed before any identification; once it is terminated the listener is closed. As on a real
+//! cloud, stopping or terminating a pod cuts its open connections and kills every process its
+//! commands started (each command runs in a process group of its own, as sshd's `setsid`). A RunPod pod
 //! answers only when created with `startSsh` while the account had keys (the document's
 //! `startSsh` and `PodSsh`). Under [`crate::FaultKind::SshBannerDelay`] the host starts
 //! answering only some time after the pod reports running; under
-//! [`crate::FaultKind::SshDropMidCommand`] a connection is cut once a command has started.
+//! [`crate::FaultKind::SshDropMidCommand`] a connection is cut once a command has started; under
+//! [`crate::FaultKind::SshStall`] it stays open but goes silent once a command has started
+//! (nothing read, nothing answered: only a client's keepalives can tell); under
+//! [`crate::FaultKind::SshMasterHang`] it goes silent once a command has ended (its exit status
+//! sent), so the client's channel and connection close are never answered.
 //! `sftp` is not served (`scp` needs `-O`, its legacy protocol).
 
 use crate::Inner;
@@ -54,6 +60,7 @@ impl SshListener {
 
     /// Serves pod `id` until it is terminated or the emulator is gone.
     pub fn serve(self, inner: &Arc<Inner>, api: Api, id: String) {
+        let port = self.port();
         let Ok(listener) = tokio::net::TcpListener::from_std(self.0) else { return };
         let config = Arc::new(server_config(host_key(inner.config.seed, &id)));
         let inner = Arc::downgrade(inner);
@@ -64,17 +71,32 @@ impl SshListener {
                     () = tokio::time::sleep(CHECK_EVERY) => None,
                 };
                 let Some(answer) = answering(&inner, api, &id) else { return };
+                // The pod moved to another port (a RunPod start): this listener closes.
+                if current_port(&inner, api, &id) != Some(port) {
+                    return;
+                }
                 if let Some(Ok((socket, _))) = accepted
                     && answer
                 {
-                    let Some(host) = PodHost::new(&inner, api, &id) else { continue };
                     // Small packets at once, as sshd does: with Nagle on, each short exchange
                     // waits out a delayed ACK (about 40 ms on Linux); the benchmark showed it.
                     let _ = socket.set_nodelay(true);
+                    let Some((socket, link)) = Link::wrap(socket) else { continue };
+                    let Some(host) = PodHost::new(&inner, api, &id, link.clone()) else { continue };
                     let config = Arc::clone(&config);
+                    let (inner, id) = (inner.clone(), id.clone());
                     tokio::spawn(async move {
-                        if let Ok(running) = russh::server::run_stream(config, socket, host).await {
-                            let _ = running.await;
+                        let Ok(running) = russh::server::run_stream(config, socket, host).await else { return };
+                        // The pod stopped or gone: the connection is cut and its processes killed,
+                        // as a real host's would be.
+                        let gone = async {
+                            while answering(&inner, api, &id) == Some(true) {
+                                tokio::time::sleep(CHECK_EVERY).await;
+                            }
+                        };
+                        tokio::select! {
+                            _ = running => {}
+                            () = gone => link.cut(),
                         }
                     });
                 }
@@ -125,6 +147,13 @@ fn answering(inner: &Weak<Inner>, api: Api, id: &str) -> Option<bool> {
         Phase::Running => Some(pod.created.elapsed() >= inner.config.ready_delay + pod.banner_delay),
         Phase::Provisioning | Phase::Stopped => Some(false),
     }
+}
+
+/// The port pod `id`'s SSH host answers on now.
+fn current_port(inner: &Weak<Inner>, api: Api, id: &str) -> Option<u16> {
+    let inner = inner.upgrade()?;
+    let state = inner.state();
+    state.pods.iter().find(|p| p.api == api && p.id == id).map(|p| p.ssh_port)
 }
 
 /// A fresh directory under which one emulator keeps its pods' directories.
@@ -179,6 +208,137 @@ fn prepare_home(home: &Path, gpus: u32, utilization: u8) -> std::io::Result<()> 
     Ok(())
 }
 
+/// One connection's socket as the SSH server sees it, with the means to make it go silent (the
+/// stall faults) or cut it (the pod stopped or terminated), and the process groups its commands
+/// started (killed when it is cut).
+#[derive(Clone)]
+struct Link {
+    shared: Arc<LinkShared>,
+}
+
+struct LinkShared {
+    /// A second handle on the socket, to shut it down from outside the SSH server's task.
+    socket: std::net::TcpStream,
+    silent: std::sync::atomic::AtomicBool,
+    groups: std::sync::Mutex<Vec<u32>>,
+}
+
+impl Link {
+    fn wrap(socket: tokio::net::TcpStream) -> Option<(SilenceableStream, Self)> {
+        let std = socket.into_std().ok()?;
+        let clone = std.try_clone().ok()?;
+        let socket = tokio::net::TcpStream::from_std(std).ok()?;
+        let shared = Arc::new(LinkShared {
+            socket: clone,
+            silent: std::sync::atomic::AtomicBool::new(false),
+            groups: std::sync::Mutex::new(Vec::new()),
+        });
+        Some((SilenceableStream { inner: socket, shared: Arc::clone(&shared) }, Self { shared }))
+    }
+
+    /// From now on nothing is answered: what the client sends is read and dropped, what the
+    /// server would send is dropped; the connection stays open.
+    fn go_silent(&self) {
+        self.shared.silent.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn started(&self, group: u32) {
+        if let Ok(mut groups) = self.shared.groups.lock() {
+            groups.push(group);
+        }
+    }
+
+    /// The group's leader has exited: it is no longer this connection's to kill (process ids
+    /// are reused, within seconds on a busy machine with a small `pid_max`).
+    fn ended(&self, group: u32) {
+        if let Ok(mut groups) = self.shared.groups.lock() {
+            groups.retain(|g| *g != group);
+        }
+    }
+
+    /// Cuts the connection and kills every process its commands started.
+    fn cut(&self) {
+        let _ = self.shared.socket.shutdown(std::net::Shutdown::Both);
+        let groups = self.shared.groups.lock().map(|g| g.clone()).unwrap_or_default();
+        for group in groups {
+            kill_group(group);
+        }
+    }
+}
+
+/// Kills process group `group` (a command and everything it started).
+fn kill_group(group: u32) {
+    #[cfg(unix)]
+    if let Ok(group) = i32::try_from(group) {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory involved.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+    #[cfg(not(unix))]
+    let _ = group;
+}
+
+/// The socket, silenced on demand.
+struct SilenceableStream {
+    inner: tokio::net::TcpStream,
+    shared: Arc<LinkShared>,
+}
+
+impl SilenceableStream {
+    fn silent(&self) -> bool {
+        self.shared.silent.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl AsyncRead for SilenceableStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        if !self.silent() {
+            return std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        }
+        // Read and drop what arrives (keepalives included) until the socket ends.
+        let mut sink = [0u8; 4096];
+        loop {
+            let mut scratch = tokio::io::ReadBuf::new(&mut sink);
+            match std::pin::Pin::new(&mut self.inner).poll_read(cx, &mut scratch) {
+                Poll::Ready(Ok(())) if scratch.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for SilenceableStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.silent() {
+            return std::task::Poll::Ready(Ok(buf.len()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// One SSH connection to a pod.
 struct PodHost {
     inner: Weak<Inner>,
@@ -188,6 +348,7 @@ struct PodHost {
     home: PathBuf,
     env: Vec<(String, String)>,
     channels: HashMap<ChannelId, ChannelState>,
+    link: Link,
 }
 
 #[derive(Default)]
@@ -197,7 +358,7 @@ struct ChannelState {
 }
 
 impl PodHost {
-    fn new(inner: &Weak<Inner>, api: Api, id: &str) -> Option<Self> {
+    fn new(inner: &Weak<Inner>, api: Api, id: &str, link: Link) -> Option<Self> {
         let strong = inner.upgrade()?;
         let state = strong.state();
         let pod = state.pods.iter().find(|p| p.api == api && p.id == id)?;
@@ -205,8 +366,22 @@ impl PodHost {
             pod.authorized_keys.iter().filter_map(|line| PublicKey::from_openssh(line.trim()).ok()).collect();
         let home = pod_home(&state.home_root, api, id);
         prepare_home(&home, pod.gpu_count.max(1), pod.gpu_utilization).ok()?;
-        let env = pod.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        Some(Self { inner: inner.clone(), api, id: id.to_string(), authorized, home, env, channels: HashMap::new() })
+        let mut env: Vec<(String, String)> = pod.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        // RunPod's `startSsh` "injects a `PUBLIC_KEY` environment variable carrying your
+        // account's registered SSH public keys, unless the request already sets one".
+        if api == Api::RunPod && !pod.authorized_keys.is_empty() && !env.iter().any(|(k, _)| k == "PUBLIC_KEY") {
+            env.push(("PUBLIC_KEY".into(), pod.authorized_keys.join("\n")));
+        }
+        Some(Self {
+            inner: inner.clone(),
+            api,
+            id: id.to_string(),
+            authorized,
+            home,
+            env,
+            channels: HashMap::new(),
+            link,
+        })
     }
 
     fn spawn(&mut self, channel: ChannelId, command: Option<&str>, session: &mut Session) -> std::io::Result<()> {
@@ -225,27 +400,50 @@ impl PodHost {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // A process group of its own, as sshd's setsid gives each session: the command and what
+        // it starts can be signalled (and killed with the pod) together.
+        #[cfg(unix)]
+        process.process_group(0);
         let mut child = process.spawn()?;
+        let group = child.id();
+        if let Some(group) = group {
+            self.link.started(group);
+        }
         let state = self.channels.entry(channel).or_default();
         state.stdin = child.stdin.take();
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let handle = session.handle();
-        let drop_after = self.inner.upgrade().and_then(|inner| {
-            (inner.faults().roll(crate::faults::RequestClass::SshCommand) == Some(crate::FaultKind::SshDropMidCommand))
-                .then_some(Duration::from_millis(300))
-        });
+        let fault = self.inner.upgrade().and_then(|inner| inner.faults().roll(crate::faults::RequestClass::SshCommand));
+        let drop_after = (fault == Some(crate::FaultKind::SshDropMidCommand)).then_some(Duration::from_millis(300));
+        let link = self.link.clone();
+        if fault == Some(crate::FaultKind::SshStall) {
+            // Silent once the command has had a moment to start.
+            let link = link.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                link.go_silent();
+            });
+        }
+        let hang_after = fault == Some(crate::FaultKind::SshMasterHang);
         tokio::spawn(async move {
             let out = forward(stdout, handle.clone(), channel, None);
             let err = forward(stderr, handle.clone(), channel, Some(1));
             let finished = async {
                 tokio::join!(out, err);
-                child.wait().await
+                let status = child.wait().await;
+                if let Some(group) = group {
+                    link.ended(group);
+                }
+                status
             };
             let status = match drop_after {
                 // The fault: the connection goes while the command runs (its output so far sent).
                 Some(after) => tokio::select! {
                     status = finished => status,
                     () = tokio::time::sleep(after) => {
+                        if let Some(group) = group {
+                            link.ended(group);
+                        }
                         let _ = handle
                             .disconnect(russh::Disconnect::ByApplication, "connection lost (emulated)".into(), "en".into())
                             .await;
@@ -257,7 +455,18 @@ impl PodHost {
             // A command killed by a signal reports 128 + the signal, as a shell would.
             let code = status.ok().and_then(|s| s.code().or_else(|| signal_of(&s).map(|n| 128 + n))).unwrap_or(255);
             let _ = handle.exit_status_request(channel, code as u32).await;
-            let _ = handle.eof(channel).await;
+            if hang_after {
+                // The exit status is out; then nothing more: the close is never answered.
+                let _ = handle.eof(channel).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                link.go_silent();
+                return;
+            }
+            // CLOSE without a separate EOF (a CLOSE implies it; output queued before it is sent
+            // first). With an EOF first, OpenSSH may send its own CLOSE before this one, and
+            // russh drops a channel on the peer's CLOSE without answering it, so this CLOSE
+            // would never go: the client's channel then stays half-closed, its stderr never
+            // ends, and its ControlMaster never exits (the hang tests/job.rs saw under load).
             let _ = handle.close(channel).await;
         });
         Ok(())

@@ -160,3 +160,93 @@ async fn a_dropped_connection_mid_command_is_what_ssh_reports_as_255() {
     // The command had started (the connection was up), and its end was never seen.
     assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n", "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_pod_cuts_its_connections_and_kills_its_commands() {
+    if !have("ssh") {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: std::time::Duration::ZERO, ..EmulatorConfig::default() })
+            .await
+            .unwrap();
+    let (dir, public) = keypair("stop");
+    emulator.add_ssh_key(Api::RunPod, &public);
+    let (id, port) = runpod_pod(&emulator).await;
+    let marker = dir.join("marker");
+    let command = format!("sleep 4; touch '{}'", marker.display());
+    let dir2 = dir.clone();
+    let running = tokio::task::spawn_blocking(move || ssh(&dir2, port, &command, None));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let http = reqwest::Client::builder().tls_backend_preconfigured(runpod_api::tls_config().unwrap()).build().unwrap();
+    let stopped = http
+        .post(format!("{}/v2/pods/{id}/action", emulator.base_url()))
+        .bearer_auth(emulator.api_key())
+        .json(&json!({"action": "stop"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(stopped.status().is_success(), "{}", stopped.status());
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), running)
+        .await
+        .expect("stopping_a_pod_cuts_its_connections_and_kills_its_commands: ssh still connected 20 s after the stop")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255), "the connection was cut: {}", String::from_utf8_lossy(&out.stderr));
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert!(!marker.exists(), "the command was killed with its pod's stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn each_emulator_has_its_own_random_api_key() {
+    let first = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let second = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    assert_ne!(first.api_key(), second.api_key());
+    assert!(first.api_key().len() >= 32, "{}", first.api_key());
+    let http = reqwest::Client::builder().tls_backend_preconfigured(runpod_api::tls_config().unwrap()).build().unwrap();
+    for key in ["emulator-key", second.api_key()] {
+        let refused = http.get(format!("{}/v2/pods", first.base_url())).bearer_auth(key).send().await.unwrap();
+        assert_eq!(refused.status().as_u16(), 401, "{key} opened another emulator");
+    }
+    let ok = http.get(format!("{}/v2/pods", first.base_url())).bearer_auth(first.api_key()).send().await.unwrap();
+    assert!(ok.status().is_success(), "{}", ok.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_runpod_pod_answers_on_a_new_port_with_its_public_key_in_the_env() {
+    if !have("ssh") {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: std::time::Duration::ZERO, ..EmulatorConfig::default() })
+            .await
+            .unwrap();
+    let (dir, public) = keypair("restart");
+    emulator.add_ssh_key(Api::RunPod, &public);
+    let (id, port) = runpod_pod(&emulator).await;
+    let dir2 = dir.clone();
+    let out = tokio::task::spawn_blocking(move || ssh(&dir2, port, "printf %s \"$PUBLIC_KEY\"", None)).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), public, "startSsh injects PUBLIC_KEY");
+    let http = reqwest::Client::builder().tls_backend_preconfigured(runpod_api::tls_config().unwrap()).build().unwrap();
+    for action in ["stop", "start"] {
+        let answer = http
+            .post(format!("{}/v2/pods/{id}/action", emulator.base_url()))
+            .bearer_auth(emulator.api_key())
+            .json(&json!({"action": action}))
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{action}: {}", answer.status());
+    }
+    let moved = emulator.all_pods().iter().find(|p| p.id == id).unwrap().ssh_port;
+    assert_ne!(moved, port, "a start assigns a new public port");
+    let dir2 = dir.clone();
+    let out = tokio::task::spawn_blocking(move || ssh(&dir2, moved, "echo back", None)).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "back\n", "{}", String::from_utf8_lossy(&out.stderr));
+    let dir2 = dir.clone();
+    let old = tokio::task::spawn_blocking(move || ssh(&dir2, port, "echo old", None)).await.unwrap();
+    assert!(!old.status.success(), "the old port no longer answers");
+    let _ = std::fs::remove_dir_all(&dir);
+}

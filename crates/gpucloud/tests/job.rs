@@ -16,7 +16,7 @@ fn a_job_runs_end_to_end_and_its_pod_ends_on_every_way_out() {
     }
     let (scratch, public) = common::scratch_with_key("job");
     let runtime = common::runtime_with_state_dir(&scratch.join("state"));
-    runtime.block_on(async {
+    runtime.block_on(common::bounded("a_job_runs_end_to_end_and_its_pod_ends_on_every_way_out", std::time::Duration::from_secs(300), async {
         let emulator = common::keyless_emulator(Duration::ZERO, FaultConfig::default()).await;
         let fleet = Fleet::new().with(common::runpod(&emulator)).with_cleanup_timeout(Duration::from_secs(10));
         let work = scratch.join("work");
@@ -103,6 +103,6 @@ fn a_job_runs_end_to_end_and_its_pod_ends_on_every_way_out() {
         let creates = emulator.stats().creates;
         assert!(matches!(fleet.run(&job(&[]), |_| {}, std::future::pending()).await, Err(Error::InvalidInput { field: "command", .. })));
         assert_eq!(emulator.stats().creates, creates);
-    });
+    }));
     let _ = std::fs::remove_dir_all(&scratch);
 }

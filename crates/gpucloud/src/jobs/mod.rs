@@ -8,24 +8,38 @@
 //! command with their output streamed, downloads results, and terminates the pod, confirming it.
 //!
 //! **The pod is terminated on every way out** unless [`Job::keep`] is set and the command ran:
-//! the command's failure, a sync or download error, a lost connection, the job's own deadline,
-//! the caller's cancel future completing (the CLI's SIGINT/SIGTERM/SIGHUP), and a dropped future
-//! (a [`crate::PodGuard`] terminates it in the background then). Termination is confirmed; when it
-//! cannot be, the outcome or the error says so.
+//! the command's failure, a sync error, a lost connection, the job's own deadline, the caller's
+//! cancel future completing (the CLI's SIGINT/SIGTERM/SIGHUP), and a dropped future (a
+//! [`crate::PodGuard`] terminates it in the background then). Termination is confirmed; when it
+//! cannot be, the outcome or the error says so. The termination never waits on local cleanup:
+//! the SSH session is closed alongside it, bounded ([`crate::remote::CLOSE_TIMEOUT`]).
+//!
+//! **A deadline that survives the process**: with [`Job::deadline`], the pod is launched with a
+//! lease of the deadline plus [`DEADLINE_LEASE_MARGIN`] ([`LaunchRequest::ttl`], written into its
+//! name), so if this process dies (SIGKILL, a lost laptop) the reaper (`gpucloud reap`) ends the
+//! pod. A kept pod keeps that lease; extend it (`gpucloud extend`) to keep it longer.
+//!
+//! **Every download is attempted** once the command ran, whatever its exit status; failures are
+//! collected in [`JobOutcome::download_errors`] and never cost the pod's other results (nor a
+//! [`Job::keep`] pod). Downloads are unpacked safely (see [`crate::remote::RemoteSession::download`]).
 //!
 //! The outcome carries the command's exit status, the tail of its output, what the sync moved,
-//! and the time each phase took: create accepted, provider running, SSH answering, sync, setup,
-//! run, download, teardown.
+//! the downloads that failed, and the time each phase took: create accepted, provider running,
+//! SSH answering, sync, setup, run, download, teardown.
 
 use crate::fleet::LaunchEvent;
 use crate::model::error::{Error, Result};
 use crate::model::{Pod, PodStatus};
 use crate::remote::sync::SyncReport;
-use crate::remote::{OutputLine, RemoteCommand, RemoteSession, SessionOptions};
+use crate::remote::{OutputLine, OutputSink, RemoteCommand, RemoteSession, SessionOptions, Stream};
 use crate::{Fleet, LaunchRequest};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// How much longer than [`Job::deadline`] the pod's lease runs: time for this process's own
+/// teardown before a reaper may step in.
+pub const DEADLINE_LEASE_MARGIN: Duration = Duration::from_secs(10 * 60);
 
 /// The remote directory a job works in by default (relative to the login directory).
 pub const DEFAULT_REMOTE_DIR: &str = "gpucloud-job";
@@ -47,10 +61,13 @@ pub struct Job {
     /// `(remote path, local directory)` pairs copied back after the command, whatever its exit
     /// status; a relative remote path is relative to the remote directory.
     pub downloads: Vec<(String, PathBuf)>,
-    /// Keep the pod running after the command (it is still terminated on a failure before the
-    /// command ran, and on cancellation).
+    /// Keep the pod running after the command ran, whatever its exit status and whatever the
+    /// downloads did (it is still terminated on a failure before the command ran, on
+    /// cancellation and past the deadline).
     pub keep: bool,
-    /// The whole job's deadline, from launch to teardown.
+    /// The whole job's deadline, from launch to teardown. It is also the pod's lease (plus
+    /// [`DEADLINE_LEASE_MARGIN`], or the launch's own `ttl` when shorter), so that a reaper ends
+    /// the pod when this process cannot.
     pub deadline: Option<Duration>,
     /// How to connect ([`SessionOptions::identity_file`] defaults to none: the user's ssh).
     pub session: SessionOptions,
@@ -137,6 +154,31 @@ pub struct JobOutcome {
     pub kept: bool,
     /// Why the pod's termination could not be confirmed, if it could not.
     pub teardown_error: Option<String>,
+    /// The downloads that failed (each was attempted; the others were written).
+    pub download_errors: Vec<DownloadFailure>,
+}
+
+/// A download that failed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DownloadFailure {
+    /// The remote path, as in [`Job::downloads`].
+    pub remote: String,
+    /// The local directory.
+    pub local: PathBuf,
+    /// Why.
+    pub error: String,
+}
+
+impl Job {
+    /// The launch as [`Fleet::run`] sends it: [`Job::launch`] with the deadline's lease.
+    pub fn launch_request(&self) -> LaunchRequest {
+        let mut launch = self.launch.clone();
+        if let Some(deadline) = self.deadline {
+            let lease = deadline.saturating_add(DEADLINE_LEASE_MARGIN).min(crate::model::lease::MAX_TTL);
+            launch.ttl = Some(launch.ttl.map_or(lease, |ttl| ttl.min(lease)));
+        }
+        launch
+    }
 }
 
 /// Steps of a job, for progress displays.
@@ -149,8 +191,11 @@ pub enum JobEvent<'a> {
     Connecting(&'a Pod),
     /// What the sync sent.
     Synced(&'a SyncReport),
-    /// A line of the setup script's or the command's output.
+    /// A line of the setup script's or the command's output (lossy text).
     Output(&'a OutputLine),
+    /// The same output as bytes, exactly as they came (before [`JobEvent::Output`] splits them),
+    /// for a byte-exact pass-through.
+    OutputBytes(Stream, &'a [u8]),
     /// Tearing down.
     TearingDown(&'a Pod),
 }
@@ -199,8 +244,9 @@ impl Fleet {
         // The launch stops and cleans up on its own when told to.
         let stop_launch = std::sync::Arc::new(tokio::sync::Notify::new());
         let told = std::sync::Arc::clone(&stop_launch);
+        let launch = job.launch_request();
         let mut launching = Box::pin(self.launch_with_progress(
-            &job.launch,
+            &launch,
             |event| {
                 timings.observe_launch(&event, started.elapsed());
                 progress(JobEvent::Launch(event));
@@ -237,25 +283,72 @@ impl Fleet {
         };
         timings.launch_ready(started.elapsed());
         let guard = self.guard(pod)?;
-        let work = run_on_pod(job, guard.pod(), &mut timings, &mut progress);
-        let result = tokio::select! {
-            result = work => result,
-            () = &mut cancel => Err(stop(false)),
-            () = &mut expired => Err(stop(true)),
+        // A cancel or the deadline first interrupts the remote command (its process group gets
+        // SIGINT, then SIGKILL), then drops `work`, and with it the session (its ControlMaster
+        // is ended at once, without waiting).
+        let interrupt = tokio::sync::Notify::new();
+        let result = {
+            let work = run_on_pod(job, guard.pod(), &mut timings, &mut progress, &interrupt);
+            tokio::pin!(work);
+            let timeout = tokio::select! {
+                result = &mut work => Err(result),
+                () = &mut cancel => Ok(false),
+                () = &mut expired => Ok(true),
+            };
+            match timeout {
+                Err(result) => result,
+                Ok(timeout) => {
+                    interrupt.notify_one();
+                    let bound = crate::remote::INTERRUPT_GRACE * 2 + Duration::from_secs(5);
+                    let _ = tokio::time::timeout(bound, &mut work).await;
+                    Err(stop(timeout))
+                }
+            }
         };
         let pod = guard.pod().clone();
-        // Kept only when asked and the command ran.
-        if job.keep && result.is_ok() {
+        // Kept only when asked and the command ran (whatever the downloads did).
+        if job.keep
+            && let Ok(ran) = result
+        {
             let pod = guard.into_pod();
-            let (exit_code, tail, sync) = result?;
-            return Ok(JobOutcome { pod, exit_code, tail, sync, timings, kept: true, teardown_error: None });
+            if let Some(session) = ran.session
+                && let Err(e) = session.close().await
+            {
+                tracing::debug!(pod = %pod.id, error = %e, "closing the job's session");
+            }
+            return Ok(JobOutcome {
+                pod,
+                exit_code: ran.exit_code,
+                tail: ran.tail,
+                sync: ran.sync,
+                timings,
+                kept: true,
+                teardown_error: None,
+                download_errors: ran.download_errors,
+            });
         }
         progress(JobEvent::TearingDown(&pod));
         let teardown_started = Instant::now();
-        let teardown = guard.terminate().await;
+        let (result, session) = match result {
+            Ok(mut ran) => {
+                let session = ran.session.take();
+                (Ok(ran), session)
+            }
+            Err(e) => (Err(e), None),
+        };
+        // The session closes alongside the termination, never before it: a close that hangs
+        // must not keep the pod billing.
+        let closing = async {
+            if let Some(session) = session
+                && let Err(e) = session.close().await
+            {
+                tracing::debug!(pod = %pod.id, error = %e, "closing the job's session");
+            }
+        };
+        let (teardown, ()) = tokio::join!(guard.terminate(), closing);
         timings.teardown = Some(teardown_started.elapsed());
-        let (exit_code, tail, sync) = match result {
-            Ok(done) => done,
+        let ran = match result {
+            Ok(ran) => ran,
             Err(e) => {
                 if let Err(t) = &teardown {
                     tracing::error!(pod = %pod.id, error = %t, "the job's pod could not be confirmed terminated");
@@ -264,17 +357,53 @@ impl Fleet {
             }
         };
         let teardown_error = teardown.err().map(|e| e.to_string());
-        Ok(JobOutcome { pod, exit_code, tail, sync, timings, kept: false, teardown_error })
+        Ok(JobOutcome {
+            pod,
+            exit_code: ran.exit_code,
+            tail: ran.tail,
+            sync: ran.sync,
+            timings,
+            kept: false,
+            teardown_error,
+            download_errors: ran.download_errors,
+        })
     }
 }
 
-/// Sync, setup, command, downloads on a ready pod.
+/// What a job did on its pod once the command ran.
+struct Ran {
+    exit_code: i32,
+    tail: Vec<OutputLine>,
+    sync: Option<SyncReport>,
+    download_errors: Vec<DownloadFailure>,
+    /// Still open: closed by the caller alongside the pod's termination.
+    session: Option<RemoteSession>,
+}
+
+/// Hands a command's output to the job's progress, lines and bytes.
+struct ProgressSink<'p, P> {
+    progress: &'p mut P,
+}
+
+impl<P: FnMut(JobEvent<'_>) + Send> OutputSink for ProgressSink<'_, P> {
+    fn line(&mut self, line: OutputLine) {
+        (self.progress)(JobEvent::Output(&line));
+    }
+
+    fn bytes(&mut self, stream: Stream, bytes: &[u8]) {
+        (self.progress)(JobEvent::OutputBytes(stream, bytes));
+    }
+}
+
+/// Sync, setup, command, downloads on a ready pod. An error means the command did not run to
+/// its end; once it has, nothing here fails the job (failed downloads are collected).
 async fn run_on_pod(
     job: &Job,
     pod: &Pod,
     timings: &mut PhaseTimings,
     progress: &mut (impl FnMut(JobEvent<'_>) + Send),
-) -> Result<(i32, Vec<OutputLine>, Option<SyncReport>)> {
+    interrupt: &tokio::sync::Notify,
+) -> Result<Ran> {
     progress(JobEvent::Connecting(pod));
     let phase = Instant::now();
     let session = RemoteSession::connect(pod, &job.session).await?;
@@ -294,7 +423,11 @@ async fn run_on_pod(
     if let Some(setup) = &job.setup {
         let phase = Instant::now();
         let result = session
-            .run(&in_dir(RemoteCommand::script(setup.clone())), &mut |line| progress(JobEvent::Output(&line)))
+            .run_interruptible(
+                &in_dir(RemoteCommand::script(setup.clone())),
+                &mut ProgressSink { progress: &mut *progress },
+                interrupt.notified(),
+            )
             .await?;
         timings.setup = Some(phase.elapsed());
         if result.exit_code != 0 {
@@ -306,17 +439,29 @@ async fn run_on_pod(
     }
     let phase = Instant::now();
     let result = session
-        .run(&in_dir(RemoteCommand::new(job.command.clone())), &mut |line| progress(JobEvent::Output(&line)))
+        .run_interruptible(
+            &in_dir(RemoteCommand::new(job.command.clone())),
+            &mut ProgressSink { progress: &mut *progress },
+            interrupt.notified(),
+        )
         .await?;
     timings.run = Some(phase.elapsed());
+    let mut download_errors = Vec::new();
     if !job.downloads.is_empty() {
         let phase = Instant::now();
+        // Every download is attempted: one that fails (a typo, a path the command did not
+        // create) must not cost the others.
         for (remote, local) in &job.downloads {
-            let remote = if remote.starts_with('/') { remote.clone() } else { format!("{}/{remote}", job.remote_dir) };
-            session.download(&remote, local).await?;
+            let path = if remote.starts_with('/') { remote.clone() } else { format!("{}/{remote}", job.remote_dir) };
+            if let Err(e) = session.download(&path, local).await {
+                download_errors.push(DownloadFailure {
+                    remote: remote.clone(),
+                    local: local.clone(),
+                    error: e.to_string(),
+                });
+            }
         }
         timings.download = Some(phase.elapsed());
     }
-    let _ = session.close().await;
-    Ok((result.exit_code, result.tail, sync))
+    Ok(Ran { exit_code: result.exit_code, tail: result.tail, sync, download_errors, session: Some(session) })
 }

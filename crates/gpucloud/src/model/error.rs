@@ -200,13 +200,36 @@ pub enum Error {
         /// The command.
         command: String,
     },
-    /// The remote shell found no such program.
+    /// The remote shell found no such program. No longer returned by a command's run: an exit
+    /// status of 127 is the command's exit status (with a hint), never an error; kept so that
+    /// callers matching on it still compile.
     #[error("{id}: command not found on the pod: {program}")]
     RemoteCommandNotFound {
         /// The pod.
         id: PodId,
         /// The program.
         program: String,
+    },
+    /// A download was refused because the pod's `tar` stream would have written outside the
+    /// download (an absolute name, `..`, a link leading out, a member through a link) or held a
+    /// device file; nothing of it was kept.
+    #[error("{id}: download of {path:?} refused: {reason}")]
+    UnsafeDownload {
+        /// The pod.
+        id: PodId,
+        /// The remote path being downloaded.
+        path: String,
+        /// The member refused, and why.
+        reason: String,
+    },
+    /// gpucloud's state directory (per-pod host keys, ControlMaster sockets, sync manifests)
+    /// is missing or not private: another user owns it or may write to it.
+    #[error("refusing the state directory {path:?}: {reason}")]
+    UnsafeStateDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        reason: String,
     },
     /// Any other SSH failure (connecting, a local `ssh`/`tar`/`rsync` that would not run).
     #[error("{id}: ssh: {message}")]

@@ -7,6 +7,7 @@
 //! May use: [`crate::model`], and [`crate::providers::hooks`] to forget a pod's host keys when its
 //! termination is confirmed. Knows nothing of fleets or launches: it is handed a [`Pod`](crate::Pod).
 
+mod extract;
 pub mod session;
 pub mod sync;
 pub mod transfer;

@@ -2,9 +2,15 @@
 //! [`RemoteSession::download`], as `tar` streams over the session's connection.
 
 use crate::model::error::{Error, Result};
+use crate::remote::extract::{self, ChannelReader, PrivateDir};
 use crate::remote::session::{RemoteSession, quote, read_text};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use tokio::io::AsyncReadExt as _;
+
+/// How long the end of a copy (the remote `tar`'s error stream and exit status) may take once
+/// its data has all gone through.
+const STREAM_END_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl RemoteSession {
     /// Copies local `path` (a file or a directory) into the remote directory `remote_dir`
@@ -39,6 +45,7 @@ pub(crate) async fn tar_up(session: &RemoteSession, dir: &Path, names: &[String]
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .map_err(|e| local_error(session, "tar", e))?;
     let list: Vec<u8> = names.iter().flat_map(|f| f.bytes().chain([0])).collect();
@@ -57,11 +64,15 @@ pub(crate) async fn tar_up(session: &RemoteSession, dir: &Path, names: &[String]
         copied
     };
     let (fed, pumped) = tokio::join!(feed, pump);
+    tracing::debug!(pod = %session.pod(), "tar stream sent; waiting for both tars");
     fed.map_err(|e| local_error(session, "tar", e))?;
     pumped.map_err(|e| local_error(session, "sending the tar stream", e))?;
     let local = tar.wait_with_output().await.map_err(|e| local_error(session, "tar", e))?;
-    let remote_err = read_text(remote.stderr().take()).await;
-    let code = session.exit_code(&line, remote.wait().await)?;
+    let finishing = async { (read_text(remote.stderr().take()).await, remote.wait().await) };
+    let (remote_err, status) = tokio::time::timeout(STREAM_END_TIMEOUT, finishing)
+        .await
+        .map_err(|_| local_error(session, "remote tar", "its exit status never came after its stream ended"))?;
+    let code = session.exit_code(&line, status)?;
     if !local.status.success() {
         return Err(local_error(session, "tar", String::from_utf8_lossy(&local.stderr).trim()));
     }
@@ -83,34 +94,66 @@ pub(crate) async fn tar_down(session: &RemoteSession, path: &str, local_dir: &Pa
         return Err(Error::invalid("path", format!("{path:?} names no file or directory")));
     }
     std::fs::create_dir_all(local_dir).map_err(|e| local_error(session, "creating the local directory", e))?;
+    // Unpacked into a private directory beside the destination (same file system: the final
+    // moves are renames), checked member by member; moved into place only when whole.
+    let staging = PrivateDir::new_in(local_dir)
+        .map_err(|e| local_error(session, "creating a private directory for the download", e))?;
     let line = format!("tar -cf - -C {} {}", quote(parent), quote(name));
     let mut remote = session.spawn_piped(&line, false, true).await?;
-    let mut tar = tokio::process::Command::new("tar")
-        .arg("-C")
-        .arg(local_dir)
-        .args(["-xf", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| local_error(session, "tar", e))?;
     let mut remote_out = remote.stdout().take().ok_or_else(|| local_error(session, "ssh", "no stdout"))?;
-    let mut tar_in = tar.stdin.take().ok_or_else(|| local_error(session, "tar", "no stdin"))?;
-    let copied = tokio::io::copy(&mut remote_out, &mut tar_in).await;
-    drop(tar_in);
-    let remote_err = read_text(remote.stderr().take()).await;
-    let code = session.exit_code(&line, remote.wait().await)?;
-    let local = tar.wait_with_output().await.map_err(|e| local_error(session, "tar", e))?;
-    copied.map_err(|e| local_error(session, "receiving the tar stream", e))?;
+    let (chunks, received) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let root = staging.path().to_path_buf();
+    let unpacking = tokio::task::spawn_blocking(move || extract::unpack(ChannelReader::new(received), &root));
+    let pump = async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = remote_out.read(&mut buffer).await?;
+            // The end, or the unpacker stopped (its own error says why).
+            if n == 0 || chunks.send(buffer[..n].to_vec()).await.is_err() {
+                return Ok::<_, std::io::Error>(());
+            }
+        }
+    };
+    // Read on the side: a refused stream's remote tar may never close it, and is not waited for.
+    let remote_err = tokio::spawn(read_text(remote.stderr().take()));
+    let pumped = pump.await;
+    tracing::debug!(pod = %session.pod(), path, "tar stream received");
+    let unpacked = unpacking.await.map_err(|e| local_error(session, "unpacking", e))?;
+    tracing::debug!(pod = %session.pod(), path, ok = unpacked.is_ok(), "unpacked");
+    if let Err(refused) = unpacked {
+        remote_err.abort();
+        drop(remote);
+        return Err(Error::UnsafeDownload { id: session.pod().clone(), path: path.to_string(), reason: refused.0 });
+    }
+    // The stream has ended: the remote tar's stderr and exit status follow at once, or the
+    // connection is gone. Bounded all the same: a download must not hang a job.
+    let finishing = async {
+        let remote_err = remote_err.await.unwrap_or_default();
+        tracing::debug!(pod = %session.pod(), path, "remote stderr closed");
+        (remote_err, remote.wait().await)
+    };
+    let (remote_err, status) = tokio::time::timeout(STREAM_END_TIMEOUT, finishing).await.map_err(|_| {
+        local_error(session, &format!("remote tar of {path:?}"), "its exit status never came after its stream ended")
+    })?;
+    let code = session.exit_code(&line, status)?;
+    pumped.map_err(|e| local_error(session, "receiving the tar stream", e))?;
+    // What arrived whole is kept even when the remote tar complained (GNU tar exits 1 when a
+    // file changed as it was read): results are not thrown away over a warning.
+    let to = local_dir.to_path_buf();
+    let moved = tokio::task::spawn_blocking(move || {
+        let moved = extract::move_into(staging.path(), &to);
+        drop(staging);
+        moved
+    })
+    .await
+    .map_err(|e| local_error(session, "moving the download into place", e))?;
+    moved.map_err(|e| local_error(session, "moving the download into place", e))?;
     if code != 0 {
         return Err(local_error(
             session,
             &format!("remote tar of {path:?}"),
             format!("exit {code}: {}", remote_err.trim()),
         ));
-    }
-    if !local.status.success() {
-        return Err(local_error(session, "tar", String::from_utf8_lossy(&local.stderr).trim()));
     }
     Ok(())
 }

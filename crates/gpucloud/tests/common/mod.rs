@@ -102,11 +102,11 @@ pub fn runtime_with_state_dir(state: &std::path::Path) -> tokio::runtime::Runtim
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-/// Runs `test`'s body `future`, failing with the test's name when it takes longer than `limit`:
-/// a hung wait reads as which test and how long, not as a stuck CI job.
-pub async fn bounded<T>(test: &str, limit: Duration, future: impl std::future::Future<Output = T>) -> T {
-    match tokio::time::timeout(limit, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{test}: did not finish within {limit:?}"),
+/// Runs `work` with a time bound: past `limit` the test fails naming `what`, instead of hanging
+/// the whole test run.
+pub async fn bounded<T>(what: &str, limit: Duration, work: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, work).await {
+        Ok(done) => done,
+        Err(_) => panic!("{what}: still running after {limit:?} (time bound of the test)"),
     }
 }
