@@ -40,10 +40,6 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Run(args) => {
             let mut request = launch::launch_request(&args.up);
             request.ssh_public_key = args.up.ssh_key.as_deref().map(launch::read_public_key).transpose()?;
-            // The job's pod does work its GPUs do not show (setup, sync, downloads): the idle
-            // rule leaves it alone while it lives (its launch tag says so); its lease and the
-            // job's deadline still end it.
-            request.idle_exempt = true;
             let limits = setup::Limits { max_burn: args.up.max_burn, usd_per_eur: args.up.usd_per_eur };
             let session =
                 setup::limited_session(cli, &args.up.providers, Duration::from_secs(2), args.up.ready.into(), limits)

@@ -170,9 +170,12 @@ pub struct DownloadFailure {
 }
 
 impl Job {
-    /// The launch as [`Fleet::run`] sends it: [`Job::launch`] with the deadline's lease.
+    /// The launch as [`Fleet::run`] sends it: [`Job::launch`] with the deadline's lease, and
+    /// exempt from the idle rule ([`LaunchRequest::idle_exempt`]): a job's pod does work its GPUs
+    /// do not show (sync, setup, downloads), and its lease and deadline end it.
     pub fn launch_request(&self) -> LaunchRequest {
         let mut launch = self.launch.clone();
+        launch.idle_exempt = true;
         if let Some(deadline) = self.deadline {
             let lease = deadline.saturating_add(DEADLINE_LEASE_MARGIN).min(crate::model::lease::MAX_TTL);
             launch.ttl = Some(launch.ttl.map_or(lease, |ttl| ttl.min(lease)));
@@ -464,4 +467,23 @@ async fn run_on_pod(
         timings.download = Some(phase.elapsed());
     }
     Ok(Ran { exit_code: result.exit_code, tail: result.tail, sync, download_errors, session: Some(session) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jobs_launch_is_idle_exempt_and_leased_no_longer_than_its_own_ttl() {
+        let mut job = Job::new(LaunchRequest::new("H100_80GB", 1, "job"), ["true"]);
+        assert!(!job.launch.idle_exempt);
+        let launch = job.launch_request();
+        assert!(launch.idle_exempt, "the library's own jobs must not be judged idle during setup");
+        assert_eq!(launch.ttl, None, "no deadline, no lease");
+
+        job.deadline = Some(Duration::from_secs(600));
+        assert_eq!(job.launch_request().ttl, Some(Duration::from_secs(600) + DEADLINE_LEASE_MARGIN));
+        job.launch.ttl = Some(Duration::from_secs(60));
+        assert_eq!(job.launch_request().ttl, Some(Duration::from_secs(60)), "the shorter of the two");
+    }
 }
