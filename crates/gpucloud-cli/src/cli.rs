@@ -35,6 +35,12 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// How long a termination may take to be confirmed (the provider lists the pod as
+    /// terminated or gone) before the command gives up and says so (exit 7 where the pod may
+    /// still bill).
+    #[arg(long, global = true, env = "GPUCLOUD_CONFIRM_TIMEOUT", value_parser = parse_duration, default_value = "3m")]
+    pub confirm_timeout: std::time::Duration,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -160,11 +160,13 @@ pub(crate) async fn session_waiting_for(
 ) -> Result<Session, Error> {
     // An empty PRIME_TEAM_ID means no team, as an unset one does.
     let team = cli.team.as_deref().filter(|t| !t.is_empty());
-    if cli.emulator {
-        emulated(providers, ready_delay, team, readiness).await
+    let mut session = if cli.emulator {
+        emulated(providers, ready_delay, team, readiness).await?
     } else {
-        from_env(providers, cli.allow_insecure_http, team, readiness)
-    }
+        from_env(providers, cli.allow_insecure_http, team, readiness)?
+    };
+    session.fleet = session.fleet.with_cleanup_timeout(cli.confirm_timeout);
+    Ok(session)
 }
 
 /// The spending limits a launch or start is checked against.

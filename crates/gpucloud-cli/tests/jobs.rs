@@ -297,6 +297,7 @@ async fn run_exits_7_when_the_pods_termination_cannot_be_confirmed() {
         .env("PRIME_API_BASE_URL", emulator.base_url())
         .env("RUNPOD_API_BASE_URL", emulator.base_url())
         .env("GPUCLOUD_STATE_DIR", dir.join("state"))
+        .env("GPUCLOUD_CONFIRM_TIMEOUT", "15s")
         .args(["run", "--gpu", "H100_80GB", "--provider", "runpod", "--ssh-key"])
         .arg(dir.join("key.pub"))
         .args(["--", "sh", "-c", "echo started; sleep 2"])
@@ -317,9 +318,9 @@ async fn run_exits_7_when_the_pods_termination_cannot_be_confirmed() {
         ..gpucloud_emulator::FaultConfig::default()
     });
     let waited = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
-    let output = tokio::time::timeout(Duration::from_secs(240), waited)
+    let output = tokio::time::timeout(Duration::from_secs(90), waited)
         .await
-        .expect("run_exits_7_when_the_pods_termination_cannot_be_confirmed: gpucloud run still running after 240 s (the fleet confirms a termination for up to 180 s)")
+        .expect("run_exits_7_when_the_pods_termination_cannot_be_confirmed: gpucloud run still running after 90 s (GPUCLOUD_CONFIRM_TIMEOUT=15s)")
         .unwrap();
     emulator.set_faults(gpucloud_emulator::FaultConfig::default());
     let stderr = String::from_utf8_lossy(&output.stderr);
