@@ -624,7 +624,8 @@ pub struct EmulatorArgs {
     pub fault_rate: f64,
     /// Fault kinds to inject (default all): rate-limit, server-error, connection-reset,
     /// truncated-body, stockout-as-500, create-then-500, list-lag, installation-failure,
-    /// ssh-banner-delay, log-stream-drop, ssh-drop-mid-command, ssh-stall, ssh-master-hang.
+    /// ssh-banner-delay, log-stream-drop, ssh-drop-mid-command, ssh-stall, ssh-master-hang,
+    /// partial-placement (RunPod cluster creates: a node is never placed).
     #[arg(long = "fault", value_parser = parse_fault)]
     pub faults: Vec<gpucloud_emulator::FaultKind>,
     /// Extra latency per request, milliseconds.

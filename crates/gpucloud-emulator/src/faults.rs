@@ -40,11 +40,16 @@ pub enum FaultKind {
     /// SSH commands only: once a command has ended (its exit status sent), the connection goes
     /// silent, so the client's channel close and its ControlMaster's shutdown are never answered.
     SshMasterHang,
+    /// RunPod cluster creates only: the cluster is created (`201`), but
+    /// [`FaultConfig::unplaced_nodes`] of its nodes (the highest ranks, never the primary) are
+    /// never placed: they stay `PROVISIONING`, with no rank and no private address, until the
+    /// cluster is deleted.
+    PartialPlacement,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::RateLimit,
         FaultKind::ServerError,
         FaultKind::ConnectionReset,
@@ -58,6 +63,7 @@ impl FaultKind {
         FaultKind::SshDropMidCommand,
         FaultKind::SshStall,
         FaultKind::SshMasterHang,
+        FaultKind::PartialPlacement,
     ];
 
     /// The kebab-case name used on the command line.
@@ -76,6 +82,7 @@ impl FaultKind {
             FaultKind::SshDropMidCommand => "ssh-drop-mid-command",
             FaultKind::SshStall => "ssh-stall",
             FaultKind::SshMasterHang => "ssh-master-hang",
+            FaultKind::PartialPlacement => "partial-placement",
         }
     }
 
@@ -90,6 +97,7 @@ impl FaultKind {
                 matches!(request, RequestClass::Create { .. })
             }
             FaultKind::InstallationFailure => request == RequestClass::Create { primeintellect: true },
+            FaultKind::PartialPlacement => request == RequestClass::ClusterCreate,
             FaultKind::ListLag => request == RequestClass::List,
             FaultKind::LogStreamDrop => request == RequestClass::Logs,
             FaultKind::SshDropMidCommand | FaultKind::SshStall | FaultKind::SshMasterHang => {
@@ -112,6 +120,8 @@ pub enum RequestClass {
         /// Whether it is a PrimeIntellect create.
         primeintellect: bool,
     },
+    /// Creating a RunPod cluster.
+    ClusterCreate,
     /// Listing pods.
     List,
     /// Reading a pod's log.
@@ -135,12 +145,15 @@ pub struct FaultConfig {
     pub retry_after: Duration,
     /// How long a new pod stays invisible to lists under [`FaultKind::ListLag`].
     pub list_lag: Duration,
-    /// `true`: only pod creates get faults (everything else is served normally).
+    /// `true`: only pod and cluster creates get faults (everything else is served normally).
     pub creates_only: bool,
     /// How long after running a pod's SSH stays silent under [`FaultKind::SshBannerDelay`].
     pub banner_delay: Duration,
     /// How many events a log stream sends before it drops under [`FaultKind::LogStreamDrop`].
     pub log_drop_after: u64,
+    /// How many nodes of a cluster are never placed under [`FaultKind::PartialPlacement`]
+    /// (at most all but the primary).
+    pub unplaced_nodes: u32,
 }
 
 impl Default for FaultConfig {
@@ -154,6 +167,7 @@ impl Default for FaultConfig {
             creates_only: false,
             banner_delay: Duration::from_secs(1),
             log_drop_after: 3,
+            unplaced_nodes: 1,
         }
     }
 }
@@ -185,7 +199,8 @@ impl FaultInjector {
 
     /// Decides whether this request gets a fault, and which.
     pub fn roll(&mut self, request: RequestClass) -> Option<FaultKind> {
-        if (self.config.creates_only && !matches!(request, RequestClass::Create { .. }))
+        let create = matches!(request, RequestClass::Create { .. } | RequestClass::ClusterCreate);
+        if (self.config.creates_only && !create)
             || self.config.rate <= 0.0
             || !self.rng.random_bool(self.config.rate.min(1.0))
         {

@@ -32,7 +32,11 @@
 //!   [`Emulator::set_gpu_utilization`] or `PUT /_emulator/pods/{id}/gpu-utilization`
 //!   (`{"percent": N}`).
 //! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
-//! - **Coverage** ([`COVERAGE`]): RunPod v2 but clusters, PrimeIntellect's compute surface;
+//! - **Clusters** (RunPod `/v2/clusters`): created in one data center, members real SSH hosts with
+//!   RunPod's documented cluster environment (`MASTER_ADDR`, `NODE_RANK`, `WORLD_SIZE`, ...),
+//!   hidden from `GET /v2/pods` unless `includeClusterPods=true`, `409` on member updates and
+//!   deletes, all ended by the cluster's delete; [`Emulator::clusters`].
+//! - **Coverage** ([`COVERAGE`]): all of RunPod v2, PrimeIntellect's compute surface;
 //!   other documented operations answer `501` "not emulated" in the provider's error shape. The
 //!   providers' own clients (`prime`, RunPod's MCP server) work against it unmodified.
 //! - **Request log** ([`EmulatorConfig::log_requests`]): one JSON line per exchange, secrets
@@ -55,7 +59,8 @@
 //   emulator remembers and what it billed);
 // - `quota`, `config`, `errors` (each provider's error shapes), `strict` (the documents);
 // - `shared` (the state every handler holds), `ssh` (pods as SSH hosts), `middleware`;
-// - the handlers: `primeintellect`, `runpod`, `billing`, `secrets`, `logs`, `control`;
+// - the handlers: `primeintellect`, `runpod`, `runpod_clusters`, `billing`, `secrets`, `logs`,
+//   `control`;
 // - `routes` (all of them assembled), and this file (the server and its public face).
 mod billing;
 mod catalog;
@@ -71,6 +76,7 @@ mod quota;
 mod request_log;
 mod routes;
 mod runpod;
+mod runpod_clusters;
 mod runpod_resources;
 mod secrets;
 mod shared;
@@ -85,8 +91,9 @@ pub use quota::{Quota, QuotaStats, QuotaWindow};
 pub use routes::COVERAGE;
 pub use ssh::BANNER as SSH_BANNER;
 pub use state::{
-    Api, Charge, ChargeKind, EMULATED_TEAMS, EmulatedPod, EmulatedSshKey, EmulatedVolume,
-    PRIMEINTELLECT_DISK_USD_PER_GB_HOUR, RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH, RUNPOD_VOLUME_USD_PER_GB_MONTH,
+    Api, Charge, ChargeKind, ClusterMember, EMULATED_TEAMS, EmulatedCluster, EmulatedPod, EmulatedSshKey,
+    EmulatedVolume, PRIMEINTELLECT_DISK_USD_PER_GB_HOUR, RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH,
+    RUNPOD_VOLUME_USD_PER_GB_MONTH,
 };
 pub use strict::ResponseChecks;
 
@@ -181,6 +188,11 @@ impl Emulator {
     /// Every pod ever created, terminated ones included.
     pub fn all_pods(&self) -> Vec<EmulatedPod> {
         self.inner.state().pods.clone()
+    }
+
+    /// RunPod clusters that exist (deleted ones are gone; their members stay, terminated).
+    pub fn clusters(&self) -> Vec<EmulatedCluster> {
+        self.inner.state().clusters.clone()
     }
 
     /// SSH public keys registered with either API.

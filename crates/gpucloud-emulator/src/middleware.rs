@@ -5,7 +5,7 @@
 
 use crate::errors::{self, api_of};
 use crate::faults::{FaultKind, RequestClass};
-use crate::shared::{BannerDelay, InstallationFails, ListLag, LogDrop, Shared};
+use crate::shared::{BannerDelay, InstallationFails, ListLag, LogDrop, PartialPlacement, Shared};
 use crate::state::Api;
 use crate::{quota, strict};
 use axum::body::{Body, Bytes};
@@ -18,6 +18,9 @@ fn classify(request: &Request) -> RequestClass {
     let path = request.uri().path();
     if path.ends_with("/log") || path.ends_with("/logs") {
         return RequestClass::Logs;
+    }
+    if path == "/v2/clusters" && request.method() == axum::http::Method::POST {
+        return RequestClass::ClusterCreate;
     }
     let pods = path == "/api/v1/pods/" || path == "/v2/pods";
     match (request.method().as_str(), pods) {
@@ -110,6 +113,9 @@ async fn faulty(inner: &Shared, mut request: Request, next: Next) -> Response {
         }
         Some(FaultKind::LogStreamDrop) => {
             request.extensions_mut().insert(LogDrop(config.log_drop_after));
+        }
+        Some(FaultKind::PartialPlacement) => {
+            request.extensions_mut().insert(PartialPlacement(config.unplaced_nodes));
         }
         Some(FaultKind::SshBannerDelay) => {
             request.extensions_mut().insert(BannerDelay(config.banner_delay));

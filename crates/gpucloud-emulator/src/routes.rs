@@ -4,7 +4,10 @@
 
 use crate::errors::api_of;
 use crate::shared::Shared;
-use crate::{billing, control, errors, logs, middleware, primeintellect, runpod, runpod_resources, secrets, strict};
+use crate::{
+    billing, control, errors, logs, middleware, primeintellect, runpod, runpod_clusters, runpod_resources, secrets,
+    strict,
+};
 use axum::Router;
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -15,7 +18,7 @@ use std::sync::Arc;
 /// those it answers with "not emulated". `gpucloud emulator --help` prints it; `tests/coverage.rs`
 /// checks it against the documents and the router.
 pub const COVERAGE: &str = "\
-Coverage, of the operations in the providers' documents: RunPod v2 54 of 60, PrimeIntellect 33 of 68
+Coverage, of the operations in the providers' documents: RunPod v2 60 of 60, PrimeIntellect 33 of 68
 (its whole compute surface).
 PrimeIntellect (/api/v1): availability (gpus, multi-node, clusters, disks, summaries), pods (create,
   list, get, status, history, logs, terminate), disks, SSH keys, user (whoami, slug), teams (list,
@@ -23,8 +26,10 @@ PrimeIntellect (/api/v1): availability (gpus, multi-node, clusters, disks, summa
   evaluations, images, tunnels, FRP.
 RunPod REST v2 (/v2): pods (create, list, get, update, actions, logs, delete), network volumes,
   catalog (GPUs, CPUs, data centers, public templates), templates, registries and ECR delegations,
-  serverless endpoints (no workers run), billing, account SSH keys and secrets. Not emulated (501):
-  clusters.";
+  serverless endpoints (no workers run), billing, account SSH keys and secrets, clusters (create,
+  list, get, rename, delete, member pods: each member an SSH host with RunPod's documented cluster
+  environment; members hidden from /v2/pods unless includeClusterPods=true, 409 on member
+  PATCH/DELETE/actions).";
 
 /// The whole application, its state bound.
 pub(crate) fn app(inner: &Shared) -> Router {
@@ -33,6 +38,7 @@ pub(crate) fn app(inner: &Shared) -> Router {
         .merge(billing::primeintellect_routes())
         .merge(runpod::routes())
         .merge(runpod_resources::routes())
+        .merge(runpod_clusters::routes())
         .merge(billing::runpod_routes())
         .merge(secrets::routes())
         .merge(logs::routes())

@@ -33,7 +33,7 @@ fn pod_json(pod: &EmulatedPod, shared: &Shared) -> Value {
     wire::<types::Pod>(pod_fields(pod, shared))
 }
 
-fn runpod_status(phase: Phase) -> &'static str {
+pub(crate) fn runpod_status(phase: Phase) -> &'static str {
     match phase {
         Phase::Provisioning => "PROVISIONING",
         Phase::Running => "RUNNING",
@@ -69,7 +69,7 @@ fn runtime(pod: &EmulatedPod, running: bool) -> Value {
 }
 
 /// The pod's fields, unchecked: lists check the whole page at once.
-fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
+pub(crate) fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
     let phase = pod.phase(shared.config.ready_delay);
     let status = runpod_status(phase);
     let actions = allowed_actions(phase);
@@ -122,11 +122,35 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
     if let Some(entrypoint) = &pod.entrypoint {
         fields["entrypoint"] = json!(entrypoint);
     }
+    // `cluster`: "Cluster membership; omitted from a standalone pod" (PodCluster: `rank` null
+    // until assigned, `ip` omitted until assigned).
+    if let Some(member) = &pod.cluster {
+        fields["cluster"] = json!({"id": member.cluster_id, "rank": member.rank});
+        if let Some(ip) = &member.ip {
+            fields["cluster"]["ip"] = json!(ip);
+        }
+    }
     fields
 }
 
-/// `GET /v2/pods`: cursor pages, newest first (see [`crate::cursor`]). Cluster member pods are
-/// not emulated, so `includeClusterPods` changes nothing but the cursor's scope.
+/// The 409 a member pod answers on the pod endpoints that would change it: "Pod belongs to a
+/// cluster and cannot be modified via the pod endpoints" (`PATCH`), "... cannot be terminated
+/// via the pod endpoints" (`DELETE`); its actions likewise.
+fn member_conflict(shared: &Shared, id: &str, what: &str) -> Option<Response> {
+    let state = shared.state();
+    let pod = state.pods.iter().find(|p| p.api == Api::RunPod && p.id == id && !p.terminated)?;
+    let member = pod.cluster.as_ref()?;
+    Some(problem(
+        StatusCode::CONFLICT,
+        &format!(
+            "pod {id} belongs to cluster {} and cannot be {what} via the pod endpoints; use /v2/clusters/{}",
+            member.cluster_id, member.cluster_id
+        ),
+    ))
+}
+
+/// `GET /v2/pods`: cursor pages, newest first (see [`crate::cursor`]). Cluster member pods "are
+/// excluded from `GET /v2/pods` by default (pass `includeClusterPods=true` to include them)".
 async fn list_pods(
     State(shared): State<Shared>,
     lag: Option<axum::Extension<crate::shared::ListLag>>,
@@ -143,8 +167,12 @@ async fn list_pods(
     };
     let state = shared.state();
     let hide = lag.map(|axum::Extension(crate::shared::ListLag(d))| d);
-    let listed: Vec<(u64, &EmulatedPod)> =
-        state.listed_pods(Api::RunPod, hide).into_iter().map(|p| (p.seq, p)).collect();
+    let listed: Vec<(u64, &EmulatedPod)> = state
+        .listed_pods(Api::RunPod, hide)
+        .into_iter()
+        .filter(|p| include_cluster_pods || p.cluster.is_none())
+        .map(|p| (p.seq, p))
+        .collect();
     let (page, pagination) = crate::cursor::page(listed, &page_query, &scope);
     let pods: Vec<Value> = page.into_iter().map(|p| pod_fields(p, &shared)).collect();
     axum::Json(wire::<types::ListPodsResponse>(json!({"pods": pods, "pagination": pagination}))).into_response()
@@ -399,6 +427,9 @@ async fn get_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Respon
 /// `name`, `image`, `args`, `disk`, `ports`, `env` (replaced as a whole), `mounts` (`{}` leaves
 /// them unchanged) and `locked`. `disk` is the container disk, which can grow, not shrink.
 async fn update_pod(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    if let Some(conflict) = member_conflict(&shared, &id, "modified") {
+        return conflict;
+    }
     let request: types::UpdatePodRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}")),
@@ -452,6 +483,9 @@ fn is_locked_out(action: &str) -> bool {
 }
 
 async fn delete_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    if let Some(conflict) = member_conflict(&shared, &id, "terminated") {
+        return conflict;
+    }
     if shared.state().terminate_pod(Api::RunPod, &id) {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -463,6 +497,9 @@ async fn delete_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Res
 /// pod. `terminate` returns `204` with no body. Requesting an action that is not valid for the
 /// pod's current status returns `409`."
 async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    if let Some(conflict) = member_conflict(&shared, &id, "stopped, started or terminated") {
+        return conflict;
+    }
     let request: types::PodActionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return problem(StatusCode::UNPROCESSABLE_ENTITY, &format!("$: {e}")),

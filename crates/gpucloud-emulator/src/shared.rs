@@ -52,3 +52,7 @@ pub(crate) struct LogDrop(pub u64);
 /// Marks a list request that should hide pods younger than the lag.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ListLag(pub Duration);
+
+/// Marks a cluster create of which this many nodes are never placed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartialPlacement(pub u32);

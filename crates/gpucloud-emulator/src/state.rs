@@ -134,6 +134,53 @@ pub struct EmulatedPod {
     pub args: String,
     /// RunPod: a CPU pod's CPU flavor (`cpu3c`); `None` for a GPU pod.
     pub cpu_flavor: Option<String>,
+    /// RunPod: its membership in a cluster (`Pod.cluster`); `None` for a standalone pod.
+    pub cluster: Option<ClusterMember>,
+    /// It stays `PROVISIONING` until it is terminated: a cluster node never placed
+    /// ([`crate::FaultKind::PartialPlacement`]).
+    pub never_starts: bool,
+}
+
+/// A RunPod pod's membership in a cluster (the document's `PodCluster`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterMember {
+    /// The cluster's id.
+    pub cluster_id: String,
+    /// Its node rank (`NODE_RANK`); `None` until assigned (a node never placed has none).
+    pub rank: Option<u32>,
+    /// Its address on the cluster's private overlay network; `None` until assigned.
+    pub ip: Option<String>,
+}
+
+/// An emulated RunPod cluster (`/v2/clusters`): its shape and its member pods.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmulatedCluster {
+    /// Its id.
+    pub id: String,
+    /// Its name (renamed by `PATCH /v2/clusters/{id}`).
+    pub name: String,
+    /// `APPLICATION`, `TRAINING`, `SLURM` or `RAY`.
+    pub kind: String,
+    /// The GPU type id of every member.
+    pub gpu_type: String,
+    /// GPUs on each member.
+    pub gpu_count_per_pod: u32,
+    /// Members asked for (`compute.podCount`).
+    pub pod_count: u32,
+    /// The template its members were created from.
+    pub template_id: Option<String>,
+    /// The one data center all its members are in.
+    pub data_center: String,
+    /// The member pods' ids, by rank.
+    pub members: Vec<String>,
+    /// The overlay network's CIDR block.
+    pub cidr: String,
+    /// The overlay network's VXLAN id.
+    pub vxlan_id: u32,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// USD per hour per member.
+    pub price_per_pod: f64,
 }
 
 /// What a create decides about a new pod; [`State::add_pod`] assigns the rest.
@@ -192,7 +239,7 @@ impl EmulatedPod {
             Phase::Terminated
         } else if self.stopped {
             Phase::Stopped
-        } else if self.created.elapsed() < ready_delay {
+        } else if self.never_starts || self.created.elapsed() < ready_delay {
             Phase::Provisioning
         } else {
             Phase::Running
@@ -262,6 +309,8 @@ pub(crate) struct EmulatedSecret {
 #[derive(Debug)]
 pub(crate) struct State {
     pub pods: Vec<EmulatedPod>,
+    /// RunPod clusters that exist (a deleted one is removed; its members stay, terminated).
+    pub clusters: Vec<EmulatedCluster>,
     pub secrets: Vec<EmulatedSecret>,
     /// RunPod resources kept as their JSON answers, by kind (`templates`, `registries`,
     /// `delegations`, `endpoints`): what the emulator stores of them is what it answers.
@@ -290,6 +339,7 @@ impl State {
     pub fn new(seed: u64, homes: PodHomes) -> Self {
         Self {
             pods: Vec::new(),
+            clusters: Vec::new(),
             secrets: Vec::new(),
             records: BTreeMap::new(),
             user_slug: "emulator-user".into(),
@@ -366,6 +416,8 @@ impl State {
             locked: false,
             args: new.args,
             cpu_flavor: new.cpu_flavor,
+            cluster: None,
+            never_starts: false,
         };
         self.pods.push(pod.clone());
         pod

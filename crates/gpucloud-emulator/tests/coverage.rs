@@ -4,7 +4,7 @@
 //! tag (`cargo test -p gpucloud-emulator --test coverage -- --nocapture`); README's emulator
 //! section records them.
 //!
-//! It fails when a RunPod v2 operation outside clusters, or a PrimeIntellect operation of the
+//! It fails when a RunPod v2 operation, or a PrimeIntellect operation of the
 //! compute surface (availability, pods, disks, SSH keys, user, teams, secrets, templates), is not
 //! answered; when an operation of another product answers anything but the `501`; and when an
 //! answer breaks the document's response schema for its status (`check_responses`).
@@ -65,7 +65,7 @@ async fn every_documented_operation_is_answered_or_said_not_emulated() {
                     common::send(&client, &base, &key, &method, &concrete(&template), body).await;
                 let entry = table.entry((api, tag.clone())).or_default();
                 entry.1 += 1;
-                let in_scope = if api == "RunPod v2" { tag != "Clusters" } else { compute.contains(&tag.as_str()) };
+                let in_scope = api == "RunPod v2" || compute.contains(&tag.as_str());
                 if status == 501 {
                     let shaped = if api == "RunPod v2" {
                         headers.get("content-type").is_some_and(|t| t == "application/problem+json")
@@ -116,7 +116,7 @@ async fn every_documented_operation_is_answered_or_said_not_emulated() {
         failures.extend(checks.violations);
         assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
         // The figures README records.
-        assert_eq!(totals["RunPod v2"], (54, 60), "RunPod v2: all but the six cluster operations");
+        assert_eq!(totals["RunPod v2"], (60, 60), "RunPod v2: every operation, the six cluster operations included");
         let compute_ops: u32 = table
             .iter()
             .filter(|((api, tag), _)| *api == "PrimeIntellect" && compute.contains(&tag.as_str()))
@@ -143,10 +143,10 @@ async fn a_wrong_method_or_path_answers_in_the_providers_shape() {
         // A path no document has stays a 404.
         let (status, _, body) = common::send(&client, &base, &key, "GET", "/v2/nothing", None).await;
         assert_eq!((status, body["status"].as_u64()), (404, Some(404)), "{body}");
-        // A cluster operation says it is not emulated.
-        let (status, _, body) = common::send(&client, &base, &key, "GET", "/v2/clusters", None).await;
+        // An operation of a product not emulated says so.
+        let (status, _, body) = common::send(&client, &base, &key, "GET", "/api/v1/sandbox", None).await;
         assert_eq!(status, 501, "{body}");
-        assert!(body["detail"].as_str().unwrap().contains("GET /v2/clusters (Clusters)"), "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("GET /api/v1/sandbox (Sandbox)"), "{body}");
     })
     .await;
 }
