@@ -53,7 +53,8 @@ pub mod upkeep;
 #[cfg(all(test, feature = "primeintellect", feature = "runpod"))]
 mod properties;
 
-pub use fleet::{Fleet, LaunchRequest, OfferResults, PodGuard};
+pub use fleet::{ClusterEvent, ClusterRequest, Fleet, LaunchRequest, OfferResults, PodGuard};
+pub use model::cluster::{Cluster, ClusterId, ClusterNode, ClusterOffer};
 pub use model::error::{Error, LaunchAttempt, Result};
 pub use model::{
     Offer, OfferDetails, Pod, PodId, PodStatus, Provider, ResourceSpec, SshEndpoint, Stock, Team, Volume, VolumeSpec,

@@ -183,7 +183,7 @@ fn offer_meets_cuda_floor(offer: &Offer, request: &LaunchRequest) -> bool {
 }
 
 /// What a failed create means for the rest of a launch.
-enum Next {
+pub(super) enum Next {
     /// Try the next offer.
     Continue,
     /// Give up: no other offer will do better (payment required, bad credentials).
@@ -195,7 +195,7 @@ enum Next {
     SkipProvider,
 }
 
-fn after_create_failure(error: &Error) -> Next {
+pub(super) fn after_create_failure(error: &Error) -> Next {
     match error {
         // Cheapest first: a later offer would burn more still.
         // An unknown burn stays unknown for every offer.
@@ -221,7 +221,7 @@ fn after_create_failure(error: &Error) -> Next {
 /// Why a launch started nothing: missing capacity, unless every attempt failed for the same
 /// reason on the caller's side (no SSH key anywhere, a budget no offer fits), which is then
 /// the answer itself.
-fn no_offer_started(attempts: Vec<LaunchAttempt>) -> Error {
+pub(super) fn no_offer_started(attempts: Vec<LaunchAttempt>) -> Error {
     let same_kind = |a: &LaunchAttempt, b: &Error| std::mem::discriminant(&a.error) == std::mem::discriminant(b);
     match attempts.first() {
         Some(LaunchAttempt { error: first @ (Error::NoSshKey { .. } | Error::OverBudget { .. }), .. })

@@ -1,7 +1,8 @@
 //! **Layer 4, the fleet**: several provisioners as one — [`Fleet`], merged offers, launch with
 //! failover and cleanup.
 //!
-//! Owns: the fleet and its launch ([`Fleet::launch`]), where a pod may be placed ([`placement`])
+//! Owns: the fleet and its launches ([`Fleet::launch`]; clusters, all or nothing:
+//! [`Fleet::launch_cluster`] in [`cluster`]), where a pod may be placed ([`placement`])
 //! and the spend rules checked before a create ([`spend`]: budget, burn cap).
 //!
 //! May use: [`crate::providers`], [`crate::transport`], [`crate::model`]. Upkeep and jobs add their
@@ -26,10 +27,12 @@
 //! [`Fleet::reap`], run from anywhere on a schedule, terminates it once the lease is over.
 
 mod cleanup;
+pub mod cluster;
 mod launch;
 pub mod placement;
 pub mod spend;
 
+pub use cluster::{ClusterEvent, ClusterRequest};
 pub use launch::{LaunchEvent, LaunchRequest};
 
 use crate::model::error::{Error, Result};

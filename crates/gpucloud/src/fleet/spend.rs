@@ -221,6 +221,41 @@ impl BurnCap {
         Ok(value)
     }
 
+    /// [`BurnCap::guarded`] for a create that starts several pods at `price` together (a
+    /// cluster): each pod it reports is remembered at its share; with none reported yet,
+    /// `placeholder` is remembered at the whole price until a list shows the pods or the fleet
+    /// forgets it.
+    pub(crate) async fn guarded_many<T>(
+        &self,
+        watched: &[Arc<dyn Provisioner>],
+        provider: Provider,
+        price: &Price,
+        create: impl std::future::Future<Output = Result<(T, Vec<PodId>, PodId)>>,
+    ) -> Result<T> {
+        let Some(cap) = self.cap else { return create.await.map(|(value, ..)| value) };
+        let offer = self.rates.to_usd(price.per_hour, &price.currency).map_err(|reason| Error::BurnUnknown {
+            provider,
+            reason: format!("the offer at {} {:.2}/h ({}): {reason}", price.currency, price.per_hour, price.basis),
+        })?;
+        let _serial = self.serial.lock().await;
+        let current = self.current_burn(watched).await?;
+        if current + offer > cap + 1e-9 {
+            return Err(Error::BurnCapExceeded { cap, current, offer });
+        }
+        let (value, ids, placeholder) = create.await?;
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        if ids.is_empty() {
+            created.push((placeholder, offer, Instant::now()));
+        } else {
+            let share = offer / ids.len() as f64;
+            for id in ids {
+                created.retain(|(known, ..)| known != &id);
+                created.push((id, share, Instant::now()));
+            }
+        }
+        Ok(value)
+    }
+
     /// Stops counting `id`: the fleet terminated it.
     pub(crate) fn forget(&self, id: &PodId) {
         self.created.lock().unwrap_or_else(|e| e.into_inner()).retain(|(created, ..)| created != id);

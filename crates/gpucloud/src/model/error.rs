@@ -127,6 +127,15 @@ pub enum Error {
         /// The failure that made the outcome ambiguous.
         cause: Box<Error>,
     },
+    /// A cluster will not become ready (a member failed or ended); the launch deleted it and
+    /// confirmed the deletion before returning this.
+    #[error("cluster {id} failed: {reason}")]
+    ClusterFailed {
+        /// The cluster (`provider:id`).
+        id: String,
+        /// What was seen.
+        reason: String,
+    },
     /// The caller cancelled the operation (e.g. Ctrl-C); anything it started was cleaned up.
     #[error("cancelled")]
     Cancelled,

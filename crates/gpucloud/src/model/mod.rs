@@ -2,11 +2,12 @@
 //!
 //! Owns: providers and pod ids ([`ids`]), pods, offers, volumes and teams ([`pod`]), the one
 //! [`Error`](error::Error) type, GPU names ([`gpu`]), regions ([`region`]), provider timestamps
-//! ([`time`]) and the lease written into a pod's name ([`lease`]).
+//! ([`time`]), the lease written into a pod's name ([`lease`]) and clusters ([`cluster`]).
 //!
 //! May use: nothing else in the crate. Plain data and pure functions; no I/O.
 
 pub mod billing;
+pub mod cluster;
 pub mod error;
 pub mod gpu;
 pub mod ids;

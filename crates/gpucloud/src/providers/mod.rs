@@ -8,6 +8,7 @@
 //!
 //! May use: [`crate::model`], [`crate::transport`].
 
+pub mod clusters;
 pub mod hooks;
 pub mod logs;
 #[cfg(feature = "primeintellect")]

@@ -458,6 +458,104 @@ pub trait Provisioner: Send + Sync + std::fmt::Debug {
         }
     }
 
+    /// Cluster offers: `nodes` nodes of each single-node shape that matches `query`
+    /// (`query.gpu_count` is GPUs per node), as the provider sells them for clusters.
+    /// [`Error::Unsupported`] where the provider has no clusters.
+    async fn cluster_offers(&self, query: &OfferQuery, nodes: u32) -> Result<Vec<crate::model::cluster::ClusterOffer>> {
+        let _ = (query, nodes);
+        Err(Error::Unsupported { provider: self.provider(), operation: "clusters" })
+    }
+
+    /// Creates a cluster (one attempt; an ambiguous failure is reconciled by the launch tag in
+    /// its name, never re-sent). The answer's nodes are read when the provider lists them at
+    /// once; an empty `nodes` is not an error. [`Error::Unsupported`] without clusters.
+    async fn create_cluster(
+        &self,
+        spec: &crate::providers::clusters::ClusterSpec,
+    ) -> Result<crate::model::cluster::Cluster> {
+        let _ = spec;
+        Err(Error::Unsupported { provider: self.provider(), operation: "clusters" })
+    }
+
+    /// The cluster and its member pods. A cluster the provider no longer has is an error for
+    /// which [`Error::is_not_found`] holds.
+    async fn get_cluster(&self, id: &crate::model::cluster::ClusterId) -> Result<crate::model::cluster::Cluster> {
+        let _ = id;
+        Err(Error::Unsupported { provider: self.provider(), operation: "clusters" })
+    }
+
+    /// The cluster's summary alone (no member pods): one request, for waits.
+    async fn cluster_summary(&self, id: &crate::model::cluster::ClusterId) -> Result<crate::model::cluster::Cluster> {
+        self.get_cluster(id).await
+    }
+
+    /// Every cluster of the account, with its members.
+    async fn list_clusters(&self) -> Result<Vec<crate::model::cluster::Cluster>> {
+        Err(Error::Unsupported { provider: self.provider(), operation: "clusters" })
+    }
+
+    /// Deletes the cluster, ending every member. Idempotent: a cluster already gone is success.
+    async fn delete_cluster(&self, id: &crate::model::cluster::ClusterId) -> Result<()> {
+        let _ = id;
+        Err(Error::Unsupported { provider: self.provider(), operation: "clusters" })
+    }
+
+    /// Deletes the cluster and waits until the provider no longer has it and none of
+    /// `members` is live (each terminated or gone), or `deadline` passes ([`Error::Timeout`]).
+    /// Transient failures do not end the effort before the deadline.
+    async fn delete_cluster_and_confirm(
+        &self,
+        id: &crate::model::cluster::ClusterId,
+        members: &[PodId],
+        deadline: Instant,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let timeout = || Error::Timeout { what: format!("cluster {id} to be deleted"), waited: started.elapsed() };
+        loop {
+            match tokio::time::timeout_at(deadline, self.delete_cluster(id)).await {
+                Err(_) => return Err(timeout()),
+                Ok(Err(e)) if !e.is_retryable() => return Err(e),
+                Ok(Err(e)) => tracing::warn!(cluster = %id, error = %e, "cluster delete failed; trying again"),
+                Ok(Ok(())) => {
+                    let gone = match tokio::time::timeout_at(deadline, self.cluster_summary(id)).await {
+                        Err(_) => return Err(timeout()),
+                        Ok(Err(e)) if e.is_not_found() => true,
+                        Ok(Err(e)) if !e.is_retryable() => return Err(e),
+                        Ok(_) => false,
+                    };
+                    let mut live = Vec::new();
+                    for member in members {
+                        match tokio::time::timeout_at(deadline, self.get(member)).await {
+                            Err(_) => return Err(timeout()),
+                            Ok(Ok(pod)) if pod.status != PodStatus::Terminated => live.push(member.clone()),
+                            Ok(Err(e)) if !e.is_not_found() && !e.is_retryable() => return Err(e),
+                            Ok(Err(e)) if !e.is_not_found() => live.push(member.clone()),
+                            Ok(_) => {}
+                        }
+                    }
+                    if gone && live.is_empty() {
+                        for member in members {
+                            crate::providers::hooks::termination_confirmed(member);
+                        }
+                        return Ok(());
+                    }
+                    tracing::debug!(cluster = %id, gone, live = live.len(), "cluster not confirmed deleted yet");
+                }
+            }
+            let next = Instant::now() + self.poll_interval().min(Duration::from_secs(2));
+            if next >= deadline {
+                return Err(timeout());
+            }
+            tokio::time::sleep_until(next).await;
+        }
+    }
+
+    /// Clusters whose name carries `tag` (to reconcile an ambiguous cluster create and to clean
+    /// up after it).
+    async fn find_clusters_by_launch_tag(&self, tag: &str) -> Result<Vec<crate::model::cluster::Cluster>> {
+        Ok(self.list_clusters().await?.into_iter().filter(|c| c.launch_tag.as_deref() == Some(tag)).collect())
+    }
+
     /// Pods whose name carries `tag` (used to reconcile creates and to clean up).
     async fn find_by_launch_tag(&self, tag: &str) -> Result<Vec<Pod>> {
         use futures::TryStreamExt;

@@ -171,25 +171,32 @@ pub(crate) fn check_body_size<T: serde::Serialize>(
     Ok(size)
 }
 
-/// Validates `spec` against its offer. Every error names the field and what is allowed.
-pub fn validate_launch(spec: &LaunchSpec) -> Result<()> {
-    let offer: &Offer = &spec.offer;
-    if spec.name.is_empty() || spec.name.len() > MAX_NAME_LEN {
-        return Err(Error::invalid("name", format!("must be 1 to {MAX_NAME_LEN} characters, got {}", spec.name.len())));
+/// A pod or cluster name: 1 to [`MAX_NAME_LEN`] characters (fewer with a lease, whose stamp
+/// takes room), letters, digits, `-`, `_` and `.`.
+pub fn check_name(name: &str, leased: bool) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(Error::invalid("name", format!("must be 1 to {MAX_NAME_LEN} characters, got {}", name.len())));
     }
-    if spec.ttl.is_some() && spec.name.len() > crate::model::lease::MAX_LEASED_NAME_LEN {
+    if leased && name.len() > crate::model::lease::MAX_LEASED_NAME_LEN {
         return Err(Error::invalid(
             "name",
             format!(
                 "must be 1 to {} characters with a ttl (the lease stamp takes 20), got {}",
                 crate::model::lease::MAX_LEASED_NAME_LEN,
-                spec.name.len()
+                name.len()
             ),
         ));
     }
-    if let Some(bad) = spec.name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
         return Err(Error::invalid("name", format!("{bad:?} is not allowed; use letters, digits, '-', '_' and '.'")));
     }
+    Ok(())
+}
+
+/// Validates `spec` against its offer. Every error names the field and what is allowed.
+pub fn validate_launch(spec: &LaunchSpec) -> Result<()> {
+    let offer: &Offer = &spec.offer;
+    check_name(&spec.name, spec.ttl.is_some())?;
     if offer.gpu_count == 0 {
         return Err(Error::invalid("gpu_count", "must be at least 1"));
     }

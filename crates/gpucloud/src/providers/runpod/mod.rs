@@ -1,6 +1,7 @@
 //! [`RunPod`]: the [`Provisioner`] for RunPod REST v2 (`api.runpod.io/v2`).
 
 mod billing;
+pub mod clusters;
 
 use crate::model::error::{Error, Result};
 use crate::model::gpu;
@@ -98,8 +99,14 @@ impl RunPod {
     }
 
     async fn catalog(&self, cloud: &str, count: u32) -> Result<Vec<types::GpuType>> {
+        self.catalog_of("POD", cloud, count).await
+    }
+
+    /// The GPU catalog with availability for `product` (`POD` or `CLUSTER`: "availability is
+    /// per product").
+    async fn catalog_of(&self, product: &str, cloud: &str, count: u32) -> Result<Vec<types::GpuType>> {
         let include: Vec<types::CatalogInclude> = self.caller.build("include", json!(["AVAILABILITY"]))?;
-        let product: Vec<types::Product> = self.caller.build("product", json!(["POD"]))?;
+        let product: Vec<types::Product> = self.caller.build("product", json!([product]))?;
         let cloud_filter: types::GpuCloudFilter = self.caller.build("cloud", json!(cloud))?;
         let count = std::num::NonZeroU64::new(u64::from(count.max(1))).unwrap_or(std::num::NonZeroU64::MIN);
         let list = self
@@ -817,6 +824,33 @@ impl Provisioner for RunPod {
 
     fn readiness(&self) -> crate::Readiness {
         self.readiness
+    }
+
+    async fn cluster_offers(&self, query: &OfferQuery, nodes: u32) -> Result<Vec<crate::model::cluster::ClusterOffer>> {
+        self.cluster_offers_impl(query, nodes).await
+    }
+
+    async fn create_cluster(
+        &self,
+        spec: &crate::providers::clusters::ClusterSpec,
+    ) -> Result<crate::model::cluster::Cluster> {
+        self.create_cluster_impl(spec).await
+    }
+
+    async fn get_cluster(&self, id: &crate::model::cluster::ClusterId) -> Result<crate::model::cluster::Cluster> {
+        self.get_cluster_impl(id).await
+    }
+
+    async fn cluster_summary(&self, id: &crate::model::cluster::ClusterId) -> Result<crate::model::cluster::Cluster> {
+        self.cluster_summary_impl(id).await
+    }
+
+    async fn list_clusters(&self) -> Result<Vec<crate::model::cluster::Cluster>> {
+        self.list_clusters_impl().await
+    }
+
+    async fn delete_cluster(&self, id: &crate::model::cluster::ClusterId) -> Result<()> {
+        self.delete_cluster_impl(id).await
     }
 }
 

@@ -1,0 +1,60 @@
+//! One environment contract on every node: a cluster launched with a session has, on each node,
+//! RunPod's documented variables, `NNODES`, `GPUS_PER_NODE`, `NCCL_SOCKET_IFNAME=ens1`, and a
+//! hostfile named by `GPUCLOUD_HOSTFILE`, consistent across nodes (checked over the system ssh,
+//! as a user's job would see them).
+
+mod common;
+
+use gpucloud::remote::{RemoteSession, SessionOptions};
+use gpucloud::{ClusterRequest, Fleet};
+use gpucloud_emulator::FaultConfig;
+use std::time::Duration;
+
+#[test]
+fn every_node_agrees_on_rank_world_size_and_hostfile() {
+    if !common::have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let (scratch, public) = common::scratch_with_key("cluster-env");
+    let runtime = common::runtime_with_state_dir(&scratch.join("state"));
+    runtime.block_on(common::bounded("every_node_agrees_on_rank_world_size_and_hostfile", Duration::from_secs(180), async {
+        let emulator = common::keyless_emulator(Duration::from_millis(100), FaultConfig::none()).await;
+        let fleet = Fleet::new().with(common::runpod(&emulator)).with_cleanup_timeout(Duration::from_secs(10));
+        let options = SessionOptions { identity_file: Some(scratch.join("key")), ..SessionOptions::default() };
+        let request = ClusterRequest {
+            ssh_public_key: Some(public.clone()),
+            session: Some(options.clone()),
+            ready_timeout: Duration::from_secs(60),
+            ..ClusterRequest::new("H100_80GB", 2, 3, "env")
+        };
+        let cluster = fleet.launch_cluster(&request).await.unwrap();
+        let mut hostfiles = Vec::new();
+        for node in &cluster.nodes {
+            let session = RemoteSession::connect(&node.pod, &options).await.unwrap();
+            let script = ". ~/.gpucloud/env && echo \"$NODE_RANK $WORLD_SIZE $NNODES $NUM_NODES $GPUS_PER_NODE \
+                          $NUM_TRAINERS $MASTER_ADDR $MASTER_PORT $NCCL_SOCKET_IFNAME $NODE_ADDR\" && cat \"$GPUCLOUD_HOSTFILE\"";
+            let (code, out, err) = session.output(script).await.unwrap();
+            session.close().await.unwrap();
+            assert_eq!(code, 0, "{err}");
+            let mut lines = out.lines();
+            let vars: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+            let rank = node.rank.unwrap().to_string();
+            let address = node.private_address.clone().unwrap();
+            let primary = cluster.primary_node().unwrap().private_address.clone().unwrap();
+            assert_eq!(
+                vars,
+                vec![rank.as_str(), "6", "3", "3", "2", "2", primary.as_str(), "29500", "ens1", address.as_str()],
+                "node {}",
+                node.pod.id
+            );
+            let hostfile: Vec<String> = lines.map(str::to_string).collect();
+            assert_eq!(hostfile.len(), 3);
+            assert_eq!(hostfile[node.rank.unwrap() as usize], format!("{address} slots=2"), "line N is rank N");
+            hostfiles.push(hostfile);
+        }
+        assert!(hostfiles.windows(2).all(|w| w[0] == w[1]), "every node has the same hostfile");
+        fleet.delete_cluster(&cluster.id).await.unwrap();
+        assert!(emulator.live_pods().is_empty());
+    }));
+}
