@@ -183,6 +183,9 @@ pub(crate) async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
         crate::setup::Limits { max_burn: args.max_burn, usd_per_eur: args.usd_per_eur },
     )
     .await?;
+    if let Some(nodes) = args.nodes {
+        return up_cluster(&session, args, nodes, request.ssh_public_key.clone()).await;
+    }
     if args.pods > 1 {
         return up_many(&session, args, &request).await;
     }
@@ -219,5 +222,84 @@ pub(crate) async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
         eprintln!("shell with: gpucloud ssh {} (its key is remembered)", pod.id);
         eprintln!("terminate with: gpucloud down {}", pod.id);
     }
+    Ok(())
+}
+
+/// `up --nodes N`: one RunPod cluster, all or nothing ([`gpucloud::Fleet::launch_cluster`]);
+/// SIGINT, SIGTERM or SIGHUP cancel it, and the cluster is deleted and the deletion confirmed.
+async fn up_cluster(
+    session: &Session,
+    args: &cli::UpArgs,
+    nodes: u32,
+    ssh_public_key: Option<String>,
+) -> Result<(), Error> {
+    use gpucloud::ClusterEvent;
+    let mut request = gpucloud::ClusterRequest::new(args.gpu.clone(), args.count, nodes, args.name.clone());
+    request.image = args.image.clone();
+    request.env = args.env.iter().cloned().collect();
+    request.query.regions = args.regions.clone();
+    request.disk_gb = args.disk;
+    request.budget_usd = args.budget;
+    request.max_price_per_hour = args.max_price;
+    request.ttl = args.ttl;
+    request.ready_timeout = Duration::from_secs(args.timeout);
+    request.ssh_public_key = ssh_public_key;
+    if args.ssh_key.is_some() {
+        let identity_file = crate::remote::private_key(args.ssh_key.as_deref());
+        request.session = Some(gpucloud::remote::SessionOptions { identity_file, ..Default::default() });
+    }
+    let shutdown = signals::Shutdown::listen()?;
+    let bar = if args.json { ProgressBar::hidden() } else { spinner() };
+    bar.set_message("looking for cluster offers");
+    let progress = |event: ClusterEvent<'_>| match event {
+        ClusterEvent::Creating { offer } => bar.set_message(format!(
+            "creating a cluster of {} x {}x {} on {} at {}/h for all nodes",
+            offer.nodes,
+            offer.node.gpu_count,
+            offer.node.gpu_type,
+            offer.node.provider,
+            render::money(offer.price_per_hour(), &offer.node.currency)
+        )),
+        ClusterEvent::Created { cluster } => bar.set_message(format!("created cluster {}", cluster.id)),
+        ClusterEvent::Observed { cluster } => {
+            bar.set_message(format!("waiting for cluster {}: {}", cluster.id, cluster.progress_text()));
+        }
+        ClusterEvent::WritingEnvironment => bar.set_message("writing the hostfile and environment on every node"),
+        ClusterEvent::CleaningUp => bar.set_message("cleaning up"),
+        _ => {}
+    };
+    let result = session.fleet.launch_cluster_with_progress(&request, progress, shutdown.received()).await;
+    bar.finish_and_clear();
+    let cluster = match result {
+        Err(Error::NoCapacity { attempts }) if attempts.is_empty() => {
+            return Err(unknown_gpu(Some(&args.gpu)).unwrap_or(Error::NoCapacity { attempts }));
+        }
+        other => other?,
+    };
+    for node in &cluster.nodes {
+        remember_key(&node.pod.id, args.ssh_key.as_deref());
+    }
+    if args.json {
+        render::print_json(&render::cluster_json(&cluster));
+        return Ok(());
+    }
+    render::clusters_table(std::slice::from_ref(&cluster));
+    if let Some(endpoint) = &cluster.primary_ssh_endpoint {
+        eprintln!(
+            "ready: primary {} at {endpoint}",
+            cluster.primary.as_ref().map(ToString::to_string).unwrap_or_default()
+        );
+    }
+    if request.session.is_some() {
+        eprintln!("every node has ~/.gpucloud/hostfile and ~/.gpucloud/env (load it with: . ~/.gpucloud/env)");
+    } else {
+        eprintln!(
+            "no --ssh-key: the hostfile and ~/.gpucloud/env were not written; RunPod's own cluster variables are set"
+        );
+    }
+    if let Some(expiry) = cluster.lease_expires_at {
+        eprintln!("leased until {expiry} (gpucloud reap deletes the whole cluster after that)");
+    }
+    eprintln!("delete with: gpucloud down {} (or any member's id)", cluster.id);
     Ok(())
 }

@@ -12,14 +12,23 @@ use std::time::Duration;
 pub(crate) async fn ls(cli: &Cli, args: &cli::LsArgs) -> Result<(), Error> {
     let only: Vec<Provider> = args.provider.into_iter().collect();
     let session = session(cli, &only, Duration::from_secs(2)).await?;
-    let (pods, errors) = session.fleet.list().await;
+    let ((mut pods, mut errors), (clusters, cluster_errors)) =
+        futures::join!(session.fleet.list(), session.fleet.clusters());
+    errors.extend(cluster_errors);
     if args.json {
+        // Cluster members are pods too (RunPod lists them only with includeClusterPods), each
+        // with its `cluster`.
+        pods.extend(clusters.iter().flat_map(|c| c.nodes.iter().map(|n| n.pod.clone())));
         render::print_json(&Value::Array(pods.iter().map(render::pod_json).collect()));
     } else {
         render::pods_table(&pods);
+        if !clusters.is_empty() {
+            outln!("");
+            render::clusters_table(&clusters);
+        }
     }
     for (provider, error) in &errors {
-        eprintln!("gpucloud: warning: could not list {provider} pods: {error}");
+        eprintln!("gpucloud: warning: could not list {provider} pods or clusters: {error}");
     }
     errors.into_iter().next().map_or(Ok(()), |(_, e)| Err(e))
 }
@@ -245,8 +254,28 @@ pub(crate) async fn down(cli: &Cli, args: &cli::DownArgs) -> Result<(), Error> {
                 outln!("{id}: already terminated");
                 continue;
             }
+            // A cluster member ends only with its cluster (RunPod answers 409 to a member's delete).
+            Ok(pod) if pod.membership().is_some() => {
+                let cluster = pod.membership().map(|m| m.cluster).expect("a member");
+                outln!(
+                    "{id} is a node of cluster {cluster}: RunPod ends members only with their cluster; deleting the whole cluster"
+                );
+                if let Err(e) = down_cluster(&session, &cluster).await {
+                    first_error.get_or_insert(e);
+                }
+                continue;
+            }
             Err(e) if e.is_not_found() => {
-                outln!("{id}: no such pod (already gone, or never existed)");
+                // Not a pod: a cluster's id?
+                let cluster = gpucloud::ClusterId::new(id.provider(), id.id());
+                match session.fleet.get_cluster(&cluster).await {
+                    Ok(_) => {
+                        if let Err(e) = down_cluster(&session, &cluster).await {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                    _ => outln!("{id}: no such pod or cluster (already gone, or never existed)"),
+                }
                 continue;
             }
             _ => {}
@@ -260,6 +289,21 @@ pub(crate) async fn down(cli: &Cli, args: &cli::DownArgs) -> Result<(), Error> {
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Deletes `cluster` with every member and confirms it.
+async fn down_cluster(session: &crate::setup::Session, cluster: &gpucloud::ClusterId) -> Result<(), Error> {
+    let nodes = session.fleet.get_cluster(cluster).await.map(|c| c.nodes.len()).unwrap_or(0);
+    match session.fleet.delete_cluster(cluster).await {
+        Ok(()) => {
+            outln!("deleted cluster {cluster} and its {nodes} nodes");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("gpucloud: error: cluster {cluster}: {e}");
+            Err(e)
+        }
+    }
 }
 
 pub(crate) async fn extend(cli: &Cli, args: &cli::ExtendArgs) -> Result<(), Error> {

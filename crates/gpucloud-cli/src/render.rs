@@ -67,6 +67,72 @@ use gpucloud::{Offer, Pod, Volume};
 use serde_json::{Value, json};
 
 pub fn pod_json(pod: &Pod) -> Value {
+    let mut value = pod_fields(pod);
+    // A RunPod cluster member says so (standalone pods carry no `cluster` key).
+    if let Some(member) = pod.membership() {
+        value["cluster"] = json!({"id": member.cluster.to_string(), "rank": member.rank,
+                                  "private_address": member.private_address});
+    }
+    value
+}
+
+/// A cluster: its shape, price, lease, and every node by rank.
+pub fn cluster_json(cluster: &gpucloud::Cluster) -> Value {
+    let nodes: Vec<Value> = cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            json!({"rank": n.rank, "pod": n.pod.id.to_string(), "private_address": n.private_address,
+                        "status": n.pod.status.as_str(), "ssh": n.pod.ssh.as_ref().map(ToString::to_string)})
+        })
+        .collect();
+    json!({
+        "id": cluster.id.to_string(), "provider": cluster.provider, "name": cluster.name,
+        "gpu_type": cluster.gpu_type, "gpus_per_node": cluster.gpus_per_node, "nodes_asked": cluster.node_count,
+        "data_center": cluster.data_center, "price_per_hour": cluster.price_per_hour,
+        "pods_by_status": cluster.pods_by_status, "primary": cluster.primary.as_ref().map(ToString::to_string),
+        "primary_ssh_endpoint": cluster.primary_ssh_endpoint,
+        "lease_expires_at": cluster.lease_expires_at.map(|t| t.to_rfc3339()),
+        "created_at": cluster.created_at.map(|t| t.to_rfc3339()),
+        "nodes": nodes,
+    })
+}
+
+/// Clusters for people: one line per cluster, then its members by rank.
+pub fn clusters_table(clusters: &[gpucloud::Cluster]) {
+    let mut rows = Vec::new();
+    for c in clusters {
+        let lease = c.lease_expires_at.map_or_else(|| "-".to_string(), |t| t.to_rfc3339());
+        rows.push(vec![
+            c.id.to_string(),
+            c.name.clone(),
+            c.progress_text(),
+            format!("{} x {}x {}", c.node_count, c.gpus_per_node, c.gpu_type),
+            dollars(c.price_per_hour),
+            or_dash(c.data_center.as_deref()),
+            lease,
+            "-".into(),
+        ]);
+        for n in &c.nodes {
+            rows.push(vec![
+                format!("  {}", n.pod.id),
+                format!("  rank {}", n.rank.map_or_else(|| "-".to_string(), |r| r.to_string())),
+                n.pod.status.as_str().to_string(),
+                or_dash(n.private_address.as_deref()),
+                dollars(n.pod.price_per_hour),
+                or_dash(n.pod.data_center.as_deref()),
+                "-".into(),
+                n.pod.ssh.as_ref().map(ToString::to_string).unwrap_or_else(|| "-".into()),
+            ]);
+        }
+    }
+    table(
+        &["CLUSTER / MEMBER", "NAME / RANK", "STATUS", "SHAPE / ADDRESS", "PRICE/H", "DATA CENTER", "LEASE", "SSH"],
+        rows,
+    );
+}
+
+fn pod_fields(pod: &Pod) -> Value {
     json!({
         "id": pod.id.to_string(),
         "provider": pod.provider,
@@ -155,7 +221,11 @@ fn reason_json(reason: &ReapReason) -> (&'static str, String) {
 }
 
 fn failure_parts(failure: &ReapFailure) -> (gpucloud::Provider, Option<String>, String) {
-    (failure.provider(), failure.pod().map(ToString::to_string), failure.error().to_string())
+    let target = match failure {
+        ReapFailure::DeleteCluster { id, .. } => Some(format!("cluster {id}")),
+        other => other.pod().map(ToString::to_string),
+    };
+    (failure.provider(), target, failure.error().to_string())
 }
 
 pub fn reap_json(report: &ReapReport) -> Value {
@@ -184,8 +254,17 @@ pub fn reap_json(report: &ReapReport) -> Value {
             json!({"id": s.id.to_string(), "name": s.name, "reason": reason, "since": since, "why": s.why})
         })
         .collect();
+    let reaped_clusters: Vec<Value> = report
+        .reaped_clusters
+        .iter()
+        .map(|r| {
+            let (reason, since) = reason_json(&r.reason);
+            json!({"id": r.id.to_string(), "name": r.name, "nodes": r.nodes, "reason": reason, "since": since})
+        })
+        .collect();
     json!({"dry_run": report.dry_run, "examined": report.examined, "reaped": reaped, "failures": failures,
-           "unmeasured": unmeasured, "skipped": skipped})
+           "unmeasured": unmeasured, "skipped": skipped, "examined_clusters": report.examined_clusters,
+           "reaped_clusters": reaped_clusters})
 }
 
 /// One sweep for people: what was (or would be) terminated, failures on stderr.
@@ -208,6 +287,17 @@ pub fn reap_summary(report: &ReapReport) {
         report.examined,
         report.reaped.len()
     );
+    for cluster in &report.reaped_clusters {
+        let (reason, since) = reason_json(&cluster.reason);
+        let verb = if report.dry_run { "would delete" } else { "deleted" };
+        outln!(
+            "{verb} cluster {} ({}, {} nodes, all deleted with it): {} {since}",
+            cluster.id,
+            cluster.name,
+            cluster.nodes,
+            reason.replace('_', " ")
+        );
+    }
     if !report.unmeasured.is_empty() {
         let ids: Vec<String> = report.unmeasured.iter().map(ToString::to_string).collect();
         outln!("not measurable for --idle-below (no utilization reported): {}", ids.join(", "));

@@ -20,6 +20,12 @@
 //! reported and the other providers are still swept. `dry_run` reports what would be terminated
 //! and touches nothing.
 //!
+//! **Clusters** (RunPod `/v2/clusters`) are reaped as one: a cluster whose lease (stamped in its
+//! name by [`crate::Fleet::launch_cluster`]) has expired, or that the prefix rule matches, is
+//! deleted with every member and the deletion confirmed ([`ReapReport::reaped_clusters`]); its
+//! members are never terminated one by one (RunPod answers `409` to that). The idle rule does
+//! not judge clusters yet.
+//!
 //! Run it on a schedule (`gpucloud reap --every 60s`, a systemd timer, a Kubernetes CronJob):
 //! the pod list is the only state, so any machine with the API key can run it.
 
@@ -92,6 +98,18 @@ impl ReapPolicy {
             && (pod.launch_tag.is_some() || self.prefix.as_deref().is_some_and(|prefix| pod.name.starts_with(prefix)))
     }
 
+    /// Why `cluster` is to be deleted at `now`, if it is: its lease expired, or the prefix rule
+    /// matches its name and age.
+    pub fn cluster_reason(&self, cluster: &crate::model::cluster::Cluster, now: DateTime<Utc>) -> Option<ReapReason> {
+        if let Some(expired_at) = cluster.lease_expires_at.filter(|expiry| *expiry <= now) {
+            return Some(ReapReason::LeaseExpired { expired_at });
+        }
+        let (prefix, age) = (self.prefix.as_deref()?, self.older_than?);
+        let created_at = cluster.created_at?;
+        let old_enough = now.signed_duration_since(created_at).to_std().is_ok_and(|lived| lived >= age);
+        (cluster.name.starts_with(prefix) && old_enough).then_some(ReapReason::PrefixOlderThan { created_at })
+    }
+
     /// Why `pod` is to be reaped at `now`, if it is.
     pub fn reason(&self, pod: &Pod, now: DateTime<Utc>) -> Option<ReapReason> {
         if matches!(pod.status, PodStatus::Terminated | PodStatus::Terminating) {
@@ -161,6 +179,13 @@ pub enum ReapFailure {
         /// Why.
         error: Error,
     },
+    /// The cluster could not be deleted, or its deletion not confirmed.
+    DeleteCluster {
+        /// The cluster.
+        id: crate::model::cluster::ClusterId,
+        /// Why.
+        error: Error,
+    },
 }
 
 impl ReapFailure {
@@ -169,13 +194,14 @@ impl ReapFailure {
         match self {
             ReapFailure::List { provider, .. } => *provider,
             ReapFailure::Terminate { id, .. } => id.provider(),
+            ReapFailure::DeleteCluster { id, .. } => id.provider(),
         }
     }
 
-    /// The pod concerned; `None` when the provider's pods could not be listed.
+    /// The pod concerned; `None` when the provider's pods could not be listed, or for a cluster.
     pub fn pod(&self) -> Option<&PodId> {
         match self {
-            ReapFailure::List { .. } => None,
+            ReapFailure::List { .. } | ReapFailure::DeleteCluster { .. } => None,
             ReapFailure::Terminate { id, .. } => Some(id),
         }
     }
@@ -183,14 +209,18 @@ impl ReapFailure {
     /// Why it failed.
     pub fn error(&self) -> &Error {
         match self {
-            ReapFailure::List { error, .. } | ReapFailure::Terminate { error, .. } => error,
+            ReapFailure::List { error, .. }
+            | ReapFailure::Terminate { error, .. }
+            | ReapFailure::DeleteCluster { error, .. } => error,
         }
     }
 
     /// The error, by value.
     pub fn into_error(self) -> Error {
         match self {
-            ReapFailure::List { error, .. } | ReapFailure::Terminate { error, .. } => error,
+            ReapFailure::List { error, .. }
+            | ReapFailure::Terminate { error, .. }
+            | ReapFailure::DeleteCluster { error, .. } => error,
         }
     }
 }
@@ -211,6 +241,23 @@ pub struct ReapReport {
     pub unmeasured: Vec<PodId>,
     /// Pods a rule matched that were left alone anyway, with why (a locked pod).
     pub skipped: Vec<SkippedPod>,
+    /// Clusters listed.
+    pub examined_clusters: usize,
+    /// Clusters deleted with every member, the deletion confirmed (dry run: that would be).
+    pub reaped_clusters: Vec<ReapedCluster>,
+}
+
+/// A cluster the reaper deleted (or, in a dry run, would delete).
+#[derive(Debug, Clone)]
+pub struct ReapedCluster {
+    /// The cluster.
+    pub id: crate::model::cluster::ClusterId,
+    /// Its name.
+    pub name: String,
+    /// How many member pods it had.
+    pub nodes: usize,
+    /// Why.
+    pub reason: ReapReason,
 }
 
 /// A pod a rule matched that the reaper left alone.
@@ -375,7 +422,43 @@ impl crate::Fleet {
     pub async fn reap(&self, policy: &crate::ReapPolicy) -> Result<crate::ReapReport> {
         policy.validate()?;
         let (pods, list_failures) = self.list().await;
-        Ok(sweep(self.provisioners(), policy, pods, list_failures, self.cleanup_timeout()).await)
+        let mut report = sweep(self.provisioners(), policy, pods, list_failures, self.cleanup_timeout()).await;
+        self.reap_clusters(policy, &mut report).await;
+        Ok(report)
+    }
+
+    /// The clusters' part of a sweep: each one the policy matches is read again (a renamed
+    /// lease counts), then deleted with its members and the deletion confirmed.
+    async fn reap_clusters(&self, policy: &crate::ReapPolicy, report: &mut crate::ReapReport) {
+        let (clusters, failures) = self.clusters().await;
+        report.examined_clusters = clusters.len();
+        report.failures.extend(failures.into_iter().map(|(provider, error)| ReapFailure::List { provider, error }));
+        let deadline = Instant::now() + self.cleanup_timeout();
+        for cluster in clusters {
+            let Some(reason) = policy.cluster_reason(&cluster, Utc::now()) else { continue };
+            let Ok(provisioner) = self.provisioner(cluster.provider) else { continue };
+            let reaped = ReapedCluster {
+                id: cluster.id.clone(),
+                name: cluster.name.clone(),
+                nodes: cluster.nodes.len(),
+                reason,
+            };
+            if policy.dry_run {
+                report.reaped_clusters.push(reaped);
+                continue;
+            }
+            match provisioner.cluster_summary(&cluster.id).await {
+                Err(e) if e.is_not_found() => continue,
+                Ok(fresh) if policy.cluster_reason(&fresh, Utc::now()).is_none() => continue,
+                _ => {}
+            }
+            tracing::warn!(cluster = %cluster.id, name = %cluster.name, "reaping cluster");
+            let members: Vec<PodId> = cluster.nodes.iter().map(|n| n.pod.id.clone()).collect();
+            match provisioner.delete_cluster_and_confirm(&cluster.id, &members, deadline).await {
+                Ok(()) => report.reaped_clusters.push(reaped),
+                Err(error) => report.failures.push(ReapFailure::DeleteCluster { id: cluster.id, error }),
+            }
+        }
     }
 }
 
