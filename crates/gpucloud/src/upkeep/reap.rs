@@ -432,7 +432,14 @@ impl crate::Fleet {
     async fn reap_clusters(&self, policy: &crate::ReapPolicy, report: &mut crate::ReapReport) {
         let (clusters, failures) = self.clusters().await;
         report.examined_clusters = clusters.len();
-        report.failures.extend(failures.into_iter().map(|(provider, error)| ReapFailure::List { provider, error }));
+        // A provider whose pods could not be listed is reported once.
+        for (provider, error) in failures {
+            let known =
+                report.failures.iter().any(|f| matches!(f, ReapFailure::List { provider: p, .. } if *p == provider));
+            if !known {
+                report.failures.push(ReapFailure::List { provider, error });
+            }
+        }
         let deadline = Instant::now() + self.cleanup_timeout();
         for cluster in clusters {
             let Some(reason) = policy.cluster_reason(&cluster, Utc::now()) else { continue };
