@@ -321,6 +321,21 @@ impl Emulator {
         control::set_utilization(&mut self.inner.state(), id, percent)
     }
 
+    /// Puts pod `id` of `api` in error (RunPod and PrimeIntellect `ERROR`): it stops billing and
+    /// answering SSH, as a machine that died does; a RunPod cluster counts it in
+    /// `pods.byStatus.ERROR`. `false` when there is no such live pod.
+    pub fn fail_pod(&self, api: Api, id: &str) -> bool {
+        let mut state = self.inner.state();
+        if state.pod_mut(api, id).is_none_or(|p| p.terminated) {
+            return false;
+        }
+        state.settle_pod(api, id);
+        if let Some(pod) = state.pod_mut(api, id) {
+            pod.failed = true;
+        }
+        true
+    }
+
     /// The directory pod `id` of `api` runs its commands in: its container disk, which a start
     /// wipes ("ephemeral, wiped on restart"), keeping what lies under a volume's mount path.
     pub fn pod_dir(&self, api: Api, id: &str) -> std::path::PathBuf {

@@ -247,6 +247,7 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared, volumes: &[EmulatedVolume]) ->
         Phase::Running => "ACTIVE",
         Phase::Stopped => "STOPPED",
         Phase::Terminated => "TERMINATED",
+        Phase::Failed => "ERROR",
     };
     let running = phase == Phase::Running;
     // Running, the image installs for `installation_time` (`InstallationStatusEnum`: PENDING,

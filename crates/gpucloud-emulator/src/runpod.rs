@@ -39,6 +39,7 @@ pub(crate) fn runpod_status(phase: Phase) -> &'static str {
         Phase::Running => "RUNNING",
         Phase::Stopped => "EXITED",
         Phase::Terminated => "TERMINATED",
+        Phase::Failed => "ERROR",
     }
 }
 
@@ -49,7 +50,7 @@ fn allowed_actions(phase: Phase) -> &'static [&'static str] {
     match phase {
         Phase::Provisioning => &["stop", "terminate"],
         Phase::Running => &["stop", "restart", "terminate"],
-        Phase::Stopped => &["start", "terminate"],
+        Phase::Stopped | Phase::Failed => &["start", "terminate"],
         Phase::Terminated => &[],
     }
 }
@@ -74,7 +75,7 @@ pub(crate) fn pod_fields(pod: &EmulatedPod, shared: &Shared) -> Value {
     let status = runpod_status(phase);
     let actions = allowed_actions(phase);
     // "Current cost in USD per hour (0.0 when EXITED or TERMINATED)" (Pod.cost).
-    let cost = if matches!(phase, Phase::Stopped | Phase::Terminated) { 0.0 } else { pod.price };
+    let cost = if matches!(phase, Phase::Stopped | Phase::Terminated | Phase::Failed) { 0.0 } else { pod.price };
     let running = phase == Phase::Running;
     // `direct` is "null unless `22/tcp` is in `ports` and the running pod has been assigned a
     // public port for it" (PodSsh).

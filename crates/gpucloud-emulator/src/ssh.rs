@@ -145,7 +145,7 @@ fn answering(inner: &Weak<Inner>, api: Api, id: &str) -> Option<bool> {
         // "regardless of what this block reports"): no sshd answers, whatever `ssh` says.
         Phase::Running if api == Api::RunPod && pod.authorized_keys.is_empty() => Some(false),
         Phase::Running => Some(pod.created.elapsed() >= inner.config.ready_delay + pod.banner_delay),
-        Phase::Provisioning | Phase::Stopped => Some(false),
+        Phase::Provisioning | Phase::Stopped | Phase::Failed => Some(false),
     }
 }
 

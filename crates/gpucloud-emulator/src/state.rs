@@ -139,6 +139,8 @@ pub struct EmulatedPod {
     /// It stays `PROVISIONING` until it is terminated: a cluster node never placed
     /// ([`crate::FaultKind::PartialPlacement`]).
     pub never_starts: bool,
+    /// It is in error ([`crate::Emulator::fail_pod`]): RunPod `ERROR`, PrimeIntellect `ERROR`.
+    pub failed: bool,
 }
 
 /// A RunPod pod's membership in a cluster (the document's `PodCluster`).
@@ -230,6 +232,8 @@ pub enum Phase {
     Stopped,
     /// Gone.
     Terminated,
+    /// In error ([`crate::Emulator::fail_pod`]).
+    Failed,
 }
 
 impl EmulatedPod {
@@ -237,6 +241,8 @@ impl EmulatedPod {
     pub fn phase(&self, ready_delay: Duration) -> Phase {
         if self.terminated {
             Phase::Terminated
+        } else if self.failed {
+            Phase::Failed
         } else if self.stopped {
             Phase::Stopped
         } else if self.never_starts || self.created.elapsed() < ready_delay {
@@ -418,6 +424,7 @@ impl State {
             cpu_flavor: new.cpu_flavor,
             cluster: None,
             never_starts: false,
+            failed: false,
         };
         self.pods.push(pod.clone());
         pod

@@ -181,3 +181,44 @@ async fn the_budget_and_the_burn_cap_count_every_node() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_member_in_error_deletes_that_cluster_and_the_launch_fails_over_to_the_next_offer() {
+    common::bounded("a_member_in_error_deletes_that_cluster", Duration::from_secs(60), async {
+        let emulator = common::emulator(READY, FaultConfig::none()).await;
+        let fleet = common::fleet(&emulator);
+        let mut first = None;
+        let cluster = fleet
+            .launch_cluster_with_progress(
+                &request(2),
+                |event| {
+                    // The first cluster's rank-1 node dies as soon as the cluster exists.
+                    if let gpucloud::ClusterEvent::Created { cluster } = event
+                        && first.is_none()
+                    {
+                        first = Some(cluster.id.clone());
+                        let member =
+                            cluster.nodes.iter().find(|n| n.rank == Some(1)).expect("members are read at create");
+                        assert!(emulator.fail_pod(gpucloud_emulator::Api::RunPod, member.pod.id.id()));
+                    }
+                },
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
+        let first = first.expect("a first cluster was created");
+        assert_ne!(cluster.id, first, "the launch moved on to another offer");
+        assert_eq!(cluster.gpu_type_id, "NVIDIA H100 80GB HBM3", "the next cheapest shape: H100 SXM");
+        // The failed cluster is gone, every member ended; only the ready one is live.
+        let clusters = emulator.clusters();
+        assert_eq!(clusters.len(), 1);
+        assert_eq!(clusters[0].id, cluster.id.id());
+        assert_eq!(emulator.live_pods().len(), 2);
+        assert!(
+            emulator.live_pods().iter().all(|p| p.cluster.as_ref().is_some_and(|m| m.cluster_id == cluster.id.id()))
+        );
+        fleet.delete_cluster(&cluster.id).await.unwrap();
+        assert!(emulator.live_pods().is_empty());
+    })
+    .await;
+}
