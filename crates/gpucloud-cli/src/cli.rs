@@ -144,6 +144,11 @@ pub struct OffersArgs {
     /// Only offers that can attach this volume (its provider, where it is).
     #[arg(long)]
     pub volume: Option<String>,
+    /// Cluster offers of this many nodes (2-250), each with --count GPUs, ranked by price per
+    /// GPU-hour: RunPod clusters (launchable with up --nodes) and PrimeIntellect multi-node
+    /// offers (listed only). --max-price is then for all nodes.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=250), conflicts_with = "volume")]
+    pub nodes: Option<u32>,
     /// Show at most this many offers.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,

@@ -28,6 +28,9 @@ pub(crate) async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Erro
     };
     // A region no provider knows is a usage error (exit 2) before any request.
     query.validate()?;
+    if let Some(nodes) = args.nodes {
+        return cluster_offers(&session, args, query, nodes).await;
+    }
     let results = session.fleet.offers(&query).await;
     // A volume no provider has is the caller's mistake, not a provider's failure.
     if let Some((_, error)) = results.errors.iter().find(|(_, e)| matches!(e, Error::InvalidInput { .. })) {
@@ -50,6 +53,37 @@ pub(crate) async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Erro
         render::offers_table(&shown);
     }
     match results.errors.into_iter().next() {
+        Some((_, error)) if shown.is_empty() => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// `offers --nodes N`: cluster offers of every provider, cheapest per GPU-hour first.
+async fn cluster_offers(
+    session: &crate::setup::Session,
+    args: &cli::OffersArgs,
+    mut query: OfferQuery,
+    nodes: u32,
+) -> Result<(), Error> {
+    // The cap is for all nodes: it is applied to each cluster's total, not to one node.
+    let cap = query.max_price_per_hour.take();
+    let (offers, errors) = session.fleet.cluster_offers(&query, nodes).await;
+    let errors: Vec<_> = errors.into_iter().filter(|(_, e)| !matches!(e, Error::Unsupported { .. })).collect();
+    for (provider, error) in &errors {
+        eprintln!("gpucloud: warning: no cluster offers from {provider}: {error}");
+    }
+    let mut shown: Vec<_> =
+        offers.into_iter().filter(|o| cap.is_none_or(|cap| o.price_per_hour() <= cap + 1e-9)).collect();
+    shown.sort_by(|a, b| a.price_per_gpu_hour().total_cmp(&b.price_per_gpu_hour()));
+    shown.truncate(args.limit);
+    if args.json {
+        render::print_json(&Value::Array(shown.iter().map(render::cluster_offer_json).collect()));
+    } else if shown.is_empty() {
+        eprintln!("no matching cluster offers");
+    } else {
+        render::cluster_offers_table(&shown);
+    }
+    match errors.into_iter().next() {
         Some((_, error)) if shown.is_empty() => Err(error),
         _ => Ok(()),
     }

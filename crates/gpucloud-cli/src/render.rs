@@ -377,6 +377,46 @@ fn or_dash(value: Option<&str>) -> String {
     value.unwrap_or("-").to_string()
 }
 
+/// A cluster offer: nodes x GPUs per node, total and per-GPU prices, interconnect, provisioning.
+pub fn cluster_offer_json(offer: &gpucloud::ClusterOffer) -> Value {
+    json!({
+        "provider": offer.node.provider, "via": offer.node.via, "gpu_type": offer.node.gpu_type,
+        "nodes": offer.nodes, "gpus_per_node": offer.node.gpu_count, "total_gpus": offer.total_gpus(),
+        "price_per_hour": offer.price_per_hour(), "price_per_gpu_hour": offer.price_per_gpu_hour(),
+        "currency": offer.node.currency, "data_center": offer.node.data_center,
+        "interconnect_gbps": offer.interconnect_gbps, "interconnect_type": offer.interconnect_type,
+        "provisioning_minutes": offer.provisioning_minutes, "launchable": offer.launchable,
+    })
+}
+
+/// Cluster offers for people.
+pub fn cluster_offers_table(offers: &[gpucloud::ClusterOffer]) {
+    let rows = offers
+        .iter()
+        .map(|o| {
+            vec![
+                o.node.provider.to_string(),
+                format!("{} x {}x {}", o.nodes, o.node.gpu_count, o.node.gpu_type),
+                money(o.price_per_hour(), &o.node.currency),
+                money(o.price_per_gpu_hour(), &o.node.currency),
+                match (o.interconnect_gbps, o.interconnect_type.as_deref()) {
+                    (Some(gbps), Some(kind)) => format!("{gbps} Gbps {kind}"),
+                    (Some(gbps), None) => format!("{gbps} Gbps"),
+                    (None, Some(kind)) => kind.to_string(),
+                    (None, None) => "-".into(),
+                },
+                o.provisioning_minutes.map_or_else(|| "-".to_string(), |m| format!("{m} min")),
+                or_dash(o.node.data_center.as_deref()),
+                if o.launchable { "up --nodes".into() } else { "listed only".into() },
+            ]
+        })
+        .collect();
+    table(
+        &["PROVIDER", "NODES x GPUS", "PRICE/H", "PER GPU-H", "INTERCONNECT", "PROVISIONING", "DATA CENTER", "LAUNCH"],
+        rows,
+    );
+}
+
 pub fn offers_table(offers: &[Offer]) {
     let rows = offers
         .iter()

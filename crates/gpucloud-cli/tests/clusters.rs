@@ -152,3 +152,27 @@ fn a_node_count_outside_2_to_250_is_refused_naming_the_flag() {
             .stderr(predicate::str::contains("--nodes").and(predicate::str::contains("2..=250")));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offers_nodes_lists_cluster_shapes_by_price_per_gpu_hour() {
+    let emulator = emulator().await;
+    let offers = json(
+        &run(against(&emulator, &["offers", "--gpu", "H100_80GB", "--count", "8", "--nodes", "2", "--json"])).await,
+    );
+    let offers = offers.as_array().unwrap();
+    assert!(!offers.is_empty());
+    for offer in offers {
+        assert_eq!(
+            (offer["nodes"].as_u64(), offer["gpus_per_node"].as_u64(), offer["total_gpus"].as_u64()),
+            (Some(2), Some(8), Some(16))
+        );
+        let (total, per_gpu) =
+            (offer["price_per_hour"].as_f64().unwrap(), offer["price_per_gpu_hour"].as_f64().unwrap());
+        assert!((total - per_gpu * 16.0).abs() < 1e-6, "{offer}");
+    }
+    let per_gpu: Vec<f64> = offers.iter().map(|o| o["price_per_gpu_hour"].as_f64().unwrap()).collect();
+    assert!(per_gpu.windows(2).all(|w| w[0] <= w[1]), "ranked by price per GPU-hour: {per_gpu:?}");
+    assert!(offers.iter().any(|o| o["provider"] == "runpod" && o["launchable"] == true));
+    // No requests create anything.
+    assert_eq!(emulator.stats().creates, 0);
+}

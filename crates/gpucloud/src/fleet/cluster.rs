@@ -367,6 +367,7 @@ impl Fleet {
             .collect();
         let candidates = offers
             .into_iter()
+            .filter(|o| o.launchable)
             .filter(|o| request.max_price_per_hour.is_none_or(|cap| o.price_per_hour() <= cap + 1e-9))
             .take(request.max_candidates.max(1))
             .collect();

@@ -270,9 +270,31 @@ pub struct ClusterOffer {
     pub node: Offer,
     /// How many nodes.
     pub nodes: u32,
+    /// Interconnect between nodes, Gbps, where the provider states it (PrimeIntellect's
+    /// `interconnect`).
+    pub interconnect_gbps: Option<u32>,
+    /// Interconnect technology (PrimeIntellect's `interconnectType`, e.g. `Infiniband`).
+    pub interconnect_type: Option<String>,
+    /// Estimated provisioning time, minutes (PrimeIntellect's `provisioningTime`).
+    pub provisioning_minutes: Option<u32>,
+    /// Whether [`crate::Fleet::launch_cluster`] can launch it (RunPod clusters yes;
+    /// PrimeIntellect multi-node offers are listed only, not launched yet).
+    pub launchable: bool,
 }
 
 impl ClusterOffer {
+    /// `nodes` nodes of `node`, launchable, with no interconnect figures.
+    pub fn new(node: Offer, nodes: u32) -> Self {
+        Self {
+            node,
+            nodes,
+            interconnect_gbps: None,
+            interconnect_type: None,
+            provisioning_minutes: None,
+            launchable: true,
+        }
+    }
+
     /// What all nodes bill per hour together.
     pub fn price_per_hour(&self) -> f64 {
         self.node.price_per_hour * f64::from(self.nodes)

@@ -352,6 +352,29 @@ fn resource(spec: &Option<types::CustomSpecValue>) -> Option<ResourceSpec> {
     })
 }
 
+/// A multi-node availability item as `nodes` nodes: GPUs and price split evenly (the split is
+/// not documented), interconnect and provisioning time as stated; not launchable.
+pub(crate) fn multi_node_offer(
+    item: &types::GpuAvailability,
+    nodes: u32,
+) -> Option<crate::model::cluster::ClusterOffer> {
+    let mut node = to_offer(item)?;
+    if nodes == 0 || node.gpu_count % nodes != 0 {
+        return None;
+    }
+    node.gpu_count /= nodes;
+    node.price_per_hour /= f64::from(nodes);
+    let minutes = |v: Option<i64>| v.and_then(|v| u32::try_from(v).ok());
+    Some(crate::model::cluster::ClusterOffer {
+        node,
+        nodes,
+        interconnect_gbps: minutes(item.interconnect),
+        interconnect_type: item.interconnect_type.clone(),
+        provisioning_minutes: minutes(item.provisioning_time),
+        launchable: false,
+    })
+}
+
 pub(crate) fn to_offer(item: &types::GpuAvailability) -> Option<Offer> {
     // `onDemand` is "specified for secure_cloud", `communityPrice` "for community_cloud": the
     // offer's security decides which one it is priced by; without it, it has no price.
@@ -640,6 +663,51 @@ impl Provisioner for PrimeIntellect {
         Ok(offers.into_iter().filter(|o| query.matches(o) && inside(o)).collect())
     }
 
+    /// Multi-node offers (`GET /api/v1/availability/multi-node`) of `nodes` x `query.gpu_count`
+    /// GPUs in all, listed as cluster offers that are **not launchable yet**: PrimeIntellect
+    /// documents no node split, rank or environment, so the node shape is the query's
+    /// (`gpuCount` / `nodes` GPUs per node, the price split evenly).
+    async fn cluster_offers(&self, query: &OfferQuery, nodes: u32) -> Result<Vec<crate::model::cluster::ClusterOffer>> {
+        query.validate()?;
+        crate::providers::clusters::check_nodes(nodes)?;
+        let per_node = query.gpu_count.unwrap_or(1).max(1);
+        let gpu_type =
+            query.gpu.as_deref().map(|g| gpu::lookup(g).map(|m| m.name.to_string()).unwrap_or_else(|| g.to_string()));
+        if let Some(gpu) = gpu_type.as_deref()
+            && primeintellect_api::known_values("GPUType").is_some_and(|known| !known.contains(&gpu))
+        {
+            return Ok(Vec::new());
+        }
+        let total = per_node * nodes;
+        let this = self.clone();
+        let settings = Pagination { page_size: 100, ..self.pagination };
+        let pages = paginate::pages(Provider::PrimeIntellect, "get_multinode_availability", settings, move |req| {
+            let (this, gpu_type) = (this.clone(), gpu_type.clone());
+            async move {
+                let page = this
+                    .caller
+                    .call("get_multinode_availability", Safety::Idempotent, || {
+                        let mut call = this
+                            .client
+                            .get_multinode_availability()
+                            .page(nonzero(req.page_number()))
+                            .page_size(nonzero(req.size))
+                            .gpu_count(i64::from(total));
+                        if let Some(gpu) = &gpu_type {
+                            call = call.gpu_type(types::GpuType::from(gpu.clone()));
+                        }
+                        call.send()
+                    })
+                    .await?;
+                let served = page.items.len();
+                let items = page.items.iter().filter_map(|item| multi_node_offer(item, nodes)).collect();
+                Ok(Page { items, total: positive(page.total_count), served })
+            }
+        });
+        let offers: Vec<crate::model::cluster::ClusterOffer> = paginate::items(pages).try_collect().await?;
+        Ok(offers.into_iter().filter(|o| query.matches(&o.node)).collect())
+    }
+
     async fn create(&self, spec: &LaunchSpec) -> Result<Pod> {
         crate::providers::validate::validate_launch(spec)?;
         let tag = spec.launch_tag.clone().unwrap_or_else(new_launch_tag);
@@ -807,4 +875,29 @@ impl Provisioner for PrimeIntellect {
 
 fn nonzero(n: u64) -> std::num::NonZeroU64 {
     std::num::NonZeroU64::new(n).unwrap_or(std::num::NonZeroU64::MIN)
+}
+
+#[cfg(test)]
+mod multi_node_tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_multi_node_offer_is_split_into_nodes_and_listed_but_not_launchable() {
+        let item: super::types::GpuAvailability = serde_json::from_value(json!({
+            "cloudId": "c", "gpuType": "H100_80GB", "socket": "SXM5", "provider": "datacrunch", "gpuCount": 16,
+            "gpuMemory": 80, "stockStatus": "Available", "security": "secure_cloud", "images": ["ubuntu_22_cuda_12"],
+            "interconnect": 3200, "interconnectType": "Infiniband", "provisioningTime": 30,
+            "prices": {"onDemand": 40.0, "isVariable": false, "currency": "USD"}
+        }))
+        .unwrap();
+        let offer = super::multi_node_offer(&item, 2).unwrap();
+        assert_eq!((offer.nodes, offer.node.gpu_count, offer.total_gpus()), (2, 8, 16));
+        assert!((offer.price_per_hour() - 40.0).abs() < 1e-9 && (offer.node.price_per_hour - 20.0).abs() < 1e-9);
+        assert!((offer.price_per_gpu_hour() - 2.5).abs() < 1e-9);
+        assert_eq!(offer.interconnect_gbps, Some(3200));
+        assert_eq!(offer.interconnect_type.as_deref(), Some("Infiniband"));
+        assert_eq!(offer.provisioning_minutes, Some(30));
+        assert!(!offer.launchable);
+        assert!(super::multi_node_offer(&item, 3).is_none(), "16 GPUs do not split into 3 nodes");
+    }
 }

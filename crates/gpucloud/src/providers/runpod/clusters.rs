@@ -133,7 +133,7 @@ impl RunPod {
                     data_center_ids.retain(|dc| places.iter().any(|p| p.has_runpod_data_center_in(dc, None)));
                     offer.data_center = Some(data_center_ids.first()?.clone());
                 }
-                Some(ClusterOffer { node: offer, nodes })
+                Some(ClusterOffer::new(offer, nodes))
             })
             .collect())
     }
