@@ -44,7 +44,10 @@ async fn run(cli: &Cli) -> Result<(), Error> {
             let session =
                 setup::limited_session(cli, &args.up.providers, Duration::from_secs(2), args.up.ready.into(), limits)
                     .await?;
-            let code = remote::run(&session, args, request).await?;
+            let code = match args.up.nodes {
+                Some(nodes) => remote::run_cluster(&session, args, nodes).await?,
+                None => remote::run(&session, args, request).await?,
+            };
             REMOTE_EXIT.store(code, std::sync::atomic::Ordering::SeqCst);
             Ok(())
         }

@@ -70,6 +70,72 @@ fn explain_exit(code: i32) {
     }
 }
 
+/// `gpucloud run --nodes N`: the command on every node of a new RunPod cluster, fail fast, each
+/// line prefixed with its node's rank; returns the exit status to leave with (the first failing
+/// node's).
+pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Result<u8, Error> {
+    let unsupported = [
+        ("workdir", args.workdir.is_some()),
+        ("setup", args.setup.is_some()),
+        ("download", !args.downloads.is_empty()),
+        ("deadline", args.deadline.is_some()),
+    ];
+    if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
+        return Err(Error::InvalidInput {
+            field: "nodes",
+            message: format!(
+                "run --nodes does not support --{flag} yet: sync, setup and downloads run on one pod only"
+            ),
+        });
+    }
+    let up = &args.up;
+    let mut request = gpucloud::ClusterRequest::new(up.gpu.clone(), up.count, nodes, up.name.clone());
+    request.image = up.image.clone();
+    request.env = up.env.iter().cloned().collect();
+    request.query.regions = up.regions.clone();
+    request.disk_gb = up.disk;
+    request.budget_usd = up.budget;
+    request.max_price_per_hour = up.max_price;
+    request.ttl = up.ttl;
+    request.ready_timeout = std::time::Duration::from_secs(up.timeout);
+    request.ssh_public_key = up.ssh_key.as_deref().map(crate::launch::read_public_key).transpose()?;
+    request.session =
+        Some(SessionOptions { identity_file: private_key(up.ssh_key.as_deref()), ..SessionOptions::default() });
+    let job = gpucloud::jobs::cluster::ClusterJob { cluster: request, command: args.command.clone(), keep: args.keep };
+    let shutdown = crate::signals::Shutdown::listen()?;
+    let output = |rank: u32, line: OutputLine| match line {
+        OutputLine::Stdout(text) => crate::render::outln!("[rank {rank}] {text}"),
+        OutputLine::Stderr(text) => eprintln!("[rank {rank}] {text}"),
+    };
+    if !up.json {
+        eprintln!("gpucloud: launching a cluster of {nodes} nodes; the command runs on every node, fail fast");
+    }
+    let outcome = session.fleet.run_on_cluster(&job, &output, shutdown.received()).await?;
+    if let Some((rank, code)) = outcome.first_failure {
+        let code = code.map_or_else(|| "without an exit status (connection lost)".to_string(), |c| format!("with {c}"));
+        eprintln!("gpucloud: rank {rank} failed first, {code}; the other nodes were stopped");
+    }
+    if up.json {
+        let codes: serde_json::Map<String, serde_json::Value> =
+            outcome.exit_codes.iter().map(|(rank, code)| (rank.to_string(), serde_json::json!(code))).collect();
+        render::print_json(&serde_json::json!({
+            "cluster": outcome.cluster.id.to_string(), "exit_code": outcome.exit_code, "exit_codes": codes,
+            "first_failure": outcome.first_failure.map(|(rank, code)| serde_json::json!({"rank": rank, "exit_code": code})),
+            "kept": outcome.kept, "deletion_error": outcome.deletion_error.as_ref().map(ToString::to_string),
+        }));
+    } else if outcome.kept {
+        eprintln!("gpucloud: kept cluster {} (delete with: gpucloud down {})", outcome.cluster.id, outcome.cluster.id);
+    }
+    if let Some(error) = &outcome.deletion_error {
+        eprintln!(
+            "gpucloud: error: cluster {} could not be confirmed deleted: {error} (it may still be billing: gpucloud down {})",
+            outcome.cluster.id, outcome.cluster.id
+        );
+        return Ok(crate::exit::TERMINATION_UNCONFIRMED);
+    }
+    Ok(u8::try_from(outcome.exit_code.clamp(0, 255)).unwrap_or(1))
+}
+
 /// `gpucloud run`: returns the exit status to leave with.
 pub async fn run(session: &Session, args: &RunArgs, mut request: gpucloud::LaunchRequest) -> Result<u8, Error> {
     if args.up.pods > 1 || args.up.no_wait {

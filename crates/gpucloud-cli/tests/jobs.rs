@@ -335,3 +335,57 @@ async fn run_exits_7_when_the_pods_termination_cannot_be_confirmed() {
     assert!(emulator.live_pods().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `run --nodes 4`: the command runs on every node of a RunPod cluster, each line prefixed with
+/// its rank; every node checks that NODE_RANK, WORLD_SIZE and the hostfile agree; a failing node
+/// stops the others and its status is the exit status; the cluster is deleted either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_nodes_4_runs_on_every_node_with_a_consistent_environment_and_fails_fast() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("run-nodes");
+    let key = dir.join("key.pub");
+    let check = "line=$(sed -n \"$((NODE_RANK + 1))p\" \"$GPUCLOUD_HOSTFILE\"); \
+                 test \"$line\" = \"$NODE_ADDR slots=$GPUS_PER_NODE\" || exit 9; \
+                 test \"$WORLD_SIZE\" = $((NNODES * GPUS_PER_NODE)) || exit 8; \
+                 test \"$(wc -l < \"$GPUCLOUD_HOSTFILE\")\" = \"$NNODES\" || exit 7; \
+                 echo \"ok $NODE_RANK of $NNODES, world $WORLD_SIZE, master $MASTER_ADDR:$MASTER_PORT\"";
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["run", "--gpu", "H100_80GB", "--count", "2", "--nodes", "4", "--ssh-key"]).arg(&key);
+    cmd.args(["--", "sh", "-c", check]);
+    let output = run(cmd).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    for rank in 0..4 {
+        assert!(
+            stdout.contains(&format!("[rank {rank}] ok {rank} of 4, world 8, master 10.65.0.2:29500")),
+            "rank {rank}: {stdout}"
+        );
+    }
+    assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty(), "deleted after the run");
+
+    // Fail fast: rank 1 exits 5 at once; the other would sleep a minute.
+    let started = std::time::Instant::now();
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["run", "--gpu", "H100_80GB", "--nodes", "2", "--ssh-key"]).arg(&key);
+    cmd.args(["--", "sh", "-c", "if [ \"$NODE_RANK\" = 1 ]; then echo failing >&2; exit 5; fi; sleep 60"]);
+    let output = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("[rank 1] failing") && stderr.contains("rank 1 failed first"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(50), "the other node was stopped: {:?}", started.elapsed());
+    assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty());
+
+    // Not yet: a workdir on a cluster is refused before anything is created.
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["run", "--gpu", "H100_80GB", "--nodes", "2", "--workdir", ".", "--ssh-key"]).arg(&key);
+    cmd.args(["--", "true"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--workdir"));
+    assert_eq!(emulator.clusters().len(), 0);
+}

@@ -1,11 +1,12 @@
 //! One environment contract on every node: a cluster launched with a session has, on each node,
 //! RunPod's documented variables, `NNODES`, `GPUS_PER_NODE`, `NCCL_SOCKET_IFNAME=ens1`, and a
 //! hostfile named by `GPUCLOUD_HOSTFILE`, consistent across nodes (checked over the system ssh,
-//! as a user's job would see them).
+//! as a user's job would see them); a job on every node, fail fast (`Fleet::run_on_cluster`).
 
 mod common;
 
-use gpucloud::remote::{RemoteSession, SessionOptions};
+use gpucloud::jobs::cluster::ClusterJob;
+use gpucloud::remote::{OutputLine, RemoteSession, SessionOptions};
 use gpucloud::{ClusterRequest, Fleet};
 use gpucloud_emulator::FaultConfig;
 use std::time::Duration;
@@ -29,6 +30,7 @@ fn every_node_agrees_on_rank_world_size_and_hostfile() {
             ..ClusterRequest::new("H100_80GB", 2, 3, "env")
         };
         let cluster = fleet.launch_cluster(&request).await.unwrap();
+        assert_eq!(cluster.nodes.len(), 3);
         let mut hostfiles = Vec::new();
         for node in &cluster.nodes {
             let session = RemoteSession::connect(&node.pod, &options).await.unwrap();
@@ -56,5 +58,39 @@ fn every_node_agrees_on_rank_world_size_and_hostfile() {
         assert!(hostfiles.windows(2).all(|w| w[0] == w[1]), "every node has the same hostfile");
         fleet.delete_cluster(&cluster.id).await.unwrap();
         assert!(emulator.live_pods().is_empty());
+
+        // A job on every node: each line comes with its rank; every node agrees.
+        let lines = std::sync::Mutex::new(Vec::new());
+        let output = |rank: u32, line: OutputLine| lines.lock().unwrap().push((rank, line));
+        let check = "test \"$(sed -n \"$((NODE_RANK + 1))p\" \"$GPUCLOUD_HOSTFILE\")\" = \"$NODE_ADDR slots=$GPUS_PER_NODE\" && \
+                     echo \"$NODE_RANK/$WORLD_SIZE/$(wc -l < \"$GPUCLOUD_HOSTFILE\")\"";
+        let job = ClusterJob { cluster: request.clone(), command: vec!["sh".into(), "-c".into(), check.into()], keep: false };
+        let outcome = fleet.run_on_cluster(&job, &output, std::future::pending()).await.unwrap();
+        assert_eq!(outcome.exit_code, 0, "{:?}", lines.lock().unwrap());
+        assert!(outcome.first_failure.is_none() && outcome.deletion_error.is_none() && !outcome.kept);
+        let mut seen: Vec<(u32, String)> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(rank, line)| match line {
+                OutputLine::Stdout(text) => Some((*rank, text.clone())),
+                OutputLine::Stderr(_) => None,
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(seen, vec![(0, "0/6/3".into()), (1, "1/6/3".into()), (2, "2/6/3".into())]);
+        assert!(emulator.live_pods().is_empty(), "deleted after the job");
+
+        // Fail fast: rank 1 fails at once; the others, sleeping, are stopped; its status is the job's.
+        let started = std::time::Instant::now();
+        let failing = "if [ \"$NODE_RANK\" = 1 ]; then exit 3; fi; sleep 60";
+        let job = ClusterJob { cluster: request, command: vec!["sh".into(), "-c".into(), failing.into()], keep: true };
+        let outcome = fleet.run_on_cluster(&job, &|_, _| {}, std::future::pending()).await.unwrap();
+        assert_eq!(outcome.exit_code, 3);
+        assert_eq!(outcome.first_failure, Some((1, Some(3))));
+        assert_eq!(outcome.exit_codes.get(&0), Some(&None), "rank 0 was stopped: {:?}", outcome.exit_codes);
+        assert!(started.elapsed() < Duration::from_secs(45), "stopped, not waited out: {:?}", started.elapsed());
+        assert!(!outcome.kept, "a failed job's cluster is deleted even with keep");
+        assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty());
     }));
 }

@@ -27,6 +27,8 @@
 //! the downloads that failed, and the time each phase took: create accepted, provider running,
 //! SSH answering, sync, setup, run, download, teardown.
 
+pub mod cluster;
+
 use crate::fleet::LaunchEvent;
 use crate::model::error::{Error, Result};
 use crate::model::{Pod, PodStatus};
