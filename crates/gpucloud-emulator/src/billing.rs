@@ -25,9 +25,10 @@
 //!   bucket of `bucketSize`, in the window the document resolves (`startTime` snapped down to its
 //!   bucket, `endTime` exclusive and snapped up, `lastN` buckets ending with the current one,
 //!   exclusive with the other two), with the document's `metadata`. The in-progress bucket is
-//!   billed up to the read. `/v2/billing`, `/serverless`, `/endpoints` and `/clusters` answer the
-//!   same window with no records (the emulator runs no serverless or clusters), `/v2/billing`
-//!   summing the pod and volume amounts.
+//!   billed up to the read. `/v2/billing/clusters` answers the same per cluster: its members'
+//!   running time is the cluster's `gpuAmount` (not in `/v2/billing/pods`; no disk or networking
+//!   amounts). `/v2/billing/serverless` and `/endpoints` answer the same window with no records
+//!   (the emulator runs no serverless), `/v2/billing` summing the pod, volume and cluster amounts.
 //! - PrimeIntellect `GET /api/v1/pods/history`: terminated pods (`type` Instance) and deleted disks
 //!   (`type` Disk) with `totalBilledPrice` (their charges' sum) and `priceHr`, sorted and paged as
 //!   its parameters say, timestamps without a UTC offset as on every other PrimeIntellect route.
@@ -61,12 +62,7 @@ pub(crate) fn runpod_routes() -> Router<Shared> {
             }),
         )
         .route("/v2/billing/endpoints", get(|q| empty_billing(q, "", "", &[])))
-        .route(
-            "/v2/billing/clusters",
-            get(|q| {
-                empty_billing(q, "clusterId", "uniqueClusterCount", &["gpuAmount", "diskAmount", "networkingAmount"])
-            }),
-        )
+        .route("/v2/billing/clusters", get(cluster_billing))
 }
 
 pub(crate) fn primeintellect_routes() -> Router<Shared> {
@@ -339,6 +335,24 @@ impl ResourceRoute {
     }
 }
 
+/// Cluster members' running time, per cluster: `gpuAmount`; the emulator bills no cluster disk
+/// or networking.
+const CLUSTER_ROUTE: ResourceRoute = ResourceRoute {
+    kind: ChargeKind::Cluster,
+    id_key: "clusterId",
+    unique_key: "uniqueClusterCount",
+    main: "gpuAmount",
+    second: None,
+    zero: &["diskAmount", "networkingAmount"],
+};
+
+async fn cluster_billing(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    match CLUSTER_ROUTE.answer(&shared, query) {
+        Ok(body) => axum::Json(wire::<runpod_api::types::ListClusterBillingResponse>(body)).into_response(),
+        Err(e) => refuse(e),
+    }
+}
+
 async fn pod_billing(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
     match POD_ROUTE.answer(&shared, query) {
         Ok(body) => axum::Json(wire::<runpod_api::types::ListPodBillingResponse>(body)).into_response(),
@@ -364,12 +378,13 @@ async fn account_billing(State(shared): State<Shared>, RawQuery(query): RawQuery
     let charges = shared.state().charges_until(Api::RunPod, now);
     let mut records = Vec::new();
     let mut at = window.start;
-    let mut total = [0.0; 3];
+    let mut total = [0.0; 4];
     while at < window.end {
         let next = window.bucket.next(at);
         let sum = |kind| charges.iter().filter(|c| c.kind == kind).map(|c| c.amount_within(at, next)).sum::<f64>();
-        let bucket = [sum(ChargeKind::Pod), sum(ChargeKind::PodDisk), sum(ChargeKind::Volume)];
-        total = [total[0] + bucket[0], total[1] + bucket[1], total[2] + bucket[2]];
+        let bucket =
+            [sum(ChargeKind::Pod), sum(ChargeKind::PodDisk), sum(ChargeKind::Volume), sum(ChargeKind::Cluster)];
+        total = [total[0] + bucket[0], total[1] + bucket[1], total[2] + bucket[2], total[3] + bucket[3]];
         records.push(amounts(at, next, bucket));
         at = next;
     }
@@ -382,13 +397,13 @@ async fn account_billing(State(shared): State<Shared>, RawQuery(query): RawQuery
     axum::Json(wire::<runpod_api::types::ListBillingResponse>(body)).into_response()
 }
 
-/// `BillingAmounts` of pods' running time, pods' disks and network volumes.
-fn amounts(start: DateTime<Utc>, end: DateTime<Utc>, [pods, disks, volumes]: [f64; 3]) -> Value {
-    json!({"startTime": rfc3339(start), "endTime": rfc3339(end), "totalAmount": pods + disks + volumes,
+/// `BillingAmounts` of pods' running time, pods' disks, network volumes and clusters' GPUs.
+fn amounts(start: DateTime<Utc>, end: DateTime<Utc>, [pods, disks, volumes, clusters]: [f64; 4]) -> Value {
+    json!({"startTime": rfc3339(start), "endTime": rfc3339(end), "totalAmount": pods + disks + volumes + clusters,
            "podGpuAmount": pods, "podCpuAmount": 0.0, "podDiskAmount": disks,
            "serverlessGpuAmount": 0.0, "serverlessCpuAmount": 0.0, "serverlessDiskAmount": 0.0,
            "serverlessFeeAmount": 0.0, "storageStandardAmount": volumes, "storageHighPerformanceAmount": 0.0,
-           "endpointAmount": 0.0, "clusterGpuAmount": 0.0, "clusterDiskAmount": 0.0, "clusterNetworkingAmount": 0.0})
+           "endpointAmount": 0.0, "clusterGpuAmount": clusters, "clusterDiskAmount": 0.0, "clusterNetworkingAmount": 0.0})
 }
 
 /// Billing routes for resources the emulator never runs: the resolved window and no records.

@@ -511,6 +511,9 @@ pub enum ChargeKind {
     PodDisk,
     /// A network volume's (RunPod) or disk's (PrimeIntellect) storage.
     Volume,
+    /// A RunPod cluster member's running time, billed to its cluster (the charge's id is the
+    /// cluster's): `/v2/billing/clusters`' `gpuAmount`, not a pod's.
+    Cluster,
 }
 
 /// A stretch of time a resource billed at one rate.
@@ -564,7 +567,8 @@ impl State {
         let Some(pod) = self.pod_mut(api, id) else { return };
         let mut closed = Vec::new();
         if let Some(start) = pod.running_since.take() {
-            closed.push(Charge { api, kind: ChargeKind::Pod, id: id.to_string(), start, end: now, rate: pod.price });
+            let (kind, billed) = running_charge(pod);
+            closed.push(Charge { api, kind, id: billed, start, end: now, rate: pod.price });
         }
         if let Some(start) = pod.stopped_since.take() {
             let rate = stopped_rate(pod);
@@ -639,7 +643,8 @@ impl State {
         let mut all: Vec<Charge> = self.charges.iter().filter(|c| c.api == api).cloned().collect();
         for pod in self.pods.iter().filter(|p| p.api == api) {
             if let Some(start) = pod.running_since {
-                all.push(Charge { api, kind: ChargeKind::Pod, id: pod.id.clone(), start, end: now, rate: pod.price });
+                let (kind, billed) = running_charge(pod);
+                all.push(Charge { api, kind, id: billed, start, end: now, rate: pod.price });
             }
             if let Some(start) = pod.stopped_since {
                 let rate = stopped_rate(pod);
@@ -648,6 +653,14 @@ impl State {
         }
         all.extend(self.volumes.iter().filter(|v| v.api == api).filter_map(|v| volume_charge(v, now)));
         all
+    }
+}
+
+/// What a pod's running time bills as, and to which id: a cluster member's to its cluster.
+fn running_charge(pod: &EmulatedPod) -> (ChargeKind, String) {
+    match &pod.cluster {
+        Some(member) => (ChargeKind::Cluster, member.cluster_id.clone()),
+        None => (ChargeKind::Pod, pod.id.clone()),
     }
 }
 

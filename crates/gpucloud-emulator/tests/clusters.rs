@@ -198,3 +198,32 @@ async fn partial_placement_leaves_nodes_provisioning_until_the_delete() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn members_bill_to_their_cluster() {
+    common::bounded("members_bill_to_their_cluster", Duration::from_secs(30), async {
+        let emulator = emulator(FaultConfig::none()).await;
+        let (base, key, client) = (emulator.base_url(), emulator.api_key().to_string(), common::client());
+        let (_, _, cluster) =
+            common::send(&client, &base, &key, "POST", "/v2/clusters", Some(create_body("billed", 2))).await;
+        let id = cluster["id"].as_str().unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (status, _, billing) =
+            common::send(&client, &base, &key, "GET", "/v2/billing/clusters?bucketSize=hour&lastN=1", None).await;
+        assert_eq!(status, 200, "{billing}");
+        let records = billing["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1, "{billing}");
+        assert_eq!(records[0]["clusterId"], id);
+        assert!(records[0]["gpuAmount"].as_f64().unwrap() > 0.0);
+        assert_eq!(billing["metadata"]["uniqueClusterCount"], 1);
+        let (_, _, pods) =
+            common::send(&client, &base, &key, "GET", "/v2/billing/pods?bucketSize=hour&lastN=1", None).await;
+        assert!(pods["records"].as_array().unwrap().is_empty(), "members are not billed as pods: {pods}");
+        let (_, _, account) =
+            common::send(&client, &base, &key, "GET", "/v2/billing?bucketSize=hour&lastN=1", None).await;
+        assert!(account["records"][0]["clusterGpuAmount"].as_f64().unwrap() > 0.0, "{account}");
+        common::send(&client, &base, &key, "DELETE", &format!("/v2/clusters/{id}"), None).await;
+        assert_documented(&emulator);
+    })
+    .await;
+}

@@ -66,6 +66,12 @@ async fn a_cluster_launches_ready_with_every_node_named() {
         let refused = fleet.terminate(&member).await.unwrap_err();
         assert_eq!(refused.status(), Some(409), "{refused}");
 
+        // The cost report reads RunPod's cluster billing: the members' time, billed to the cluster.
+        let now = chrono::Utc::now();
+        let costs = fleet.costs(now - chrono::Duration::hours(1), now + chrono::Duration::seconds(1)).await.unwrap();
+        let billed = costs.entries.iter().find(|e| e.billable == gpucloud::model::billing::Billable::Cluster);
+        assert!(billed.is_some_and(|e| e.id == cluster.id.id() && e.usd > 0.0), "{:?}", costs.entries);
+
         fleet.delete_cluster(&cluster.id).await.unwrap();
         assert!(emulator.live_pods().is_empty(), "the delete ended every member");
         assert!(emulator.clusters().is_empty());
