@@ -522,7 +522,7 @@ pub struct LsArgs {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// provider:id, e.g. runpod:xedezhzb9la3ye.
+    /// provider:id of a pod or a RunPod cluster, e.g. runpod:xedezhzb9la3ye.
     #[arg(value_parser = parse_pod_id)]
     pub pod: gpucloud::PodId,
     /// Print JSON.
@@ -532,7 +532,8 @@ pub struct GetArgs {
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
-    /// One or more provider:id.
+    /// One or more provider:id: pods, RunPod clusters, or a cluster's members (which delete
+    /// the whole cluster).
     #[arg(required = true, value_parser = parse_pod_id)]
     pub pods: Vec<gpucloud::PodId>,
 }

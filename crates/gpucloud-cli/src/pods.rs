@@ -35,7 +35,21 @@ pub(crate) async fn ls(cli: &Cli, args: &cli::LsArgs) -> Result<(), Error> {
 
 pub(crate) async fn get(cli: &Cli, args: &cli::GetArgs) -> Result<(), Error> {
     let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
-    let pod = session.fleet.get(&args.pod).await?;
+    let pod = match session.fleet.get(&args.pod).await {
+        Ok(pod) => pod,
+        // Not a pod: a cluster's id?
+        Err(e) if e.is_not_found() => {
+            let id = gpucloud::ClusterId::new(args.pod.provider(), args.pod.id());
+            let Ok(cluster) = session.fleet.get_cluster(&id).await else { return Err(e) };
+            if args.json {
+                render::print_json(&render::cluster_json(&cluster));
+            } else {
+                render::clusters_table(std::slice::from_ref(&cluster));
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     if args.json {
         render::print_json(&render::pod_json(&pod));
     } else {

@@ -111,10 +111,13 @@ async fn up_nodes_ls_and_down_of_a_member_delete_the_whole_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn down_of_a_cluster_id_deletes_it() {
+async fn get_and_down_of_a_cluster_id() {
     let emulator = emulator().await;
     let cluster = json(&run(up_cluster(&emulator, "2", "1h")).await);
     let id = cluster["id"].as_str().unwrap();
+    // `get` of a cluster id shows the cluster.
+    let shown = json(&run(against(&emulator, &["get", id, "--json"])).await);
+    assert_eq!((shown["id"].as_str(), shown["nodes"].as_array().map(Vec::len)), (Some(id), Some(2)));
     let output = run(against(&emulator, &["down", id])).await;
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains(&format!("deleted cluster {id} and its 2 nodes")));

@@ -228,3 +228,34 @@ async fn a_member_in_error_deletes_that_cluster_and_the_launch_fails_over_to_the
     })
     .await;
 }
+
+#[tokio::test]
+async fn waiting_on_a_16_node_cluster_costs_one_request_per_poll() {
+    common::bounded("waiting_on_a_16_node_cluster_costs_one_request_per_poll", Duration::from_secs(60), async {
+        // Nodes run after 1 s; the client polls every 50 ms: about 20 polls before they run.
+        let emulator = common::emulator(Duration::from_secs(1), FaultConfig::none()).await;
+        let fleet = Fleet::new().with(common::runpod(&emulator)).with_cleanup_timeout(Duration::from_secs(10));
+        let cluster = fleet
+            .launch_cluster(&ClusterRequest {
+                ready_timeout: Duration::from_secs(30),
+                ..ClusterRequest::new("H100_80GB", 1, 16, "big")
+            })
+            .await
+            .unwrap();
+        assert_eq!(cluster.nodes.len(), 16);
+        let routes = emulator.stats().requests_by_route;
+        let count = |route: &str| routes.get(route).copied().unwrap_or(0);
+        let summaries = count("GET /v2/clusters/{id}");
+        let member_reads = count("GET /v2/clusters/{id}/pods");
+        println!("16 nodes: {summaries} summary reads, {member_reads} member reads, {routes:?}");
+        assert!(summaries >= 5, "it waited: {summaries}");
+        // One summary per poll, however many nodes; members read once at create and once ready
+        // (never per node, never per poll while nodes start).
+        assert!(member_reads <= 3, "{member_reads}");
+        assert_eq!(count("GET /v2/pods/{id}"), 0, "no node is read on its own");
+        assert_eq!(count("GET /v2/pods"), 0, "no pod list is read to wait");
+        fleet.delete_cluster(&cluster.id).await.unwrap();
+        assert!(emulator.live_pods().is_empty());
+    })
+    .await;
+}
