@@ -111,6 +111,9 @@ pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Resul
         eprintln!("gpucloud: launching a cluster of {nodes} nodes; the command runs on every node, fail fast");
     }
     let outcome = session.fleet.run_on_cluster(&job, &output, shutdown.received()).await?;
+    if let Some(reason) = &outcome.member_left {
+        eprintln!("gpucloud: a member of the cluster left RUNNING ({reason}); every node was stopped");
+    }
     if let Some((rank, code)) = outcome.first_failure {
         let code = code.map_or_else(|| "without an exit status (connection lost)".to_string(), |c| format!("with {c}"));
         eprintln!("gpucloud: rank {rank} failed first, {code}; the other nodes were stopped");
@@ -121,6 +124,7 @@ pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Resul
         render::print_json(&serde_json::json!({
             "cluster": outcome.cluster.id.to_string(), "exit_code": outcome.exit_code, "exit_codes": codes,
             "first_failure": outcome.first_failure.map(|(rank, code)| serde_json::json!({"rank": rank, "exit_code": code})),
+            "member_left": outcome.member_left,
             "kept": outcome.kept, "deletion_error": outcome.deletion_error.as_ref().map(ToString::to_string),
         }));
     } else if outcome.kept {

@@ -84,13 +84,37 @@ fn every_node_agrees_on_rank_world_size_and_hostfile() {
         // Fail fast: rank 1 fails at once; the others, sleeping, are stopped; its status is the job's.
         let started = std::time::Instant::now();
         let failing = "if [ \"$NODE_RANK\" = 1 ]; then exit 3; fi; sleep 60";
-        let job = ClusterJob { cluster: request, command: vec!["sh".into(), "-c".into(), failing.into()], keep: true };
+        let job = ClusterJob { cluster: request.clone(), command: vec!["sh".into(), "-c".into(), failing.into()], keep: true };
         let outcome = fleet.run_on_cluster(&job, &|_, _| {}, std::future::pending()).await.unwrap();
         assert_eq!(outcome.exit_code, 3);
         assert_eq!(outcome.first_failure, Some((1, Some(3))));
         assert_eq!(outcome.exit_codes.get(&0), Some(&None), "rank 0 was stopped: {:?}", outcome.exit_codes);
         assert!(started.elapsed() < Duration::from_secs(45), "stopped, not waited out: {:?}", started.elapsed());
         assert!(!outcome.kept, "a failed job's cluster is deleted even with keep");
+        assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty());
+
+        // A member that leaves RUNNING mid-job (its machine died) stops the job on every node.
+        let started = std::time::Instant::now();
+        let command = vec!["sh".into(), "-c".into(), "touch job-started; sleep 60".into()];
+        let job = ClusterJob { cluster: request.clone(), command, keep: false };
+        let dying = async {
+            // Once the job's command runs on every node, a member dies.
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let members: Vec<_> = emulator.live_pods().into_iter().filter(|p| p.cluster.is_some()).collect();
+                let running = |id: &str| emulator.pod_dir(gpucloud_emulator::Api::RunPod, id).join("job-started").exists();
+                if members.len() == 3 && members.iter().all(|m| running(&m.id)) {
+                    assert!(emulator.fail_pod(gpucloud_emulator::Api::RunPod, &members[2].id));
+                    return;
+                }
+            }
+        };
+        let (outcome, ()) = tokio::join!(fleet.run_on_cluster(&job, &|_, _| {}, std::future::pending()), dying);
+        let outcome = outcome.unwrap();
+        assert!(outcome.member_left.as_deref().is_some_and(|m| m.contains("ERROR")), "{:?}", outcome.member_left);
+        assert_eq!(outcome.exit_code, 1);
+        assert!(outcome.exit_codes.values().all(Option::is_none), "every node was stopped: {:?}", outcome.exit_codes);
+        assert!(started.elapsed() < Duration::from_secs(45), "{:?}", started.elapsed());
         assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty());
     }));
 }

@@ -3,8 +3,10 @@
 //! The cluster is launched all or nothing ([`Fleet::launch_cluster`], with the environment
 //! contract written on every node), the command runs on every node at once with the contract
 //! loaded (`. ~/.gpucloud/env`), its output handed on line by line with the node's rank, and
-//! when any node's command fails (a non-zero exit, a lost connection) the others are interrupted
-//! (SIGINT to their process groups, then SIGKILL, as [`RemoteSession::run_interruptible`] does).
+//! when any node's command fails (a non-zero exit, a lost connection) or a member leaves
+//! `RUNNING` (one cluster summary read per poll interval while the job runs: `pods.byStatus`),
+//! the others are interrupted (SIGINT to their process groups, then SIGKILL, as
+//! [`RemoteSession::run_interruptible`] does).
 //! The exit status is the first failing node's; 0 when every node succeeded. Then the cluster is
 //! deleted and the deletion confirmed, unless [`ClusterJob::keep`] is set and every node
 //! succeeded. A cancel (the CLI's SIGINT/SIGTERM/SIGHUP) interrupts every node and deletes the
@@ -39,7 +41,11 @@ pub struct ClusterJobOutcome {
     /// The first node to fail: its rank, and its exit status (`None`: it failed without one, a
     /// lost connection).
     pub first_failure: Option<(u32, Option<i32>)>,
-    /// The job's exit status: the first failing node's (1 when it has none), else 0.
+    /// A member left `RUNNING` while the job ran (what the cluster's summary said); the job was
+    /// stopped then.
+    pub member_left: Option<String>,
+    /// The job's exit status: the first failing node's (1 when it has none, or a member left
+    /// `RUNNING` first), else 0.
     pub exit_code: i32,
     /// Whether the cluster was kept ([`ClusterJob::keep`] and every node succeeded).
     pub kept: bool,
@@ -115,14 +121,42 @@ impl Fleet {
             }
         });
         let all = futures::future::join_all(runs);
+        // A member that leaves RUNNING stops the job too: one summary read per poll interval.
+        let provisioner = self.provisioner(cluster.provider)?;
+        let member_left = std::sync::Mutex::new(None::<String>);
+        let watch = async {
+            loop {
+                tokio::time::sleep(provisioner.poll_interval()).await;
+                match provisioner.cluster_summary(&cluster.id).await {
+                    Ok(summary) if !summary.all_running() => {
+                        *member_left.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(format!("nodes by status: {}", summary.progress_text()));
+                        stop.send_replace(true);
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::debug!(cluster = %cluster.id, %error, "reading the cluster during the job failed")
+                    }
+                }
+            }
+        };
+        let watched = async {
+            tokio::pin!(all);
+            tokio::select! {
+                codes = &mut all => codes,
+                () = watch => all.await,
+            }
+        };
         let exit_codes: BTreeMap<u32, Option<i32>> = tokio::select! {
-            codes = all => codes.into_iter().collect(),
+            codes = watched => codes.into_iter().collect(),
             // Cancelled: `all` is dropped, which ends every session (their masters with them).
             () = &mut cancel => BTreeMap::new(),
         };
         let was_cancelled = cancelled.load(std::sync::atomic::Ordering::SeqCst);
         let first_failure = first_failure.into_inner().unwrap_or_else(|e| e.into_inner());
-        let kept = job.keep && first_failure.is_none() && !was_cancelled;
+        let member_left = member_left.into_inner().unwrap_or_else(|e| e.into_inner());
+        let kept = job.keep && first_failure.is_none() && member_left.is_none() && !was_cancelled;
         let deletion_error = if kept { None } else { self.delete_cluster(&cluster.id).await.err() };
         if was_cancelled {
             return match deletion_error {
@@ -130,11 +164,11 @@ impl Fleet {
                 None => Err(Error::Cancelled),
             };
         }
-        let exit_code = match first_failure {
-            Some((_, Some(code))) => code,
-            Some((_, None)) => 1,
-            None => 0,
+        let exit_code = match (first_failure, &member_left) {
+            (Some((_, Some(code))), _) => code,
+            (Some(_), _) | (None, Some(_)) => 1,
+            (None, None) => 0,
         };
-        Ok(ClusterJobOutcome { cluster, exit_codes, first_failure, exit_code, kept, deletion_error })
+        Ok(ClusterJobOutcome { cluster, exit_codes, first_failure, member_left, exit_code, kept, deletion_error })
     }
 }
