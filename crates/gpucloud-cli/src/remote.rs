@@ -61,6 +61,10 @@ impl OutputSink for PassThrough {
     fn bytes(&mut self, stream: Stream, bytes: &[u8]) {
         pass_through(stream, bytes, false);
     }
+
+    fn wants_lines(&self) -> bool {
+        false
+    }
 }
 
 /// Says what a shell-defined exit status usually means (127: not found), on stderr.
@@ -82,6 +86,8 @@ pub async fn run(session: &Session, args: &RunArgs, mut request: gpucloud::Launc
     job.setup = args.setup.clone();
     job.downloads = args.downloads.clone();
     job.keep = args.keep;
+    // Output is passed through as bytes; lines are not shown (the tail is kept either way).
+    job.output_lines = false;
     job.deadline = args.deadline;
     job.session =
         SessionOptions { identity_file: private_key(args.up.ssh_key.as_deref()), ..SessionOptions::default() };

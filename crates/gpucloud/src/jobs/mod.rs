@@ -71,6 +71,11 @@ pub struct Job {
     pub deadline: Option<Duration>,
     /// How to connect ([`SessionOptions::identity_file`] defaults to none: the user's ssh).
     pub session: SessionOptions,
+    /// Whether the output is also split into lines for [`JobEvent::Output`] (yes by default).
+    /// A byte pass-through that reads only [`JobEvent::OutputBytes`] turns it off: splitting a
+    /// large output into lines costs most of the CPU of streaming it. The outcome's tail is
+    /// kept either way ([`crate::remote::OutputSink::wants_lines`]).
+    pub output_lines: bool,
 }
 
 impl Job {
@@ -90,6 +95,7 @@ impl Job {
             keep: false,
             deadline: None,
             session: SessionOptions::default(),
+            output_lines: true,
         }
     }
 }
@@ -388,6 +394,7 @@ struct Ran {
 /// Hands a command's output to the job's progress, lines and bytes.
 struct ProgressSink<'p, P> {
     progress: &'p mut P,
+    lines: bool,
 }
 
 impl<P: FnMut(JobEvent<'_>) + Send> OutputSink for ProgressSink<'_, P> {
@@ -397,6 +404,10 @@ impl<P: FnMut(JobEvent<'_>) + Send> OutputSink for ProgressSink<'_, P> {
 
     fn bytes(&mut self, stream: Stream, bytes: &[u8]) {
         (self.progress)(JobEvent::OutputBytes(stream, bytes));
+    }
+
+    fn wants_lines(&self) -> bool {
+        self.lines
     }
 }
 
@@ -430,7 +441,7 @@ async fn run_on_pod(
         let result = session
             .run_interruptible(
                 &in_dir(RemoteCommand::script(setup.clone())),
-                &mut ProgressSink { progress: &mut *progress },
+                &mut ProgressSink { progress: &mut *progress, lines: job.output_lines },
                 interrupt.notified(),
             )
             .await?;
@@ -446,7 +457,7 @@ async fn run_on_pod(
     let result = session
         .run_interruptible(
             &in_dir(RemoteCommand::new(job.command.clone())),
-            &mut ProgressSink { progress: &mut *progress },
+            &mut ProgressSink { progress: &mut *progress, lines: job.output_lines },
             interrupt.notified(),
         )
         .await?;
