@@ -67,6 +67,7 @@ mod faults;
 mod logs;
 mod middleware;
 mod primeintellect;
+mod procs;
 mod quota;
 mod request_log;
 mod routes;
@@ -142,6 +143,7 @@ impl Emulator {
             quota: Mutex::new(quota::QuotaState::default()),
             response_checks: Mutex::default(),
             request_log: config.log_requests.as_deref().map(request_log::RequestLog::open).transpose()?,
+            base_url: format!("http://{addr}"),
             config,
         });
         let app = routes::app(&inner);
@@ -171,6 +173,12 @@ impl Emulator {
     /// The API key it accepts.
     pub fn api_key(&self) -> &str {
         &self.inner.config.api_key
+    }
+
+    /// The pod-scoped `RUNPOD_API_KEY` RunPod pod `id` was given (in its environment), for
+    /// tests: accepted for that pod's own routes only.
+    pub fn pod_scoped_key(&self, id: &str) -> Option<String> {
+        self.inner.state().pods.iter().find(|p| p.api == Api::RunPod && p.id == id).map(|p| p.pod_key.clone())
     }
 
     /// Pods that are not terminated.
@@ -368,8 +376,11 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        // The pods' directories go with the emulator (their listeners stop with it).
-        let _ = std::fs::remove_dir_all(&self.inner.state().home_root);
+        // The pods' directories go with the emulator (their listeners stop with it), and so do
+        // the processes they started, detached ones included.
+        let root = self.inner.state().home_root.clone();
+        procs::kill_marked(&root, true);
+        let _ = std::fs::remove_dir_all(&root);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

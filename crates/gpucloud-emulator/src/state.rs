@@ -134,6 +134,10 @@ pub struct EmulatedPod {
     pub args: String,
     /// RunPod: a CPU pod's CPU flavor (`cpu3c`); `None` for a GPU pod.
     pub cpu_flavor: Option<String>,
+    /// RunPod: the pod-scoped `RUNPOD_API_KEY` injected into the pod, accepted for this pod's
+    /// own routes only (`/v2/pods/{id}`...).
+    #[serde(skip)]
+    pub pod_key: String,
 }
 
 /// What a create decides about a new pod; [`State::add_pod`] assigns the rest.
@@ -366,6 +370,11 @@ impl State {
             locked: false,
             args: new.args,
             cpu_flavor: new.cpu_flavor,
+            // Not from the seeded generator: a key others could predict would open the pod.
+            pod_key: {
+                let mut rng = rand::rng();
+                format!("pod-{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
+            },
         };
         self.pods.push(pod.clone());
         pod
@@ -386,9 +395,17 @@ impl State {
             pod.terminated = true;
             pod.terminated_at = Some(now_rfc3339());
         }
-        // Its directory goes with it (see `ssh`): what ran there is gone, as on a real pod.
-        let _ = std::fs::remove_dir_all((self.pod_home)(&self.home_root, api, id));
+        // Its directory goes with it (see `ssh`): what ran there is gone, as on a real pod, and
+        // so is every process it started, detached ones included.
+        let home = (self.pod_home)(&self.home_root, api, id);
+        crate::procs::kill_marked_soon(home.clone());
+        let _ = std::fs::remove_dir_all(home);
         true
+    }
+
+    /// Kills every process pod `id` started, detached ones included ([`crate::procs`]).
+    pub fn kill_pod_processes(&self, api: Api, id: &str) {
+        crate::procs::kill_marked_soon((self.pod_home)(&self.home_root, api, id));
     }
 
     pub fn pod_mut(&mut self, api: Api, id: &str) -> Option<&mut EmulatedPod> {

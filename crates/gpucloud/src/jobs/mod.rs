@@ -27,6 +27,11 @@
 //! the downloads that failed, and the time each phase took: create accepted, provider running,
 //! SSH answering, sync, setup, run, download, teardown.
 
+pub mod detached;
+pub mod supervisor;
+
+pub use detached::{DEFAULT_LINGER, Guards, JobReport, JobState, LogPiece, Submitted};
+
 use crate::fleet::LaunchEvent;
 use crate::model::error::{Error, Result};
 use crate::model::{Pod, PodStatus};
@@ -71,6 +76,9 @@ pub struct Job {
     pub deadline: Option<Duration>,
     /// How to connect ([`SessionOptions::identity_file`] defaults to none: the user's ssh).
     pub session: SessionOptions,
+    /// A detached job ([`Fleet::submit`]): how long its pod stays after the command ended, so
+    /// that results can be collected (default [`DEFAULT_LINGER`]); then its watchdog ends it.
+    pub linger: Duration,
 }
 
 impl Job {
@@ -90,6 +98,7 @@ impl Job {
             keep: false,
             deadline: None,
             session: SessionOptions::default(),
+            linger: DEFAULT_LINGER,
         }
     }
 }
