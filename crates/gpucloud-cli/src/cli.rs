@@ -87,6 +87,9 @@ pub enum Command {
     /// together. Exits with COMMAND's exit status (1 when it was 0 but a download failed; 7 when
     /// the pod's termination could not be confirmed; gpucloud's own codes when the launch fails).
     Run(RunArgs),
+    /// Detached jobs (`run --detach`): list, logs, wait, download, cancel.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Run COMMAND on a running pod over SSH, output streamed; exits with its exit status.
     Exec(ExecArgs),
     /// Copy files or directories to or from a pod: one side is POD:PATH (POD as provider:id);
@@ -322,9 +325,103 @@ pub struct RunArgs {
     /// shorter), so `gpucloud reap` ends the pod if this process is killed.
     #[arg(long, value_parser = parse_duration)]
     pub deadline: Option<std::time::Duration>,
+    /// Start COMMAND under a supervisor on the pod and return at once, printing the job's id
+    /// (the pod's id; `--json`: an object with `id`). It survives this process and the SSH
+    /// connection. Follow it with `gpucloud jobs logs|wait|download|cancel ID`. On RunPod a
+    /// watchdog on the pod ends the pod --linger after COMMAND ends (never with --keep) and at
+    /// --deadline in every case, with the pod's own scoped key. PrimeIntellect gives a pod no
+    /// key of its own: there --ttl or --deadline is required, and only that lease and a running
+    /// `gpucloud reap` end the pod. --download is not used (`jobs download` collects).
+    #[arg(long)]
+    pub detach: bool,
+    /// With --detach: how long the pod stays after COMMAND ended, for `jobs wait`, `logs` and
+    /// `download` to collect (e.g. 10m).
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub linger: std::time::Duration,
     /// The command and its arguments (after --).
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Detached jobs: gpucloud's job pods from the providers' lists, each asked over SSH what it
+    /// runs (no local database).
+    Ls {
+        /// Only these providers (primeintellect, runpod); repeatable.
+        #[arg(long = "provider", value_parser = parse_provider)]
+        providers: Vec<Provider>,
+        /// Private key to log in with (default: the key each pod was launched with).
+        #[arg(long)]
+        ssh_key: Option<std::path::PathBuf>,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the job's log (stdout and stderr as written). --follow keeps printing until the
+    /// command has ended and its log is read to the end, then exits with its status; a lost
+    /// connection is reopened and the log resumed at the next byte.
+    Logs {
+        /// The job's id (its pod's: provider:id).
+        #[arg(value_parser = parse_pod_id)]
+        id: gpucloud::PodId,
+        /// Keep printing until the command ends.
+        #[arg(long, short)]
+        follow: bool,
+        /// Start at this byte of the log (to resume where an earlier reader stopped).
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Private key to log in with (default: the key the pod was launched with).
+        #[arg(long)]
+        ssh_key: Option<std::path::PathBuf>,
+        /// How often to look for more (e.g. 1s).
+        #[arg(long, value_parser = parse_duration, default_value = "1s")]
+        poll: std::time::Duration,
+    },
+    /// Wait until the job's command has ended; exit with its status.
+    Wait {
+        /// The job's id (provider:id).
+        #[arg(value_parser = parse_pod_id)]
+        id: gpucloud::PodId,
+        /// Give up after this long (exit 5).
+        #[arg(long, value_parser = parse_duration, default_value = "24h")]
+        timeout: std::time::Duration,
+        /// How often to ask the pod.
+        #[arg(long, value_parser = parse_duration, default_value = "5s")]
+        poll: std::time::Duration,
+        /// Then terminate the pod at once (the results collected).
+        #[arg(long)]
+        end: bool,
+        /// Private key to log in with (default: the key the pod was launched with).
+        #[arg(long)]
+        ssh_key: Option<std::path::PathBuf>,
+    },
+    /// Copy REMOTE (relative to the job's directory) from the job's pod into the local
+    /// directory LOCAL.
+    Download {
+        /// The job's id (provider:id).
+        #[arg(value_parser = parse_pod_id)]
+        id: gpucloud::PodId,
+        /// REMOTE:LOCAL.
+        #[arg(value_parser = parse_download)]
+        spec: (String, std::path::PathBuf),
+        /// Private key to log in with (default: the key the pod was launched with).
+        #[arg(long)]
+        ssh_key: Option<std::path::PathBuf>,
+    },
+    /// Stop the job's command (SIGTERM to its process group, SIGKILL 10 s later) and terminate
+    /// its pod, confirming it (--keep: keep the pod).
+    Cancel {
+        /// The job's id (provider:id).
+        #[arg(value_parser = parse_pod_id)]
+        id: gpucloud::PodId,
+        /// Keep the pod running.
+        #[arg(long)]
+        keep: bool,
+        /// Private key to log in with (default: the key the pod was launched with).
+        #[arg(long)]
+        ssh_key: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod cli;
 mod cost;
 mod emulator;
 mod exit;
+mod jobs;
 mod launch;
 mod offers;
 mod pods;
@@ -44,7 +45,23 @@ async fn run(cli: &Cli) -> Result<(), Error> {
             let session =
                 setup::limited_session(cli, &args.up.providers, Duration::from_secs(2), args.up.ready.into(), limits)
                     .await?;
+            if args.detach {
+                return jobs::submit(&session, args, request).await;
+            }
             let code = remote::run(&session, args, request).await?;
+            REMOTE_EXIT.store(code, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+        Command::Jobs(command) => {
+            let only: Vec<Provider> = match command {
+                cli::JobsCommand::Ls { providers, .. } => providers.clone(),
+                cli::JobsCommand::Logs { id, .. }
+                | cli::JobsCommand::Wait { id, .. }
+                | cli::JobsCommand::Download { id, .. }
+                | cli::JobsCommand::Cancel { id, .. } => vec![id.provider()],
+            };
+            let session = setup::session(cli, &only, Duration::from_secs(2)).await?;
+            let code = jobs::jobs(&session, command).await?;
             REMOTE_EXIT.store(code, std::sync::atomic::Ordering::SeqCst);
             Ok(())
         }
