@@ -39,6 +39,7 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Extend(args) => pods::extend(cli, args).await,
         Command::Reap(args) => reap::reap(cli, args).await,
         Command::Run(args) => {
+            launch::check_spot(&args.up)?;
             let mut request = launch::launch_request(&args.up);
             request.ssh_public_key = args.up.ssh_key.as_deref().map(launch::read_public_key).transpose()?;
             let limits = setup::Limits { max_burn: args.up.max_burn, usd_per_eur: args.up.usd_per_eur };

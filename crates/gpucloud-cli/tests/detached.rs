@@ -52,7 +52,7 @@ async fn finish(mut cmd: Command, what: &'static str, limit: Duration) -> std::p
         Ok(output) => output.unwrap(),
         Err(_) => {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("{TEST}: {what} still running after {limit:?} (time bound of the test)");
+            panic!("{what}: still running after {limit:?} (time bound of the test)");
         }
     }
 }
@@ -74,7 +74,7 @@ async fn a_detached_job_survives_its_launcher_and_is_followed_waited_collected_a
     // --detach without a lease may land on PrimeIntellect: refused, saying why (exit 2).
     let mut cmd = gpucloud(&emulator, &state);
     cmd.args(["run", "--detach", "--gpu", "H100_80GB", "--ssh-key"]).arg(dir.join("key.pub")).args(["--", "true"]);
-    let output = finish(cmd, "run --detach without a lease", Duration::from_secs(30)).await;
+    let output = finish(cmd, "a_detached_job_survives_its_launcher_and_is_followed_waited_collected_and_ends_itself: run --detach without a lease", Duration::from_secs(30)).await;
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("only the lease and a running reaper"));
 
@@ -143,7 +143,7 @@ async fn a_detached_job_survives_its_launcher_and_is_followed_waited_collected_a
     assert!(!first.is_empty(), "jobs logs --follow: {}", String::from_utf8_lossy(&followed.stderr));
     let mut cmd = gpucloud(&emulator, &state);
     cmd.args(["jobs", "logs", &id, "--follow", "--poll", "1s", "--offset", &first.len().to_string()]);
-    let rest = finish(cmd, "jobs logs --follow --offset", Duration::from_secs(30)).await;
+    let rest = finish(cmd, "a_detached_job_survives_its_launcher_and_is_followed_waited_collected_and_ends_itself: jobs logs --follow --offset", Duration::from_secs(30)).await;
     assert_eq!(
         rest.status.code(),
         Some(4),
@@ -157,18 +157,33 @@ async fn a_detached_job_survives_its_launcher_and_is_followed_waited_collected_a
     // ls shows it; wait exits with its status; download collects.
     let mut cmd = gpucloud(&emulator, &state);
     cmd.args(["jobs", "ls", "--json"]);
-    let ls = finish(cmd, "jobs ls", Duration::from_secs(30)).await;
+    let ls = finish(
+        cmd,
+        "a_detached_job_survives_its_launcher_and_is_followed_waited_collected_and_ends_itself: jobs ls",
+        Duration::from_secs(30),
+    )
+    .await;
     assert!(ls.status.success(), "{}", String::from_utf8_lossy(&ls.stderr));
     let rows: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
     let row = rows.as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).unwrap_or_else(|| panic!("{rows}"));
     assert_eq!(row["state"], serde_json::json!({"state": "exited", "code": 4}), "{row}");
     let mut cmd = gpucloud(&emulator, &state);
     cmd.args(["jobs", "wait", &id, "--poll", "1s"]);
-    let wait = finish(cmd, "jobs wait", Duration::from_secs(30)).await;
+    let wait = finish(
+        cmd,
+        "a_detached_job_survives_its_launcher_and_is_followed_waited_collected_and_ends_itself: jobs wait",
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(wait.status.code(), Some(4), "{}", String::from_utf8_lossy(&wait.stderr));
     let mut cmd = gpucloud(&emulator, &state);
     cmd.args(["jobs", "download", &id]).arg(format!("out:{}", dir.join("results").display()));
-    let download = finish(cmd, "jobs download", Duration::from_secs(30)).await;
+    let download = finish(
+        cmd,
+        "a_detached_job_survives_its_launcher_and_is_followed_waited_collected_and_ends_itself: jobs download",
+        Duration::from_secs(30),
+    )
+    .await;
     assert!(download.status.success(), "{}", String::from_utf8_lossy(&download.stderr));
     assert_eq!(std::fs::read_to_string(dir.join("results/out/acc")).unwrap(), "0.9\n");
 
@@ -180,4 +195,29 @@ async fn a_detached_job_survives_its_launcher_and_is_followed_waited_collected_a
     }
     eprintln!("{TEST}: took {:?}", started.elapsed());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_spot_on_runpod_alone_is_refused_saying_why() {
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let state = std::env::temp_dir().join(format!("gpucloud-cli-detached-{}-spot", std::process::id()));
+    for args in [&["up", "--spot"][..], &["run", "--detach", "--ttl", "1h", "--spot"][..]] {
+        let mut cmd = gpucloud(&emulator, &state);
+        cmd.args(args).args(["--gpu", "H100_80GB", "--provider", "runpod"]);
+        if args[0] == "run" {
+            cmd.args(["--", "true"]);
+        }
+        let output = finish(
+            cmd,
+            "up_spot_on_runpod_alone_is_refused_saying_why: up or run --spot --provider runpod",
+            Duration::from_secs(30),
+        )
+        .await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("RunPod removed them in 2026"), "{stderr}");
+    }
+    assert_eq!(emulator.stats().creates, 0, "nothing created in its place");
+    let _ = std::fs::remove_dir_all(&state);
 }
