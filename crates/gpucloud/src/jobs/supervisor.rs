@@ -76,12 +76,27 @@ echo "started $(cat "$d/pid")"
 /// the pod after LINGER_S (at once when `collected` appears) unless KEEP. Ending the pod is
 /// RunPod's `DELETE /v2/pods/$RUNPOD_POD_ID` with the pod-scoped `$RUNPOD_API_KEY` RunPod puts in
 /// every pod, at `$RUNPOD_API_BASE_URL` (default RunPod's server); a failed call is retried
-/// every 10 s (each call bounded to 20 s). Without those variables (PrimeIntellect) it can stop
+/// every 10 s (each call bounded to 20 s). The variables are read from the environment, else
+/// from `/etc/rp_environment` (where RunPod's images put them for SSH logins), else from the
+/// container's first process. Without those variables (PrimeIntellect) it can stop
 /// the command at the deadline but cannot end the pod, and says so in `watchdog.log`.
 fn watchdog_script() -> String {
     format!(
         r#"d="$HOME/{JOB_DIR}"
 linger=$1; deadline_in=$2; keep=$3
+# An SSH session may not carry the container's environment: RunPod's images write it to
+# /etc/rp_environment for login shells; the container's first process has it too.
+if [ -z "$RUNPOD_POD_ID" ] || [ -z "$RUNPOD_API_KEY" ]; then
+  if [ -r /etc/rp_environment ]; then . /etc/rp_environment; fi
+fi
+if [ -z "$RUNPOD_POD_ID" ] || [ -z "$RUNPOD_API_KEY" ]; then
+  if [ -r /proc/1/environ ]; then
+    for v in RUNPOD_POD_ID RUNPOD_API_KEY RUNPOD_API_BASE_URL; do
+      val=$(tr '\000' '\n' < /proc/1/environ | sed -n "s/^$v=//p" | head -n 1)
+      [ -n "$val" ] && eval "[ -n \"\${{$v}}\" ] || export $v=\"\$val\""
+    done
+  fi
+fi
 start=$(date +%s)
 if [ "$deadline_in" = "-" ]; then deadline=""; else deadline=$((start + deadline_in)); fi
 log() {{ echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $*" >> "$d/watchdog.log"; }}
@@ -183,4 +198,36 @@ exit 0
 /// Tells the watchdog the results are collected: it ends the pod at once.
 pub(crate) fn collected_script() -> String {
     format!(r#"touch "$HOME/{JOB_DIR}/collected""#)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sh -n`: the scripts parse as POSIX shell (dash where it is `sh`).
+    fn parses(script: &str) {
+        let status = std::process::Command::new("sh").args(["-n", "-c", script]).status().unwrap();
+        assert!(status.success(), "does not parse:\n{script}");
+    }
+
+    #[test]
+    fn every_script_parses_as_posix_shell() {
+        let settings =
+            WatchdogSettings { linger: Duration::from_secs(5), deadline_in: Some(Duration::from_secs(9)), keep: false };
+        parses(&start_script("echo 'it''s' \"$HOME\"", "gpucloud job", &settings));
+        parses(&watchdog_script());
+        parses(&probe_script());
+        parses(&logs_script(10, 100));
+        parses(&cancel_script());
+        parses(&collected_script());
+    }
+
+    #[test]
+    fn the_watchdog_reads_the_pod_identity_from_the_pod_environment_when_the_session_lacks_it() {
+        let script = watchdog_script();
+        assert!(script.contains(". /etc/rp_environment"), "RunPod's SSH environment file");
+        assert!(script.contains("/proc/1/environ"), "the container's first process");
+        assert!(script.contains("${RUNPOD_API_BASE_URL:-https://api.runpod.io}/v2/pods/$RUNPOD_POD_ID"));
+        assert!(script.contains("curl -K -"), "the key goes to curl on stdin, not its command line");
+    }
 }
