@@ -28,6 +28,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask regen [--check] [--api NAME] [--from PATH|URL [--dry-run]]
        cargo xtask passes      (list the normalization passes with their reasons)
        cargo xtask soak [--cycles N] [--rate R] [--seed S] [--report FILE]   (full fault soak, release build)
+       cargo xtask job-soak [--jobs N] [--killed K] [--stream-mb M] [--rate R] [--report FILE]   (many `gpucloud run` jobs under SSH faults, release build)
        cargo xtask layers      (every facade import points down a layer; no file loops: ARCHITECTURE.md)
        cargo xtask build-cost [--runs N] [--gpucloud CHECKOUT] [--features LIST]   (cold build vs runpod-sdk 0.8.0)";
 
@@ -48,6 +49,36 @@ fn soak(mut args: impl Iterator<Item = String>) -> Result<bool, String> {
     }
     let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["test", "--release", "-p", "gpucloud", "--test", "soak", "--", "--nocapture"])
+        .envs(env)
+        .current_dir(repo_root())
+        .status()
+        .map_err(|e| format!("running cargo: {e}"))?;
+    Ok(status.success())
+}
+
+/// The full-size job soak (issue 26): the `job_soak` test of the CLI, in release mode, with the
+/// given size (default 20 jobs, 5 launchers killed, 1 GiB streamed).
+fn job_soak(mut args: impl Iterator<Item = String>) -> Result<bool, String> {
+    let mut env = vec![
+        ("GPUCLOUD_JOB_SOAK_JOBS", "20".to_string()),
+        ("GPUCLOUD_JOB_SOAK_KILLED", "5".to_string()),
+        ("GPUCLOUD_JOB_SOAK_STREAM_MB", "1024".to_string()),
+    ];
+    while let Some(arg) = args.next() {
+        let variable = match arg.as_str() {
+            "--jobs" => "GPUCLOUD_JOB_SOAK_JOBS",
+            "--killed" => "GPUCLOUD_JOB_SOAK_KILLED",
+            "--stream-mb" => "GPUCLOUD_JOB_SOAK_STREAM_MB",
+            "--rate" => "GPUCLOUD_JOB_SOAK_FAULT_RATE",
+            "--report" => "GPUCLOUD_JOB_SOAK_REPORT",
+            other => return Err(format!("unknown argument {other:?}")),
+        };
+        let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        env.retain(|(k, _)| *k != variable);
+        env.push((variable, value));
+    }
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--release", "-p", "gpucloud-cli", "--test", "job_soak", "--", "--nocapture"])
         .envs(env)
         .current_dir(repo_root())
         .status()
@@ -271,6 +302,14 @@ fn main() -> ExitCode {
             Ok(false) => ExitCode::FAILURE,
             Err(e) => {
                 eprintln!("xtask soak: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("job-soak") => match job_soak(args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("xtask job-soak: {e}");
                 ExitCode::FAILURE
             }
         },
