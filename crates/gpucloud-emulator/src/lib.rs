@@ -31,6 +31,9 @@
 //! - **Utilization**: RunPod pods report `runtime.gpus[].util`, idle (0) until set with
 //!   [`Emulator::set_gpu_utilization`] or `PUT /_emulator/pods/{id}/gpu-utilization`
 //!   (`{"percent": N}`).
+//! - **Spot interruptions**: [`Emulator::interrupt`] or `POST /_emulator/pods/{id}/interrupt`
+//!   ends a PrimeIntellect spot pod as the provider would (no request, status change, SSH cut,
+//!   optionally gone); spot pods report `isSpot: true`.
 //! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
 //! - **Coverage** ([`COVERAGE`]): RunPod v2 but clusters, PrimeIntellect's compute surface;
 //!   other documented operations answer `501` "not emulated" in the provider's error shape. The
@@ -86,7 +89,7 @@ pub use quota::{Quota, QuotaStats, QuotaWindow};
 pub use routes::COVERAGE;
 pub use ssh::BANNER as SSH_BANNER;
 pub use state::{
-    Api, Charge, ChargeKind, EMULATED_TEAMS, EmulatedPod, EmulatedSshKey, EmulatedVolume,
+    Api, Charge, ChargeKind, EMULATED_TEAMS, EmulatedPod, EmulatedSshKey, EmulatedVolume, Interruption,
     PRIMEINTELLECT_DISK_USD_PER_GB_HOUR, RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH, RUNPOD_VOLUME_USD_PER_GB_MONTH,
 };
 pub use strict::ResponseChecks;
@@ -309,6 +312,17 @@ impl Emulator {
                 seeded.created = std::time::Instant::now() - self.inner.config.ready_delay;
             }
         }
+    }
+
+    /// Interrupts PrimeIntellect spot pod `id` the way a provider reclaiming its capacity would,
+    /// with no request from anyone: its status leaves `ACTIVE` (`how`: `TERMINATED`, `STOPPED`,
+    /// or gone altogether, reads answering 404), its SSH connections are cut, its processes
+    /// (detached ones included) killed, and its bill closes. PrimeIntellect documents no
+    /// preemption notice or status, so none is given. Also `POST /_emulator/pods/{id}/interrupt`
+    /// (`{"how": "terminated" | "stopped" | "gone"}`). `Err` says why not: no such live pod, or
+    /// not spot capacity (on-demand pods are never interrupted).
+    pub fn interrupt(&self, id: &str, how: Interruption) -> Result<(), &'static str> {
+        self.inner.state().interrupt_pod(id, how)
     }
 
     /// Sets the GPU utilization, percent, that pod `id` reports on every GPU (RunPod's

@@ -68,6 +68,11 @@ pub struct EmulatedPod {
     pub stopped: bool,
     /// Terminated.
     pub terminated: bool,
+    /// Interrupted the way a provider reclaims spot capacity ([`crate::Emulator::interrupt`]):
+    /// nobody asked for the status it now has.
+    pub interrupted: bool,
+    /// Gone without a trace: its provider answers 404 for it (an interruption that removed it).
+    pub gone: bool,
     /// RFC 3339 creation time.
     pub created_at: String,
     #[serde(skip)]
@@ -174,6 +179,30 @@ pub(crate) struct NewPod {
     pub template_id: Option<String>,
     pub args: String,
     pub cpu_flavor: Option<String>,
+}
+
+/// How [`crate::Emulator::interrupt`] ends a spot pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Interruption {
+    /// Its status becomes `TERMINATED` (the default).
+    #[default]
+    Terminated,
+    /// Its status becomes `STOPPED`: it still exists, runs nothing and answers no SSH.
+    Stopped,
+    /// It is terminated and its record removed: reads answer 404, lists leave it out.
+    Gone,
+}
+
+impl Interruption {
+    /// Parses `terminated`, `stopped` or `gone`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "terminated" => Some(Self::Terminated),
+            "stopped" => Some(Self::Stopped),
+            "gone" => Some(Self::Gone),
+            _ => None,
+        }
+    }
 }
 
 /// A pod's lifecycle phase.
@@ -341,6 +370,8 @@ impl State {
             env: new.env,
             stopped: false,
             terminated: false,
+            interrupted: false,
+            gone: false,
             created_at: now_rfc3339(),
             created: Instant::now(),
             ssh_port,
@@ -401,6 +432,35 @@ impl State {
         crate::procs::kill_marked_soon(home.clone());
         let _ = std::fs::remove_dir_all(home);
         true
+    }
+
+    /// Interrupts PrimeIntellect spot pod `id` as a provider reclaiming its capacity would,
+    /// without any request: its status changes (`TERMINATED`, or `STOPPED`), its SSH
+    /// connections are cut and its processes killed, its bill closes; with
+    /// [`Interruption::Gone`] its record goes too (404). `Err` says why it cannot be.
+    pub fn interrupt_pod(&mut self, id: &str, how: Interruption) -> Result<(), &'static str> {
+        let api = Api::PrimeIntellect;
+        let Some(pod) = self.pod_mut(api, id).filter(|p| !p.terminated) else { return Err("no such live pod") };
+        if !pod.spot {
+            return Err("not a spot pod: only spot capacity is interrupted");
+        }
+        pod.interrupted = true;
+        match how {
+            Interruption::Stopped => {
+                self.stop_billing(api, id);
+                if let Some(pod) = self.pod_mut(api, id) {
+                    pod.stopped = true;
+                }
+                self.kill_pod_processes(api, id);
+            }
+            Interruption::Terminated | Interruption::Gone => {
+                self.terminate_pod(api, id);
+                if let Some(pod) = self.pod_mut(api, id) {
+                    pod.gone = how == Interruption::Gone;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Kills every process pod `id` started, detached ones included ([`crate::procs`]).
