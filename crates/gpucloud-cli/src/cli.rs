@@ -11,7 +11,8 @@ use gpucloud::Provider;
 ///
 /// Exit codes: 0 ok, 1 error, 2 bad usage or input (or a request over a size limit), 3 credentials or authentication,
 /// 4 no capacity, 5 timeout, 6 over budget, 7 (`run`) the job's pod could not be confirmed
-/// terminated (it may still be billing), whatever the command's status; a launch stopped by a
+/// terminated (it may still be billing), whatever the command's status, 8 (`run`, `jobs wait`)
+/// the job's spot pod was interrupted and no recovery was allowed or left; a launch stopped by a
 /// signal cleans up, then exits 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 /// `run` and `exec` otherwise exit with the remote command's status (127 included: the shell's
 /// "not found", with a hint on stderr).
@@ -235,7 +236,8 @@ pub struct UpArgs {
     /// With --pods: keep the pods that became ready even if others did not.
     #[arg(long, requires = "pods")]
     pub allow_partial: bool,
-    /// Allow spot (interruptible) offers; by default only on-demand capacity is launched.
+    /// Allow spot (interruptible) offers, PrimeIntellect's (RunPod has none): the cheapest
+    /// offer wins, spot or not; by default only on-demand capacity is launched.
     #[arg(long)]
     pub spot: bool,
     /// SSH public key to log in with (its file, or the private key's path with the .pub beside it):
@@ -338,6 +340,25 @@ pub struct RunArgs {
     /// `download` to collect (e.g. 10m).
     #[arg(long, value_parser = parse_duration, default_value = "5m")]
     pub linger: std::time::Duration,
+    /// With --spot: relaunch the job up to N times when its spot pod is interrupted (the provider
+    /// reads it gone or no longer ACTIVE, unasked; seen within one poll), through the usual
+    /// failover with the interrupted provider and data center tried last. One interruption more
+    /// (or any, with 0) ends `run` with exit 8. The command is run again from the start: carry its
+    /// progress with --checkpoint-dir.
+    #[arg(long, default_value_t = 0)]
+    pub recover: u32,
+    /// With --recover: relaunch on on-demand capacity after K interruptions (before, on spot
+    /// again, or on-demand when no spot offer can be started).
+    #[arg(long, value_name = "K")]
+    pub on_demand_after: Option<u32>,
+    /// A directory on the pod (relative to --remote-dir) where COMMAND keeps its checkpoints:
+    /// pulled back to this machine every --checkpoint-every while COMMAND runs and pushed to a
+    /// relaunched pod before COMMAND runs again (the outcome says how old it was).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<String>,
+    /// How often --checkpoint-dir is pulled back (e.g. 1m).
+    #[arg(long, value_parser = parse_duration, default_value = "1m", requires = "checkpoint_dir")]
+    pub checkpoint_every: std::time::Duration,
     /// The command and its arguments (after --).
     #[arg(last = true, required = true)]
     pub command: Vec<String>,

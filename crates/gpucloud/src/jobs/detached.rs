@@ -19,6 +19,7 @@ use super::supervisor::{self, WatchdogSettings};
 use super::{Job, JobEvent};
 use crate::Fleet;
 use crate::model::error::{Error, Result};
+use crate::model::spot::{Interruption, InterruptionSign, Place};
 use crate::model::{Pod, PodId, PodStatus, Provider};
 use crate::remote::{OutputLine, OutputSink, RemoteCommand, RemoteSession, SessionOptions, Stream};
 use std::time::Duration;
@@ -377,7 +378,9 @@ impl Fleet {
 
     /// Waits until the job's command has ended and returns its exit status, asking the pod every
     /// `poll`, for at most `timeout` ([`Error::Timeout`]). A pod that stops running first is an
-    /// error saying so (its status can no longer be read).
+    /// error saying so (its status can no longer be read); a spot pod that leaves `ACTIVE`
+    /// unasked, or that its provider no longer has, is [`Error::Interrupted`], seen within one
+    /// `poll` (see [`crate::jobs::spot`]; a detached job is not relaunched).
     pub async fn wait_job(
         &self,
         id: &PodId,
@@ -388,8 +391,46 @@ impl Fleet {
         let started = Instant::now();
         let waiting = async {
             let mut failures = 0;
+            let mut last_running: Option<(Instant, Pod)> = None;
+            let interrupted = |sign, last_running: &Option<(Instant, Pod)>| {
+                let (at, pod) = last_running.as_ref().map(|(at, pod)| (*at, Some(pod))).unwrap_or((started, None));
+                let ran_for = pod
+                    .and_then(|p| p.created_at)
+                    .and_then(|c| (chrono::Utc::now() - c).to_std().ok())
+                    .unwrap_or_default();
+                let price = pod.and_then(|p| p.price_per_hour);
+                Error::Interrupted {
+                    interruptions: vec![Interruption {
+                        pod: id.clone(),
+                        place: Place {
+                            provider: id.provider(),
+                            data_center: pod.and_then(|p| p.data_center.clone()),
+                        },
+                        spot: true,
+                        sign,
+                        ran_for,
+                        detected_within: at.elapsed(),
+                        price_per_hour: price,
+                        cost: Interruption::estimate_cost(price, ran_for),
+                    }],
+                }
+            };
             loop {
-                let report = self.job(id, options).await?;
+                let report = match self.job(id, options).await {
+                    Ok(report) => report,
+                    Err(e) if e.is_not_found() && last_running.is_some() => {
+                        return Err(interrupted(InterruptionSign::Gone, &last_running));
+                    }
+                    Err(e) => return Err(e),
+                };
+                let spot = report.pod.is_spot();
+                if spot && !report.pod.is_ready() && report.pod.status != PodStatus::Starting {
+                    let sign = InterruptionSign::LeftRunning { status: report.pod.provider_status.clone() };
+                    return Err(interrupted(sign, &last_running));
+                }
+                if spot {
+                    last_running = Some((Instant::now(), report.pod.clone()));
+                }
                 match &report.state {
                     Ok(JobState::Exited { code }) => return Ok(*code),
                     Ok(JobState::None) => {

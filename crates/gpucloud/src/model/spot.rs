@@ -72,16 +72,23 @@ pub struct Interruption {
     pub spot: bool,
     /// What showed it.
     pub sign: InterruptionSign,
-    /// From the create being accepted until the interruption was detected.
+    /// From the create being accepted until the interruption was detected (seconds in JSON).
+    #[serde(rename = "ran_for_s", serialize_with = "seconds")]
     pub ran_for: Duration,
     /// From the last provider read that still showed it running (or the command's last sign of
-    /// life) until the interruption was detected: at most about one poll interval.
+    /// life) until the interruption was detected: at most about one poll interval (seconds in
+    /// JSON).
+    #[serde(rename = "detected_within_s", serialize_with = "seconds")]
     pub detected_within: Duration,
     /// Its hourly rate as the provider reported it, when it did.
     pub price_per_hour: Option<f64>,
     /// What it cost, estimated: its hourly rate over [`Interruption::ran_for`] (the provider's
     /// bill, `gpucloud cost`, is the authority). `None` when the rate is unknown.
     pub cost: Option<f64>,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 impl Interruption {
