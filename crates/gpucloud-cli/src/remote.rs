@@ -84,10 +84,8 @@ pub async fn run(session: &Session, args: &RunArgs, mut request: gpucloud::Launc
     job.keep = args.keep;
     job.deadline = args.deadline;
     job.recovery = gpucloud::jobs::Recovery { max_interruptions: args.recover, on_demand_after: args.on_demand_after };
-    job.checkpoint = args
-        .checkpoint_dir
-        .clone()
-        .map(|remote| gpucloud::jobs::Checkpoint { remote, every: args.checkpoint_every });
+    job.checkpoint =
+        args.checkpoint_dir.clone().map(|remote| gpucloud::jobs::Checkpoint { remote, every: args.checkpoint_every });
     job.session =
         SessionOptions { identity_file: private_key(args.up.ssh_key.as_deref()), ..SessionOptions::default() };
     let json = args.up.json;
@@ -131,11 +129,9 @@ pub async fn run(session: &Session, args: &RunArgs, mut request: gpucloud::Launc
                 )
             }
         ),
-        JobEvent::CheckpointRestored(restored) if !json => eprintln!(
-            "gpucloud: restored the checkpoint on {} ({:.1} s old)",
-            restored.pod,
-            restored.age.as_secs_f64()
-        ),
+        JobEvent::CheckpointRestored(restored) if !json => {
+            eprintln!("gpucloud: restored the checkpoint on {} ({:.1} s old)", restored.pod, restored.age.as_secs_f64())
+        }
         _ => {}
     };
     let outcome = session.fleet.run(&job, progress, shutdown.received()).await?;

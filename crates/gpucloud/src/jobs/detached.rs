@@ -402,10 +402,7 @@ impl Fleet {
                 Error::Interrupted {
                     interruptions: vec![Interruption {
                         pod: id.clone(),
-                        place: Place {
-                            provider: id.provider(),
-                            data_center: pod.and_then(|p| p.data_center.clone()),
-                        },
+                        place: Place { provider: id.provider(), data_center: pod.and_then(|p| p.data_center.clone()) },
                         spot: true,
                         sign,
                         ran_for,

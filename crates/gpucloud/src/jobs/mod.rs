@@ -301,9 +301,8 @@ impl Fleet {
         let mut launch = first.clone();
         let mut interruptions: Vec<Interruption> = Vec::new();
         loop {
-            let attempt = self
-                .attempt(job, &launch, started, &mut progress, &mut cancel, &mut expired, store.as_ref())
-                .await;
+            let attempt =
+                self.attempt(job, &launch, started, &mut progress, &mut cancel, &mut expired, store.as_ref()).await;
             match attempt {
                 Attempt::Done(mut outcome) => {
                     outcome.interruptions = interruptions;
@@ -319,7 +318,6 @@ impl Fleet {
                 }
                 Attempt::Failed(e) => return Err(e),
                 Attempt::Interrupted(interruption) => {
-                    progress(JobEvent::Interrupted(&interruption));
                     interruptions.push(*interruption);
                     if interruptions.len() > job.recovery.max_interruptions as usize {
                         return Err(Error::Interrupted { interruptions });
@@ -425,11 +423,7 @@ impl Fleet {
             let work = run_on_pod(job, guard.pod(), &mut timings, &mut *progress, &interrupt, store);
             tokio::pin!(work);
             let watching = async {
-                if watched {
-                    spot::watch(self, &id, poll, &last_running).await
-                } else {
-                    std::future::pending().await
-                }
+                if watched { spot::watch(self, &id, poll, &last_running).await } else { std::future::pending().await }
             };
             tokio::pin!(watching);
             enum Ended {
@@ -485,6 +479,7 @@ impl Fleet {
                 cost: Interruption::estimate_cost(pod.price_per_hour, ran_for),
             };
             tracing::warn!(%interruption, "the job's spot pod was interrupted");
+            progress(JobEvent::Interrupted(&interruption));
             progress(JobEvent::TearingDown(&pod));
             let closing = async {
                 if let Ok(Ran { session: Some(session), .. }) = result

@@ -24,11 +24,11 @@
 //! after the sync, before setup and command run. [`RestoredCheckpoint`] says how old it was.
 
 use crate::Fleet;
+use crate::LaunchRequest;
 use crate::model::error::{Error, Result};
 use crate::model::spot::{InterruptionSign, Place};
 use crate::model::{PodId, PodStatus};
 use crate::remote::RemoteSession;
-use crate::LaunchRequest;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -167,7 +167,12 @@ fn still_running(status: &PodStatus) -> bool {
 /// Reads pod `id` every `every` until it shows an interruption; `last_running` is set at each
 /// read that still shows it running. A failed read (other than 404) is tried again at the next
 /// poll.
-pub(crate) async fn watch(fleet: &Fleet, id: &PodId, every: Duration, last_running: &Mutex<Instant>) -> InterruptionSign {
+pub(crate) async fn watch(
+    fleet: &Fleet,
+    id: &PodId,
+    every: Duration,
+    last_running: &Mutex<Instant>,
+) -> InterruptionSign {
     loop {
         tokio::time::sleep(every).await;
         match fleet.get(id).await {
@@ -188,7 +193,11 @@ pub(crate) async fn confirm(fleet: &Fleet, id: &PodId, ssh_lost: bool) -> Option
         Ok(pod) if still_running(&pod.status) => return None,
         Ok(pod) => pod.provider_status,
         Err(e) if e.is_not_found() => {
-            return Some(if ssh_lost { InterruptionSign::SshLost { status: "gone".into() } } else { InterruptionSign::Gone });
+            return Some(if ssh_lost {
+                InterruptionSign::SshLost { status: "gone".into() }
+            } else {
+                InterruptionSign::Gone
+            });
         }
         Err(e) => {
             tracing::debug!(pod = %id, error = %e, "could not read the spot pod's state after its work ended");
