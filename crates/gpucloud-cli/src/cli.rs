@@ -87,7 +87,7 @@ pub enum Command {
     /// Output is passed through byte for byte. Every --download is attempted; failures are listed
     /// together. Exits with COMMAND's exit status (1 when it was 0 but a download failed; 7 when
     /// the pod's termination could not be confirmed; gpucloud's own codes when the launch fails).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Detached jobs (`run --detach`): list, logs, wait, download, cancel.
     #[command(subcommand)]
     Jobs(JobsCommand),

@@ -427,12 +427,12 @@ impl Fleet {
             };
             tokio::pin!(watching);
             enum Ended {
-                Work(Result<Ran>),
+                Work(Box<Result<Ran>>),
                 Stopped(bool),
                 Seen(InterruptionSign),
             }
             let ended = tokio::select! {
-                result = &mut work => Ended::Work(result),
+                result = &mut work => Ended::Work(Box::new(result)),
                 () = &mut *cancel => Ended::Stopped(false),
                 () = &mut *expired => Ended::Stopped(true),
                 sign = &mut watching => Ended::Seen(sign),
@@ -443,7 +443,7 @@ impl Fleet {
                     // interrupted: its command's status (or its lost connection) is not the job's.
                     let ssh_lost = result.is_err();
                     let seen = if watched { spot::confirm(self, &id, ssh_lost).await } else { None };
-                    (Ok(result), seen)
+                    (Ok(*result), seen)
                 }
                 Ended::Seen(sign) => (Ok(Err(Error::Cancelled)), Some(sign)),
                 Ended::Stopped(timeout) => {

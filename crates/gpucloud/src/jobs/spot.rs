@@ -7,7 +7,7 @@
 //! `ACTIVE` without being asked, or that its provider no longer has (404), is interrupted; so is
 //! a pod whose SSH connection was lost (or whose command ended) while its provider no longer
 //! reports it running. Either way it is seen by the first provider read after it happened,
-//! within one poll interval, and it is reported as an [`Interruption`], never as the command's
+//! within one poll interval, and it is reported as an [`Interruption`](crate::model::spot::Interruption), never as the command's
 //! failure.
 //!
 //! **Recovery** ([`Recovery`]): up to [`Recovery::max_interruptions`] interruptions are
