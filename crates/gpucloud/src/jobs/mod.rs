@@ -23,6 +23,12 @@
 //! collected in [`JobOutcome::download_errors`] and never cost the pod's other results (nor a
 //! [`Job::keep`] pod). Downloads are unpacked safely (see [`crate::remote::RemoteSession::download`]).
 //!
+//! **Spot pods are watched** ([`spot`]): an interruption (the provider reports the pod gone or
+//! no longer `ACTIVE`, unasked) is seen within one poll and is never the command's failure;
+//! [`Job::recovery`] relaunches the job (interrupted places tried last, on-demand after K
+//! interruptions), carrying [`Job::checkpoint`] across, and [`JobOutcome::interruptions`] lists
+//! what each interrupted attempt cost.
+//!
 //! The outcome carries the command's exit status, the tail of its output, what the sync moved,
 //! the downloads that failed, and the time each phase took: create accepted, provider running,
 //! SSH answering, sync, setup, run, download, teardown.
