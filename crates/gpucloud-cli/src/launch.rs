@@ -217,6 +217,11 @@ pub(crate) async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
         print_pod(&pod, false);
     }
     if !args.json {
+        if pod.is_spot() {
+            eprintln!(
+                "spot capacity: PrimeIntellect may take it back at any time, with no notice (`gpucloud run --spot --recover N` relaunches a job)"
+            );
+        }
         if let Some(ssh) = &pod.ssh {
             eprintln!("ready: {ssh}");
         }

@@ -40,6 +40,12 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Reap(args) => reap::reap(cli, args).await,
         Command::Run(args) => {
             launch::check_spot(&args.up)?;
+            if args.detach && (args.recover > 0 || args.on_demand_after.is_some() || args.checkpoint_dir.is_some()) {
+                return Err(gpucloud::Error::InvalidInput {
+                    field: "recover",
+                    message: "--recover, --on-demand-after and --checkpoint-dir are for an attached run: a detached job is not relaunched (`jobs wait` reports its interruption, exit 8)".into(),
+                });
+            }
             let mut request = launch::launch_request(&args.up);
             request.ssh_public_key = args.up.ssh_key.as_deref().map(launch::read_public_key).transpose()?;
             let limits = setup::Limits { max_burn: args.up.max_burn, usd_per_eur: args.up.usd_per_eur };

@@ -349,13 +349,14 @@ impl Fleet {
         expired: &mut (impl std::future::Future<Output = ()> + Send + Unpin),
         store: Option<&spot::CheckpointStore>,
     ) -> Attempt {
-        let stop = |timeout: bool| {
-            Attempt::Failed(if timeout {
+        let stopped = |timeout: bool| {
+            if timeout {
                 Error::Timeout { what: "the job".into(), waited: started.elapsed() }
             } else {
                 Error::Cancelled
-            })
+            }
         };
+        let stop = |timeout: bool| Attempt::Failed(stopped(timeout));
         let mut timings = PhaseTimings::default();
         // Where the pod was placed and when its create was accepted: what an interruption reports.
         let mut placed: Option<(Place, bool)> = None;
@@ -462,10 +463,7 @@ impl Fleet {
         };
         let result = match result {
             Ok(result) => result,
-            Err(timeout) => Err(match stop(timeout) {
-                Attempt::Failed(e) => e,
-                _ => unreachable!("stop is a failure"),
-            }),
+            Err(timeout) => Err(stopped(timeout)),
         };
         let pod = guard.pod().clone();
         if let Some(sign) = seen {
