@@ -208,7 +208,9 @@ pub struct UpArgs {
     /// Refuse the create if all live pods would then burn more than this, USD per hour: every
     /// pod (any client's) of every provider whose API key is set, whatever --provider selects,
     /// each at the rate it will bill (a provisioning pod at its running price, a stopped one at
-    /// its disk rate). A provider whose pods cannot be read refuses the create.
+    /// its disk rate). A provider whose pods cannot be read refuses the create. gpucloud
+    /// processes on this machine take turns through a ledger in the state directory, so parallel
+    /// launches cannot pass the cap together; processes on other machines are not covered.
     #[arg(long, env = "GPUCLOUD_MAX_BURN_USD_PER_HOUR", value_parser = parse_price)]
     pub max_burn: Option<f64>,
     /// US dollars per euro, to compare EUR-priced offers and pods with --budget and --max-burn;

@@ -137,6 +137,12 @@ pub async fn run(session: &Session, args: &RunArgs, mut request: gpucloud::Launc
     let outcome = session.fleet.run(&job, progress, shutdown.received()).await?;
     if json {
         render::print_json(&outcome_json(&outcome));
+    } else if outcome.kept && session.emulator.is_some() {
+        // The built-in emulator lives in this process: its pods end when the command does.
+        eprintln!(
+            "gpucloud: {} was kept, but it lives on the built-in emulator, which ends with this command (`gpucloud emulator` runs one that keeps pods between commands)",
+            outcome.pod.id
+        );
     } else if outcome.kept {
         eprintln!("gpucloud: kept {} running (terminate with: gpucloud down {})", outcome.pod.id, outcome.pod.id);
     }

@@ -335,3 +335,23 @@ async fn run_exits_7_when_the_pods_termination_cannot_be_confirmed() {
     assert!(emulator.live_pods().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsafe_state_directory_is_refused_before_any_pod_is_created() {
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("unsafe-state");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    // Others may write to it: they could plant a host key or swap the ControlMaster's socket.
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["run", "--gpu", "H100_80GB", "--provider", "runpod", "--ssh-key"]).arg(dir.join("key.pub"));
+    cmd.args(["--", "true"]);
+    let out = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("others may write"), "{stderr}");
+    assert!(emulator.all_pods().is_empty(), "refused only after a pod was created: {:?}", emulator.all_pods());
+    let _ = std::fs::remove_dir_all(&dir);
+}

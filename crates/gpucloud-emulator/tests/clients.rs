@@ -199,7 +199,11 @@ async fn the_mcp_servers_requests_get_what_the_document_promises() {
         assert_eq!(status, 201, "{pod}");
         assert_eq!((pod["image"].as_str(), pod["template"].as_str(), pod["disk"].as_u64()),
                    (Some("ubuntu:24.04"), Some(template_id), Some(30)), "{pod}");
-        assert_eq!(pod["env"], json!({"A": "1", "B": "2"}));
+        // The template's `startJupyter` "defaults to `true` when omitted": a generated password.
+        let mut env = pod["env"].clone();
+        let password = env.as_object_mut().and_then(|e| e.remove("JUPYTER_PASSWORD"));
+        assert!(password.as_ref().and_then(Value::as_str).is_some_and(|p| p.len() >= 16), "{pod}");
+        assert_eq!(env, json!({"A": "1", "B": "2"}));
         let pod_id = pod["id"].as_str().unwrap().to_string();
         // PATCH honours ports, disk and locked; a locked pod refuses stop.
         let (status, _, pod) = send(&client, &base, &key, "PATCH", &format!("/v2/pods/{pod_id}"),

@@ -293,6 +293,8 @@ impl Fleet {
         {
             return Err(Error::invalid("workdir", format!("{} is not a directory", dir.display())));
         }
+        // Before anything bills: a session on the pod will need these.
+        crate::remote::check_state_dirs()?;
         let started = Instant::now();
         let deadline = job.deadline.map(|d| started + d);
         let expired = async move {

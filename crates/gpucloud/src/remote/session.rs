@@ -128,6 +128,19 @@ pub(crate) fn ensure_private(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Checks (creating them private where missing) the directories a session writes to: the state
+/// directory, its `known_hosts`, and the ControlMaster's directory, which it returns. Run before
+/// a launch ([`crate::Fleet::run`] does), so an unsafe or missing state directory is refused
+/// before a pod bills, not after it is up.
+///
+/// Errors: [`Error::UnsafeStateDir`] naming the directory and why.
+pub fn check_state_dirs() -> Result<PathBuf> {
+    private_state_subdir("known_hosts")?;
+    let control = control_dir();
+    ensure_private(&control)?;
+    Ok(control)
+}
+
 /// [`ensure_private`] for a directory under the state directory, the state directory first.
 fn private_state_subdir(name: &str) -> Result<PathBuf> {
     let root = state_dir();
@@ -511,11 +524,7 @@ impl RemoteSession {
         let id = pod.id.clone();
         let ssh_error = |message: String| Error::Ssh { id: id.clone(), message };
         let (known_hosts, check) = pod_known_hosts(&id)?;
-        let control = control_dir();
-        if env_path("XDG_RUNTIME_DIR").is_none() || env_path(STATE_DIR_ENV).is_some() {
-            ensure_private(&state_dir())?;
-        }
-        ensure_private(&control)?;
+        let control = check_state_dirs()?;
         pin_known_hosts(&known_hosts, &endpoint)
             .map_err(|e| ssh_error(format!("cannot update {}: {e}", known_hosts.display())))?;
         let check = match check {
