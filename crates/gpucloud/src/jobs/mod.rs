@@ -293,6 +293,9 @@ impl Fleet {
         {
             return Err(Error::invalid("workdir", format!("{} is not a directory", dir.display())));
         }
+        if let Some(checkpoint) = &job.checkpoint {
+            spot::check_checkpoint(checkpoint, &job.launch)?;
+        }
         // Before anything bills: a session on the pod will need these.
         crate::remote::check_state_dirs()?;
         let started = Instant::now();

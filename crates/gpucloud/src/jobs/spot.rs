@@ -78,6 +78,37 @@ pub struct Checkpoint {
     pub every: Duration,
 }
 
+/// Where PrimeIntellect mounts a pod's persistent disk ("mounted at `/data` once the instance
+/// completes provisioning", its provisioning guide).
+pub const PRIMEINTELLECT_DISK_MOUNT: &str = "/data";
+
+/// Refuses, before any request, a checkpoint directory the pull-and-push would harm: one on a
+/// disk the job attaches (PrimeIntellect's, at [`PRIMEINTELLECT_DISK_MOUNT`]), which a relaunch in
+/// the disk's data center finds as it was, and which a push of an older pulled copy would
+/// overwrite. An empty directory name is refused too.
+pub fn check_checkpoint(checkpoint: &Checkpoint, launch: &LaunchRequest) -> Result<()> {
+    let remote = checkpoint.remote.trim_end_matches('/');
+    if remote.is_empty() || remote == "." {
+        return Err(Error::invalid(
+            "checkpoint_dir",
+            "name a directory (relative to the job's directory, or absolute)",
+        ));
+    }
+    let on_disk = remote == PRIMEINTELLECT_DISK_MOUNT || remote.starts_with(&format!("{PRIMEINTELLECT_DISK_MOUNT}/"));
+    if on_disk && !launch.volume_ids.is_empty() {
+        return Err(Error::invalid(
+            "checkpoint_dir",
+            format!(
+                "{remote} is on the job's disk: a relaunch that attaches the disk finds it there, and pushing a pulled copy would overwrite newer files; carrying checkpoints on a disk is not supported yet, so keep them off it (a relative directory) or leave --checkpoint-dir out"
+            ),
+        ));
+    }
+    if checkpoint.every.is_zero() {
+        return Err(Error::invalid("checkpoint_every", "must be more than zero"));
+    }
+    Ok(())
+}
+
 /// The checkpoint a relaunched job started from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RestoredCheckpoint {
@@ -246,6 +277,24 @@ mod tests {
         assert_eq!(never.relaunch(&first, &[interruption("A"), interruption("B")]).query.spot, Some(true));
         first.query.spot = Some(false);
         assert_eq!(never.relaunch(&first, &[interruption("A")]).query.spot, Some(false), "never widened to spot");
+    }
+
+    #[test]
+    fn a_checkpoint_on_the_jobs_disk_or_unnamed_is_refused_before_any_request() {
+        let every = Duration::from_secs(60);
+        let mut launch = LaunchRequest::new("H100_80GB", 1, "job");
+        let at = |remote: &str| Checkpoint { remote: remote.into(), every };
+        assert!(check_checkpoint(&at("ckpt"), &launch).is_ok());
+        assert!(check_checkpoint(&at("/data/ckpt"), &launch).is_ok(), "no disk attached: /data is the pod's own");
+        assert!(check_checkpoint(&at(""), &launch).is_err() && check_checkpoint(&at("./"), &launch).is_err());
+        assert!(check_checkpoint(&Checkpoint { remote: "ckpt".into(), every: Duration::ZERO }, &launch).is_err());
+        launch.volume_ids.push("disk1".into());
+        for remote in ["/data/ckpt", "/data", "/data/"] {
+            let error = check_checkpoint(&at(remote), &launch).unwrap_err();
+            assert!(matches!(error, Error::InvalidInput { field: "checkpoint_dir", .. }), "{error}");
+        }
+        assert!(check_checkpoint(&at("/database/ckpt"), &launch).is_ok());
+        assert!(check_checkpoint(&at("ckpt"), &launch).is_ok());
     }
 
     #[test]
