@@ -750,6 +750,11 @@ pub struct EmulatorArgs {
     /// Extra latency per request, milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// The preemption fault: every PrimeIntellect spot pod is taken back (TERMINATED, SSH cut),
+    /// unasked, once it has run this long (e.g. 10m). Any one pod: `POST
+    /// /_emulator/pods/{id}/interrupt` with `{"how": "terminated"|"stopped"|"gone"}`.
+    #[arg(long, value_parser = parse_duration)]
+    pub spot_lifetime: Option<std::time::Duration>,
     /// Enforce rate limits: `documented` (RunPod's 60/minute, 3,000/hour, 50,000/day per key, with
     /// its RateLimit headers), or `documented/N` with every window N times shorter.
     #[arg(long, value_parser = parse_quota)]

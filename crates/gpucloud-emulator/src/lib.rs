@@ -33,7 +33,8 @@
 //!   (`{"percent": N}`).
 //! - **Spot interruptions**: [`Emulator::interrupt`] or `POST /_emulator/pods/{id}/interrupt`
 //!   ends a PrimeIntellect spot pod as the provider would (no request, status change, SSH cut,
-//!   optionally gone); spot pods report `isSpot: true`.
+//!   optionally gone); [`Emulator::set_spot_lifetime`] does it to every spot pod after a while
+//!   (the preemption fault); spot pods report `isSpot: true`.
 //! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
 //! - **Coverage** ([`COVERAGE`]): RunPod v2 but clusters, PrimeIntellect's compute surface;
 //!   other documented operations answer `501` "not emulated" in the provider's error shape. The
@@ -106,6 +107,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// How often the preemption fault ([`Emulator::set_spot_lifetime`]) looks for spot pods to take
+/// back.
+const PREEMPTION_CHECK: Duration = Duration::from_millis(100);
+
 /// Counters for tests and reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct EmulatorStats {
@@ -150,6 +155,16 @@ impl Emulator {
             config,
         });
         let app = routes::app(&inner);
+        // The preemption fault's clock ([`Emulator::set_spot_lifetime`]): until the emulator goes.
+        let preempting = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PREEMPTION_CHECK).await;
+                let Some(inner) = preempting.upgrade() else { return };
+                let ready_delay = inner.config.ready_delay;
+                inner.state().preempt_expired_spot(ready_delay);
+            }
+        });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let server = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -323,6 +338,13 @@ impl Emulator {
     /// not spot capacity (on-demand pods are never interrupted).
     pub fn interrupt(&self, id: &str, how: Interruption) -> Result<(), &'static str> {
         self.inner.state().interrupt_pod(id, how)
+    }
+
+    /// The preemption fault: from now on every PrimeIntellect spot pod is interrupted, unasked, as
+    /// by [`Emulator::interrupt`] (`TERMINATED`), once it has been `ACTIVE` for `lifetime` (checked
+    /// every 100 ms); `None` turns it off. On-demand pods are never taken back.
+    pub fn set_spot_lifetime(&self, lifetime: Option<Duration>) {
+        self.inner.state().spot_lifetime = lifetime;
     }
 
     /// Sets the GPU utilization, percent, that pod `id` reports on every GPU (RunPod's

@@ -315,6 +315,9 @@ pub(crate) struct State {
     pub charges: Vec<Charge>,
     /// Deleted volumes, as they were: PrimeIntellect's history lists ended disks.
     pub deleted_volumes: Vec<EmulatedVolume>,
+    /// The preemption fault: a PrimeIntellect spot pod is interrupted once it has run this long
+    /// ([`crate::Emulator::set_spot_lifetime`]); `None`: only when asked.
+    pub spot_lifetime: Option<Duration>,
     rng: StdRng,
     next_port: u16,
 }
@@ -336,6 +339,7 @@ impl State {
             home_root: homes.root,
             pod_home: homes.of,
             deleted_volumes: Vec::new(),
+            spot_lifetime: None,
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
             next_port: 22000,
         }
@@ -461,6 +465,21 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// The preemption fault: interrupts ([`Interruption::Terminated`]) every PrimeIntellect spot
+    /// pod that has run for [`State::spot_lifetime`] (counted from when it became `ACTIVE`, after
+    /// `ready_delay`). Returns how many.
+    pub fn preempt_expired_spot(&mut self, ready_delay: Duration) -> usize {
+        let Some(lifetime) = self.spot_lifetime else { return 0 };
+        let due: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|p| p.api == Api::PrimeIntellect && p.spot && !p.terminated && !p.stopped)
+            .filter(|p| p.created.elapsed() >= ready_delay + lifetime)
+            .map(|p| p.id.clone())
+            .collect();
+        due.iter().filter(|id| self.interrupt_pod(id, Interruption::Terminated).is_ok()).count()
     }
 
     /// Kills every process pod `id` started, detached ones included ([`crate::procs`]).

@@ -389,3 +389,36 @@ async fn a_spot_pod_is_interrupted_as_a_provider_would_and_on_demand_never() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_preemption_fault_takes_spot_pods_back_after_their_lifetime_unasked() {
+    bounded("the_preemption_fault_takes_spot_pods_back_after_their_lifetime_unasked", Duration::from_secs(30), async {
+        let emulator = emulator().await;
+        let (base, key) = (emulator.base_url(), emulator.api_key().to_string());
+        let client = common::client();
+        emulator.set_spot_lifetime(Some(Duration::from_millis(300)));
+        let create = |cloud_id: &str, provider: &str| prime_pod(cloud_id, "H100_80GB", "SXM5", provider, Value::Null);
+        let started = std::time::Instant::now();
+        let (_, _, spot) =
+            send(&client, &base, &key, "POST", "/api/v1/pods/", Some(create("dc-h100-spot-1", "datacrunch"))).await;
+        let (_, _, on_demand) =
+            send(&client, &base, &key, "POST", "/api/v1/pods/", Some(create("hs-h100-sxm-1", "hyperstack"))).await;
+        let status_of = |id: &str| {
+            let path = format!("/api/v1/pods/{id}");
+            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            async move {
+                send(&client, &base, &key, "GET", &path, None).await.2["status"].as_str().unwrap_or("").to_string()
+            }
+        };
+        let (spot, on_demand) = (spot["id"].as_str().unwrap(), on_demand["id"].as_str().unwrap());
+        while status_of(spot).await != "TERMINATED" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(300), "not before its lifetime: {took:?}");
+        assert_eq!(status_of(on_demand).await, "ACTIVE", "on-demand is never taken back");
+        assert!(emulator.all_pods().iter().any(|p| p.id == spot && p.interrupted));
+        emulator.set_spot_lifetime(None);
+    })
+    .await;
+}

@@ -3,7 +3,9 @@
 //! read after it happened and reported as an interruption, never as the command's failure; the
 //! job is relaunched (its checkpoint carried across), falls back to on-demand after K
 //! interruptions, reports what the interrupted attempts cost, and with no recovery left ends
-//! with `Error::Interrupted`. A detached spot job's `wait_job` reports the interruption too.
+//! with `Error::Interrupted`. The emulator's preemption fault (spot pods taken back after a
+//! lifetime) is recovered the same way. A detached spot job's `wait_job` reports the
+//! interruption too.
 //!
 //! Prints the time from interruption to detection and to the relaunched command's start
 //! (BENCHMARKS.md).
@@ -236,7 +238,26 @@ fn spot_jobs_are_interrupted_detected_relaunched_and_carry_their_checkpoint() {
             }
             no_live_pods(&emulator).await;
 
-            // 4. A detached spot job: `wait_job` reports the interruption.
+            // 4. The emulator's preemption fault: every spot pod is taken back 3 s after it runs, unasked.
+            // The job is recovered on spot, then on-demand after K = 2 (a pod taken back while
+            // it was still being launched is the launch's own failover, so 1 or 2 interruptions).
+            emulator.set_spot_lifetime(Some(Duration::from_secs(3)));
+            let mut preempted = job("i=0; while [ $i -lt 60 ]; do sleep 0.1; i=$((i+1)); done; echo finished");
+            preempted.recovery = Recovery { max_interruptions: 3, on_demand_after: Some(2) };
+            let outcome = fleet.run(&preempted, |_| {}, std::future::pending()).await.unwrap();
+            emulator.set_spot_lifetime(None);
+            assert_eq!(outcome.exit_code, 0);
+            assert!((1..=2).contains(&outcome.interruptions.len()), "{:?}", outcome.interruptions);
+            assert!(!outcome.pod.is_spot(), "finished on on-demand capacity");
+            assert!(outcome.interruptions.iter().all(|i| i.spot && i.cost.is_some()));
+            eprintln!(
+                "preemption fault: {} interruption(s), then on-demand; the interrupted attempts cost {:.6}",
+                outcome.interruptions.len(),
+                outcome.interrupted_cost().unwrap_or_default()
+            );
+            no_live_pods(&emulator).await;
+
+            // 5. A detached spot job: `wait_job` reports the interruption.
             let mut detached = job("sleep 30");
             detached.launch.ttl = Some(Duration::from_secs(600));
             let submitted = fleet.submit(&detached, |_| {}, std::future::pending()).await.unwrap();
