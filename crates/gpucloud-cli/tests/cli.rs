@@ -74,7 +74,7 @@ fn keys(value: &Value) -> Vec<&str> {
     keys
 }
 
-const POD_KEYS: [&str; 15] = [
+const POD_KEYS: [&str; 16] = [
     "created_at",
     "data_center",
     "gpu_count",
@@ -87,6 +87,7 @@ const POD_KEYS: [&str; 15] = [
     "price_now_per_hour",
     "price_per_hour",
     "provider",
+    "spot",
     "ssh",
     "status",
     "team_id",

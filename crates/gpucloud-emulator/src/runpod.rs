@@ -506,6 +506,8 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
             if let Some(pod) = state.pod_mut(Api::RunPod, &id) {
                 pod.stopped = true;
             }
+            // A stopped container runs nothing: detached processes end too.
+            state.kill_pod_processes(Api::RunPod, &id);
         }
         "start" | "restart" => {
             // A restart keeps billing through; a start opens a new running stretch.

@@ -284,6 +284,14 @@ pub enum Error {
         /// The provider's message.
         message: String,
     },
+    /// A job's spot pod was taken back by its provider (see [`crate::model::spot`]), and no
+    /// recovery was allowed or left: the last interruption, after every earlier one. Never the
+    /// command's own failure.
+    #[error("interrupted: {}", summarize_interruptions(.interruptions))]
+    Interrupted {
+        /// Every interruption of the job, in order; the last one ended it.
+        interruptions: Vec<crate::model::spot::Interruption>,
+    },
     /// A launch found no offer it could start; each attempt's failure is listed.
     #[error("no capacity: {}", summarize(.attempts))]
     NoCapacity {
@@ -303,6 +311,14 @@ pub struct LaunchAttempt {
     pub price_per_hour: f64,
     /// Why it failed.
     pub error: Error,
+}
+
+fn summarize_interruptions(interruptions: &[crate::model::spot::Interruption]) -> String {
+    let Some(last) = interruptions.last() else { return "no interruption recorded".into() };
+    match interruptions.len() {
+        1 => last.to_string(),
+        n => format!("{last} (interruption {n}; no recovery left)"),
+    }
 }
 
 fn summarize(attempts: &[LaunchAttempt]) -> String {
