@@ -11,7 +11,7 @@ use gpucloud::Provider;
 ///
 /// Exit codes: 0 ok, 1 error, 2 bad usage or input (or a request over a size limit), 3 credentials or authentication,
 /// 4 no capacity, 5 timeout, 6 over budget, 7 (`run`) the job's pod could not be confirmed
-/// terminated (it may still be billing), whatever the command's status, 8 (`run`, `jobs wait`)
+/// terminated (it may still be billing), whatever the command or the job did, 8 (`run`, `jobs wait`)
 /// the job's spot pod was interrupted and no recovery was allowed or left; a launch stopped by a
 /// signal cleans up, then exits 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 /// `run` and `exec` otherwise exit with the remote command's status (127 included: the shell's

@@ -26,6 +26,7 @@ pub(crate) fn exit_code(error: &Error) -> u8 {
         Error::OverBudget { .. } | Error::BurnCapExceeded { .. } | Error::BurnUnknown { .. } => 6,
         Error::Timeout { .. } => 5,
         Error::Interrupted { .. } => INTERRUPTED,
+        Error::TerminationUnconfirmed { .. } => TERMINATION_UNCONFIRMED,
         Error::Cancelled => signals::exit_code(),
         _ => 1,
     }

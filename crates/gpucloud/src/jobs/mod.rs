@@ -412,6 +412,7 @@ impl Fleet {
                     Ok(guard) => {
                         if let Err(e) = guard.terminate().await {
                             tracing::error!(pod = %id, error = %e, "the job's pod could not be confirmed terminated");
+                            return Attempt::Failed(left_running(id, stopped(timeout), &e));
                         }
                     }
                     Err(e) => return Attempt::Failed(e),
@@ -557,6 +558,7 @@ impl Fleet {
             Err(e) => {
                 if let Err(t) = &teardown {
                     tracing::error!(pod = %pod.id, error = %t, "the job's pod could not be confirmed terminated");
+                    return Attempt::Failed(left_running(pod.id.clone(), e, t));
                 }
                 return Attempt::Failed(e);
             }
@@ -575,6 +577,12 @@ impl Fleet {
             restored_checkpoint: ran.restored,
         }))
     }
+}
+
+/// A job's failure, when its pod's termination could not be confirmed either: the caller must
+/// learn that a pod may be left billing, whatever failed first.
+fn left_running(id: crate::PodId, cause: Error, termination: &Error) -> Error {
+    Error::TerminationUnconfirmed { id, cause: Box::new(cause), termination: termination.to_string() }
 }
 
 /// How one attempt of a job ended.

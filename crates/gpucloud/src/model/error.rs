@@ -292,6 +292,19 @@ pub enum Error {
         /// Every interruption of the job, in order; the last one ended it.
         interruptions: Vec<crate::model::spot::Interruption>,
     },
+    /// A job failed (`cause`), and then its pod's termination could not be confirmed: the pod
+    /// may still be running and billing. Check with a list; end it with a terminate.
+    #[error(
+        "{cause}; and pod {id} could not be confirmed terminated: {termination} (it may still be billing: check with `gpucloud ls`, end it with `gpucloud down {id}`)"
+    )]
+    TerminationUnconfirmed {
+        /// The pod that may be left.
+        id: PodId,
+        /// Why the job failed.
+        cause: Box<Error>,
+        /// Why its termination could not be confirmed.
+        termination: String,
+    },
     /// A launch found no offer it could start; each attempt's failure is listed.
     #[error("no capacity: {}", summarize(.attempts))]
     NoCapacity {
@@ -342,7 +355,7 @@ impl Error {
         match self {
             Error::Api { status, .. } | Error::Decode { status, .. } => Some(*status),
             Error::RequestTooLarge { sent: true, .. } => Some(413),
-            Error::CreateUnconfirmed { cause, .. } => cause.status(),
+            Error::CreateUnconfirmed { cause, .. } | Error::TerminationUnconfirmed { cause, .. } => cause.status(),
             _ => None,
         }
     }
