@@ -11,7 +11,8 @@ use gpucloud::Provider;
 ///
 /// Exit codes: 0 ok, 1 error, 2 bad usage or input (or a request over a size limit), 3 credentials or authentication,
 /// 4 no capacity, 5 timeout, 6 over budget, 7 (`run`) the job's pod could not be confirmed
-/// terminated (it may still be billing), whatever the command's status; a launch stopped by a
+/// terminated (it may still be billing), whatever the command or the job did, 8 (`run`, `jobs wait`)
+/// the job's spot pod was interrupted and no recovery was allowed or left; a launch stopped by a
 /// signal cleans up, then exits 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 /// `run` and `exec` otherwise exit with the remote command's status (127 included: the shell's
 /// "not found", with a hint on stderr).
@@ -86,7 +87,10 @@ pub enum Command {
     /// Output is passed through byte for byte. Every --download is attempted; failures are listed
     /// together. Exits with COMMAND's exit status (1 when it was 0 but a download failed; 7 when
     /// the pod's termination could not be confirmed; gpucloud's own codes when the launch fails).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Detached jobs (`run --detach`): list, logs, wait, download, cancel.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Run COMMAND on a running pod over SSH, output streamed; exits with its exit status.
     Exec(ExecArgs),
     /// Copy files or directories to or from a pod: one side is POD:PATH (POD as provider:id);
@@ -209,7 +213,9 @@ pub struct UpArgs {
     /// Refuse the create if all live pods would then burn more than this, USD per hour: every
     /// pod (any client's) of every provider whose API key is set, whatever --provider selects,
     /// each at the rate it will bill (a provisioning pod at its running price, a stopped one at
-    /// its disk rate). A provider whose pods cannot be read refuses the create.
+    /// its disk rate). A provider whose pods cannot be read refuses the create. gpucloud
+    /// processes on this machine take turns through a ledger in the state directory, so parallel
+    /// launches cannot pass the cap together; processes on other machines are not covered.
     #[arg(long, env = "GPUCLOUD_MAX_BURN_USD_PER_HOUR", value_parser = parse_price)]
     pub max_burn: Option<f64>,
     /// US dollars per euro, to compare EUR-priced offers and pods with --budget and --max-burn;
@@ -243,7 +249,8 @@ pub struct UpArgs {
     /// With --pods: keep the pods that became ready even if others did not.
     #[arg(long, requires = "pods")]
     pub allow_partial: bool,
-    /// Allow spot (interruptible) offers; by default only on-demand capacity is launched.
+    /// Allow spot (interruptible) offers, PrimeIntellect's (RunPod has none): the cheapest
+    /// offer wins, spot or not; by default only on-demand capacity is launched.
     #[arg(long)]
     pub spot: bool,
     /// SSH public key to log in with (its file, or the private key's path with the .pub beside it):
@@ -333,9 +340,122 @@ pub struct RunArgs {
     /// shorter), so `gpucloud reap` ends the pod if this process is killed.
     #[arg(long, value_parser = parse_duration)]
     pub deadline: Option<std::time::Duration>,
+    /// Start COMMAND under a supervisor on the pod and return at once, printing the job's id
+    /// (the pod's id; `--json`: an object with `id`). It survives this process and the SSH
+    /// connection. Follow it with `gpucloud jobs logs|wait|download|cancel ID`. On RunPod a
+    /// watchdog on the pod ends the pod --linger after COMMAND ends (never with --keep) and at
+    /// --deadline in every case, with the pod's own scoped key. PrimeIntellect gives a pod no
+    /// key of its own: there --ttl or --deadline is required, and only that lease and a running
+    /// `gpucloud reap` end the pod. --download is not used (`jobs download` collects).
+    #[arg(long)]
+    pub detach: bool,
+    /// With --detach: how long the pod stays after COMMAND ended, for `jobs wait`, `logs` and
+    /// `download` to collect (e.g. 10m).
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub linger: std::time::Duration,
+    /// With --spot: relaunch the job up to N times when its spot pod is interrupted (the provider
+    /// reads it gone or no longer ACTIVE, unasked; seen within one poll), through the usual
+    /// failover with the interrupted provider and data center tried last. One interruption more
+    /// (or any, with 0) ends `run` with exit 8. The command is run again from the start: carry its
+    /// progress with --checkpoint-dir.
+    #[arg(long, default_value_t = 0)]
+    pub recover: u32,
+    /// With --recover: relaunch on on-demand capacity after K interruptions (before, on spot
+    /// again, or on-demand when no spot offer can be started).
+    #[arg(long, value_name = "K")]
+    pub on_demand_after: Option<u32>,
+    /// A directory on the pod (relative to --remote-dir) where COMMAND keeps its checkpoints:
+    /// pulled back to this machine every --checkpoint-every while COMMAND runs and pushed to a
+    /// relaunched pod before COMMAND runs again (the outcome says how old it was).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<String>,
+    /// How often --checkpoint-dir is pulled back (e.g. 1m).
+    #[arg(long, value_parser = parse_duration, default_value = "1m", requires = "checkpoint_dir")]
+    pub checkpoint_every: std::time::Duration,
     /// The command and its arguments (after --).
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Detached jobs: gpucloud's job pods from the providers' lists, each asked over SSH what it
+    /// runs (no local database).
+    Ls {
+        /// Only these providers (primeintellect, runpod); repeatable.
+        #[arg(long = "provider", value_parser = parse_provider)]
+        providers: Vec<Provider>,
+        /// Private key to log in with (default: the key each pod was launched with).
+        #[arg(long)]
+        ssh_key: Option<std::path::PathBuf>,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the job's log (stdout and stderr as written). --follow keeps printing until the
+    /// command has ended and its log is read to the end, then exits with its status; a lost
+    /// connection is reopened and the log resumed at the next byte.
+    Logs {
+        /// The job's id (its pod's: provider:id).
+        #[arg(value_parser = parse_pod_id)]
+        id: gpucloud::PodId,
+        /// Keep printing until the command ends.
+        #[arg(long, short)]
+        follow: bool,
+        /// Start at this byte of the log (to resume where an earlier reader stopped).
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Private key to log in with (default: the key the pod was launched with).
+        #[arg(long)]
+        ssh_key: Option<std::path::PathBuf>,
+        /// How often to look for more (e.g. 1s).
+        #[arg(long, value_parser = parse_duration, default_value = "1s")]
+        poll: std::time::Duration,
+    },
+    /// Wait until the job's command has ended; exit with its status.
+    Wait {
+        /// The job's id (provider:id).
+        #[arg(value_parser = parse_pod_id)]
+        id: gpucloud::PodId,
+        /// Give up after this long (exit 5).
+        #[arg(long, value_parser = parse_duration, default_value = "24h")]
+        timeout: std::time::Duration,
+        /// How often to ask the pod.
+        #[arg(long, value_parser = parse_duration, default_value = "5s")]
+        poll: std::time::Duration,
+        /// Then terminate the pod at once (the results collected).
+        #[arg(long)]
+        end: bool,
+        /// Private key to log in with (default: the key the pod was launched with).
+        #[arg(long)]
+        ssh_key: Option<std::path::PathBuf>,
+    },
+    /// Copy REMOTE (relative to the job's directory) from the job's pod into the local
+    /// directory LOCAL.
+    Download {
+        /// The job's id (provider:id).
+        #[arg(value_parser = parse_pod_id)]
+        id: gpucloud::PodId,
+        /// REMOTE:LOCAL.
+        #[arg(value_parser = parse_download)]
+        spec: (String, std::path::PathBuf),
+        /// Private key to log in with (default: the key the pod was launched with).
+        #[arg(long)]
+        ssh_key: Option<std::path::PathBuf>,
+    },
+    /// Stop the job's command (SIGTERM to its process group, SIGKILL 10 s later) and terminate
+    /// its pod, confirming it (--keep: keep the pod).
+    Cancel {
+        /// The job's id (provider:id).
+        #[arg(value_parser = parse_pod_id)]
+        id: gpucloud::PodId,
+        /// Keep the pod running.
+        #[arg(long)]
+        keep: bool,
+        /// Private key to log in with (default: the key the pod was launched with).
+        #[arg(long)]
+        ssh_key: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -643,6 +763,11 @@ pub struct EmulatorArgs {
     /// Extra latency per request, milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// The preemption fault: every PrimeIntellect spot pod is taken back (TERMINATED, SSH cut),
+    /// unasked, once it has run this long (e.g. 10m). Any one pod: `POST
+    /// /_emulator/pods/{id}/interrupt` with `{"how": "terminated"|"stopped"|"gone"}`.
+    #[arg(long, value_parser = parse_duration)]
+    pub spot_lifetime: Option<std::time::Duration>,
     /// Enforce rate limits: `documented` (RunPod's 60/minute, 3,000/hour, 50,000/day per key, with
     /// its RateLimit headers), or `documented/N` with every window N times shorter.
     #[arg(long, value_parser = parse_quota)]

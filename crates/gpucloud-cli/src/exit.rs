@@ -7,6 +7,10 @@ use gpucloud::Error;
 /// billing), whatever the command's own status; documented in `gpucloud --help`.
 pub(crate) const TERMINATION_UNCONFIRMED: u8 = 7;
 
+/// The job's spot pod was interrupted and no recovery was allowed or left (`run`, `jobs wait`);
+/// documented in `gpucloud --help`.
+pub(crate) const INTERRUPTED: u8 = 8;
+
 /// Exit code for an error; documented in `gpucloud --help`.
 pub(crate) fn exit_code(error: &Error) -> u8 {
     match error {
@@ -21,6 +25,8 @@ pub(crate) fn exit_code(error: &Error) -> u8 {
         Error::NoCapacity { .. } | Error::HostFull { .. } => 4,
         Error::OverBudget { .. } | Error::BurnCapExceeded { .. } | Error::BurnUnknown { .. } => 6,
         Error::Timeout { .. } => 5,
+        Error::Interrupted { .. } => INTERRUPTED,
+        Error::TerminationUnconfirmed { .. } => TERMINATION_UNCONFIRMED,
         Error::Cancelled => signals::exit_code(),
         _ => 1,
     }

@@ -172,7 +172,17 @@ pub(crate) fn remember_key(id: &gpucloud::PodId, key: Option<&std::path::Path>) 
     }
 }
 
+/// `--spot` on RunPod alone: RunPod has no spot pods any more, and an on-demand pod in their
+/// place would be a silent change; the typed error says why, before any request.
+pub(crate) fn check_spot(args: &cli::UpArgs) -> Result<(), Error> {
+    if args.spot && !args.providers.is_empty() && args.providers.iter().all(|p| *p == gpucloud::Provider::RunPod) {
+        return Err(gpucloud::providers::runpod::spot_removed());
+    }
+    Ok(())
+}
+
 pub(crate) async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
+    check_spot(args)?;
     let mut request = launch_request(args);
     request.ssh_public_key = args.ssh_key.as_deref().map(read_public_key).transpose()?;
     let session = crate::setup::limited_session(
@@ -210,6 +220,11 @@ pub(crate) async fn up(cli: &Cli, args: &cli::UpArgs) -> Result<(), Error> {
         print_pod(&pod, false);
     }
     if !args.json {
+        if pod.is_spot() {
+            eprintln!(
+                "spot capacity: PrimeIntellect may take it back at any time, with no notice (`gpucloud run --spot --recover N` relaunches a job)"
+            );
+        }
         if let Some(ssh) = &pod.ssh {
             eprintln!("ready: {ssh}");
         }

@@ -9,6 +9,7 @@ mod cli;
 mod cost;
 mod emulator;
 mod exit;
+mod jobs;
 mod launch;
 mod offers;
 mod pods;
@@ -38,16 +39,39 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Extend(args) => pods::extend(cli, args).await,
         Command::Reap(args) => reap::reap(cli, args).await,
         Command::Run(args) => {
+            launch::check_spot(&args.up)?;
+            if args.detach && (args.recover > 0 || args.on_demand_after.is_some() || args.checkpoint_dir.is_some()) {
+                return Err(gpucloud::Error::InvalidInput {
+                    field: "recover",
+                    message: "--recover, --on-demand-after and --checkpoint-dir are for an attached run: a detached job is not relaunched (`jobs wait` reports its interruption, exit 8)".into(),
+                });
+            }
             let mut request = launch::launch_request(&args.up);
             request.ssh_public_key = args.up.ssh_key.as_deref().map(launch::read_public_key).transpose()?;
             let limits = setup::Limits { max_burn: args.up.max_burn, usd_per_eur: args.up.usd_per_eur };
             let session =
                 setup::limited_session(cli, &args.up.providers, Duration::from_secs(2), args.up.ready.into(), limits)
                     .await?;
+            if args.detach {
+                return jobs::submit(&session, args, request).await;
+            }
             let code = match args.up.nodes {
                 Some(nodes) => remote::run_cluster(&session, args, nodes).await?,
                 None => remote::run(&session, args, request).await?,
             };
+            REMOTE_EXIT.store(code, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+        Command::Jobs(command) => {
+            let only: Vec<Provider> = match command {
+                cli::JobsCommand::Ls { providers, .. } => providers.clone(),
+                cli::JobsCommand::Logs { id, .. }
+                | cli::JobsCommand::Wait { id, .. }
+                | cli::JobsCommand::Download { id, .. }
+                | cli::JobsCommand::Cancel { id, .. } => vec![id.provider()],
+            };
+            let session = setup::session(cli, &only, Duration::from_secs(2)).await?;
+            let code = jobs::jobs(&session, command).await?;
             REMOTE_EXIT.store(code, std::sync::atomic::Ordering::SeqCst);
             Ok(())
         }

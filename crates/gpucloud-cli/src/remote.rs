@@ -61,6 +61,10 @@ impl OutputSink for PassThrough {
     fn bytes(&mut self, stream: Stream, bytes: &[u8]) {
         pass_through(stream, bytes, false);
     }
+
+    fn wants_lines(&self) -> bool {
+        false
+    }
 }
 
 /// Says what a shell-defined exit status usually means (127: not found), on stderr.
@@ -152,7 +156,12 @@ pub async fn run(session: &Session, args: &RunArgs, mut request: gpucloud::Launc
     job.setup = args.setup.clone();
     job.downloads = args.downloads.clone();
     job.keep = args.keep;
+    // Output is passed through as bytes; lines are not shown (the tail is kept either way).
+    job.output_lines = false;
     job.deadline = args.deadline;
+    job.recovery = gpucloud::jobs::Recovery { max_interruptions: args.recover, on_demand_after: args.on_demand_after };
+    job.checkpoint =
+        args.checkpoint_dir.clone().map(|remote| gpucloud::jobs::Checkpoint { remote, every: args.checkpoint_every });
     job.session =
         SessionOptions { identity_file: private_key(args.up.ssh_key.as_deref()), ..SessionOptions::default() };
     let json = args.up.json;
@@ -180,13 +189,46 @@ pub async fn run(session: &Session, args: &RunArgs, mut request: gpucloud::Launc
             }
         }
         JobEvent::TearingDown(pod) if !json => eprintln!("gpucloud: terminating {}", pod.id),
+        JobEvent::Interrupted(interruption) => eprintln!("gpucloud: {interruption}"),
+        JobEvent::Relaunching { attempt, request } => eprintln!(
+            "gpucloud: relaunching the job (attempt {attempt}, {}{})",
+            match request.query.spot {
+                Some(false) => "on-demand",
+                _ => "spot",
+            },
+            if request.try_last.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; tried last: {}",
+                    request.try_last.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                )
+            }
+        ),
+        JobEvent::CheckpointRestored(restored) if !json => {
+            eprintln!("gpucloud: restored the checkpoint on {} ({:.1} s old)", restored.pod, restored.age.as_secs_f64())
+        }
         _ => {}
     };
     let outcome = session.fleet.run(&job, progress, shutdown.received()).await?;
     if json {
         render::print_json(&outcome_json(&outcome));
+    } else if outcome.kept && session.emulator.is_some() {
+        // The built-in emulator lives in this process: its pods end when the command does.
+        eprintln!(
+            "gpucloud: {} was kept, but it lives on the built-in emulator, which ends with this command (`gpucloud emulator` runs one that keeps pods between commands)",
+            outcome.pod.id
+        );
     } else if outcome.kept {
         eprintln!("gpucloud: kept {} running (terminate with: gpucloud down {})", outcome.pod.id, outcome.pod.id);
+    }
+    if !json && !outcome.interruptions.is_empty() {
+        let cost = outcome.interrupted_cost().map_or("unknown".into(), |c| format!("about {c:.4}"));
+        eprintln!(
+            "gpucloud: the job finished on {} after {} interruption(s); the interrupted attempts cost {cost}",
+            outcome.pod.id,
+            outcome.interruptions.len()
+        );
     }
     explain_exit(outcome.exit_code);
     for failure in &outcome.download_errors {
@@ -217,6 +259,11 @@ fn outcome_json(outcome: &JobOutcome) -> serde_json::Value {
         "download_errors": outcome.download_errors,
         "sync": outcome.sync,
         "tail": outcome.tail,
+        "interruptions": outcome.interruptions,
+        "interrupted_cost": outcome.interrupted_cost(),
+        "restored_checkpoint": outcome.restored_checkpoint.as_ref().map(|r| json!({
+            "pod": r.pod.to_string(), "age_s": r.age.as_secs_f64(), "how": r.how,
+        })),
         "timings_s": {
             "create_accepted": seconds(t.create_accepted), "provider_running": seconds(t.provider_running),
             "ssh_answering": seconds(t.ssh_answering), "sync": seconds(t.sync), "setup": seconds(t.setup),

@@ -2,13 +2,19 @@
 //!
 //! JSON shapes (stable):
 //! - pod: `{"id","provider","name","status","gpu_type","gpu_count","price_per_hour","price_now_per_hour","ssh","created_at",
-//!   "lease_expires_at","installation_status","installation_progress","team_id","data_center"}`, `status` one of `provisioning`, `starting`, `running`, `stopped`,
+//!   "lease_expires_at","installation_status","installation_progress","team_id","data_center","spot"}`, `status` one of `provisioning`, `starting`, `running`, `stopped`,
 //!   `terminating`, `terminated`, `failed`, `unknown`; `ssh` an `ssh user@host -p port` command or
 //!   null; `lease_expires_at` RFC 3339 or null (no lease); `installation_status` PrimeIntellect's
 //!   raw `installationStatus` or null, `installation_progress` its percent or null; `team_id` the
 //!   owning PrimeIntellect team or null; `data_center` where the pod was placed (RunPod) or null;
 //!   `price_per_hour` the rate it bills while running (null for a stopped RunPod pod, whose record
-//!   does not say), `price_now_per_hour` the rate in force now (provisioning, stopped: disk).
+//!   does not say), `price_now_per_hour` the rate in force now (provisioning, stopped: disk);
+//!   `spot` whether it runs on interruptible capacity (PrimeIntellect's `isSpot`).
+//! - run outcome (`run --json`): `{"pod","exit_code","kept","teardown_error","download_errors","sync",
+//!   "tail","interruptions","interrupted_cost","restored_checkpoint","timings_s"}`; each interruption
+//!   `{"pod","place":{"provider","data_center"},"spot","sign","status"?,"ran_for_s","detected_within_s",
+//!   "price_per_hour","cost"}`, `interrupted_cost` their estimated sum or null,
+//!   `restored_checkpoint` `{"pod","age_s","how"}` or null.
 //! - team: `{"id","name","slug","role"}`.
 //! - ssh key: `{"provider","id","name","public_key"}` (`id`, `name` null on RunPod).
 //! - reap: `{"dry_run","examined","reaped":[{"id","name","reason","since"}],"failures":[{"provider","pod","error"}],"unmeasured":[id],"skipped":[{"id","name","reason","since","why"}]}`,
@@ -149,6 +155,7 @@ fn pod_fields(pod: &Pod) -> Value {
         "installation_progress": pod.installation_progress,
         "team_id": pod.team_id,
         "data_center": pod.data_center,
+        "spot": pod.is_spot(),
     })
 }
 
@@ -172,7 +179,10 @@ pub fn pod_details(pod: &Pod) {
         ("data center", or_dash(pod.data_center.as_deref())),
         ("team", or_dash(pod.team_id.as_deref())),
         ("gpu", format!("{}x {}", pod.gpu_count, pod.gpu_type)),
-        ("price/h (running)", dollars(pod.price_per_hour)),
+        (
+            "price/h (running)",
+            if pod.is_spot() { format!("{} (spot)", dollars(pod.price_per_hour)) } else { dollars(pod.price_per_hour) },
+        ),
         ("now/h", dollars(pod.price_now_per_hour)),
         ("created", pod.created_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into())),
         ("lease", lease_left(pod)),
@@ -450,7 +460,7 @@ pub fn pods_table(pods: &[Pod]) {
                 p.name.clone(),
                 p.status.as_str().to_string(),
                 format!("{}x {}", p.gpu_count, p.gpu_type),
-                dollars(p.price_per_hour),
+                if p.is_spot() { format!("{} spot", dollars(p.price_per_hour)) } else { dollars(p.price_per_hour) },
                 dollars(p.price_now_per_hour),
                 or_dash(p.data_center.as_deref()),
                 lease_left(p),

@@ -210,8 +210,26 @@ pub(crate) async fn limited_session(
     }
     if let Some(cap) = limits.max_burn {
         session.fleet = session.fleet.with_max_burn(cap);
+        // The built-in emulator lives and dies with this process: nothing to share.
+        if session.emulator.is_none() {
+            session.fleet = session.fleet.with_burn_ledger(burn_ledger()?);
+        }
     }
     Ok(session)
+}
+
+/// The burn ledger `--max-burn` shares with other gpucloud processes on this machine: one per
+/// pair of API endpoints (so an emulator's pods never count against the real clouds'), in the
+/// state directory.
+fn burn_ledger() -> Result<std::path::PathBuf, Error> {
+    gpucloud::remote::check_state_dirs()?;
+    let endpoints = ["PRIME_API_BASE_URL", "RUNPOD_API_BASE_URL"]
+        .map(|variable| std::env::var(variable).unwrap_or_default())
+        .join("\n");
+    // FNV-1a: stable across builds, unlike std's hasher.
+    let hash =
+        endpoints.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    Ok(gpucloud::remote::state_dir().join(format!("burn-ledger-{hash:016x}")))
 }
 
 #[cfg(test)]

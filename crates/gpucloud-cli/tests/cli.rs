@@ -74,7 +74,7 @@ fn keys(value: &Value) -> Vec<&str> {
     keys
 }
 
-const POD_KEYS: [&str; 15] = [
+const POD_KEYS: [&str; 16] = [
     "created_at",
     "data_center",
     "gpu_count",
@@ -87,6 +87,7 @@ const POD_KEYS: [&str; 15] = [
     "price_now_per_hour",
     "price_per_hour",
     "provider",
+    "spot",
     "ssh",
     "status",
     "team_id",
@@ -872,4 +873,31 @@ async fn max_burn_counts_every_configured_provider_whatever_provider_selects() {
     tokio::time::timeout(limit, test).await.unwrap_or_else(|_| {
         panic!("max_burn_counts_every_configured_provider_whatever_provider_selects: over {limit:?}")
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_processes_under_one_burn_cap_cannot_pass_it_together() {
+    let limit = Duration::from_secs(120);
+    let test = async {
+        // Pods stay provisioning (listed at $0.00 by a naive read): each counts at $1.95.
+        let emulator = emulator(Duration::from_secs(60)).await;
+        let state = std::env::temp_dir().join(format!("gpucloud-cli-burn-ledger-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        let launches = (0..4).map(|_| {
+            let mut cmd = against(&emulator);
+            cmd.env("GPUCLOUD_STATE_DIR", &state);
+            cmd.args(["up", "--provider", "primeintellect", "--gpu", "H100_80GB", "--no-wait", "--max-burn", "3"]);
+            run(cmd)
+        });
+        let outputs = futures::future::join_all(launches).await;
+        let codes: Vec<_> = outputs.iter().map(|o| o.status.code()).collect();
+        let created = codes.iter().filter(|c| **c == Some(0)).count();
+        assert_eq!(created, 1, "one $1.95/h pod fits under $3/h, two do not: {codes:?}");
+        assert_eq!(codes.iter().filter(|c| **c == Some(6)).count(), 3, "the others hit the cap: {codes:?}");
+        assert_eq!(emulator.all_pods().len(), 1, "nothing more was created");
+        let _ = std::fs::remove_dir_all(&state);
+    };
+    tokio::time::timeout(limit, test)
+        .await
+        .unwrap_or_else(|_| panic!("parallel_processes_under_one_burn_cap_cannot_pass_it_together: over {limit:?}"));
 }

@@ -289,50 +289,76 @@ async fn run_exits_7_when_the_pods_termination_cannot_be_confirmed() {
     let emulator =
         Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
     let dir = scratch("unconfirmed");
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpucloud"));
-    command
-        .env_remove("GPUCLOUD_EMULATOR")
-        .env("PRIME_API_KEY", emulator.api_key())
-        .env("RUNPOD_API_KEY", emulator.api_key())
-        .env("PRIME_API_BASE_URL", emulator.base_url())
-        .env("RUNPOD_API_BASE_URL", emulator.base_url())
-        .env("GPUCLOUD_STATE_DIR", dir.join("state"))
-        .env("GPUCLOUD_CONFIRM_TIMEOUT", "15s")
-        .args(["run", "--gpu", "H100_80GB", "--provider", "runpod", "--ssh-key"])
-        .arg(dir.join("key.pub"))
-        .args(["--", "sh", "-c", "echo started; sleep 2"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let first = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
-        line
-    });
-    assert_eq!(tokio::time::timeout(Duration::from_secs(60), first).await.unwrap().unwrap(), "started\n");
-    // The command succeeds, but from now on the API answers nothing but errors.
-    emulator.set_faults(gpucloud_emulator::FaultConfig {
-        rate: 1.0,
-        kinds: vec![gpucloud_emulator::FaultKind::ServerError],
-        ..gpucloud_emulator::FaultConfig::default()
-    });
-    let waited = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
-    let output = tokio::time::timeout(Duration::from_secs(90), waited)
-        .await
-        .expect("run_exits_7_when_the_pods_termination_cannot_be_confirmed: gpucloud run still running after 90 s (GPUCLOUD_CONFIRM_TIMEOUT=15s)")
-        .unwrap();
-    emulator.set_faults(gpucloud_emulator::FaultConfig::default());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(7), "{stderr}");
-    assert!(stderr.contains("could not be confirmed terminated"), "{stderr}");
-    // Clean up what the faults left.
-    for pod in emulator.live_pods() {
-        let mut cmd = gpucloud(&emulator, &dir.join("state"));
-        cmd.args(["down", &format!("runpod:{}", pod.id)]);
-        assert!(run(cmd).await.status.success());
+    // The command succeeds; then a job that fails (its setup script): 7 either way, not the
+    // command's status nor the failure's usual code.
+    let succeeds: &[&str] = &["--", "sh", "-c", "echo started; sleep 2"];
+    let fails: &[&str] = &["--setup", "echo started; sleep 2; exit 3", "--", "true"];
+    for args in [succeeds, fails] {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpucloud"));
+        command
+            .env_remove("GPUCLOUD_EMULATOR")
+            .env("PRIME_API_KEY", emulator.api_key())
+            .env("RUNPOD_API_KEY", emulator.api_key())
+            .env("PRIME_API_BASE_URL", emulator.base_url())
+            .env("RUNPOD_API_BASE_URL", emulator.base_url())
+            .env("GPUCLOUD_STATE_DIR", dir.join("state"))
+            .env("GPUCLOUD_CONFIRM_TIMEOUT", "15s")
+            .args(["run", "--gpu", "H100_80GB", "--provider", "runpod", "--ssh-key"])
+            .arg(dir.join("key.pub"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let first = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+            line
+        });
+        assert_eq!(tokio::time::timeout(Duration::from_secs(60), first).await.unwrap().unwrap(), "started\n");
+        // From now on the API answers nothing but errors.
+        emulator.set_faults(gpucloud_emulator::FaultConfig {
+            rate: 1.0,
+            kinds: vec![gpucloud_emulator::FaultKind::ServerError],
+            ..gpucloud_emulator::FaultConfig::default()
+        });
+        let waited = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
+        let output = tokio::time::timeout(Duration::from_secs(90), waited)
+            .await
+            .expect("run_exits_7_when_the_pods_termination_cannot_be_confirmed: gpucloud run still running after 90 s (GPUCLOUD_CONFIRM_TIMEOUT=15s)")
+            .unwrap();
+        emulator.set_faults(gpucloud_emulator::FaultConfig::default());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(7), "{args:?}: {stderr}");
+        assert!(stderr.contains("could not be confirmed terminated"), "{stderr}");
+        // Clean up what the faults left.
+        for pod in emulator.live_pods() {
+            let mut cmd = gpucloud(&emulator, &dir.join("state"));
+            cmd.args(["down", &format!("runpod:{}", pod.id)]);
+            assert!(run(cmd).await.status.success());
+        }
+        assert!(emulator.live_pods().is_empty());
     }
-    assert!(emulator.live_pods().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsafe_state_directory_is_refused_before_any_pod_is_created() {
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("unsafe-state");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    // Others may write to it: they could plant a host key or swap the ControlMaster's socket.
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["run", "--gpu", "H100_80GB", "--provider", "runpod", "--ssh-key"]).arg(dir.join("key.pub"));
+    cmd.args(["--", "true"]);
+    let out = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("others may write"), "{stderr}");
+    assert!(emulator.all_pods().is_empty(), "refused only after a pod was created: {:?}", emulator.all_pods());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

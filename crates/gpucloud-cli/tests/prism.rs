@@ -6,6 +6,12 @@
 //! that violates the document gets a 4xx) and answering with the documents' examples. The facade,
 //! the raw clients and the CLI are pointed at it; any violation or undecodable answer fails.
 //!
+//! RunPod's document gives `RateLimit: "minute";r=0;t=12` as its example, and Prism answers every
+//! request with it: the SDK then rightly waits out those 12 s before each next RunPod request
+//! (about 4 minutes over this test). Each Prism is reached through a small proxy that drops the
+//! two rate-limit headers, so this test checks the wire format; pacing has its own tests
+//! (`gpucloud::transport::pace`, and the emulator's quota tests).
+//!
 //! Without Prism installed (`node_modules/.bin/prism`), the test says so and passes — except
 //! under CI (`CI` set), where a missing Prism is a failure.
 
@@ -19,10 +25,12 @@ use std::time::{Duration, Instant};
 struct Prism {
     child: Child,
     url: String,
+    proxy: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Prism {
     fn drop(&mut self) {
+        self.proxy.abort();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -51,7 +59,43 @@ async fn start(prism: &Path, spec: &str) -> Prism {
         assert!(started.elapsed() < Duration::from_secs(60), "prism did not start for {spec}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Prism { child, url }
+    let (proxy, url) = unpaced(url).await;
+    Prism { child, url, proxy }
+}
+
+/// A proxy to `upstream` that drops the `RateLimit` and `RateLimit-Policy` headers (see the
+/// module documentation); everything else passes unchanged.
+async fn unpaced(upstream: String) -> (tokio::task::JoinHandle<()>, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (client, upstream) = (client.clone(), upstream.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut forward = client.request(parts.method, format!("{upstream}{path}")).body(body);
+            for (name, value) in parts.headers.iter().filter(|(name, _)| *name != "host") {
+                forward = forward.header(name, value);
+            }
+            let answer = forward.send().await.expect("prism answers");
+            let mut response = axum::http::Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                let dropped = ["ratelimit", "ratelimit-policy", "transfer-encoding", "content-length", "connection"];
+                if !dropped.contains(&name.as_str()) {
+                    response = response.header(name, value);
+                }
+            }
+            let body = answer.bytes().await.unwrap_or_default();
+            response.body(axum::body::Body::from(body)).unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let proxy = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (proxy, url)
 }
 
 fn prism_binary() -> Option<PathBuf> {

@@ -1,5 +1,6 @@
 //! The emulator's own endpoints under `/_emulator/`, outside both APIs (no key, no faults):
-//! `GET /_emulator/state` and `PUT /_emulator/pods/{id}/gpu-utilization`.
+//! `GET /_emulator/state`, `PUT /_emulator/pods/{id}/gpu-utilization` and
+//! `POST /_emulator/pods/{id}/interrupt`.
 
 use crate::shared::Shared;
 use crate::state::{self, EmulatedPod};
@@ -38,6 +39,37 @@ pub(crate) async fn put_utilization(
         StatusCode::NO_CONTENT.into_response()
     } else {
         (StatusCode::NOT_FOUND, "no such live pod").into_response()
+    }
+}
+
+/// `POST /_emulator/pods/{id}/interrupt`, optionally with `{"how": "terminated" | "stopped" |
+/// "gone"}`: [`crate::Emulator::interrupt`] for a standalone emulator. 204 when done; 404 for
+/// no such live pod; 409 for a pod that is not spot capacity; 422 for another body.
+pub(crate) async fn post_interrupt(
+    axum::extract::State(inner): axum::extract::State<Shared>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let how = if body.iter().all(u8::is_ascii_whitespace) {
+        Some(state::Interruption::default())
+    } else {
+        serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| match &v["how"] {
+            serde_json::Value::Null => Some(state::Interruption::default()),
+            serde_json::Value::String(how) => state::Interruption::parse(how),
+            _ => None,
+        })
+    };
+    let Some(how) = how else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "body must be empty or {\"how\": \"terminated\"|\"stopped\"|\"gone\"}",
+        )
+            .into_response();
+    };
+    match inner.state().interrupt_pod(&id, how) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(why @ "no such live pod") => (StatusCode::NOT_FOUND, why).into_response(),
+        Err(why) => (StatusCode::CONFLICT, why).into_response(),
     }
 }
 

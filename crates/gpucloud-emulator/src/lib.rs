@@ -31,6 +31,10 @@
 //! - **Utilization**: RunPod pods report `runtime.gpus[].util`, idle (0) until set with
 //!   [`Emulator::set_gpu_utilization`] or `PUT /_emulator/pods/{id}/gpu-utilization`
 //!   (`{"percent": N}`).
+//! - **Spot interruptions**: [`Emulator::interrupt`] or `POST /_emulator/pods/{id}/interrupt`
+//!   ends a PrimeIntellect spot pod as the provider would (no request, status change, SSH cut,
+//!   optionally gone); [`Emulator::set_spot_lifetime`] does it to every spot pod after a while
+//!   (the preemption fault); spot pods report `isSpot: true`.
 //! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
 //! - **Clusters** (RunPod `/v2/clusters`): created in one data center, members real SSH hosts with
 //!   RunPod's documented cluster environment (`MASTER_ADDR`, `NODE_RANK`, `WORLD_SIZE`, ...),
@@ -72,6 +76,7 @@ mod faults;
 mod logs;
 mod middleware;
 mod primeintellect;
+mod procs;
 mod quota;
 mod request_log;
 mod routes;
@@ -92,7 +97,7 @@ pub use routes::COVERAGE;
 pub use ssh::BANNER as SSH_BANNER;
 pub use state::{
     Api, Charge, ChargeKind, ClusterMember, EMULATED_TEAMS, EmulatedCluster, EmulatedPod, EmulatedSshKey,
-    EmulatedVolume, PRIMEINTELLECT_DISK_USD_PER_GB_HOUR, RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH,
+    EmulatedVolume, Interruption, PRIMEINTELLECT_DISK_USD_PER_GB_HOUR, RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH,
     RUNPOD_VOLUME_USD_PER_GB_MONTH,
 };
 pub use strict::ResponseChecks;
@@ -108,6 +113,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How often the preemption fault ([`Emulator::set_spot_lifetime`]) looks for spot pods to take
+/// back.
+const PREEMPTION_CHECK: Duration = Duration::from_millis(100);
 
 /// Counters for tests and reports.
 #[derive(Debug, Clone, Serialize)]
@@ -149,9 +158,20 @@ impl Emulator {
             quota: Mutex::new(quota::QuotaState::default()),
             response_checks: Mutex::default(),
             request_log: config.log_requests.as_deref().map(request_log::RequestLog::open).transpose()?,
+            base_url: format!("http://{addr}"),
             config,
         });
         let app = routes::app(&inner);
+        // The preemption fault's clock ([`Emulator::set_spot_lifetime`]): until the emulator goes.
+        let preempting = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PREEMPTION_CHECK).await;
+                let Some(inner) = preempting.upgrade() else { return };
+                let ready_delay = inner.config.ready_delay;
+                inner.state().preempt_expired_spot(ready_delay);
+            }
+        });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let server = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -178,6 +198,12 @@ impl Emulator {
     /// The API key it accepts.
     pub fn api_key(&self) -> &str {
         &self.inner.config.api_key
+    }
+
+    /// The pod-scoped `RUNPOD_API_KEY` RunPod pod `id` was given (in its environment), for
+    /// tests: accepted for that pod's own routes only.
+    pub fn pod_scoped_key(&self, id: &str) -> Option<String> {
+        self.inner.state().pods.iter().find(|p| p.api == Api::RunPod && p.id == id).map(|p| p.pod_key.clone())
     }
 
     /// Pods that are not terminated.
@@ -315,6 +341,24 @@ impl Emulator {
         }
     }
 
+    /// Interrupts PrimeIntellect spot pod `id` the way a provider reclaiming its capacity would,
+    /// with no request from anyone: its status leaves `ACTIVE` (`how`: `TERMINATED`, `STOPPED`,
+    /// or gone altogether, reads answering 404), its SSH connections are cut, its processes
+    /// (detached ones included) killed, and its bill closes. PrimeIntellect documents no
+    /// preemption notice or status, so none is given. Also `POST /_emulator/pods/{id}/interrupt`
+    /// (`{"how": "terminated" | "stopped" | "gone"}`). `Err` says why not: no such live pod, or
+    /// not spot capacity (on-demand pods are never interrupted).
+    pub fn interrupt(&self, id: &str, how: Interruption) -> Result<(), &'static str> {
+        self.inner.state().interrupt_pod(id, how)
+    }
+
+    /// The preemption fault: from now on every PrimeIntellect spot pod is interrupted, unasked, as
+    /// by [`Emulator::interrupt`] (`TERMINATED`), once it has been `ACTIVE` for `lifetime` (checked
+    /// every 100 ms); `None` turns it off. On-demand pods are never taken back.
+    pub fn set_spot_lifetime(&self, lifetime: Option<Duration>) {
+        self.inner.state().spot_lifetime = lifetime;
+    }
+
     /// Sets the GPU utilization, percent, that pod `id` reports on every GPU (RunPod's
     /// `runtime.gpus[].util`); pods start idle, at 0. `false` when there is no such pod.
     pub fn set_gpu_utilization(&self, id: &str, percent: u8) -> bool {
@@ -395,8 +439,11 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        // The pods' directories go with the emulator (their listeners stop with it).
-        let _ = std::fs::remove_dir_all(&self.inner.state().home_root);
+        // The pods' directories go with the emulator (their listeners stop with it), and so do
+        // the processes they started, detached ones included.
+        let root = self.inner.state().home_root.clone();
+        procs::kill_marked(&root, true);
+        let _ = std::fs::remove_dir_all(&root);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -38,8 +38,30 @@ pub(crate) async fn gate(
 ) -> Response {
     let path = request.uri().path().to_string();
     let expected = format!("Bearer {}", inner.config.api_key);
-    if request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return errors::unauthorized(&path);
+    let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if given != expected {
+        // A RunPod pod's own key ("limited in scope to only the pod") opens that pod's routes
+        // only: `/v2/pods/{id}` and below. Anywhere else it is refused as a scoped key is.
+        let token = given.strip_prefix("Bearer ").unwrap_or_default();
+        let owner = (!token.is_empty())
+            .then(|| {
+                inner
+                    .state()
+                    .pods
+                    .iter()
+                    .find(|p| p.api == Api::RunPod && !p.terminated && p.pod_key == token)
+                    .map(|p| p.id.clone())
+            })
+            .flatten();
+        let Some(owner) = owner else { return errors::unauthorized(&path) };
+        let own = format!("/v2/pods/{owner}");
+        if path != own && !path.starts_with(&format!("{own}/")) {
+            return errors::for_path(
+                &path,
+                StatusCode::FORBIDDEN,
+                "this pod-scoped key is limited to its own pod's routes",
+            );
+        }
     }
     {
         let route = request.extensions().get::<MatchedPath>().map_or(path.as_str(), |m| m.as_str());

@@ -341,7 +341,7 @@ async fn pods_status(State(shared): State<Shared>, RawQuery(query): RawQuery) ->
     let data: Vec<Value> = state
         .pods
         .iter()
-        .filter(|p| p.api == Api::PrimeIntellect && ids.contains(&&p.id))
+        .filter(|p| p.api == Api::PrimeIntellect && !p.gone && ids.contains(&&p.id))
         .map(|p| {
             let pod = pod_json(p, &shared, &state.volumes);
             let fields =
@@ -528,7 +528,7 @@ async fn create_pod(
 
 async fn get_pod(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
     let state = shared.state();
-    match state.pods.iter().find(|p| p.api == Api::PrimeIntellect && p.id == id) {
+    match state.pods.iter().find(|p| p.api == Api::PrimeIntellect && p.id == id && !p.gone) {
         Some(pod) => axum::Json(pod_json(pod, &shared, &state.volumes)).into_response(),
         None => error(StatusCode::NOT_FOUND, "pod_id", "Pod not found"),
     }

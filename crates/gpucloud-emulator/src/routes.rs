@@ -50,6 +50,7 @@ pub(crate) fn app(inner: &Shared) -> Router {
     Router::new()
         .route("/_emulator/state", axum::routing::get(control::inspect))
         .route("/_emulator/pods/{id}/gpu-utilization", axum::routing::put(control::put_utilization))
+        .route("/_emulator/pods/{id}/interrupt", axum::routing::post(control::post_interrupt))
         .merge(api)
         .with_state(Arc::clone(inner))
 }

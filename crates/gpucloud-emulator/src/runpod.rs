@@ -361,6 +361,13 @@ async fn create_pod(
         .map(|e| e.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
         .unwrap_or_default();
     env.extend(request.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    // `startJupyter` "injects a generated `JUPYTER_PASSWORD` environment variable, unless the
+    // request already sets one" (the template's flag when the body does not say).
+    let start_jupyter = request.start_jupyter || from_template("startJupyter") == true;
+    if start_jupyter && !env.contains_key("JUPYTER_PASSWORD") {
+        use rand::Rng as _;
+        env.insert("JUPYTER_PASSWORD".into(), format!("{:016x}", rand::rng().random::<u64>()));
+    }
     // `disk`: "Container disk in GB", 50 by default here (the document gives no default).
     let disk = request
         .disk
@@ -537,6 +544,8 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
             if let Some(pod) = state.pod_mut(Api::RunPod, &id) {
                 pod.stopped = true;
             }
+            // A stopped container runs nothing: detached processes end too.
+            state.kill_pod_processes(Api::RunPod, &id);
         }
         "start" | "restart" => {
             // A restart keeps billing through; a start opens a new running stretch.

@@ -18,6 +18,9 @@ pub(crate) struct Inner {
     pub response_checks: Mutex<ResponseChecks>,
     /// The request log, when configured.
     pub request_log: Option<crate::request_log::RequestLog>,
+    /// `http://127.0.0.1:PORT`, told to RunPod pods (`RUNPOD_API_BASE_URL`) so that a pod can
+    /// call the API with its pod-scoped key.
+    pub base_url: String,
 }
 
 /// Shared state handed to every handler.

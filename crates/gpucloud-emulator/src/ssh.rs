@@ -372,6 +372,18 @@ impl PodHost {
         if api == Api::RunPod && !pod.authorized_keys.is_empty() && !env.iter().any(|(k, _)| k == "PUBLIC_KEY") {
             env.push(("PUBLIC_KEY".into(), pod.authorized_keys.join("\n")));
         }
+        // RunPod documents, in every pod, `RUNPOD_POD_ID` and a `RUNPOD_API_KEY` "limited in
+        // scope to only the pod"; the emulator's key is accepted for this pod's own routes only
+        // (`middleware::gate`). `RUNPOD_API_BASE_URL` tells the pod where this emulator answers
+        // (a real pod uses RunPod's own server).
+        if api == Api::RunPod {
+            env.retain(|(k, _)| !matches!(k.as_str(), "RUNPOD_POD_ID" | "RUNPOD_API_KEY" | "RUNPOD_API_BASE_URL"));
+            env.push(("RUNPOD_POD_ID".into(), pod.id.clone()));
+            env.push(("RUNPOD_API_KEY".into(), pod.pod_key.clone()));
+            env.push(("RUNPOD_API_BASE_URL".into(), strong.base_url.clone()));
+        }
+        // Every process the pod starts carries its mark, so ending the pod ends them all.
+        env.push((crate::procs::MARK_VAR.into(), home.display().to_string()));
         Some(Self {
             inner: inner.clone(),
             api,

@@ -68,6 +68,11 @@ pub struct EmulatedPod {
     pub stopped: bool,
     /// Terminated.
     pub terminated: bool,
+    /// Interrupted the way a provider reclaims spot capacity ([`crate::Emulator::interrupt`]):
+    /// nobody asked for the status it now has.
+    pub interrupted: bool,
+    /// Gone without a trace: its provider answers 404 for it (an interruption that removed it).
+    pub gone: bool,
     /// RFC 3339 creation time.
     pub created_at: String,
     #[serde(skip)]
@@ -141,6 +146,10 @@ pub struct EmulatedPod {
     pub never_starts: bool,
     /// It is in error ([`crate::Emulator::fail_pod`]): RunPod `ERROR`, PrimeIntellect `ERROR`.
     pub failed: bool,
+    /// RunPod: the pod-scoped `RUNPOD_API_KEY` injected into the pod, accepted for this pod's
+    /// own routes only (`/v2/pods/{id}`...).
+    #[serde(skip)]
+    pub pod_key: String,
 }
 
 /// A RunPod pod's membership in a cluster (the document's `PodCluster`).
@@ -219,6 +228,30 @@ pub(crate) struct NewPod {
     pub template_id: Option<String>,
     pub args: String,
     pub cpu_flavor: Option<String>,
+}
+
+/// How [`crate::Emulator::interrupt`] ends a spot pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Interruption {
+    /// Its status becomes `TERMINATED` (the default).
+    #[default]
+    Terminated,
+    /// Its status becomes `STOPPED`: it still exists, runs nothing and answers no SSH.
+    Stopped,
+    /// It is terminated and its record removed: reads answer 404, lists leave it out.
+    Gone,
+}
+
+impl Interruption {
+    /// Parses `terminated`, `stopped` or `gone`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "terminated" => Some(Self::Terminated),
+            "stopped" => Some(Self::Stopped),
+            "gone" => Some(Self::Gone),
+            _ => None,
+        }
+    }
 }
 
 /// A pod's lifecycle phase.
@@ -337,6 +370,9 @@ pub(crate) struct State {
     pub charges: Vec<Charge>,
     /// Deleted volumes, as they were: PrimeIntellect's history lists ended disks.
     pub deleted_volumes: Vec<EmulatedVolume>,
+    /// The preemption fault: a PrimeIntellect spot pod is interrupted once it has run this long
+    /// ([`crate::Emulator::set_spot_lifetime`]); `None`: only when asked.
+    pub spot_lifetime: Option<Duration>,
     rng: StdRng,
     next_port: u16,
 }
@@ -359,6 +395,7 @@ impl State {
             home_root: homes.root,
             pod_home: homes.of,
             deleted_volumes: Vec::new(),
+            spot_lifetime: None,
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
             next_port: 22000,
         }
@@ -393,6 +430,8 @@ impl State {
             env: new.env,
             stopped: false,
             terminated: false,
+            interrupted: false,
+            gone: false,
             created_at: now_rfc3339(),
             created: Instant::now(),
             ssh_port,
@@ -425,6 +464,11 @@ impl State {
             cluster: None,
             never_starts: false,
             failed: false,
+            // Not from the seeded generator: a key others could predict would open the pod.
+            pod_key: {
+                let mut rng = rand::rng();
+                format!("pod-{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
+            },
         };
         self.pods.push(pod.clone());
         pod
@@ -445,9 +489,61 @@ impl State {
             pod.terminated = true;
             pod.terminated_at = Some(now_rfc3339());
         }
-        // Its directory goes with it (see `ssh`): what ran there is gone, as on a real pod.
-        let _ = std::fs::remove_dir_all((self.pod_home)(&self.home_root, api, id));
+        // Its directory goes with it (see `ssh`): what ran there is gone, as on a real pod, and
+        // so is every process it started, detached ones included.
+        let home = (self.pod_home)(&self.home_root, api, id);
+        crate::procs::kill_marked_soon(home.clone());
+        let _ = std::fs::remove_dir_all(home);
         true
+    }
+
+    /// Interrupts PrimeIntellect spot pod `id` as a provider reclaiming its capacity would,
+    /// without any request: its status changes (`TERMINATED`, or `STOPPED`), its SSH
+    /// connections are cut and its processes killed, its bill closes; with
+    /// [`Interruption::Gone`] its record goes too (404). `Err` says why it cannot be.
+    pub fn interrupt_pod(&mut self, id: &str, how: Interruption) -> Result<(), &'static str> {
+        let api = Api::PrimeIntellect;
+        let Some(pod) = self.pod_mut(api, id).filter(|p| !p.terminated) else { return Err("no such live pod") };
+        if !pod.spot {
+            return Err("not a spot pod: only spot capacity is interrupted");
+        }
+        pod.interrupted = true;
+        match how {
+            Interruption::Stopped => {
+                self.stop_billing(api, id);
+                if let Some(pod) = self.pod_mut(api, id) {
+                    pod.stopped = true;
+                }
+                self.kill_pod_processes(api, id);
+            }
+            Interruption::Terminated | Interruption::Gone => {
+                self.terminate_pod(api, id);
+                if let Some(pod) = self.pod_mut(api, id) {
+                    pod.gone = how == Interruption::Gone;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The preemption fault: interrupts ([`Interruption::Terminated`]) every PrimeIntellect spot
+    /// pod that has run for [`State::spot_lifetime`] (counted from when it became `ACTIVE`, after
+    /// `ready_delay`). Returns how many.
+    pub fn preempt_expired_spot(&mut self, ready_delay: Duration) -> usize {
+        let Some(lifetime) = self.spot_lifetime else { return 0 };
+        let due: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|p| p.api == Api::PrimeIntellect && p.spot && !p.terminated && !p.stopped)
+            .filter(|p| p.created.elapsed() >= ready_delay + lifetime)
+            .map(|p| p.id.clone())
+            .collect();
+        due.iter().filter(|id| self.interrupt_pod(id, Interruption::Terminated).is_ok()).count()
+    }
+
+    /// Kills every process pod `id` started, detached ones included ([`crate::procs`]).
+    pub fn kill_pod_processes(&self, api: Api, id: &str) {
+        crate::procs::kill_marked_soon((self.pod_home)(&self.home_root, api, id));
     }
 
     pub fn pod_mut(&mut self, api: Api, id: &str) -> Option<&mut EmulatedPod> {

@@ -199,7 +199,11 @@ async fn the_mcp_servers_requests_get_what_the_document_promises() {
         assert_eq!(status, 201, "{pod}");
         assert_eq!((pod["image"].as_str(), pod["template"].as_str(), pod["disk"].as_u64()),
                    (Some("ubuntu:24.04"), Some(template_id), Some(30)), "{pod}");
-        assert_eq!(pod["env"], json!({"A": "1", "B": "2"}));
+        // The template's `startJupyter` "defaults to `true` when omitted": a generated password.
+        let mut env = pod["env"].clone();
+        let password = env.as_object_mut().and_then(|e| e.remove("JUPYTER_PASSWORD"));
+        assert!(password.as_ref().and_then(Value::as_str).is_some_and(|p| p.len() >= 16), "{pod}");
+        assert_eq!(env, json!({"A": "1", "B": "2"}));
         let pod_id = pod["id"].as_str().unwrap().to_string();
         // PATCH honours ports, disk and locked; a locked pod refuses stop.
         let (status, _, pod) = send(&client, &base, &key, "PATCH", &format!("/v2/pods/{pod_id}"),
@@ -330,6 +334,91 @@ async fn a_resized_volume_bills_its_new_size_from_the_resize_on() {
         rates.sort_by(f64::total_cmp);
         assert_eq!(rates.len(), 2, "the stretch at 20 GB closed, one at 60 GB open: {rates:?}");
         assert!((rates[0] - rate(20.0)).abs() < 1e-12 && (rates[1] - rate(60.0)).abs() < 1e-12, "{rates:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_spot_pod_is_interrupted_as_a_provider_would_and_on_demand_never() {
+    bounded("a_spot_pod_is_interrupted_as_a_provider_would_and_on_demand_never", Duration::from_secs(30), async {
+        let emulator = emulator().await;
+        let (base, key) = (emulator.base_url(), emulator.api_key().to_string());
+        let client = common::client();
+        let create = |cloud_id: &str, provider: &str| prime_pod(cloud_id, "H100_80GB", "SXM5", provider, Value::Null);
+        let mut spot = Vec::new();
+        for _ in 0..3 {
+            let (status, _, pod) =
+                send(&client, &base, &key, "POST", "/api/v1/pods/", Some(create("dc-h100-spot-1", "datacrunch"))).await;
+            assert_eq!((status, pod["isSpot"].as_bool()), (200, Some(true)), "{pod}");
+            spot.push(pod["id"].as_str().unwrap().to_string());
+        }
+        let (_, _, on_demand) =
+            send(&client, &base, &key, "POST", "/api/v1/pods/", Some(create("hs-h100-sxm-1", "hyperstack"))).await;
+        assert_eq!(on_demand["isSpot"].as_bool(), Some(false), "{on_demand}");
+        let interrupt = |id: &str, body: Option<Value>| {
+            let path = format!("/_emulator/pods/{id}/interrupt");
+            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            async move { send(&client, &base, &key, "POST", &path, body).await.0 }
+        };
+        assert_eq!(interrupt(on_demand["id"].as_str().unwrap(), None).await, 409, "on-demand is never interrupted");
+        assert_eq!(interrupt("nosuchpod", None).await, 404);
+        assert_eq!(interrupt(&spot[0], Some(json!({"how": "sideways"}))).await, 422);
+        let status_of = |id: &str| {
+            let path = format!("/api/v1/pods/{id}");
+            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            async move {
+                let (status, _, pod) = send(&client, &base, &key, "GET", &path, None).await;
+                (status, pod["status"].as_str().unwrap_or_default().to_string())
+            }
+        };
+        while status_of(&spot[0]).await != (200, "ACTIVE".to_string()) {
+            tokio::time::sleep(Duration::from_millis(10)).await; // the 50 ms ready delay
+        }
+        // No request from the owner: the status changes all the same.
+        assert_eq!(interrupt(&spot[0], None).await, 204);
+        assert_eq!(status_of(&spot[0]).await, (200, "TERMINATED".to_string()));
+        assert_eq!(interrupt(&spot[1], Some(json!({"how": "stopped"}))).await, 204);
+        assert_eq!(status_of(&spot[1]).await, (200, "STOPPED".to_string()));
+        assert_eq!(interrupt(&spot[2], Some(json!({"how": "gone"}))).await, 204);
+        assert_eq!(status_of(&spot[2]).await.0, 404, "gone: the provider no longer knows it");
+        assert_eq!(interrupt(&spot[0], None).await, 404, "an ended pod is not interrupted again");
+        let live: Vec<_> = emulator.live_pods().into_iter().map(|p| (p.id, p.interrupted)).collect();
+        assert_eq!(live.len(), 2, "the stopped spot pod and the on-demand one: {live:?}");
+        assert!(emulator.all_pods().iter().filter(|p| p.interrupted).count() == 3);
+        assert!(emulator.response_checks().violations.is_empty(), "{:?}", emulator.response_checks().violations);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_preemption_fault_takes_spot_pods_back_after_their_lifetime_unasked() {
+    bounded("the_preemption_fault_takes_spot_pods_back_after_their_lifetime_unasked", Duration::from_secs(30), async {
+        let emulator = emulator().await;
+        let (base, key) = (emulator.base_url(), emulator.api_key().to_string());
+        let client = common::client();
+        emulator.set_spot_lifetime(Some(Duration::from_millis(300)));
+        let create = |cloud_id: &str, provider: &str| prime_pod(cloud_id, "H100_80GB", "SXM5", provider, Value::Null);
+        let started = std::time::Instant::now();
+        let (_, _, spot) =
+            send(&client, &base, &key, "POST", "/api/v1/pods/", Some(create("dc-h100-spot-1", "datacrunch"))).await;
+        let (_, _, on_demand) =
+            send(&client, &base, &key, "POST", "/api/v1/pods/", Some(create("hs-h100-sxm-1", "hyperstack"))).await;
+        let status_of = |id: &str| {
+            let path = format!("/api/v1/pods/{id}");
+            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            async move {
+                send(&client, &base, &key, "GET", &path, None).await.2["status"].as_str().unwrap_or("").to_string()
+            }
+        };
+        let (spot, on_demand) = (spot["id"].as_str().unwrap(), on_demand["id"].as_str().unwrap());
+        while status_of(spot).await != "TERMINATED" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(300), "not before its lifetime: {took:?}");
+        assert_eq!(status_of(on_demand).await, "ACTIVE", "on-demand is never taken back");
+        assert!(emulator.all_pods().iter().any(|p| p.id == spot && p.interrupted));
+        emulator.set_spot_lifetime(None);
     })
     .await;
 }

@@ -305,3 +305,34 @@ async fn billing_windows_resolve_as_the_document_says() {
     let (status, _, body) = send(&emulator, "GET", "/api/v1/pods/history?sort_order=asc&limit=5", None).await;
     assert_eq!((status, body["total_count"].as_i64()), (200, Some(0)), "{body}");
 }
+
+#[tokio::test]
+async fn start_jupyter_injects_a_generated_password_unless_the_request_sets_one() {
+    let run = async {
+        let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+        let create = |jupyter: bool, env: Value| {
+            let mut body = runpod_create();
+            body["startJupyter"] = json!(jupyter);
+            body["env"] = env;
+            let emulator = &emulator;
+            async move {
+                let (status, _, pod) = send(emulator, "POST", "/v2/pods", Some(body)).await;
+                assert_eq!(status, 201, "{pod}");
+                pod
+            }
+        };
+        let generated = create(true, json!({"A": "1"})).await;
+        let password = generated["env"]["JUPYTER_PASSWORD"].as_str().expect("injected");
+        assert!(password.len() >= 16, "{generated}");
+        assert_eq!(generated["env"]["A"], "1");
+        let other = create(true, json!({})).await;
+        assert_ne!(other["env"]["JUPYTER_PASSWORD"], generated["env"]["JUPYTER_PASSWORD"], "generated per pod");
+        let own = create(true, json!({"JUPYTER_PASSWORD": "mine"})).await;
+        assert_eq!(own["env"]["JUPYTER_PASSWORD"], "mine", "the request's own is kept");
+        let without = create(false, json!({})).await;
+        assert!(without["env"].get("JUPYTER_PASSWORD").is_none(), "{without}");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("start_jupyter_injects_a_generated_password_unless_the_request_sets_one: over 60 s");
+}

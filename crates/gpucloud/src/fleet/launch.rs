@@ -80,6 +80,10 @@ pub struct LaunchRequest {
     /// session): `gpucloud run` sets it for its job's pod, `up --no-idle-reap` on request. The
     /// lease still applies.
     pub idle_exempt: bool,
+    /// Offers in these places are tried after every other candidate (each group cheapest
+    /// first): where a job's spot pod was just interrupted, capacity is likely to be taken back
+    /// again (`gpucloud::jobs` recovery, feature `remote`). Empty: price order alone.
+    pub try_last: Vec<crate::model::spot::Place>,
 }
 
 impl LaunchRequest {
@@ -109,6 +113,7 @@ impl LaunchRequest {
             volume_mount_path: None,
             budget_usd: None,
             idle_exempt: false,
+            try_last: Vec::new(),
         }
     }
 
@@ -180,6 +185,14 @@ fn offer_meets_cuda_floor(offer: &Offer, request: &LaunchRequest) -> bool {
         return true;
     };
     cuda_versions.is_empty() || cuda_versions.iter().any(|v| crate::providers::validate::cuda_at_least(v, floor))
+}
+
+/// `offers` (cheapest first) with those in `places` moved after the others, each group keeping
+/// its order.
+fn places_last(offers: Vec<Offer>, places: &[crate::model::spot::Place]) -> Vec<Offer> {
+    let (last, first): (Vec<Offer>, Vec<Offer>) =
+        offers.into_iter().partition(|o| places.iter().any(|p| p.contains(o.provider, o.data_center.as_deref())));
+    first.into_iter().chain(last).collect()
 }
 
 /// What a failed create means for the rest of a launch.
@@ -370,8 +383,9 @@ impl Fleet {
             .into_iter()
             .filter(|o| offer_accepts_image(o, request.image.as_deref()))
             .filter(|o| offer_meets_cuda_floor(o, request))
-            .take(request.max_candidates.max(1))
             .collect();
+        let candidates =
+            places_last(candidates, &request.try_last).into_iter().take(request.max_candidates.max(1)).collect();
         Ok((candidates, attempts))
     }
 
@@ -581,5 +595,57 @@ impl Launch<'_> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::spot::Place;
+
+    fn offer(provider: Provider, data_center: &str, price: f64) -> Offer {
+        Offer {
+            provider,
+            via: None,
+            gpu_type: "H100_80GB".into(),
+            gpu_count: 1,
+            gpu_memory_gb: Some(80),
+            price_per_hour: price,
+            currency: "USD".into(),
+            prepaid_hours: None,
+            spot: true,
+            region: None,
+            data_center: Some(data_center.into()),
+            country: None,
+            stock: crate::model::Stock::parse("High"),
+            images: Vec::new(),
+            disk: None,
+            vcpu: None,
+            memory: None,
+            details: crate::model::OfferDetails::RunPod {
+                gpu_type_id: "x".into(),
+                cloud: "SECURE".into(),
+                data_center_ids: Vec::new(),
+                max_gpu_count: None,
+                cuda_versions: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn an_interrupted_place_is_tried_last_and_each_group_keeps_price_order() {
+        let pi = Provider::PrimeIntellect;
+        let offers =
+            vec![offer(pi, "FIN-01", 1.0), offer(pi, "CANADA-1", 1.5), offer(pi, "FIN-01", 1.7), offer(pi, "US", 2.0)];
+        let fin = Place { provider: pi, data_center: Some("FIN-01".into()) };
+        let order: Vec<(String, f64)> = places_last(offers.clone(), std::slice::from_ref(&fin))
+            .into_iter()
+            .map(|o| (o.data_center.unwrap(), o.price_per_hour))
+            .collect();
+        assert_eq!(
+            order,
+            [("CANADA-1".into(), 1.5), ("US".into(), 2.0), ("FIN-01".into(), 1.0), ("FIN-01".into(), 1.7)]
+        );
+        assert_eq!(places_last(offers.clone(), &[]), offers, "no places: price order alone");
     }
 }

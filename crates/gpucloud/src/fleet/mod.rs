@@ -151,7 +151,19 @@ impl Fleet {
     /// [`Error::InvalidInput`] at the next launch.
     pub fn with_max_burn(mut self, usd_per_hour: f64) -> Self {
         let rates = self.burn.rates().clone();
-        self.burn = Arc::new(crate::fleet::spend::BurnCap::new(Some(usd_per_hour), rates));
+        let ledger = self.burn.ledger().cloned();
+        self.burn = Arc::new(crate::fleet::spend::BurnCap::new(Some(usd_per_hour), rates, ledger));
+        self
+    }
+
+    /// Shares the burn cap's check with other processes on this machine through the file at
+    /// `path` (created if missing): their checks and creates take turns, and each sees the
+    /// pods the others created in the last minute, which a lagging list may not show yet. Without
+    /// it, separate processes can pass the cap together by one create each. See
+    /// [`crate::fleet::spend`].
+    pub fn with_burn_ledger(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        let rates = self.burn.rates().clone();
+        self.burn = Arc::new(crate::fleet::spend::BurnCap::new(self.burn.cap(), rates, Some(path.into())));
         self
     }
 
@@ -162,7 +174,8 @@ impl Fleet {
     pub fn with_exchange_rate(mut self, currency: &str, usd_per_unit: f64) -> Self {
         let mut rates = self.burn.rates().clone();
         rates.set(currency, usd_per_unit);
-        self.burn = Arc::new(crate::fleet::spend::BurnCap::new(self.burn.cap(), rates));
+        let ledger = self.burn.ledger().cloned();
+        self.burn = Arc::new(crate::fleet::spend::BurnCap::new(self.burn.cap(), rates, ledger));
         self
     }
 

@@ -31,7 +31,12 @@
 //! that reports no rate, or an amount in a currency the caller gave no exchange rate for
 //! ([`crate::Fleet::with_exchange_rate`]). An unknown burn is not under the cap. Within one
 //! `Fleet` the check and the create are serialized, so its own concurrent launches cannot pass
-//! the cap together; separate processes can race by one create.
+//! the cap together. **Separate processes** on one machine are serialized the same way when
+//! they share a ledger file ([`crate::Fleet::with_burn_ledger`]; the CLI's is
+//! `burn-ledger` in its state directory): the check and the create run under an exclusive lock
+//! of the file, which also records each create for a minute, so the next process counts a pod
+//! its list does not show yet. Processes on other machines, or without the ledger, can still
+//! race by one create each.
 //!
 //! **Currencies**: both limits are in US dollars. An amount in another currency is converted
 //! only with a rate the caller gave; without one, an offer in that currency is not compared
@@ -44,6 +49,7 @@ use crate::model::error::{Error, Result};
 use crate::model::{Offer, Pod, PodId, PodStatus, Provider};
 use crate::providers::provisioner::Provisioner;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -177,11 +183,17 @@ pub(crate) struct BurnCap {
     /// The currency of pods this fleet created from offers not in USD (PrimeIntellect's pod
     /// record names none).
     currencies: Mutex<BTreeMap<PodId, String>>,
+    /// The file shared with other processes (see the module documentation).
+    ledger: Option<PathBuf>,
 }
 
 impl BurnCap {
-    pub(crate) fn new(cap: Option<f64>, rates: ExchangeRates) -> Self {
-        Self { cap, rates, ..Self::default() }
+    pub(crate) fn new(cap: Option<f64>, rates: ExchangeRates, ledger: Option<PathBuf>) -> Self {
+        Self { cap, rates, ledger, ..Self::default() }
+    }
+
+    pub(crate) fn ledger(&self) -> Option<&PathBuf> {
+        self.ledger.as_ref()
     }
 
     pub(crate) fn cap(&self) -> Option<f64> {
@@ -207,11 +219,21 @@ impl BurnCap {
             reason: format!("the offer at {} {:.2}/h ({}): {reason}", price.currency, price.per_hour, price.basis),
         })?;
         let _serial = self.serial.lock().await;
-        let current = self.current_burn(watched).await?;
+        let ledger = match &self.ledger {
+            Some(path) => Some(SharedLedger::lock(path, provider).await?),
+            None => None,
+        };
+        let shared = ledger.as_ref().map(SharedLedger::recent).unwrap_or_default();
+        let current = self.current_burn(watched, &shared).await?;
         if current + offer > cap + 1e-9 {
             return Err(Error::BurnCapExceeded { cap, current, offer });
         }
         let (value, id) = create.await?;
+        if let Some(ledger) = &ledger
+            && let Err(e) = ledger.record(&id, offer)
+        {
+            tracing::warn!(pod = %id, error = %e, "the burn ledger could not record a create");
+        }
         if !price.currency.eq_ignore_ascii_case("USD") {
             self.currencies.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), price.currency.clone());
         }
@@ -238,20 +260,31 @@ impl BurnCap {
             reason: format!("the offer at {} {:.2}/h ({}): {reason}", price.currency, price.per_hour, price.basis),
         })?;
         let _serial = self.serial.lock().await;
-        let current = self.current_burn(watched).await?;
+        let ledger = match &self.ledger {
+            Some(path) => Some(SharedLedger::lock(path, provider).await?),
+            None => None,
+        };
+        let shared = ledger.as_ref().map(SharedLedger::recent).unwrap_or_default();
+        let current = self.current_burn(watched, &shared).await?;
         if current + offer > cap + 1e-9 {
             return Err(Error::BurnCapExceeded { cap, current, offer });
         }
         let (value, ids, placeholder) = create.await?;
-        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        if ids.is_empty() {
-            created.push((placeholder, offer, Instant::now()));
+        let remembered: Vec<(PodId, f64)> = if ids.is_empty() {
+            vec![(placeholder, offer)]
         } else {
             let share = offer / ids.len() as f64;
-            for id in ids {
-                created.retain(|(known, ..)| known != &id);
-                created.push((id, share, Instant::now()));
+            ids.into_iter().map(|id| (id, share)).collect()
+        };
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, rate) in remembered {
+            if let Some(ledger) = &ledger
+                && let Err(e) = ledger.record(&id, rate)
+            {
+                tracing::warn!(pod = %id, error = %e, "the burn ledger could not record a create");
             }
+            created.retain(|(known, ..)| known != &id);
+            created.push((id, rate, Instant::now()));
         }
         Ok(value)
     }
@@ -260,10 +293,15 @@ impl BurnCap {
     pub(crate) fn forget(&self, id: &PodId) {
         self.created.lock().unwrap_or_else(|e| e.into_inner()).retain(|(created, ..)| created != id);
         self.currencies.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        if let Some(path) = &self.ledger {
+            // Best effort, never waiting: a pod left in the ledger counts for a minute at most.
+            SharedLedger::forget(path, id);
+        }
     }
 
-    /// What every pod of `watched` will bill per hour, in USD.
-    async fn current_burn(&self, watched: &[Arc<dyn Provisioner>]) -> Result<f64> {
+    /// What every pod of `watched` will bill per hour, in USD; `shared` is what other processes
+    /// created in the last minute (id, USD rate).
+    async fn current_burn(&self, watched: &[Arc<dyn Provisioner>], shared: &[(String, f64)]) -> Result<f64> {
         use futures::TryStreamExt as _;
         let lists =
             watched.iter().map(|p| async move { (p.provider(), p.list_billing_pods().try_collect::<Vec<_>>().await) });
@@ -277,6 +315,12 @@ impl BurnCap {
         }
         let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
         created.retain(|(_, _, at)| at.elapsed() < UNLISTED_GRACE);
+        // Pods created lately (here or by another process), at the rate they were checked at.
+        let mut remembered = BTreeMap::<String, f64>::new();
+        for (id, rate) in created.iter().map(|(id, rate, _)| (id.to_string(), *rate)).chain(shared.iter().cloned()) {
+            let known = remembered.entry(id).or_insert(0.0);
+            *known = known.max(rate);
+        }
         let currencies = self.currencies.lock().unwrap_or_else(|e| e.into_inner());
         let mut burn = 0.0;
         for pod in &listed {
@@ -289,16 +333,111 @@ impl BurnCap {
                 provider: pod.provider,
                 reason: format!("pod {}: {reason}", pod.id),
             })?;
-            // A pod this fleet just created or started counts at least at the rate it was
-            // checked at: a lagging list may still show it provisioning or stopped.
-            let remembered =
-                created.iter().filter(|(id, ..)| id == &pod.id).map(|(_, rate, _)| *rate).fold(0.0, f64::max);
+            // A pod created lately counts at least at the rate it was checked at: a lagging
+            // list may still show it provisioning or stopped.
+            let at_least = remembered.remove(&pod.id.to_string()).unwrap_or(0.0);
             let ending = matches!(pod.status, PodStatus::Terminated | PodStatus::Terminating);
-            burn += if ending { 0.0 } else { usd.max(remembered) };
+            burn += if ending { 0.0 } else { usd.max(at_least) };
         }
-        burn +=
-            created.iter().filter(|(id, ..)| !listed.iter().any(|p| &p.id == id)).map(|(_, rate, _)| rate).sum::<f64>();
+        // What is left was not listed at all yet.
+        burn += remembered.values().sum::<f64>();
         Ok(burn)
+    }
+}
+
+/// How long [`SharedLedger::lock`] waits for another process's check and create.
+const LEDGER_WAIT: Duration = Duration::from_secs(120);
+
+/// The burn ledger shared by processes on one machine, locked (an exclusive advisory lock on
+/// the file, released when dropped) across one check and create. Each line: pod id, USD per
+/// hour, Unix seconds of the create.
+struct SharedLedger {
+    file: std::fs::File,
+}
+
+impl SharedLedger {
+    async fn lock(path: &Path, provider: Provider) -> Result<Self> {
+        let unknown = |reason: String| Error::BurnUnknown { provider, reason };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| unknown(format!("the burn ledger {} cannot be opened: {e}", path.display())))?;
+        let deadline = Instant::now() + LEDGER_WAIT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self { file }),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(unknown(format!(
+                        "another process has held the burn ledger {} for {} s",
+                        path.display(),
+                        LEDGER_WAIT.as_secs()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(unknown(format!("the burn ledger {} cannot be locked: {e}", path.display())));
+                }
+            }
+        }
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    }
+
+    /// The entries of the last [`UNLISTED_GRACE`]; a line that does not parse is skipped.
+    fn recent(&self) -> Vec<(String, f64)> {
+        self.entries().into_iter().map(|(id, rate, _)| (id, rate)).collect()
+    }
+
+    /// [`Self::recent`] with each entry's time.
+    fn entries(&self) -> Vec<(String, f64, u64)> {
+        use std::io::{Read as _, Seek as _};
+        let mut text = String::new();
+        let mut file = &self.file;
+        if file.rewind().and_then(|()| file.read_to_string(&mut text)).is_err() {
+            return Vec::new();
+        }
+        let since = Self::now().saturating_sub(UNLISTED_GRACE.as_secs());
+        text.lines()
+            .filter_map(|line| {
+                let mut fields = line.split('\t');
+                let (id, rate, at) =
+                    (fields.next()?, fields.next()?.parse::<f64>().ok()?, fields.next()?.parse::<u64>().ok()?);
+                (at >= since && rate.is_finite()).then(|| (id.to_string(), rate, at))
+            })
+            .collect()
+    }
+
+    fn write(&self, entries: &[(String, f64, u64)]) -> std::io::Result<()> {
+        use std::io::{Seek as _, Write as _};
+        let mut file = &self.file;
+        let text: String = entries.iter().map(|(id, rate, at)| format!("{id}\t{rate}\t{at}\n")).collect();
+        file.set_len(0)?;
+        file.rewind()?;
+        file.write_all(text.as_bytes())
+    }
+
+    fn record(&self, id: &PodId, usd_per_hour: f64) -> std::io::Result<()> {
+        let mut entries = self.entries();
+        entries.push((id.to_string(), usd_per_hour, Self::now()));
+        self.write(&entries)
+    }
+
+    fn forget(path: &Path, id: &PodId) {
+        let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(path) else { return };
+        if file.try_lock().is_err() {
+            return;
+        }
+        let ledger = Self { file };
+        let id = id.to_string();
+        let entries: Vec<_> = ledger.entries().into_iter().filter(|(known, ..)| known != &id).collect();
+        let _ = ledger.write(&entries);
     }
 }
 
@@ -350,16 +489,16 @@ mod tests {
         let euros = offer(1.79, "EUR", None);
         let price = at(&euros, 1.79);
         let created = || async { Ok(((), PodId::new(Provider::PrimeIntellect, "p1"))) };
-        let blind = BurnCap::new(Some(10.0), ExchangeRates::default());
+        let blind = BurnCap::new(Some(10.0), ExchangeRates::default(), None);
         let error = blind.guarded(&[], Provider::PrimeIntellect, &price, created()).await.unwrap_err();
         assert!(matches!(&error, Error::BurnUnknown { provider: Provider::PrimeIntellect, .. }), "{error}");
         assert!(error.to_string().contains("EUR"), "{error}");
         let mut rates = ExchangeRates::default();
         rates.set("EUR", 2.0);
-        let tight = BurnCap::new(Some(3.0), rates.clone());
+        let tight = BurnCap::new(Some(3.0), rates.clone(), None);
         let error = tight.guarded(&[], Provider::PrimeIntellect, &price, created()).await.unwrap_err();
         assert!(matches!(error, Error::BurnCapExceeded { offer, .. } if (offer - 3.58).abs() < 1e-9), "converted");
-        let roomy = BurnCap::new(Some(4.0), rates);
+        let roomy = BurnCap::new(Some(4.0), rates, None);
         roomy.guarded(&[], Provider::PrimeIntellect, &price, created()).await.unwrap();
         // The pod it created counts, in dollars, until a list shows it.
         let error = roomy.guarded(&[], Provider::PrimeIntellect, &price, created()).await.unwrap_err();

@@ -23,14 +23,27 @@
 //! collected in [`JobOutcome::download_errors`] and never cost the pod's other results (nor a
 //! [`Job::keep`] pod). Downloads are unpacked safely (see [`crate::remote::RemoteSession::download`]).
 //!
+//! **Spot pods are watched** ([`spot`]): an interruption (the provider reports the pod gone or
+//! no longer `ACTIVE`, unasked) is seen within one poll and is never the command's failure;
+//! [`Job::recovery`] relaunches the job (interrupted places tried last, on-demand after K
+//! interruptions), carrying [`Job::checkpoint`] across, and [`JobOutcome::interruptions`] lists
+//! what each interrupted attempt cost.
+//!
 //! The outcome carries the command's exit status, the tail of its output, what the sync moved,
 //! the downloads that failed, and the time each phase took: create accepted, provider running,
 //! SSH answering, sync, setup, run, download, teardown.
 
 pub mod cluster;
+pub mod detached;
+pub mod spot;
+pub mod supervisor;
+
+pub use detached::{DEFAULT_LINGER, Guards, JobReport, JobState, LogPiece, Submitted};
+pub use spot::{Checkpoint, Recovery, RestoredCheckpoint};
 
 use crate::fleet::LaunchEvent;
 use crate::model::error::{Error, Result};
+use crate::model::spot::{Interruption, InterruptionSign, Place};
 use crate::model::{Pod, PodStatus};
 use crate::remote::sync::SyncReport;
 use crate::remote::{OutputLine, OutputSink, RemoteCommand, RemoteSession, SessionOptions, Stream};
@@ -73,6 +86,23 @@ pub struct Job {
     pub deadline: Option<Duration>,
     /// How to connect ([`SessionOptions::identity_file`] defaults to none: the user's ssh).
     pub session: SessionOptions,
+    /// Whether the output is also split into lines for [`JobEvent::Output`] (yes by default).
+    /// A byte pass-through that reads only [`JobEvent::OutputBytes`] turns it off: splitting a
+    /// large output into lines costs most of the CPU of streaming it. The outcome's tail is
+    /// kept either way ([`crate::remote::OutputSink::wants_lines`]).
+    pub output_lines: bool,
+    /// A detached job ([`Fleet::submit`]): how long its pod stays after the command ended, so
+    /// that results can be collected (default [`DEFAULT_LINGER`]); then its watchdog ends it.
+    pub linger: Duration,
+    /// What an interrupted spot pod leads to ([`spot`]): by default the first interruption ends
+    /// the job with [`Error::Interrupted`].
+    pub recovery: Recovery,
+    /// A checkpoint directory carried from an interrupted pod to the next ([`spot`]).
+    pub checkpoint: Option<Checkpoint>,
+    /// How often a spot pod's provider is asked whether it still runs; `None`: the provider's
+    /// own poll interval ([`crate::Provisioner::poll_interval`]). An interruption is seen within
+    /// one such interval.
+    pub watch_interval: Option<Duration>,
 }
 
 impl Job {
@@ -92,6 +122,11 @@ impl Job {
             keep: false,
             deadline: None,
             session: SessionOptions::default(),
+            output_lines: true,
+            linger: DEFAULT_LINGER,
+            recovery: Recovery::default(),
+            checkpoint: None,
+            watch_interval: None,
         }
     }
 }
@@ -158,6 +193,22 @@ pub struct JobOutcome {
     pub teardown_error: Option<String>,
     /// The downloads that failed (each was attempted; the others were written).
     pub download_errors: Vec<DownloadFailure>,
+    /// Every interruption of the job's spot pods before this attempt, each with what it cost
+    /// (recovered by [`Job::recovery`]); empty when none was interrupted.
+    pub interruptions: Vec<Interruption>,
+    /// The checkpoint this attempt's command started from, and how old it was ([`Job::checkpoint`]).
+    pub restored_checkpoint: Option<RestoredCheckpoint>,
+}
+
+impl JobOutcome {
+    /// What the interrupted attempts cost, estimated (each at its rate over its life); `None`
+    /// when there were none, or a rate is unknown.
+    pub fn interrupted_cost(&self) -> Option<f64> {
+        if self.interruptions.is_empty() {
+            return None;
+        }
+        self.interruptions.iter().map(|i| i.cost).sum()
+    }
 }
 
 /// A download that failed.
@@ -203,18 +254,38 @@ pub enum JobEvent<'a> {
     OutputBytes(Stream, &'a [u8]),
     /// Tearing down.
     TearingDown(&'a Pod),
+    /// The setup is done (or there is none): the command starts on this pod.
+    CommandStarting(&'a Pod),
+    /// The job's checkpoint directory was pulled back from this pod ([`Job::checkpoint`]).
+    CheckpointPulled(&'a Pod),
+    /// The last pulled checkpoint was pushed to this (relaunched) pod.
+    CheckpointRestored(&'a RestoredCheckpoint),
+    /// The job's spot pod was interrupted (it is terminated next).
+    Interrupted(&'a Interruption),
+    /// Relaunching the job after an interruption ([`Job::recovery`]).
+    Relaunching {
+        /// Which attempt this is (2 for the first relaunch).
+        attempt: usize,
+        /// The launch as it is sent (interrupted places last; spot or on-demand).
+        request: &'a LaunchRequest,
+    },
 }
 
 impl Fleet {
     /// Runs `job`. See [`crate::jobs`]. `cancel` completing ends it (the pod terminated);
     /// `progress` sees each step and each output line.
     ///
+    /// A spot pod is watched for interruptions ([`spot`]); with [`Job::recovery`] an interrupted
+    /// job is relaunched (its checkpoint carried across with [`Job::checkpoint`]) and the outcome
+    /// lists every interruption and what it cost ([`JobOutcome::interruptions`]).
+    ///
     /// Errors: the launch's errors as [`Fleet::launch`] has them (nothing is left running);
     /// [`Error::InvalidInput`] for an empty command or a missing workdir, before any request;
     /// a failed setup script is [`Error::Ssh`] with its exit status; SSH errors
     /// ([`Error::NoDirectSsh`], [`Error::SshAuth`], [`Error::SshConnectionLost`], ...);
-    /// [`Error::Timeout`] past the deadline; [`Error::Cancelled`]. A command that exits non-zero
-    /// is an outcome, not an error.
+    /// [`Error::Timeout`] past the deadline; [`Error::Cancelled`]; [`Error::Interrupted`] when
+    /// the spot pod was taken back and no recovery was allowed or left (never the command's
+    /// failure). A command that exits non-zero is an outcome, not an error.
     pub async fn run(
         &self,
         job: &Job,
@@ -229,6 +300,11 @@ impl Fleet {
         {
             return Err(Error::invalid("workdir", format!("{} is not a directory", dir.display())));
         }
+        if let Some(checkpoint) = &job.checkpoint {
+            spot::check_checkpoint(checkpoint, &job.launch)?;
+        }
+        // Before anything bills: a session on the pod will need these.
+        crate::remote::check_state_dirs()?;
         let started = Instant::now();
         let deadline = job.deadline.map(|d| started + d);
         let expired = async move {
@@ -237,23 +313,78 @@ impl Fleet {
                 None => std::future::pending().await,
             }
         };
-        let mut timings = PhaseTimings::default();
         tokio::pin!(cancel, expired);
-        let stop = |timeout: bool| {
+        let store = job.checkpoint.as_ref().map(|_| spot::CheckpointStore::new()).transpose()?;
+        let first = job.launch_request();
+        let mut launch = first.clone();
+        let mut interruptions: Vec<Interruption> = Vec::new();
+        loop {
+            let attempt =
+                self.attempt(job, &launch, started, &mut progress, &mut cancel, &mut expired, store.as_ref()).await;
+            match attempt {
+                Attempt::Done(mut outcome) => {
+                    outcome.interruptions = interruptions;
+                    return Ok(*outcome);
+                }
+                // No spot capacity for the relaunch: on-demand at once, when the job allows it.
+                Attempt::Failed(Error::NoCapacity { attempts })
+                    if !interruptions.is_empty() && launch.query.spot == Some(true) && first.query.spot.is_none() =>
+                {
+                    tracing::warn!(?attempts, "no spot capacity for the relaunch; relaunching on-demand");
+                    launch.query.spot = Some(false);
+                    progress(JobEvent::Relaunching { attempt: interruptions.len() + 1, request: &launch });
+                }
+                Attempt::Failed(e) => return Err(e),
+                Attempt::Interrupted(interruption) => {
+                    interruptions.push(*interruption);
+                    if interruptions.len() > job.recovery.max_interruptions as usize {
+                        return Err(Error::Interrupted { interruptions });
+                    }
+                    launch = job.recovery.relaunch(&first, &interruptions);
+                    progress(JobEvent::Relaunching { attempt: interruptions.len() + 1, request: &launch });
+                }
+            }
+        }
+    }
+
+    /// One launch of the job and its work on that pod, until the command ran, the job failed,
+    /// or its spot pod was interrupted (then terminated and confirmed, for the caller to
+    /// relaunch).
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        job: &Job,
+        launch: &LaunchRequest,
+        started: Instant,
+        progress: &mut (impl FnMut(JobEvent<'_>) + Send),
+        cancel: &mut (impl std::future::Future<Output = ()> + Send + Unpin),
+        expired: &mut (impl std::future::Future<Output = ()> + Send + Unpin),
+        store: Option<&spot::CheckpointStore>,
+    ) -> Attempt {
+        let stopped = |timeout: bool| {
             if timeout {
                 Error::Timeout { what: "the job".into(), waited: started.elapsed() }
             } else {
                 Error::Cancelled
             }
         };
+        let stop = |timeout: bool| Attempt::Failed(stopped(timeout));
+        let mut timings = PhaseTimings::default();
+        // Where the pod was placed and when its create was accepted: what an interruption reports.
+        let mut placed: Option<(Place, bool)> = None;
+        let mut created_at: Option<Instant> = None;
         // The launch stops and cleans up on its own when told to.
         let stop_launch = std::sync::Arc::new(tokio::sync::Notify::new());
         let told = std::sync::Arc::clone(&stop_launch);
-        let launch = job.launch_request();
         let mut launching = Box::pin(self.launch_with_progress(
-            &launch,
+            launch,
             |event| {
                 timings.observe_launch(&event, started.elapsed());
+                match &event {
+                    LaunchEvent::Creating { offer } => placed = Some((spot::place_of(offer), offer.spot)),
+                    LaunchEvent::Created { .. } => created_at = Some(Instant::now()),
+                    _ => {}
+                }
                 progress(JobEvent::Launch(event));
             },
             async move { told.notified().await },
@@ -262,11 +393,11 @@ impl Fleet {
         let launched = loop {
             tokio::select! {
                 launched = &mut launching => break launched,
-                () = &mut cancel, if why_stopped.is_none() => {
+                () = &mut *cancel, if why_stopped.is_none() => {
                     why_stopped = Some(false);
                     stop_launch.notify_one();
                 }
-                () = &mut expired, if why_stopped.is_none() => {
+                () = &mut *expired, if why_stopped.is_none() => {
                     why_stopped = Some(true);
                     stop_launch.notify_one();
                 }
@@ -278,39 +409,108 @@ impl Fleet {
             (Ok(pod), Some(timeout)) => {
                 // Ready just as it was stopped: it is ours to end.
                 let id = pod.id.clone();
-                if let Err(e) = self.guard(pod)?.terminate().await {
-                    tracing::error!(pod = %id, error = %e, "the job's pod could not be confirmed terminated");
+                match self.guard(pod) {
+                    Ok(guard) => {
+                        if let Err(e) = guard.terminate().await {
+                            tracing::error!(pod = %id, error = %e, "the job's pod could not be confirmed terminated");
+                            return Attempt::Failed(left_running(id, stopped(timeout), &e));
+                        }
+                    }
+                    Err(e) => return Attempt::Failed(e),
                 }
-                return Err(stop(timeout));
+                return stop(timeout);
             }
-            (Err(Error::Cancelled), Some(timeout)) => return Err(stop(timeout)),
-            (Err(e), _) => return Err(e),
+            (Err(Error::Cancelled), Some(timeout)) => return stop(timeout),
+            (Err(e), _) => return Attempt::Failed(e),
         };
         timings.launch_ready(started.elapsed());
-        let guard = self.guard(pod)?;
+        let guard = match self.guard(pod) {
+            Ok(guard) => guard,
+            Err(e) => return Attempt::Failed(e),
+        };
+        let id = guard.pod().id.clone();
+        // A spot pod is watched: its provider gives no notice before taking it back.
+        let watched = guard.pod().is_spot();
+        let poll = job.watch_interval.unwrap_or_else(|| {
+            self.provisioner(guard.pod().provider).map(|p| p.poll_interval()).unwrap_or(Duration::from_secs(5))
+        });
+        let last_running = std::sync::Mutex::new(Instant::now());
         // A cancel or the deadline first interrupts the remote command (its process group gets
         // SIGINT, then SIGKILL), then drops `work`, and with it the session (its ControlMaster
         // is ended at once, without waiting).
         let interrupt = tokio::sync::Notify::new();
-        let result = {
-            let work = run_on_pod(job, guard.pod(), &mut timings, &mut progress, &interrupt);
+        let (result, seen) = {
+            let work = run_on_pod(job, guard.pod(), &mut timings, &mut *progress, &interrupt, store);
             tokio::pin!(work);
-            let timeout = tokio::select! {
-                result = &mut work => Err(result),
-                () = &mut cancel => Ok(false),
-                () = &mut expired => Ok(true),
+            let watching = async {
+                if watched { spot::watch(self, &id, poll, &last_running).await } else { std::future::pending().await }
             };
-            match timeout {
-                Err(result) => result,
-                Ok(timeout) => {
+            tokio::pin!(watching);
+            enum Ended {
+                Work(Box<Result<Ran>>),
+                Stopped(bool),
+                Seen(InterruptionSign),
+            }
+            let ended = tokio::select! {
+                result = &mut work => Ended::Work(Box::new(result)),
+                () = &mut *cancel => Ended::Stopped(false),
+                () = &mut *expired => Ended::Stopped(true),
+                sign = &mut watching => Ended::Seen(sign),
+            };
+            match ended {
+                Ended::Work(result) => {
+                    // Whatever the work's end, a spot pod that is no longer running was
+                    // interrupted: its command's status (or its lost connection) is not the job's.
+                    let ssh_lost = result.is_err();
+                    let seen = if watched { spot::confirm(self, &id, ssh_lost).await } else { None };
+                    (Ok(*result), seen)
+                }
+                Ended::Seen(sign) => (Ok(Err(Error::Cancelled)), Some(sign)),
+                Ended::Stopped(timeout) => {
                     interrupt.notify_one();
                     let bound = crate::remote::INTERRUPT_GRACE * 2 + Duration::from_secs(5);
                     let _ = tokio::time::timeout(bound, &mut work).await;
-                    Err(stop(timeout))
+                    (Err(timeout), None)
                 }
             }
         };
+        let result = match result {
+            Ok(result) => result,
+            Err(timeout) => Err(stopped(timeout)),
+        };
         let pod = guard.pod().clone();
+        if let Some(sign) = seen {
+            let detected = Instant::now();
+            let since_running = *last_running.lock().unwrap_or_else(|e| e.into_inner());
+            let ran_for = created_at.map_or(Duration::ZERO, |at| detected.duration_since(at));
+            let (place, was_spot) =
+                placed.unwrap_or((Place { provider: pod.provider, data_center: pod.data_center.clone() }, true));
+            let interruption = Interruption {
+                pod: pod.id.clone(),
+                place,
+                spot: was_spot,
+                sign,
+                ran_for,
+                detected_within: detected.duration_since(since_running),
+                price_per_hour: pod.price_per_hour,
+                cost: Interruption::estimate_cost(pod.price_per_hour, ran_for),
+            };
+            tracing::warn!(%interruption, "the job's spot pod was interrupted");
+            progress(JobEvent::Interrupted(&interruption));
+            progress(JobEvent::TearingDown(&pod));
+            let closing = async {
+                if let Ok(Ran { session: Some(session), .. }) = result
+                    && let Err(e) = session.close().await
+                {
+                    tracing::debug!(pod = %pod.id, error = %e, "closing the interrupted job's session");
+                }
+            };
+            let (teardown, ()) = tokio::join!(guard.terminate(), closing);
+            if let Err(e) = teardown {
+                tracing::error!(pod = %pod.id, error = %e, "the interrupted pod could not be confirmed terminated");
+            }
+            return Attempt::Interrupted(Box::new(interruption));
+        }
         // Kept only when asked and the command ran (whatever the downloads did).
         if job.keep
             && let Ok(ran) = result
@@ -321,7 +521,7 @@ impl Fleet {
             {
                 tracing::debug!(pod = %pod.id, error = %e, "closing the job's session");
             }
-            return Ok(JobOutcome {
+            return Attempt::Done(Box::new(JobOutcome {
                 pod,
                 exit_code: ran.exit_code,
                 tail: ran.tail,
@@ -330,7 +530,9 @@ impl Fleet {
                 kept: true,
                 teardown_error: None,
                 download_errors: ran.download_errors,
-            });
+                interruptions: Vec::new(),
+                restored_checkpoint: ran.restored,
+            }));
         }
         progress(JobEvent::TearingDown(&pod));
         let teardown_started = Instant::now();
@@ -357,12 +559,13 @@ impl Fleet {
             Err(e) => {
                 if let Err(t) = &teardown {
                     tracing::error!(pod = %pod.id, error = %t, "the job's pod could not be confirmed terminated");
+                    return Attempt::Failed(left_running(pod.id.clone(), e, t));
                 }
-                return Err(e);
+                return Attempt::Failed(e);
             }
         };
         let teardown_error = teardown.err().map(|e| e.to_string());
-        Ok(JobOutcome {
+        Attempt::Done(Box::new(JobOutcome {
             pod,
             exit_code: ran.exit_code,
             tail: ran.tail,
@@ -371,8 +574,26 @@ impl Fleet {
             kept: false,
             teardown_error,
             download_errors: ran.download_errors,
-        })
+            interruptions: Vec::new(),
+            restored_checkpoint: ran.restored,
+        }))
     }
+}
+
+/// A job's failure, when its pod's termination could not be confirmed either: the caller must
+/// learn that a pod may be left billing, whatever failed first.
+fn left_running(id: crate::PodId, cause: Error, termination: &Error) -> Error {
+    Error::TerminationUnconfirmed { id, cause: Box::new(cause), termination: termination.to_string() }
+}
+
+/// How one attempt of a job ended.
+enum Attempt {
+    /// The command ran (and the pod was kept, or terminated).
+    Done(Box<JobOutcome>),
+    /// The job failed; nothing of this attempt is left running.
+    Failed(Error),
+    /// Its spot pod was interrupted; the pod was terminated (and that confirmed, or logged).
+    Interrupted(Box<Interruption>),
 }
 
 /// What a job did on its pod once the command ran.
@@ -381,33 +602,54 @@ struct Ran {
     tail: Vec<OutputLine>,
     sync: Option<SyncReport>,
     download_errors: Vec<DownloadFailure>,
+    /// The checkpoint the command started from.
+    restored: Option<RestoredCheckpoint>,
     /// Still open: closed by the caller alongside the pod's termination.
     session: Option<RemoteSession>,
 }
 
-/// Hands a command's output to the job's progress, lines and bytes.
-struct ProgressSink<'p, P> {
-    progress: &'p mut P,
+/// The job's progress, shared by the command's output and the checkpoint pulls beside it (one
+/// task: a lock is never held across an await).
+struct SharedProgress<'p, P>(std::sync::Mutex<&'p mut P>);
+
+impl<P: FnMut(JobEvent<'_>) + Send> SharedProgress<'_, P> {
+    fn emit(&self, event: JobEvent<'_>) {
+        let mut progress = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (*progress)(event);
+    }
 }
 
-impl<P: FnMut(JobEvent<'_>) + Send> OutputSink for ProgressSink<'_, P> {
+/// Hands a command's output to the job's progress, lines and bytes.
+struct ProgressSink<'s, 'p, P> {
+    progress: &'s SharedProgress<'p, P>,
+    lines: bool,
+}
+
+impl<P: FnMut(JobEvent<'_>) + Send> OutputSink for ProgressSink<'_, '_, P> {
     fn line(&mut self, line: OutputLine) {
-        (self.progress)(JobEvent::Output(&line));
+        self.progress.emit(JobEvent::Output(&line));
     }
 
     fn bytes(&mut self, stream: Stream, bytes: &[u8]) {
-        (self.progress)(JobEvent::OutputBytes(stream, bytes));
+        self.progress.emit(JobEvent::OutputBytes(stream, bytes));
+    }
+
+    fn wants_lines(&self) -> bool {
+        self.lines
     }
 }
 
-/// Sync, setup, command, downloads on a ready pod. An error means the command did not run to
-/// its end; once it has, nothing here fails the job (failed downloads are collected).
+/// Sync, setup, command, downloads on a ready pod; with a checkpoint store, the last pulled
+/// checkpoint pushed before setup, and the directory pulled back while the command runs. An
+/// error means the command did not run to its end; once it has, nothing here fails the job
+/// (failed downloads are collected).
 async fn run_on_pod(
     job: &Job,
     pod: &Pod,
     timings: &mut PhaseTimings,
     progress: &mut (impl FnMut(JobEvent<'_>) + Send),
     interrupt: &tokio::sync::Notify,
+    store: Option<&spot::CheckpointStore>,
 ) -> Result<Ran> {
     progress(JobEvent::Connecting(pod));
     let phase = Instant::now();
@@ -420,17 +662,36 @@ async fn run_on_pod(
         }
         None => None,
     };
+    let checkpoint = job.checkpoint.as_ref().zip(store).map(|(checkpoint, store)| {
+        let remote = if checkpoint.remote.starts_with('/') {
+            checkpoint.remote.clone()
+        } else {
+            format!("{}/{}", job.remote_dir, checkpoint.remote)
+        };
+        (remote, checkpoint.every, store)
+    });
+    let restored = match &checkpoint {
+        Some((remote, _, store)) => {
+            let restored = store.restore(&session, remote).await?;
+            if let Some(restored) = &restored {
+                progress(JobEvent::CheckpointRestored(restored));
+            }
+            restored
+        }
+        None => None,
+    };
     timings.sync = Some(phase.elapsed());
     let in_dir = |mut command: RemoteCommand| {
         command.cwd = Some(job.remote_dir.clone());
         command
     };
+    let progress = SharedProgress(std::sync::Mutex::new(progress));
     if let Some(setup) = &job.setup {
         let phase = Instant::now();
         let result = session
             .run_interruptible(
                 &in_dir(RemoteCommand::script(setup.clone())),
-                &mut ProgressSink { progress: &mut *progress },
+                &mut ProgressSink { progress: &progress, lines: job.output_lines },
                 interrupt.notified(),
             )
             .await?;
@@ -442,14 +703,26 @@ async fn run_on_pod(
             });
         }
     }
+    progress.emit(JobEvent::CommandStarting(pod));
     let phase = Instant::now();
-    let result = session
-        .run_interruptible(
-            &in_dir(RemoteCommand::new(job.command.clone())),
-            &mut ProgressSink { progress: &mut *progress },
-            interrupt.notified(),
-        )
-        .await?;
+    let command = in_dir(RemoteCommand::new(job.command.clone()));
+    let mut sink = ProgressSink { progress: &progress, lines: job.output_lines };
+    let running = session.run_interruptible(&command, &mut sink, interrupt.notified());
+    let pulling = async {
+        let Some((remote, every, store)) = &checkpoint else { return std::future::pending().await };
+        loop {
+            tokio::time::sleep(*every).await;
+            match store.pull(&session, remote).await {
+                Ok(()) => progress.emit(JobEvent::CheckpointPulled(pod)),
+                // Before the command made it, there is nothing to pull.
+                Err(e) => tracing::debug!(pod = %pod.id, error = %e, "pulling the checkpoint"),
+            }
+        }
+    };
+    let result = tokio::select! {
+        result = running => result?,
+        never = pulling => never,
+    };
     timings.run = Some(phase.elapsed());
     let mut download_errors = Vec::new();
     if !job.downloads.is_empty() {
@@ -468,7 +741,7 @@ async fn run_on_pod(
         }
         timings.download = Some(phase.elapsed());
     }
-    Ok(Ran { exit_code: result.exit_code, tail: result.tail, sync, download_errors, session: Some(session) })
+    Ok(Ran { exit_code: result.exit_code, tail: result.tail, sync, download_errors, restored, session: Some(session) })
 }
 
 #[cfg(test)]

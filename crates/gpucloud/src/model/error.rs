@@ -293,6 +293,27 @@ pub enum Error {
         /// The provider's message.
         message: String,
     },
+    /// A job's spot pod was taken back by its provider (see [`crate::model::spot`]), and no
+    /// recovery was allowed or left: the last interruption, after every earlier one. Never the
+    /// command's own failure.
+    #[error("interrupted: {}", summarize_interruptions(.interruptions))]
+    Interrupted {
+        /// Every interruption of the job, in order; the last one ended it.
+        interruptions: Vec<crate::model::spot::Interruption>,
+    },
+    /// A job failed (`cause`), and then its pod's termination could not be confirmed: the pod
+    /// may still be running and billing. Check with a list; end it with a terminate.
+    #[error(
+        "{cause}; and pod {id} could not be confirmed terminated: {termination} (it may still be billing: check with `gpucloud ls`, end it with `gpucloud down {id}`)"
+    )]
+    TerminationUnconfirmed {
+        /// The pod that may be left.
+        id: PodId,
+        /// Why the job failed.
+        cause: Box<Error>,
+        /// Why its termination could not be confirmed.
+        termination: String,
+    },
     /// A launch found no offer it could start; each attempt's failure is listed.
     #[error("no capacity: {}", summarize(.attempts))]
     NoCapacity {
@@ -312,6 +333,14 @@ pub struct LaunchAttempt {
     pub price_per_hour: f64,
     /// Why it failed.
     pub error: Error,
+}
+
+fn summarize_interruptions(interruptions: &[crate::model::spot::Interruption]) -> String {
+    let Some(last) = interruptions.last() else { return "no interruption recorded".into() };
+    match interruptions.len() {
+        1 => last.to_string(),
+        n => format!("{last} (interruption {n}; no recovery left)"),
+    }
 }
 
 fn summarize(attempts: &[LaunchAttempt]) -> String {
@@ -335,7 +364,7 @@ impl Error {
         match self {
             Error::Api { status, .. } | Error::Decode { status, .. } => Some(*status),
             Error::RequestTooLarge { sent: true, .. } => Some(413),
-            Error::CreateUnconfirmed { cause, .. } => cause.status(),
+            Error::CreateUnconfirmed { cause, .. } | Error::TerminationUnconfirmed { cause, .. } => cause.status(),
             _ => None,
         }
     }

@@ -257,6 +257,20 @@ impl Pod {
         }
     }
 
+    /// Whether it runs on interruptible (spot) capacity, as its provider reports it:
+    /// PrimeIntellect's `isSpot`. RunPod has no spot pods any more (removed in 2026), so `false`
+    /// there. A spot pod may be taken back at any time, with no notice
+    /// ([`crate::model::spot`]).
+    pub fn is_spot(&self) -> bool {
+        match &self.raw {
+            #[cfg(feature = "primeintellect")]
+            PodRecord::PrimeIntellect(raw) => raw.is_spot.unwrap_or(false),
+            // Unreachable only when PrimeIntellect is the one cloud compiled in.
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
     /// Whether the idle rule leaves the pod alone: it was launched with
     /// [`crate::LaunchRequest::idle_exempt`] (a `gpucloud run` job's pod, or `up --no-idle-reap`),
     /// which its launch tag records ([`crate::model::lease::is_idle_exempt_tag`]).

@@ -3,9 +3,10 @@
 //!
 //! - The stream is unpacked in this process (the `tar` crate) into a **fresh private directory**
 //!   (mode 0700) created next to the destination, never into the destination itself.
-//! - Every member is checked first: no absolute name, no `..`, nothing through a link
-//!   unpacked earlier, no link (symbolic or hard) that points outside the download, no device,
-//!   FIFO or socket. One refused member refuses the whole stream
+//! - Every member is checked first: it lies under the name that was asked for (a pod asked for
+//!   `results` cannot send `.git/hooks/pre-commit` or `Makefile` beside it), no absolute name,
+//!   no `..`, nothing through a link unpacked earlier, no link (symbolic or hard) that points
+//!   outside the requested name, no hard link to a link, no device, FIFO or socket. One refused member refuses the whole stream
 //!   ([`crate::Error::UnsafeDownload`]), and nothing of it is kept.
 //! - Owners are never kept, nor setuid/setgid/sticky bits, nor group- or world-write; no
 //!   extended attributes.
@@ -95,9 +96,27 @@ fn link_stays_inside(depth: usize, target: &Path) -> bool {
     climbs <= depth && target.components().next().is_some()
 }
 
+/// Whether `parts` lie under the requested `top` (its first component is `top`).
+fn under_top(parts: &[std::ffi::OsString], top: &std::ffi::OsStr) -> bool {
+    parts.first().is_some_and(|first| first == top)
+}
+
+/// The first component of `parts` under `root` that is a symbolic link, if any.
+fn link_on_the_way(root: &Path, parts: &[std::ffi::OsString]) -> Option<PathBuf> {
+    let mut on_the_way = root.to_path_buf();
+    for part in parts {
+        on_the_way.push(part);
+        if std::fs::symlink_metadata(&on_the_way).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Some(on_the_way.strip_prefix(root).unwrap_or(&on_the_way).to_path_buf());
+        }
+    }
+    None
+}
+
 /// Unpacks the tar stream `reader` into `root` (an empty private directory), checking each
-/// member (see the [module documentation](self)).
-pub(crate) fn unpack(reader: impl Read, root: &Path) -> Result<()> {
+/// member (see the [module documentation](self)). `top` is the file name that was asked for:
+/// every member lies under it.
+pub(crate) fn unpack(reader: impl Read, root: &Path, top: &std::ffi::OsStr) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(false);
     archive.set_preserve_ownerships(false);
@@ -112,32 +131,51 @@ pub(crate) fn unpack(reader: impl Read, root: &Path) -> Result<()> {
         if parts.is_empty() {
             continue;
         }
+        if !under_top(&parts, top) {
+            return Err(refuse(format!(
+                "member {} is not under {} (the name asked for)",
+                name.display(),
+                Path::new(top).display()
+            )));
+        }
         // Nothing may go through a link: every directory on the way is a real one (or new).
-        let mut on_the_way = root.to_path_buf();
-        for part in &parts {
-            on_the_way.push(part);
-            if std::fs::symlink_metadata(&on_the_way).is_ok_and(|m| m.file_type().is_symlink()) {
-                return Err(refuse(format!(
-                    "member {} goes through (or replaces) the link {}",
-                    name.display(),
-                    on_the_way.strip_prefix(root).unwrap_or(&on_the_way).display()
-                )));
-            }
+        if let Some(link) = link_on_the_way(root, &parts) {
+            return Err(refuse(format!(
+                "member {} goes through (or replaces) the link {}",
+                name.display(),
+                link.display()
+            )));
         }
         let kind = entry.header().entry_type();
-        let depth = parts.len() - 1;
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry.link_name().map_err(io)?.map(std::borrow::Cow::into_owned).unwrap_or_default();
             let inside = if kind.is_symlink() {
-                link_stays_inside(depth, &target)
+                // Counted from the requested name, not the private root: a link may climb to
+                // `top` but not beside it. `top` itself as a link points nowhere we keep.
+                parts.len() >= 2 && link_stays_inside(parts.len() - 2, &target)
             } else {
-                // A hard link names another member, from the root.
-                member_components(&target).is_ok_and(|t| !t.is_empty())
+                // A hard link names another member, from the root: under `top`, reached through
+                // no link, and not itself a link (a hard link to a symbolic link is a copy of it
+                // at another depth, where its relative target would point elsewhere).
+                member_components(&target).is_ok_and(|t| {
+                    under_top(&t, top)
+                        && link_on_the_way(root, &t).is_none()
+                        && std::fs::symlink_metadata(root.join(t.iter().collect::<PathBuf>()))
+                            .is_ok_and(|m| !m.file_type().is_symlink())
+                })
             };
+            if kind.is_symlink() && parts.len() == 1 {
+                return Err(refuse(format!(
+                    "{} is itself a link (to {}): download what it points to",
+                    name.display(),
+                    target.display()
+                )));
+            }
             if !inside {
                 return Err(refuse(format!(
-                    "link {} points outside the download ({})",
+                    "link {} points outside {} ({})",
                     name.display(),
+                    Path::new(top).display(),
                     target.display()
                 )));
             }
@@ -242,6 +280,14 @@ mod tests {
         builder.append_link(&mut header, name, target).unwrap();
     }
 
+    fn hard_link(builder: &mut tar::Builder<Vec<u8>>, name: &str, target: &str) {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_size(0);
+        header.set_mode(0o644);
+        builder.append_link(&mut header, name, target).unwrap();
+    }
+
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("gpucloud-extract-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -267,13 +313,40 @@ mod tests {
             }),
             archive(|b| file(b, "../victim/escaped", b"x", 0o644)),
             archive(|b| file(b, "/tmp/absolute", b"x", 0o644)),
+            // Asked for `results`, the pod sends files beside it (a git hook, a Makefile).
+            archive(|b| {
+                file(b, "results/ok", b"x", 0o644);
+                file(b, ".git/hooks/pre-commit", b"#!/bin/sh\nevil\n", 0o755);
+            }),
+            archive(|b| file(b, "Makefile", b"all:\n\tevil\n", 0o644)),
+            // Links that climb out of `results` into the directory the user downloads into.
+            archive(|b| link(b, "results/mk", "../Makefile")),
+            archive(|b| link(b, "results", "elsewhere")),
+            archive(|b| {
+                file(b, "Makefile", b"x", 0o644);
+                hard_link(b, "results/h", "Makefile");
+            }),
+            // A hard link to an in-tree link deep down: the copy sits higher, so its relative
+            // target would point out.
+            archive(|b| {
+                link(b, "results/x/y/l", "../../run.sh");
+                hard_link(b, "results/h", "results/x/y/l");
+            }),
+            // A hard link reached through a link.
+            archive(|b| {
+                file(b, "results/x/f", b"x", 0o644);
+                link(b, "results/via", "x");
+                hard_link(b, "results/h", "results/via/f");
+            }),
         ];
         for (i, stream) in streams.iter().enumerate() {
             let root = PrivateDir::new_in(&dir).unwrap();
-            let refused = unpack(&stream[..], root.path());
+            let refused = unpack(&stream[..], root.path(), "results".as_ref());
             assert!(refused.is_err(), "stream {i}: {refused:?}");
         }
         assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0, "nothing written outside");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["victim"], "nothing left beside the victim");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -284,6 +357,7 @@ mod tests {
             file(b, "results/run.sh", b"#!/bin/sh\n", 0o4777);
             link(b, "results/latest", "run.sh");
             link(b, "results/sub/up", "../run.sh");
+            hard_link(b, "results/copy.sh", "results/run.sh");
         });
         let dest = dir.join("dest");
         let outside = dir.join("outside");
@@ -298,12 +372,13 @@ mod tests {
             let mode = std::fs::metadata(root.path()).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700, "the temporary directory is private");
         }
-        unpack(&stream[..], root.path()).unwrap();
+        unpack(&stream[..], root.path(), "results".as_ref()).unwrap();
         move_into(root.path(), &dest).unwrap();
         drop(root);
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "the planted link was replaced, not followed");
         assert_eq!(std::fs::read(dest.join("results/latest")).unwrap(), b"#!/bin/sh\n");
         assert_eq!(std::fs::read(dest.join("results/sub/up")).unwrap(), b"#!/bin/sh\n");
+        assert_eq!(std::fs::read(dest.join("results/copy.sh")).unwrap(), b"#!/bin/sh\n", "hard links inside kept");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;

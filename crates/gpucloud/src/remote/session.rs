@@ -128,6 +128,19 @@ pub(crate) fn ensure_private(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Checks (creating them private where missing) the directories a session writes to: the state
+/// directory, its `known_hosts`, and the ControlMaster's directory, which it returns. Run before
+/// a launch ([`crate::Fleet::run`] does), so an unsafe or missing state directory is refused
+/// before a pod bills, not after it is up.
+///
+/// Errors: [`Error::UnsafeStateDir`] naming the directory and why.
+pub fn check_state_dirs() -> Result<PathBuf> {
+    private_state_subdir("known_hosts")?;
+    let control = control_dir();
+    ensure_private(&control)?;
+    Ok(control)
+}
+
 /// [`ensure_private`] for a directory under the state directory, the state directory first.
 fn private_state_subdir(name: &str) -> Result<PathBuf> {
     let root = state_dir();
@@ -397,6 +410,71 @@ pub trait OutputSink: Send {
     fn bytes(&mut self, stream: Stream, bytes: &[u8]) {
         let _ = (stream, bytes);
     }
+
+    /// Whether this sink takes [`OutputSink::line`]s (yes by default). A pass-through that
+    /// takes only bytes says no: the output is then not split into lines as it streams (which
+    /// costs a copy and an allocation per line, most of the CPU of a large output), and the
+    /// run's tail is split from the last [`TAIL_HISTORY_BYTES`] at the end.
+    fn wants_lines(&self) -> bool {
+        true
+    }
+}
+
+/// How much of the latest output a run keeps to split its tail from when its sink takes no
+/// lines ([`OutputSink::wants_lines`]).
+pub const TAIL_HISTORY_BYTES: usize = 256 * 1024;
+
+/// The latest output, as it came (both streams in order), bounded by [`TAIL_HISTORY_BYTES`].
+#[derive(Default)]
+struct OutputHistory {
+    chunks: VecDeque<(Stream, Vec<u8>)>,
+    bytes: usize,
+    /// Whether a stream lost its oldest bytes (its first line kept may be a piece).
+    cut: [bool; 2],
+}
+
+impl OutputHistory {
+    fn index(stream: Stream) -> usize {
+        match stream {
+            Stream::Stdout => 0,
+            Stream::Stderr => 1,
+        }
+    }
+
+    fn push(&mut self, stream: Stream, bytes: &[u8]) {
+        let bytes = &bytes[bytes.len().saturating_sub(TAIL_HISTORY_BYTES)..];
+        self.chunks.push_back((stream, bytes.to_vec()));
+        self.bytes += bytes.len();
+        while self.bytes > TAIL_HISTORY_BYTES {
+            let Some((oldest, chunk)) = self.chunks.pop_front() else { break };
+            self.bytes -= chunk.len();
+            self.cut[Self::index(oldest)] = true;
+        }
+    }
+
+    /// The last [`TAIL_LINES`] lines, in order.
+    fn tail(self) -> Vec<OutputLine> {
+        let mut splitters = [LineSplitter::new(Stream::Stdout), LineSplitter::new(Stream::Stderr)];
+        let mut skip = self.cut;
+        let mut lines = VecDeque::with_capacity(TAIL_LINES);
+        let mut keep = |stream: Stream, line: OutputLine, skip: &mut [bool; 2]| {
+            if std::mem::take(&mut skip[Self::index(stream)]) {
+                return;
+            }
+            if lines.len() == TAIL_LINES {
+                lines.pop_front();
+            }
+            lines.push_back(line);
+        };
+        for (stream, chunk) in &self.chunks {
+            splitters[Self::index(*stream)].feed(chunk, &mut |line| keep(*stream, line, &mut skip));
+        }
+        for splitter in &mut splitters {
+            let stream = splitter.stream;
+            splitter.finish(&mut |line| keep(stream, line, &mut skip));
+        }
+        lines.into()
+    }
 }
 
 impl<F: FnMut(OutputLine) + Send> OutputSink for F {
@@ -511,11 +589,7 @@ impl RemoteSession {
         let id = pod.id.clone();
         let ssh_error = |message: String| Error::Ssh { id: id.clone(), message };
         let (known_hosts, check) = pod_known_hosts(&id)?;
-        let control = control_dir();
-        if env_path("XDG_RUNTIME_DIR").is_none() || env_path(STATE_DIR_ENV).is_some() {
-            ensure_private(&state_dir())?;
-        }
-        ensure_private(&control)?;
+        let control = check_state_dirs()?;
         pin_known_hosts(&known_hosts, &endpoint)
             .map_err(|e| ssh_error(format!("cannot update {}: {e}", known_hosts.display())))?;
         let check = match check {
@@ -660,6 +734,7 @@ impl RemoteSession {
         let (mut out_buffer, mut err_buffer) = (vec![0u8; 64 * 1024], vec![0u8; 16 * 1024]);
         let mut tail = VecDeque::with_capacity(TAIL_LINES);
         let mut lines = Vec::new();
+        let mut history = (!sink.wants_lines()).then(OutputHistory::default);
         // Both streams are read to their end, whatever they carry: a stream left unread would
         // block the remote command once its pipe fills, and the exit status would never come.
         while stdout.is_some() || stderr.is_some() {
@@ -695,11 +770,16 @@ impl RemoteSession {
             match read {
                 Ok(n) if n > 0 => {
                     sink.bytes(stream, &buffer[..n]);
-                    splitter.feed(&buffer[..n], &mut |line| lines.push(line));
+                    match &mut history {
+                        Some(history) => history.push(stream, &buffer[..n]),
+                        None => splitter.feed(&buffer[..n], &mut |line| lines.push(line)),
+                    }
                 }
                 // The end, or a pipe that cannot be read (the connection's end decides the rest).
                 _ => {
-                    splitter.finish(&mut |line| lines.push(line));
+                    if history.is_none() {
+                        splitter.finish(&mut |line| lines.push(line));
+                    }
                     match stream {
                         Stream::Stdout => stdout = None,
                         Stream::Stderr => stderr = None,
@@ -719,7 +799,11 @@ impl RemoteSession {
             return Err(Error::Cancelled);
         }
         let exit_code = self.exit_code(&line, child.wait().await)?;
-        Ok(RunResult { exit_code, tail: tail.into() })
+        let tail = match history {
+            Some(history) => history.tail(),
+            None => tail.into(),
+        };
+        Ok(RunResult { exit_code, tail })
     }
 
     /// Sends `signal` to the process group whose leader wrote `pid_file` (bounded; a failure
@@ -974,6 +1058,50 @@ async fn read_some<R: tokio::io::AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tail_split_from_the_history_matches_the_lines_streamed() {
+        let texts = |lines: &[OutputLine]| {
+            lines
+                .iter()
+                .map(|l| match l {
+                    OutputLine::Stdout(t) => format!("out:{t}"),
+                    OutputLine::Stderr(t) => format!("err:{t}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        // Short: everything kept, streams in the order they came, unterminated ends included.
+        let mut history = OutputHistory::default();
+        history.push(Stream::Stdout, b"a\nb");
+        history.push(Stream::Stderr, b"warn\n");
+        history.push(Stream::Stdout, b"c\nd");
+        assert_eq!(texts(&history.tail()), ["out:a", "err:warn", "out:bc", "out:d"]);
+        // Long: the last TAIL_LINES lines, the piece of a line cut at the history's start dropped.
+        let mut history = OutputHistory::default();
+        for i in 0..100_000 {
+            history.push(Stream::Stdout, format!("line {i}\n").as_bytes());
+        }
+        history.push(Stream::Stderr, b"done\n");
+        let tail = texts(&history.tail());
+        assert_eq!(tail.len(), TAIL_LINES);
+        assert_eq!(tail.last().unwrap(), "err:done");
+        assert_eq!(tail[0], format!("out:line {}", 100_000 - TAIL_LINES + 1));
+        // A chunk larger than the history keeps its end.
+        let mut history = OutputHistory::default();
+        history.push(Stream::Stdout, &vec![b'x'; 3 * TAIL_HISTORY_BYTES]);
+        history.push(Stream::Stdout, b"\nlast\n");
+        assert_eq!(texts(&history.tail()), ["out:last"], "the cut line is not shown as if whole");
+        assert!(history_bytes_bounded());
+    }
+
+    fn history_bytes_bounded() -> bool {
+        let mut history = OutputHistory::default();
+        for _ in 0..1000 {
+            history.push(Stream::Stdout, &[b'y'; 4096]);
+        }
+        history.bytes <= TAIL_HISTORY_BYTES
+            && history.chunks.iter().map(|(_, c)| c.len()).sum::<usize>() == history.bytes
+    }
 
     fn split(chunks: &[&[u8]]) -> Vec<OutputLine> {
         let mut splitter = LineSplitter::new(Stream::Stdout);

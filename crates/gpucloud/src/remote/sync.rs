@@ -3,7 +3,8 @@
 //! [`sync`] sends a local directory to a remote one over a [`RemoteSession`]:
 //!
 //! - **What**: every file under the directory except `.git/` and what git itself would ignore:
-//!   `.gitignore` files, `.git/info/exclude` and the global excludes file (`core.excludesFile`,
+//!   `.gitignore` files, `.git/info/exclude` and the excludes file (`core.excludesFile` of the
+//!   repository's `.git/config` or the global git config,
 //!   else `$XDG_CONFIG_HOME/git/ignore`), plus `.gpucloudignore` files (gitignore syntax, read
 //!   whether or not the directory is a git repository; `.gpucloudignore` takes precedence).
 //! - **Never secrets by default**: well-known secret files ([`SECRET_PATTERNS`]: `.env*`,
@@ -152,15 +153,22 @@ pub fn plan(dir: &Path) -> Result<SyncPlan> {
     // `!NAME` in the top .gpucloudignore names a secret file explicitly.
     let (named, _) = ignore::gitignore::Gitignore::new(dir.join(IGNORE_FILE));
     let mut plan = SyncPlan::default();
-    let walk = ignore::WalkBuilder::new(dir)
-        .hidden(false)
+    let mut walk = ignore::WalkBuilder::new(dir);
+    walk.hidden(false)
         .git_ignore(true)
         .git_global(true)
         .git_exclude(true)
         .require_git(false)
         .add_custom_ignore_filename(IGNORE_FILE)
-        .filter_entry(|entry| entry.file_name() != ".git")
-        .build();
+        .filter_entry(|entry| entry.file_name() != ".git");
+    // The `ignore` crate reads `core.excludesFile` from the global git config only; git also
+    // honours the repository's own `.git/config`.
+    if let Some(file) = repository_excludes_file(dir)
+        && let Some(e) = walk.add_ignore(&file)
+    {
+        tracing::warn!(file = %file.display(), error = %e, "the repository's core.excludesFile could not be read");
+    }
+    let walk = walk.build();
     for entry in walk {
         let entry = entry.map_err(|e| Error::invalid("workdir", e.to_string()))?;
         let Some(kind) = entry.file_type() else { continue };
@@ -194,6 +202,43 @@ pub fn plan(dir: &Path) -> Result<SyncPlan> {
         plan.files.insert(relative, (meta.len(), modified));
     }
     Ok(plan)
+}
+
+/// `core.excludesFile` from the git repository holding `dir` (its `.git/config`, or a worktree's
+/// `gitdir:`), with `~/` expanded and a relative path taken from the repository's top; `None`
+/// when there is no repository or no such setting.
+fn repository_excludes_file(dir: &Path) -> Option<std::path::PathBuf> {
+    let dir = dir.canonicalize().ok()?;
+    let (top, git) = dir.ancestors().find_map(|at| {
+        let git = at.join(".git");
+        if git.is_dir() {
+            return Some((at.to_path_buf(), git));
+        }
+        let pointer = std::fs::read_to_string(&git).ok()?;
+        let target = pointer.strip_prefix("gitdir:")?.trim();
+        Some((at.to_path_buf(), at.join(target)))
+    })?;
+    // A linked worktree's own config is shared with the main repository's (`commondir`).
+    let common = std::fs::read_to_string(git.join("commondir")).ok().map(|c| git.join(c.trim()));
+    let config = std::fs::read_to_string(common.unwrap_or(git).join("config")).ok()?;
+    let mut in_core = false;
+    let mut found = None;
+    for line in config.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_core = line.trim_start_matches('[').trim_end_matches(']').trim().eq_ignore_ascii_case("core");
+        } else if in_core
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim().eq_ignore_ascii_case("excludesfile")
+        {
+            found = Some(value.trim().trim_matches('"').to_string());
+        }
+    }
+    let value = found.filter(|v| !v.is_empty())?;
+    let path = match value.strip_prefix("~/") {
+        Some(rest) => std::path::PathBuf::from(std::env::var_os("HOME")?).join(rest),
+        None => std::path::PathBuf::from(value),
+    };
+    Some(if path.is_relative() { top.join(path) } else { path })
 }
 
 /// Whether a link at `relative` (from the directory's top) pointing at `target` stays inside the
@@ -317,6 +362,12 @@ mod tests {
             ("train.py", "x"),
             (".git/HEAD", "ref"),
             (".git/info/exclude", "credentials.json\n"),
+            (
+                ".git/config",
+                "[core]\n\tbare = false\n\texcludesFile = .git/my-excludes\n[user]\n\texcludesFile = nope\n",
+            ),
+            (".git/my-excludes", "wandb-token.txt\n"),
+            ("wandb-token.txt", "secret"),
             ("credentials.json", "{}"),
             (".env", "TOKEN=1"),
             (".env.example", "TOKEN="),

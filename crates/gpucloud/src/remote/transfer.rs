@@ -93,7 +93,48 @@ pub(crate) async fn tar_down(session: &RemoteSession, path: &str, local_dir: &Pa
     if name.is_empty() || name == "." || name == ".." {
         return Err(Error::invalid("path", format!("{path:?} names no file or directory")));
     }
-    std::fs::create_dir_all(local_dir).map_err(|e| local_error(session, "creating the local directory", e))?;
+    let created =
+        CreatedDirs::create(local_dir).map_err(|e| local_error(session, "creating the local directory", e))?;
+    let received = receive(session, path, parent, name, local_dir).await;
+    if received.is_ok() {
+        created.keep();
+    }
+    received
+}
+
+/// The directories a download created for its destination: removed again (when still empty)
+/// if the download fails, so a failed download leaves nothing behind.
+struct CreatedDirs(Vec<PathBuf>);
+
+impl CreatedDirs {
+    fn create(dir: &Path) -> std::io::Result<Self> {
+        let mut missing = Vec::new();
+        let mut at = Some(dir);
+        while let Some(path) = at.filter(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err()) {
+            missing.push(path.to_path_buf());
+            at = path.parent();
+        }
+        std::fs::create_dir_all(dir)?;
+        Ok(Self(missing))
+    }
+
+    fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        // Deepest first; `remove_dir` removes only an empty directory.
+        for dir in &self.0 {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+async fn receive(session: &RemoteSession, path: &str, parent: &str, name: &str, local_dir: &Path) -> Result<()> {
     // Unpacked into a private directory beside the destination (same file system: the final
     // moves are renames), checked member by member; moved into place only when whole.
     let staging = PrivateDir::new_in(local_dir)
@@ -103,7 +144,8 @@ pub(crate) async fn tar_down(session: &RemoteSession, path: &str, local_dir: &Pa
     let mut remote_out = remote.stdout().take().ok_or_else(|| local_error(session, "ssh", "no stdout"))?;
     let (chunks, received) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     let root = staging.path().to_path_buf();
-    let unpacking = tokio::task::spawn_blocking(move || extract::unpack(ChannelReader::new(received), &root));
+    let top = std::ffi::OsString::from(name);
+    let unpacking = tokio::task::spawn_blocking(move || extract::unpack(ChannelReader::new(received), &root, &top));
     let pump = async move {
         let mut buffer = vec![0u8; 64 * 1024];
         loop {

@@ -462,6 +462,16 @@ pub const RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH: f64 = 0.20;
 /// Hours in the month of RunPod's per-month storage prices (365 × 24 / 12).
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
+/// What asking RunPod for spot capacity is: RunPod removed spot (interruptible) pods from its
+/// documents in 2026 and REST v2 has no field for them, so there is nothing to ask for, and an
+/// on-demand pod in its place would be a silent change of price and terms.
+pub const SPOT_REMOVED: &str = "spot (interruptible) pods: RunPod removed them in 2026 and its REST v2 API has no field for them (use PrimeIntellect's spot offers, or on-demand)";
+
+/// The typed error for a spot request to RunPod ([`SPOT_REMOVED`]).
+pub fn spot_removed() -> Error {
+    Error::Unsupported { provider: Provider::RunPod, operation: SPOT_REMOVED }
+}
+
 /// What a stopped pod bills per hour: its persistent volume at
 /// [`RUNPOD_STOPPED_VOLUME_USD_PER_GB_MONTH`]; nothing for a pod with only a container disk
 /// (a network volume bills on its own, whatever the pod does).
@@ -551,7 +561,7 @@ impl Provisioner for RunPod {
     async fn offers(&self, query: &OfferQuery) -> Result<Vec<Offer>> {
         query.validate()?;
         if query.spot == Some(true) {
-            return Ok(Vec::new()); // v2 has no interruptible pods.
+            return Err(spot_removed());
         }
         let count = query.gpu_count.unwrap_or(1);
         // A network volume attaches only "in the same data center as the pod", on Secure Cloud.

@@ -1,0 +1,146 @@
+//! `gpucloud run --spot` on PrimeIntellect as a user runs it, against an emulator that interrupts
+//! the job's spot pod: with `--recover` the job is relaunched, its `--checkpoint-dir` carried
+//! across, and the outcome lists the interruption and its cost; without, `run` exits 8.
+
+use gpucloud_emulator::{Api, Emulator, EmulatorConfig, Interruption};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const TEST: &str = "run_spot_recovers_an_interrupted_job_with_its_checkpoint_and_exits_8_without";
+
+fn have_ssh() -> bool {
+    Command::new("ssh").arg("-V").output().is_ok()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gpucloud-cli-spot-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "t", "-f"])
+        .arg(dir.join("key"))
+        .status();
+    assert!(made.unwrap().success());
+    dir
+}
+
+fn gpucloud(emulator: &Emulator, state: &Path) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("gpucloud"));
+    for var in ["GPUCLOUD_EMULATOR", "PRIME_TEAM_ID"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("PRIME_API_KEY", emulator.api_key())
+        .env("RUNPOD_API_KEY", emulator.api_key())
+        .env("PRIME_API_BASE_URL", emulator.base_url())
+        .env("RUNPOD_API_BASE_URL", emulator.base_url())
+        .env("GPUCLOUD_STATE_DIR", state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Whether a checkpoint was pulled back into `state` (a whole pull lands in `current/`).
+fn pulled(state: &Path) -> bool {
+    std::fs::read_dir(state.join("checkpoints"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| entry.path().join("current/ckpt/step").is_file())
+}
+
+/// Interrupts the one live spot pod once `ready` says so; returns its id.
+async fn interrupt_when(emulator: &Emulator, ready: impl Fn(&str) -> bool) -> String {
+    loop {
+        if let Some(pod) = emulator.live_pods().into_iter().find(|p| p.api == Api::PrimeIntellect && p.spot)
+            && ready(&pod.id)
+        {
+            emulator.interrupt(&pod.id, Interruption::Terminated).unwrap();
+            return pod.id;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs `cmd` while `driver` runs, at most `limit` (the process killed and the test failed past it).
+async fn finish<D>(
+    mut cmd: Command,
+    driver: impl std::future::Future<Output = D>,
+    limit: Duration,
+) -> (std::process::Output, D) {
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let done = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
+    let both = async { tokio::join!(done, driver) };
+    match tokio::time::timeout(limit, both).await {
+        Ok((output, driven)) => (output.unwrap(), driven),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("{TEST}: still running after {limit:?} (time bound of the test)");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_spot_recovers_an_interrupted_job_with_its_checkpoint_and_exits_8_without() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("recover");
+    let state = dir.join("state");
+    let key = dir.join("key.pub");
+    let script = "s=$(cat ckpt/step 2>/dev/null || echo 0); echo \"resumed at $s\"; \
+                  while [ \"$s\" -lt 60 ]; do s=$((s+1)); mkdir -p ckpt; echo $s > ckpt/step.new; \
+                  mv ckpt/step.new ckpt/step; sleep 0.1; done; echo \"done at $s\"";
+
+    // Recovery is for an attached run: refused with --detach before any request (exit 2).
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["run", "--detach", "--spot", "--ttl", "1h", "--recover", "1", "--gpu", "H100_80GB", "--", "true"]);
+    let (output, ()) = finish(cmd, async {}, Duration::from_secs(30)).await;
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not relaunched"));
+    assert_eq!(emulator.stats().creates, 0);
+
+    // Recovered once, from the pulled checkpoint.
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["run", "--spot", "--provider", "primeintellect", "--gpu", "H100_80GB", "--json"])
+        .args(["--recover", "1", "--checkpoint-dir", "ckpt", "--checkpoint-every", "1s", "--ssh-key"])
+        .arg(&key)
+        .args(["--", "sh", "-c", script]);
+    let (output, interrupted) =
+        finish(cmd, interrupt_when(&emulator, |_| pulled(&state)), Duration::from_secs(120)).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("was interrupted") && stderr.contains("relaunching the job"), "{stderr}");
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let interruptions = outcome["interruptions"].as_array().unwrap();
+    assert_eq!(interruptions.len(), 1, "{outcome}");
+    assert_eq!(interruptions[0]["pod"], format!("primeintellect:{interrupted}"));
+    assert!(interruptions[0]["spot"] == true && interruptions[0]["ran_for_s"].as_f64().unwrap() > 0.0);
+    assert!(outcome["interrupted_cost"].as_f64().is_some_and(|c| c > 0.0), "{outcome}");
+    assert!(outcome["restored_checkpoint"]["age_s"].is_number(), "{outcome}");
+    let tail = outcome["tail"].to_string();
+    assert!(!tail.contains("resumed at 0") && tail.contains("done at 60"), "resumed from the checkpoint: {tail}");
+    assert!(emulator.live_pods().is_empty(), "both pods terminated");
+
+    // No recovery: exit 8, saying so, and no pod left.
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["run", "--spot", "--provider", "primeintellect", "--gpu", "H100_80GB", "--ssh-key"]).arg(&key).args([
+        "--",
+        "sh",
+        "-c",
+        "touch started; sleep 30",
+    ]);
+    // Once the command runs (not while the pod is launched: that is the launch's failover).
+    let running = |id: &str| emulator.pod_dir(Api::PrimeIntellect, id).join("gpucloud-job/started").exists();
+    let (output, _) = finish(cmd, interrupt_when(&emulator, running), Duration::from_secs(60)).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(emulator.live_pods().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
