@@ -53,6 +53,12 @@ async fn run(cli: &Cli) -> Result<(), Error> {
                 setup::limited_session(cli, &args.up.providers, Duration::from_secs(2), args.up.ready.into(), limits)
                     .await?;
             if args.detach {
+                if args.up.nodes.is_some() {
+                    return Err(gpucloud::Error::InvalidInput {
+                        field: "nodes",
+                        message: "run --nodes does not support --detach yet: a detached job runs on one pod".into(),
+                    });
+                }
                 return jobs::submit(&session, args, request).await;
             }
             let code = match args.up.nodes {

@@ -83,6 +83,9 @@ pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Resul
         ("setup", args.setup.is_some()),
         ("download", !args.downloads.is_empty()),
         ("deadline", args.deadline.is_some()),
+        ("recover", args.recover > 0),
+        ("on-demand-after", args.on_demand_after.is_some()),
+        ("checkpoint-dir", args.checkpoint_dir.is_some()),
     ];
     if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
         return Err(Error::InvalidInput {
