@@ -19,7 +19,8 @@ pub enum FaultKind {
     TruncatedBody,
     /// Creates only: no capacity, reported as HTTP 500, nothing created.
     StockoutAs500,
-    /// Creates only: the pod is created, then the answer is a 500.
+    /// Creates only (pods and RunPod clusters): the pod or cluster is created, then the answer is
+    /// a 500.
     CreateThen500,
     /// Lists only: pods created in the last `list_lag` are missing from the list.
     ListLag,
@@ -93,9 +94,9 @@ impl FaultKind {
 
     fn applies_to(self, request: RequestClass) -> bool {
         match self {
-            FaultKind::StockoutAs500 | FaultKind::CreateThen500 | FaultKind::SshBannerDelay => {
-                matches!(request, RequestClass::Create { .. })
-            }
+            FaultKind::StockoutAs500 | FaultKind::SshBannerDelay => matches!(request, RequestClass::Create { .. }),
+            // A RunPod cluster create can bill and then answer 500 too.
+            FaultKind::CreateThen500 => matches!(request, RequestClass::Create { .. } | RequestClass::ClusterCreate),
             FaultKind::InstallationFailure => request == RequestClass::Create { primeintellect: true },
             FaultKind::PartialPlacement => request == RequestClass::ClusterCreate,
             FaultKind::ListLag => request == RequestClass::List,

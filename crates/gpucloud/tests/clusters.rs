@@ -259,3 +259,25 @@ async fn waiting_on_a_16_node_cluster_costs_one_request_per_poll() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_cluster_create_that_bills_and_answers_500_is_reconciled_never_sent_again() {
+    common::bounded("a_cluster_create_that_bills_and_answers_500", Duration::from_secs(60), async {
+        let faults = FaultConfig {
+            rate: 1.0,
+            kinds: vec![FaultKind::CreateThen500],
+            creates_only: true,
+            ..FaultConfig::default()
+        };
+        let emulator = common::emulator(READY, faults).await;
+        let fleet = common::fleet(&emulator);
+        let cluster = fleet.launch_cluster(&request(2)).await.unwrap();
+        assert_eq!(emulator.stats().faults.get("create-then-500"), Some(&1));
+        assert_eq!(emulator.stats().requests_by_route.get("POST /v2/clusters"), Some(&1), "sent once");
+        assert_eq!(emulator.clusters().len(), 1, "found by its launch tag, not created twice");
+        assert_eq!(emulator.clusters()[0].id, cluster.id.id());
+        fleet.delete_cluster(&cluster.id).await.unwrap();
+        assert!(emulator.live_pods().is_empty());
+    })
+    .await;
+}

@@ -139,6 +139,8 @@ struct ClusterCleanup {
     pending: Arc<Mutex<PendingClusters>>,
     timeout: Duration,
     burn: Arc<super::spend::BurnCap>,
+    /// How often the tags of ambiguous creates are looked for (lists can lag behind creates).
+    sweep: crate::providers::reconcile::ReconcilePolicy,
 }
 
 #[derive(Default)]
@@ -179,38 +181,66 @@ impl ClusterCleanup {
         result
     }
 
-    async fn run(pending: PendingClusters, timeout: Duration, burn: Arc<super::spend::BurnCap>) -> Result<()> {
+    async fn run(
+        pending: PendingClusters,
+        timeout: Duration,
+        burn: Arc<super::spend::BurnCap>,
+        sweep: crate::providers::reconcile::ReconcilePolicy,
+    ) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let mut first_error = None;
-        let mut targets: Vec<(Arc<dyn Provisioner>, ClusterId, Vec<PodId>)> = pending.clusters;
-        for (provisioner, tag) in &pending.tags {
-            match provisioner.find_clusters_by_launch_tag(tag).await {
-                Ok(found) => targets.extend(found.into_iter().map(|c| {
-                    let members = c.nodes.iter().map(|n| n.pod.id.clone()).collect();
-                    (Arc::clone(provisioner), c.id, members)
-                })),
-                Err(e) => {
-                    tracing::error!(launch_tag = %tag, error = %e, "cleanup could not list clusters");
-                    first_error.get_or_insert(e);
+        let delete = |targets: Vec<(Arc<dyn Provisioner>, ClusterId, Vec<PodId>)>| {
+            let burn = Arc::clone(&burn);
+            async move {
+                let mut failed = None;
+                for (provisioner, id, members) in &targets {
+                    tracing::warn!(cluster = %id, "deleting a cluster the launch is not handing back");
+                    match provisioner.delete_cluster_and_confirm(id, members, deadline).await {
+                        Ok(()) => members.iter().for_each(|m| burn.forget(m)),
+                        Err(e) => {
+                            tracing::error!(cluster = %id, error = %e, "cleanup could not confirm the cluster's deletion");
+                            failed.get_or_insert(e);
+                        }
+                    }
                 }
+                failed
             }
+        };
+        if let Some(e) = delete(pending.clusters).await {
+            first_error.get_or_insert(e);
         }
-        for (provisioner, id, members) in &targets {
-            tracing::warn!(cluster = %id, "deleting a cluster the launch is not handing back");
-            match provisioner.delete_cluster_and_confirm(id, members, deadline).await {
-                Ok(()) => members.iter().for_each(|m| burn.forget(m)),
-                Err(e) => {
-                    tracing::error!(cluster = %id, error = %e, "cleanup could not confirm the cluster's deletion");
-                    first_error.get_or_insert(e);
+        // Ambiguous creates: their tags looked for several times (lists may lag behind creates).
+        for look in 1..=sweep.attempts.max(1) {
+            if pending.tags.is_empty() {
+                break;
+            }
+            let mut found = Vec::new();
+            for (provisioner, tag) in &pending.tags {
+                match provisioner.find_clusters_by_launch_tag(tag).await {
+                    Ok(clusters) => found.extend(clusters.into_iter().map(|c| {
+                        let members = c.nodes.iter().map(|n| n.pod.id.clone()).collect();
+                        (Arc::clone(provisioner), c.id, members)
+                    })),
+                    Err(e) => {
+                        tracing::error!(launch_tag = %tag, error = %e, "cleanup could not list clusters");
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
+            if let Some(e) = delete(found).await {
+                first_error.get_or_insert(e);
+            }
+            if look == sweep.attempts || Instant::now() + sweep.delay >= deadline {
+                break;
+            }
+            tokio::time::sleep(sweep.delay).await;
         }
         first_error.map_or(Ok(()), Err)
     }
 
     async fn finish(&self) -> Result<()> {
         let pending = std::mem::take(&mut *self.lock());
-        Self::run(pending, self.timeout, Arc::clone(&self.burn)).await
+        Self::run(pending, self.timeout, Arc::clone(&self.burn), self.sweep).await
     }
 }
 
@@ -220,12 +250,12 @@ impl Drop for ClusterCleanup {
         if pending.clusters.is_empty() && pending.tags.is_empty() {
             return;
         }
-        let (timeout, burn) = (self.timeout, Arc::clone(&self.burn));
+        let (timeout, burn, sweep) = (self.timeout, Arc::clone(&self.burn), self.sweep);
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 tracing::warn!(clusters = pending.clusters.len(), "cluster launch dropped; deleting in the background");
                 handle.spawn(async move {
-                    let _ = Self::run(pending, timeout, burn).await;
+                    let _ = Self::run(pending, timeout, burn, sweep).await;
                 });
             }
             Err(_) => tracing::error!(
@@ -266,8 +296,12 @@ impl Fleet {
     ) -> Result<Cluster> {
         self.validate_cluster_request(request)?;
         let started = Instant::now();
-        let cleanup =
-            ClusterCleanup { pending: Arc::default(), timeout: self.cleanup_timeout, burn: Arc::clone(&self.burn) };
+        let cleanup = ClusterCleanup {
+            pending: Arc::default(),
+            timeout: self.cleanup_timeout,
+            burn: Arc::clone(&self.burn),
+            sweep: self.sweep,
+        };
         let (candidates, attempts) = self.cluster_candidates(request).await?;
         let mut launch = ClusterLaunch {
             fleet: self,
