@@ -244,7 +244,7 @@ pub struct UpArgs {
     /// Clusters are 2-8), each with --count GPUs, in one data center: all or nothing (a node
     /// that fails, never starts, or the --timeout deletes the whole cluster). With --ssh-key the
     /// hostfile and ~/.gpucloud/env are written on every node. --max-price is for all nodes.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=250), conflicts_with_all = ["pods", "no_wait", "volumes"])]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=250), conflicts_with_all = ["pods", "no_wait", "volumes", "spot"])]
     pub nodes: Option<u32>,
     /// With --pods: keep the pods that became ready even if others did not.
     #[arg(long, requires = "pods")]
