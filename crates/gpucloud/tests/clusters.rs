@@ -281,3 +281,31 @@ async fn a_cluster_create_that_bills_and_answers_500_is_reconciled_never_sent_ag
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_idle_rule_judges_a_cluster_by_all_its_nodes() {
+    common::bounded("the_idle_rule_judges_a_cluster_by_all_its_nodes", Duration::from_secs(60), async {
+        let emulator = common::emulator(READY, FaultConfig::none()).await;
+        let fleet = common::fleet(&emulator);
+        let cluster = fleet.launch_cluster(&request(2)).await.unwrap();
+        let rule = gpucloud::upkeep::idle::IdleRule::new(10, Duration::from_millis(800)).with_grace(Duration::ZERO);
+        let policy = gpucloud::ReapPolicy { idle: Some(rule), ..gpucloud::ReapPolicy::default() };
+        let busy = cluster.nodes[1].pod.id.id().to_string();
+        // One node busy: the whole cluster is kept, however long the other idles.
+        assert!(emulator.set_gpu_utilization(&busy, 60));
+        for _ in 0..3 {
+            let report = fleet.reap(&policy).await.unwrap();
+            assert!(report.reaped_clusters.is_empty(), "{:?}", report.reaped_clusters);
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        // Every node idle for the whole window: deleted as one.
+        assert!(emulator.set_gpu_utilization(&busy, 0));
+        assert!(fleet.reap(&policy).await.unwrap().reaped_clusters.is_empty(), "the window starts now");
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let report = fleet.reap(&policy).await.unwrap();
+        assert_eq!(report.reaped_clusters.len(), 1, "{report:?}");
+        assert!(matches!(report.reaped_clusters[0].reason, gpucloud::upkeep::reap::ReapReason::Idle { .. }));
+        assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty());
+    })
+    .await;
+}

@@ -15,6 +15,9 @@
 //!   the first sweep only starts watching. Utilization between two sweeps is not seen.
 //! - **Which pods**: only pods gpucloud launched (a launch tag in the name) unless the policy's
 //!   prefix selects others, as for leases. Pods that are not running are not judged.
+//! - **Clusters** are judged by all their nodes ([`IdleRule`]'s cluster readings): a cluster
+//!   is idle only when every node is, for the whole window, and is then deleted as one
+//!   ([`crate::ReapReport::reaped_clusters`]); one busy node keeps the whole cluster.
 //! - **Never work in progress**: a pod is not judged until [`IdleRule::grace`] has passed since
 //!   it started (RunPod's `startedAt`, the create on PrimeIntellect): image pulls, installs and
 //!   data downloads read 0% and are not idleness. A pod launched with
@@ -43,6 +46,8 @@ pub struct IdleRule {
     pub over_ssh: Option<crate::remote::SessionOptions>,
     /// Since when each watched pod has read idle without a break; shared by clones.
     idle_since: Arc<Mutex<BTreeMap<PodId, DateTime<Utc>>>>,
+    /// The same for clusters, judged by all their nodes; shared by clones.
+    cluster_idle_since: Arc<Mutex<BTreeMap<crate::model::cluster::ClusterId, DateTime<Utc>>>>,
 }
 
 /// How long after its start a pod is left to set up before the idle rule judges it: image
@@ -73,6 +78,7 @@ impl IdleRule {
             #[cfg(all(unix, feature = "remote"))]
             over_ssh: None,
             idle_since: Arc::default(),
+            cluster_idle_since: Arc::default(),
         }
     }
 
@@ -192,6 +198,47 @@ impl IdleRule {
                 }
             };
             readings.insert(pod.id.clone(), reading);
+        }
+        readings
+    }
+
+    /// Records this sweep's reading of every cluster in `clusters` and forgets clusters no longer
+    /// listed: a cluster is judged by **all** its nodes (every node running, past its grace,
+    /// and every GPU of every node under the threshold); one busy or unmeasured node starts its
+    /// window again. Only clusters gpucloud launched (a launch tag that is not idle-exempt), or
+    /// whose name the policy's prefix selects (`prefixed`).
+    pub(crate) fn observe_clusters(
+        &self,
+        clusters: &[crate::model::cluster::Cluster],
+        prefixed: impl Fn(&str) -> bool,
+        now: DateTime<Utc>,
+    ) -> BTreeMap<crate::model::cluster::ClusterId, Reading> {
+        let mut idle_since = self.cluster_idle_since.lock().unwrap_or_else(|e| e.into_inner());
+        idle_since.retain(|id, _| clusters.iter().any(|c| &c.id == id));
+        let mut readings = BTreeMap::new();
+        for cluster in clusters {
+            let candidate = match cluster.launch_tag.as_deref() {
+                Some(tag) => !crate::model::lease::is_idle_exempt_tag(tag),
+                None => prefixed(&cluster.name),
+            };
+            let judged = candidate
+                && !cluster.nodes.is_empty()
+                && cluster.nodes.iter().all(|n| n.pod.status == PodStatus::Running && self.past_grace(&n.pod, now));
+            let reading = if !judged {
+                idle_since.remove(&cluster.id);
+                Reading::Skipped
+            } else if cluster.nodes.iter().any(|n| n.pod.gpu_utilization.is_none()) {
+                idle_since.remove(&cluster.id);
+                Reading::Unmeasured
+            } else if cluster.nodes.iter().all(|n| n.pod.gpu_utilization.as_deref().is_some_and(|u| self.below(u))) {
+                let since = *idle_since.entry(cluster.id.clone()).or_insert(now);
+                let long_enough = (now - since).to_std().is_ok_and(|idle| idle >= self.window);
+                if long_enough { Reading::Idle(since) } else { Reading::Watching }
+            } else {
+                idle_since.remove(&cluster.id);
+                Reading::Watching
+            };
+            readings.insert(cluster.id.clone(), reading);
         }
         readings
     }

@@ -23,8 +23,8 @@
 //! **Clusters** (RunPod `/v2/clusters`) are reaped as one: a cluster whose lease (stamped in its
 //! name by [`crate::Fleet::launch_cluster`]) has expired, or that the prefix rule matches, is
 //! deleted with every member and the deletion confirmed ([`ReapReport::reaped_clusters`]); its
-//! members are never terminated one by one (RunPod answers `409` to that). The idle rule does
-//! not judge clusters yet.
+//! members are never terminated one by one (RunPod answers `409` to that). The idle rule judges a
+//! cluster by all its nodes ([`crate::upkeep::idle`]).
 //!
 //! Run it on a schedule (`gpucloud reap --every 60s`, a systemd timer, a Kubernetes CronJob):
 //! the pod list is the only state, so any machine with the API key can run it.
@@ -441,8 +441,19 @@ impl crate::Fleet {
             }
         }
         let deadline = Instant::now() + self.cleanup_timeout();
-        for cluster in clusters {
-            let Some(reason) = policy.cluster_reason(&cluster, Utc::now()) else { continue };
+        let now = Utc::now();
+        let prefixed = |name: &str| policy.prefix.as_deref().is_some_and(|p| name.starts_with(p));
+        let idle = policy.idle.as_ref().map(|rule| (rule, rule.observe_clusters(&clusters, prefixed, now)));
+        let idle_reason = |cluster: &crate::model::cluster::Cluster| {
+            let (rule, readings) = idle.as_ref()?;
+            match readings.get(&cluster.id)? {
+                Reading::Idle(since) => Some(ReapReason::Idle { since: *since, below_percent: rule.below_percent }),
+                _ => None,
+            }
+        };
+        for cluster in clusters.iter().cloned() {
+            let Some(reason) = policy.cluster_reason(&cluster, now).or_else(|| idle_reason(&cluster)) else { continue };
+            let idle_only = matches!(reason, ReapReason::Idle { .. });
             let Ok(provisioner) = self.provisioner(cluster.provider) else { continue };
             let reaped = ReapedCluster {
                 id: cluster.id.clone(),
@@ -456,7 +467,8 @@ impl crate::Fleet {
             }
             match provisioner.cluster_summary(&cluster.id).await {
                 Err(e) if e.is_not_found() => continue,
-                Ok(fresh) if policy.cluster_reason(&fresh, Utc::now()).is_none() => continue,
+                // Idleness is judged on this sweep's reading of every node; a lease re-read.
+                Ok(fresh) if !idle_only && policy.cluster_reason(&fresh, Utc::now()).is_none() => continue,
                 _ => {}
             }
             tracing::warn!(cluster = %cluster.id, name = %cluster.name, "reaping cluster");
