@@ -82,7 +82,7 @@ pub struct LaunchRequest {
     pub idle_exempt: bool,
     /// Offers in these places are tried after every other candidate (each group cheapest
     /// first): where a job's spot pod was just interrupted, capacity is likely to be taken back
-    /// again (`gpucloud::jobs` recovery, feature `remote`). Empty: price order alone.
+    /// again (the spot recovery of `gpucloud::jobs`, feature `remote`). Empty: price order alone.
     pub try_last: Vec<crate::model::spot::Place>,
 }
 
