@@ -344,9 +344,11 @@ pub struct RunArgs {
     /// (the pod's id; `--json`: an object with `id`). It survives this process and the SSH
     /// connection. Follow it with `gpucloud jobs logs|wait|download|cancel ID`. On RunPod a
     /// watchdog on the pod ends the pod --linger after COMMAND ends (never with --keep) and at
-    /// --deadline in every case, with the pod's own scoped key. PrimeIntellect gives a pod no
-    /// key of its own: there --ttl or --deadline is required, and only that lease and a running
-    /// `gpucloud reap` end the pod. --download is not used (`jobs download` collects).
+    /// --deadline in every case, with the pod's own scoped key. --ttl or --deadline is required:
+    /// until the job starts there is no watchdog, and the lease lets `gpucloud reap` end a pod
+    /// whose launcher died during the launch or the sync. PrimeIntellect gives a pod no key of
+    /// its own: there only that lease and a running `gpucloud reap` end the pod. --download is
+    /// not used (`jobs download` collects).
     #[arg(long)]
     pub detach: bool,
     /// With --detach: how long the pod stays after COMMAND ended, for `jobs wait`, `logs` and

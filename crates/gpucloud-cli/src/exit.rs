@@ -11,6 +11,12 @@ pub(crate) const TERMINATION_UNCONFIRMED: u8 = 7;
 /// documented in `gpucloud --help`.
 pub(crate) const INTERRUPTED: u8 = 8;
 
+/// The exit code for a remote command's status: itself when it is one (0..=255), else 1 (a
+/// status a shell cannot have, such as -1 from a pod's status file, is never success).
+pub(crate) fn of_status(code: i32) -> u8 {
+    u8::try_from(code).unwrap_or(1)
+}
+
 /// Exit code for an error; documented in `gpucloud --help`.
 pub(crate) fn exit_code(error: &Error) -> u8 {
     match error {
@@ -38,5 +44,17 @@ pub(crate) fn report(error: &Error) {
         eprintln!(
             "hint: export PRIME_API_KEY=... and/or RUNPOD_API_KEY=..., or try the built-in emulator with --emulator"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_status_out_of_range_is_never_success() {
+        assert_eq!(super::of_status(0), 0);
+        assert_eq!(super::of_status(3), 3);
+        assert_eq!(super::of_status(255), 255);
+        assert_eq!(super::of_status(-1), 1);
+        assert_eq!(super::of_status(256), 1);
     }
 }

@@ -143,7 +143,7 @@ pub async fn jobs(session: &Session, command: &JobsCommand) -> Result<u8, Error>
             match code {
                 Some(code) => {
                     eprintln!("gpucloud: the job's command exited {code}");
-                    Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+                    Ok(crate::exit::of_status(code))
                 }
                 None => Err(Error::Cancelled),
             }
@@ -156,7 +156,7 @@ pub async fn jobs(session: &Session, command: &JobsCommand) -> Result<u8, Error>
                 session.fleet.terminate(id).await?;
                 eprintln!("gpucloud: terminated {id}");
             }
-            Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+            Ok(crate::exit::of_status(code))
         }
         JobsCommand::Download { id, spec, ssh_key } => {
             let options = options(id, ssh_key.as_deref());

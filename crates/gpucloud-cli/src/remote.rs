@@ -144,7 +144,7 @@ pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Resul
         );
         return Ok(crate::exit::TERMINATION_UNCONFIRMED);
     }
-    Ok(u8::try_from(outcome.exit_code.clamp(0, 255)).unwrap_or(1))
+    Ok(crate::exit::of_status(outcome.exit_code))
 }
 
 /// `gpucloud run`: returns the exit status to leave with.
@@ -243,12 +243,14 @@ pub async fn run(session: &Session, args: &RunArgs, mut request: gpucloud::Launc
             outcome.pod.id, outcome.pod.id
         );
         // Whatever the command's status: a script checking `$?` must learn a pod may be left.
+        // The status itself is said, since the exit code no longer carries it.
+        eprintln!("gpucloud: the command exited {} (exiting 7 for the pod instead)", outcome.exit_code);
         return Ok(crate::exit::TERMINATION_UNCONFIRMED);
     }
     if !outcome.download_errors.is_empty() && outcome.exit_code == 0 {
         return Ok(1);
     }
-    Ok(u8::try_from(outcome.exit_code.clamp(0, 255)).unwrap_or(1))
+    Ok(crate::exit::of_status(outcome.exit_code))
 }
 
 fn outcome_json(outcome: &JobOutcome) -> serde_json::Value {
@@ -289,7 +291,7 @@ pub async fn exec(session: &Session, args: &ExecArgs) -> Result<u8, Error> {
     let _ = remote.close().await;
     let result = result?;
     explain_exit(result.exit_code);
-    Ok(u8::try_from(result.exit_code.clamp(0, 255)).unwrap_or(1))
+    Ok(crate::exit::of_status(result.exit_code))
 }
 
 /// `POD:PATH` (POD as `provider:id`), or `None` for a local path.

@@ -77,6 +77,15 @@ async fn a_detached_job_survives_its_launcher_and_is_followed_waited_collected_a
     let output = finish(cmd, "a_detached_job_survives_its_launcher_and_is_followed_waited_collected_and_ends_itself: run --detach without a lease", Duration::from_secs(30)).await;
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("only the lease and a running reaper"));
+    // On RunPod too: its watchdog starts only with the job, and a launcher killed before that
+    // (during the launch or the sync) would leave a pod nothing ends.
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["run", "--detach", "--provider", "runpod", "--gpu", "H100_80GB", "--ssh-key"])
+        .arg(dir.join("key.pub"))
+        .args(["--", "true"]);
+    let output = finish(cmd, "a_detached_job_survives_its_launcher_and_is_followed_waited_collected_and_ends_itself: run --detach --provider runpod without a lease", Duration::from_secs(30)).await;
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(emulator.all_pods().is_empty(), "refused before any request");
 
     // The launcher is SIGKILLed as soon as it has printed the id: the job runs on.
     let mut cmd = gpucloud(&emulator, &state);
@@ -86,6 +95,8 @@ async fn a_detached_job_survives_its_launcher_and_is_followed_waited_collected_a
         "--json",
         "--linger",
         "6s",
+        "--ttl",
+        "1h",
         "--gpu",
         "H100_80GB",
         "--provider",

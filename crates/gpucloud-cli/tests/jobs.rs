@@ -331,6 +331,9 @@ async fn run_exits_7_when_the_pods_termination_cannot_be_confirmed() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(7), "{args:?}: {stderr}");
         assert!(stderr.contains("could not be confirmed terminated"), "{stderr}");
+        if args == succeeds {
+            assert!(stderr.contains("the command exited 0"), "the command's own status is said: {stderr}");
+        }
         // Clean up what the faults left.
         for pod in emulator.live_pods() {
             let mut cmd = gpucloud(&emulator, &dir.join("state"));

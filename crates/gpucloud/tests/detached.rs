@@ -38,6 +38,7 @@ fn a_detached_job_runs_on_is_followed_and_its_runpod_pod_ends_itself() {
             let job = |script: &str| {
                 let launch = LaunchRequest {
                     ssh_public_key: Some(public.clone()),
+                    ttl: Some(Duration::from_secs(3600)),
                     ..LaunchRequest::new("H100_80GB", 1, "detached")
                 };
                 let mut job = Job::new(launch, ["sh", "-c", script]);
@@ -45,12 +46,16 @@ fn a_detached_job_runs_on_is_followed_and_its_runpod_pod_ends_itself() {
                 job
             };
 
-            // A PrimeIntellect-capable fleet refuses a detached job without a lease, before any request.
-            let both = common::fleet(&emulator);
-            let refused = both.submit(&job("true"), |_| {}, std::future::pending()).await.unwrap_err();
-            assert!(matches!(&refused, Error::InvalidInput { field: "ttl", .. }), "{refused}");
-            assert!(refused.to_string().contains("only the lease and a running reaper"), "{refused}");
-            assert!(emulator.live_pods().is_empty());
+            // A detached job without a lease is refused before any request: on PrimeIntellect
+            // nothing else ends its pod; on RunPod nothing does until the job has started.
+            let mut unleased = job("true");
+            unleased.launch.ttl = None;
+            for fleet in [common::fleet(&emulator), Fleet::new().with(common::runpod(&emulator))] {
+                let refused = fleet.submit(&unleased, |_| {}, std::future::pending()).await.unwrap_err();
+                assert!(matches!(&refused, Error::InvalidInput { field: "ttl", .. }), "{refused}");
+                assert!(refused.to_string().contains("only the lease and a running reaper"), "{refused}");
+            }
+            assert!(emulator.all_pods().is_empty());
 
             // The job: 40 numbered lines, slowly, then exit 3; its pod ends itself 2 s after.
             let mut counting = job("i=1; while [ $i -le 40 ]; do echo line $i; i=$((i+1)); sleep 0.02; done; exit 3");

@@ -403,13 +403,16 @@ impl SharedLedger {
         if file.rewind().and_then(|()| file.read_to_string(&mut text)).is_err() {
             return Vec::new();
         }
-        let since = Self::now().saturating_sub(UNLISTED_GRACE.as_secs());
+        let now = Self::now();
+        let since = now.saturating_sub(UNLISTED_GRACE.as_secs());
         text.lines()
             .filter_map(|line| {
                 let mut fields = line.split('\t');
                 let (id, rate, at) =
                     (fields.next()?, fields.next()?.parse::<f64>().ok()?, fields.next()?.parse::<u64>().ok()?);
-                (at >= since && rate.is_finite()).then(|| (id.to_string(), rate, at))
+                // A time ahead of now (a planted line, a clock set back) or a rate that is not
+                // positive would skew the cap for as long as it lasted: ignored.
+                (at >= since && at <= now + 60 && rate.is_finite() && rate > 0.0).then(|| (id.to_string(), rate, at))
             })
             .collect()
     }
@@ -444,6 +447,23 @@ impl SharedLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_burn_ledger_counts_only_recent_positive_past_entries() {
+        let path = std::env::temp_dir().join(format!("gpucloud-burn-ledger-test-{}", std::process::id()));
+        let now = SharedLedger::now();
+        let lines = [
+            format!("runpod:a\t1.5\t{now}"),
+            format!("runpod:old\t2\t{}", now - 3600),
+            format!("runpod:future\t1000\t{}", now + 3600),
+            format!("runpod:negative\t-1000\t{now}"),
+            "not a line".to_string(),
+        ];
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let ledger = SharedLedger { file: std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap() };
+        assert_eq!(ledger.recent(), [("runpod:a".to_string(), 1.5)]);
+        let _ = std::fs::remove_file(&path);
+    }
 
     fn offer(price: f64, currency: &str, prepaid_hours: Option<f64>) -> Offer {
         let mut offer = crate::providers::validate::tests::offer();

@@ -10,10 +10,11 @@
 //! `RUNPOD_API_KEY` RunPod gives every pod, [`Job::linger`] after the command ended (at once
 //! once a waiter marked the results collected, never with [`Job::keep`]) and at
 //! [`Job::deadline`] in every case. The lease in the pod's name ([`Job::launch_request`]) stays
-//! the second line of defence, for a reaper (`gpucloud reap`) to enforce. PrimeIntellect gives a
-//! pod no key of its own, and the user's key is never put on a pod: there a detached job needs a
-//! lease (a TTL or a deadline), and only that lease and a running reaper end its pod
-//! ([`Guards`] says which guards are in force).
+//! the second line of defence, for a reaper (`gpucloud reap`) to enforce, and it is **required**
+//! (a TTL or a deadline): until the job starts on the pod there is no watchdog, and a launcher
+//! killed during the launch or the sync would leave a pod nothing ends. PrimeIntellect gives a
+//! pod no key of its own, and the user's key is never put on a pod: there only the lease and a
+//! running reaper end its pod ([`Guards`] says which guards are in force).
 
 use super::supervisor::{self, WatchdogSettings};
 use super::{Job, JobEvent};
@@ -182,8 +183,8 @@ impl Fleet {
     /// supervisor runs. [`Job::downloads`] are not used: collect with [`Fleet::job_download`].
     ///
     /// Errors: as [`Fleet::run`] before the command starts (the pod is then terminated);
-    /// [`Error::InvalidInput`] when the fleet may launch on PrimeIntellect and the job has no
-    /// lease ([`Job::deadline`] or a TTL), before any request.
+    /// [`Error::InvalidInput`] naming `ttl` when the job has no lease ([`Job::deadline`] or a
+    /// TTL), before any request.
     pub async fn submit(
         &self,
         job: &Job,
@@ -199,11 +200,15 @@ impl Fleet {
             return Err(Error::invalid("workdir", format!("{} is not a directory", dir.display())));
         }
         let launch = job.launch_request();
-        if launch.ttl.is_none() && self.provisioners().iter().any(|p| p.provider() == Provider::PrimeIntellect) {
-            return Err(Error::invalid(
-                "ttl",
-                "a detached job that may land on PrimeIntellect needs a lease (--ttl or --deadline): PrimeIntellect gives a pod no key of its own, so only the lease and a running reaper can end it (or choose --provider runpod)",
-            ));
+        if launch.ttl.is_none() {
+            // The pod's own watchdog starts only with the job: a launcher that dies during the
+            // launch or the sync (SIGKILL, a sleeping laptop) would leave a pod nothing ends.
+            let why = if self.provisioners().iter().any(|p| p.provider() == Provider::PrimeIntellect) {
+                "PrimeIntellect gives a pod no key of its own, so only the lease and a running reaper can end it"
+            } else {
+                "until the job starts on the pod, its watchdog does not run: if this process dies during the launch or the sync, only the lease and a running reaper can end the pod"
+            };
+            return Err(Error::invalid("ttl", format!("a detached job needs a lease (--ttl or --deadline): {why}")));
         }
         let started = Instant::now();
         let pod = self.launch_with_progress(&launch, |event| progress(JobEvent::Launch(event)), cancel).await?;

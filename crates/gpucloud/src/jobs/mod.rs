@@ -714,6 +714,11 @@ async fn run_on_pod(
             tokio::time::sleep(*every).await;
             match store.pull(&session, remote).await {
                 Ok(()) => progress.emit(JobEvent::CheckpointPulled(pod)),
+                // A pull refused as unsafe (a link out of the directory, a member outside it)
+                // keeps failing: said, since a relaunch would then start without it.
+                Err(e @ Error::UnsafeDownload { .. }) => {
+                    tracing::warn!(pod = %pod.id, error = %e, "the checkpoint could not be pulled; a relaunch would start without it")
+                }
                 // Before the command made it, there is nothing to pull.
                 Err(e) => tracing::debug!(pod = %pod.id, error = %e, "pulling the checkpoint"),
             }

@@ -193,8 +193,41 @@ pub(crate) fn unpack(reader: impl Read, root: &Path, top: &std::ffi::OsStr) -> R
 }
 
 /// Moves everything in `from` into `to` (created if missing), merging directories, replacing
-/// files and links in the way, and never following a link that already exists under `to`.
+/// files and links in the way, and never following a link that already exists under `to`. A
+/// local directory is never replaced by a file, nor a local file by a directory (that would
+/// delete what the user had there): such a download is refused before anything moves.
 pub(crate) fn move_into(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Some((path, what)) = kind_conflict(from, to)? {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} {what}: not replaced (move it away, or download elsewhere)", path.display()),
+        ));
+    }
+    merge_into(from, to)
+}
+
+/// The first path under `to` where the download would put a file in place of a directory, or
+/// a directory in place of a file (links are replaced, never followed: no conflict).
+fn kind_conflict(from: &Path, to: &Path) -> std::io::Result<Option<(PathBuf, &'static str)>> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let source_is_dir = entry.file_type()?.is_dir();
+        let Ok(existing) = std::fs::symlink_metadata(&target) else { continue };
+        if existing.is_dir() && source_is_dir {
+            if let Some(conflict) = kind_conflict(&entry.path(), &target)? {
+                return Ok(Some(conflict));
+            }
+        } else if existing.is_dir() {
+            return Ok(Some((target, "is a directory here and a file in the download")));
+        } else if existing.is_file() && source_is_dir {
+            return Ok(Some((target, "is a file here and a directory in the download")));
+        }
+    }
+    Ok(None)
+}
+
+fn merge_into(from: &Path, to: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let source = entry.path();
@@ -203,14 +236,17 @@ pub(crate) fn move_into(from: &Path, to: &Path) -> std::io::Result<()> {
         match std::fs::symlink_metadata(&target) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::rename(&source, &target)?,
             Err(e) => return Err(e),
-            Ok(existing) if existing.is_dir() && source_is_dir => move_into(&source, &target)?,
-            Ok(existing) => {
-                // A file, a link (never followed) or a directory replaced by a non-directory.
-                if existing.is_dir() {
-                    std::fs::remove_dir_all(&target)?;
-                } else {
-                    std::fs::remove_file(&target)?;
-                }
+            Ok(existing) if existing.is_dir() && source_is_dir => merge_into(&source, &target)?,
+            Ok(existing) if existing.is_dir() => {
+                // Checked before anything moved ([`kind_conflict`]); changed since: refused.
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} is a directory here and a file in the download: not replaced", target.display()),
+                ));
+            }
+            Ok(_) => {
+                // A file replaced by a file, or a link (never followed) by anything.
+                std::fs::remove_file(&target)?;
                 std::fs::rename(&source, &target)?;
             }
         }
@@ -347,6 +383,27 @@ mod tests {
         assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0, "nothing written outside");
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, ["victim"], "nothing left beside the victim");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_local_directory_is_never_replaced_by_a_file_nor_a_file_by_a_directory() {
+        let dir = scratch("kinds");
+        let dest = dir.join("dest");
+        std::fs::create_dir_all(dest.join("results/precious/sub")).unwrap();
+        std::fs::write(dest.join("results/precious/sub/thesis.txt"), "years of work").unwrap();
+        std::fs::write(dest.join("results/notes"), "mine").unwrap();
+        for (stream, conflict) in [
+            (archive(|b| file(b, "results/precious", b"pod's file", 0o644)), "results/precious"),
+            (archive(|b| file(b, "results/notes/x", b"pod's dir", 0o644)), "results/notes"),
+        ] {
+            let root = PrivateDir::new_in(&dest).unwrap();
+            unpack(&stream[..], root.path(), "results".as_ref()).unwrap();
+            let refused = move_into(root.path(), &dest).unwrap_err();
+            assert!(refused.to_string().contains(conflict), "{refused}");
+        }
+        assert_eq!(std::fs::read_to_string(dest.join("results/precious/sub/thesis.txt")).unwrap(), "years of work");
+        assert_eq!(std::fs::read_to_string(dest.join("results/notes")).unwrap(), "mine");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
