@@ -5,7 +5,7 @@
 //! interruptions, reports what the interrupted attempts cost, and with no recovery left ends
 //! with `Error::Interrupted`. The emulator's preemption fault (spot pods taken back after a
 //! lifetime) is recovered the same way. A detached spot job's `wait_job` reports the
-//! interruption too.
+//! interruption too, and `wait_job_recovering` relaunches one interrupted once until it finishes.
 //!
 //! Prints the time from interruption to detection and to the relaunched command's start
 //! (BENCHMARKS.md).
@@ -279,6 +279,60 @@ fn spot_jobs_are_interrupted_detected_relaunched_and_carry_their_checkpoint() {
                 other => panic!("expected Interrupted, got {other:?}"),
             }
             eprintln!("jobs wait saw the interruption after {:.3} s", at.elapsed().as_secs_f64());
+            no_live_pods(&emulator).await;
+            let _ = std::fs::remove_dir_all(&scratch);
+        },
+    ));
+}
+
+#[test]
+fn a_detached_spot_job_interrupted_once_is_relaunched_and_finishes() {
+    if !common::have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let (scratch, public) = common::scratch_with_key("spot-detached-recovery");
+    let runtime = common::runtime_with_state_dir(&scratch.join("state"));
+    runtime.block_on(common::bounded(
+        "a_detached_spot_job_interrupted_once_is_relaunched_and_finishes",
+        Duration::from_secs(120),
+        async {
+            let emulator = common::keyless_emulator(Duration::ZERO, FaultConfig::default()).await;
+            let fleet =
+                Fleet::new().with(common::primeintellect(&emulator)).with_cleanup_timeout(Duration::from_secs(10));
+            let options = SessionOptions { identity_file: Some(scratch.join("key")), ..SessionOptions::default() };
+            let mut launch = LaunchRequest {
+                ssh_public_key: Some(public.clone()),
+                ..LaunchRequest::new("H100_80GB", 1, "spot-job")
+            };
+            launch.query.spot = None;
+            launch.ttl = Some(Duration::from_secs(600));
+            let mut job = Job::new(launch, ["sh", "-c", "sleep 2; exit 3"]);
+            job.session = options.clone();
+            let submitted = fleet.submit(&job, |_| {}, std::future::pending()).await.unwrap();
+            assert!(submitted.pod.is_spot());
+            let recovery = Recovery { max_interruptions: 1, on_demand_after: None };
+            let mut relaunches = Vec::new();
+            let reads = pod_reads(&emulator);
+            let waiting =
+                fleet.wait_job_recovering(&job, &submitted.id, recovery, WATCH, Duration::from_secs(90), |next| {
+                    relaunches.push(next.id.clone())
+                });
+            let interrupting = async {
+                // Once the waiter has seen the pod running.
+                while pod_reads(&emulator) < reads + 2 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                interrupt(&emulator, &submitted.id, "terminated").await;
+            };
+            let (waited, ()) = tokio::join!(waiting, interrupting);
+            let recovered = waited.expect("the relaunched job finishes");
+            assert_eq!(recovered.code, 3, "the exit status is the command's");
+            assert_eq!(recovered.interruptions.len(), 1);
+            assert_eq!(recovered.interruptions[0].pod, submitted.id);
+            assert_eq!(relaunches, vec![recovered.id.clone()]);
+            assert_ne!(recovered.id, submitted.id);
+            fleet.terminate(&recovered.id).await.unwrap();
             no_live_pods(&emulator).await;
             let _ = std::fs::remove_dir_all(&scratch);
         },

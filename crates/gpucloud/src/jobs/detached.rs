@@ -385,7 +385,8 @@ impl Fleet {
     /// `poll`, for at most `timeout` ([`Error::Timeout`]). A pod that stops running first is an
     /// error saying so (its status can no longer be read); a spot pod that leaves `ACTIVE`
     /// unasked, or that its provider no longer has, is [`Error::Interrupted`], seen within one
-    /// `poll` (see [`crate::jobs::spot`]; a detached job is not relaunched).
+    /// `poll` (see [`crate::jobs::spot`]; a detached job is not relaunched here: see
+    /// [`Fleet::wait_job_recovering`]).
     pub async fn wait_job(
         &self,
         id: &PodId,

@@ -35,10 +35,12 @@
 
 pub mod cluster;
 pub mod detached;
+pub mod recover;
 pub mod spot;
 pub mod supervisor;
 
 pub use detached::{DEFAULT_LINGER, Guards, JobReport, JobState, LogPiece, Submitted};
+pub use recover::Recovered;
 pub use spot::{Checkpoint, Recovery, RestoredCheckpoint};
 
 use crate::fleet::LaunchEvent;
