@@ -416,6 +416,19 @@ impl PodHost {
         // it starts can be signalled (and killed with the pod) together.
         #[cfg(unix)]
         process.process_group(0);
+        // And with the default dispositions a session gets on a pod, whatever this process
+        // inherited: started in the background by a shell, it ignores SIGINT and SIGQUIT, and a
+        // client's interrupt (gpucloud's Ctrl-C) would then never reach the pod's command.
+        #[cfg(unix)]
+        // SAFETY: signal(2) is async-signal-safe, the only kind of call allowed between fork
+        // and exec; nothing is allocated.
+        unsafe {
+            process.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         let mut child = process.spawn()?;
         let group = child.id();
         if let Some(group) = group {
