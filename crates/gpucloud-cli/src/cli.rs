@@ -359,7 +359,9 @@ pub struct RunArgs {
     /// reads it gone or no longer ACTIVE, unasked; seen within one poll), through the usual
     /// failover with the interrupted provider and data center tried last. One interruption more
     /// (or any, with 0) ends `run` with exit 8. The command is run again from the start: carry its
-    /// progress with --checkpoint-dir.
+    /// progress with --checkpoint-dir. With --detach the job is recorded on this machine (in the
+    /// state directory's `jobs/`) and recovered by `jobs wait --recover ID` or a running
+    /// `reap --every 60s --recover`.
     #[arg(long, default_value_t = 0)]
     pub recover: u32,
     /// With --recover: relaunch on on-demand capacity after K interruptions (before, on spot
@@ -428,6 +430,11 @@ pub enum JobsCommand {
         /// Then terminate the pod at once (the results collected).
         #[arg(long)]
         end: bool,
+        /// Recover the job as its record says (`run --detach --recover N`): when its spot pod is
+        /// interrupted, terminate it and relaunch the job (ID, or any of its pods' ids, follows
+        /// it); a job another process (`reap --every --recover`) is recovering is waited for.
+        #[arg(long)]
+        recover: bool,
         /// Private key to log in with (default: the key the pod was launched with).
         #[arg(long)]
         ssh_key: Option<std::path::PathBuf>,
@@ -590,6 +597,11 @@ pub struct ReapArgs {
     /// Sweep again at this interval (e.g. 60s) until interrupted (SIGINT, SIGTERM, SIGHUP: exit 0).
     #[arg(long, value_parser = parse_interval)]
     pub every: Option<std::time::Duration>,
+    /// Also recover the detached spot jobs recorded on this machine (`run --detach --recover N`):
+    /// each sweep reads every recorded job's pod; an interrupted one is terminated and its job
+    /// relaunched as its record says, and a job whose command exited is closed.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub recover: bool,
     /// Print JSON (one object per sweep, one line each with --every).
     #[arg(long)]
     pub json: bool,

@@ -3,7 +3,7 @@
 use crate::cli::{JobsCommand, RunArgs};
 use crate::render::{self, outln};
 use crate::setup::Session;
-use gpucloud::jobs::{Job, JobEvent, JobReport, JobState};
+use gpucloud::jobs::{Job, JobEvent, JobRecords, JobReport, JobState};
 use gpucloud::remote::SessionOptions;
 use gpucloud::{Error, PodId, Provider};
 use serde_json::json;
@@ -34,6 +34,7 @@ pub async fn submit(session: &Session, args: &RunArgs, mut request: gpucloud::La
     job.keep = args.keep;
     job.deadline = args.deadline;
     job.linger = args.linger;
+    job.recovery = gpucloud::jobs::Recovery { max_interruptions: args.recover, on_demand_after: args.on_demand_after };
     job.session = SessionOptions {
         identity_file: crate::remote::private_key(args.up.ssh_key.as_deref()),
         ..SessionOptions::default()
@@ -47,9 +48,23 @@ pub async fn submit(session: &Session, args: &RunArgs, mut request: gpucloud::La
         }
         _ => {}
     };
-    let submitted = session.fleet.submit(&job, progress, shutdown.received()).await?;
+    let recorded = args.recover > 0;
+    let submitted = if recorded {
+        let records = JobRecords::open_default();
+        session.fleet.submit_recorded(&job, &records, progress, shutdown.received()).await?
+    } else {
+        session.fleet.submit(&job, progress, shutdown.received()).await?
+    };
     crate::launch::remember_key(&submitted.id, args.up.ssh_key.as_deref());
     eprintln!("gpucloud: job {} started; guards: {}", submitted.id, submitted.guards.describe());
+    if recorded {
+        eprintln!(
+            "gpucloud: recorded in {}: an interruption is recovered (up to {} times) by `gpucloud jobs wait --recover {}` or a running `gpucloud reap --every 60s --recover` on this machine",
+            JobRecords::default_dir().display(),
+            args.recover,
+            submitted.id
+        );
+    }
     if submitted.pod.provider == Provider::PrimeIntellect {
         eprintln!(
             "gpucloud: PrimeIntellect gives a pod no key of its own and gpucloud never puts yours on a pod: only the lease and a running `gpucloud reap` end this pod"
@@ -65,6 +80,15 @@ pub async fn submit(session: &Session, args: &RunArgs, mut request: gpucloud::La
         outln!("{}", submitted.id);
     }
     Ok(())
+}
+
+/// The pod job `id` runs on now: a recorded job that was relaunched ([`JobRecords`]) answers to its
+/// first id and to each of its pods' ids.
+pub fn resolve(id: &PodId) -> PodId {
+    match JobRecords::open_default().find(id) {
+        Ok(Some(record)) => record.current.id,
+        _ => id.clone(),
+    }
 }
 
 fn state_text(report: &JobReport) -> String {
@@ -123,6 +147,7 @@ pub async fn jobs(session: &Session, command: &JobsCommand) -> Result<u8, Error>
             Ok(if failed.is_empty() { 0 } else { 1 })
         }
         JobsCommand::Logs { id, follow, offset, ssh_key, poll } => {
+            let id = &resolve(id);
             let options = options(id, ssh_key.as_deref());
             if !*follow {
                 let mut offset = *offset;
@@ -148,24 +173,48 @@ pub async fn jobs(session: &Session, command: &JobsCommand) -> Result<u8, Error>
                 None => Err(Error::Cancelled),
             }
         }
-        JobsCommand::Wait { id, timeout, poll, end, ssh_key } => {
-            let options = options(id, ssh_key.as_deref());
-            let code = session.fleet.wait_job(id, &options, *poll, *timeout).await?;
-            eprintln!("gpucloud: the job's command exited {code}");
+        JobsCommand::Wait { id, timeout, poll, end, recover, ssh_key } => {
+            let (code, last) = if *recover {
+                let records = JobRecords::open_default();
+                let recovered = session
+                    .fleet
+                    .wait_recorded(&records, id, *poll, *timeout, |next| {
+                        eprintln!(
+                            "gpucloud: the job's spot pod was interrupted; relaunched as {} (guards: {})",
+                            next.id,
+                            next.guards.describe()
+                        );
+                    })
+                    .await?;
+                for interruption in &recovered.interruptions {
+                    eprintln!("gpucloud: recovered: {interruption}");
+                }
+                (recovered.code, recovered.id)
+            } else {
+                let id = &resolve(id);
+                let options = options(id, ssh_key.as_deref());
+                (session.fleet.wait_job(id, &options, *poll, *timeout).await?, id.clone())
+            };
+            eprintln!("gpucloud: the job's command exited {code} (on {last})");
             if *end {
-                session.fleet.terminate(id).await?;
-                eprintln!("gpucloud: terminated {id}");
+                JobRecords::open_default().end_pod(&last, "jobs wait --end").await?;
+                session.fleet.terminate(&last).await?;
+                eprintln!("gpucloud: terminated {last}");
             }
             Ok(crate::exit::of_status(code))
         }
         JobsCommand::Download { id, spec, ssh_key } => {
+            let id = &resolve(id);
             let options = options(id, ssh_key.as_deref());
             session.fleet.job_download(id, &spec.0, &spec.1, &options).await?;
             outln!("copied {id}:{} to {}/", spec.0, spec.1.display());
             Ok(0)
         }
         JobsCommand::Cancel { id, keep, ssh_key } => {
+            let id = &resolve(id);
             let options = options(id, ssh_key.as_deref());
+            // First, so that no recoverer takes the pod's end for an interruption.
+            JobRecords::open_default().end_pod(id, "jobs cancel").await?;
             session.fleet.cancel_job(id, &options, *keep).await?;
             if *keep {
                 eprintln!("gpucloud: cancelled the job; kept {id}");

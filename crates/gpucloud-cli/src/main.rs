@@ -40,10 +40,10 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Reap(args) => reap::reap(cli, args).await,
         Command::Run(args) => {
             launch::check_spot(&args.up)?;
-            if args.detach && (args.recover > 0 || args.on_demand_after.is_some() || args.checkpoint_dir.is_some()) {
+            if args.detach && args.checkpoint_dir.is_some() {
                 return Err(gpucloud::Error::InvalidInput {
-                    field: "recover",
-                    message: "--recover, --on-demand-after and --checkpoint-dir are for an attached run: a detached job is not relaunched (`jobs wait` reports its interruption, exit 8)".into(),
+                    field: "checkpoint-dir",
+                    message: "--checkpoint-dir is for an attached run: nothing pulls a detached job's checkpoints (keep them on a network volume)".into(),
                 });
             }
             let mut request = launch::launch_request(&args.up);
@@ -71,10 +71,12 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Jobs(command) => {
             let only: Vec<Provider> = match command {
                 cli::JobsCommand::Ls { providers, .. } => providers.clone(),
+                // A recovery may relaunch the job on any cloud its launch allows.
+                cli::JobsCommand::Wait { recover: true, .. } => Vec::new(),
                 cli::JobsCommand::Logs { id, .. }
                 | cli::JobsCommand::Wait { id, .. }
                 | cli::JobsCommand::Download { id, .. }
-                | cli::JobsCommand::Cancel { id, .. } => vec![id.provider()],
+                | cli::JobsCommand::Cancel { id, .. } => vec![jobs::resolve(id).provider()],
             };
             let session = setup::session(cli, &only, Duration::from_secs(2)).await?;
             let code = jobs::jobs(&session, command).await?;

@@ -294,6 +294,10 @@ pub(crate) async fn down(cli: &Cli, args: &cli::DownArgs) -> Result<(), Error> {
             }
             _ => {}
         }
+        // First, so that no recoverer takes the pod's end for an interruption.
+        if let Err(e) = gpucloud::jobs::JobRecords::open_default().end_pod(id, "down").await {
+            eprintln!("gpucloud: warning: {id}: its job record could not be closed: {e}");
+        }
         match session.fleet.terminate(id).await {
             Ok(()) => outln!("terminated {id}"),
             Err(e) => {

@@ -24,17 +24,30 @@ pub(crate) async fn reap(cli: &Cli, args: &cli::ReapArgs) -> Result<(), Error> {
             }
         }),
     };
+    let records = gpucloud::jobs::JobRecords::open_default();
     let sweep = || async {
         let report = session.fleet.reap(&policy).await?;
+        // A recorded job whose pod a rule ended is over: no recoverer may relaunch it.
+        for reaped in report.reaped.iter().filter(|_| !report.dry_run) {
+            if let Err(e) = records.end_pod(&reaped.id, "the reaper").await {
+                eprintln!("gpucloud: warning: {}: its job record could not be closed: {e}", reaped.id);
+            }
+        }
+        let mut value = render::reap_json(&report);
+        if !args.json {
+            render::reap_summary(&report);
+        }
+        if args.recover {
+            let swept = session.fleet.recover_recorded(&records).await;
+            let jobs: Vec<_> = swept.iter().map(|s| render::record_sweep(s, args.json)).collect();
+            value["recorded_jobs"] = serde_json::Value::Array(jobs);
+        }
         if args.json {
-            let value = render::reap_json(&report);
             match args.every {
                 // One sweep per line, for log collectors.
                 Some(_) => outln!("{value}"),
                 None => render::print_json(&value),
             }
-        } else {
-            render::reap_summary(&report);
         }
         Ok::<_, Error>(report)
     };

@@ -507,3 +507,35 @@ pub(crate) fn print_pod(pod: &gpucloud::Pod, json: bool) {
         pods_table(std::slice::from_ref(pod));
     }
 }
+
+/// What `reap --recover` did with one recorded job, as JSON; unless `quiet`, also a line for
+/// people (stdout; failures on stderr).
+pub fn record_sweep(swept: &gpucloud::jobs::RecordSweep, quiet: bool) -> serde_json::Value {
+    use gpucloud::jobs::RecordSweep;
+    match swept {
+        RecordSweep::Relaunched { job, interruption, to } => {
+            if !quiet {
+                outln!("recovered job {job}: {interruption}; relaunched as {}", to.id);
+            }
+            json!({"job": job.to_string(), "recovered": interruption, "relaunched_as": to.id.to_string()})
+        }
+        RecordSweep::Ended { job, end } => {
+            if !quiet {
+                outln!("job {job} ended: {end}");
+            }
+            json!({"job": job.to_string(), "ended": end})
+        }
+        RecordSweep::Failed { job, error } => {
+            if !quiet {
+                eprintln!("gpucloud: error: recovering job {job}: {error}");
+            }
+            json!({"job": job.to_string(), "error": error.to_string()})
+        }
+        RecordSweep::Unreadable { error } => {
+            if !quiet {
+                eprintln!("gpucloud: error: {error}");
+            }
+            json!({"error": error.to_string()})
+        }
+    }
+}

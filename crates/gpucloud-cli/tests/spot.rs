@@ -1,6 +1,8 @@
 //! `gpucloud run --spot` on PrimeIntellect as a user runs it, against an emulator that interrupts
 //! the job's spot pod: with `--recover` the job is relaunched, its `--checkpoint-dir` carried
-//! across, and the outcome lists the interruption and its cost; without, `run` exits 8.
+//! across, and the outcome lists the interruption and its cost; without, `run` exits 8. A
+//! detached job run with `--recover` is recorded and recovered by `jobs wait --recover` and by
+//! `reap --recover`; one cancelled is never relaunched.
 
 use gpucloud_emulator::{Api, Emulator, EmulatorConfig, Interruption};
 use std::path::{Path, PathBuf};
@@ -97,12 +99,18 @@ async fn run_spot_recovers_an_interrupted_job_with_its_checkpoint_and_exits_8_wi
                   while [ \"$s\" -lt 60 ]; do s=$((s+1)); mkdir -p ckpt; echo $s > ckpt/step.new; \
                   mv ckpt/step.new ckpt/step; sleep 0.1; done; echo \"done at $s\"";
 
-    // Recovery is for an attached run: refused with --detach before any request (exit 2).
+    // Checkpoints are carried for an attached run only: refused with --detach before any
+    // request (exit 2).
     let mut cmd = gpucloud(&emulator, &state);
-    cmd.args(["run", "--detach", "--spot", "--ttl", "1h", "--recover", "1", "--gpu", "H100_80GB", "--", "true"]);
+    cmd.args(["run", "--detach", "--spot", "--ttl", "1h", "--recover", "1", "--checkpoint-dir", "ckpt"]).args([
+        "--gpu",
+        "H100_80GB",
+        "--",
+        "true",
+    ]);
     let (output, ()) = finish(cmd, async {}, Duration::from_secs(30)).await;
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not relaunched"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--checkpoint-dir is for an attached run"));
     assert_eq!(emulator.stats().creates, 0);
 
     // Recovered once, from the pulled checkpoint.
@@ -142,5 +150,93 @@ async fn run_spot_recovers_an_interrupted_job_with_its_checkpoint_and_exits_8_wi
     assert_eq!(output.status.code(), Some(8), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(emulator.live_pods().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `cmd` to its end, at most `limit`; stdout and stderr as text.
+async fn run_to_end(cmd: Command, what: &str, limit: Duration) -> (Option<i32>, String, String) {
+    let (output, ()) = finish(cmd, async {}, limit).await;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    eprintln!("{what}: {}", text(&output.stderr));
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detached_spot_jobs_are_recovered_by_jobs_wait_and_by_the_reaper_never_after_a_cancel() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("detached-recover");
+    let state = dir.join("state");
+    let key = dir.join("key.pub");
+    let limit = Duration::from_secs(60);
+    let submit = |command: &str| {
+        let mut cmd = gpucloud(&emulator, &state);
+        cmd.args(["run", "--detach", "--spot", "--provider", "primeintellect", "--gpu", "H100_80GB"])
+            .args(["--ttl", "1h", "--recover", "1", "--ssh-key"])
+            .arg(&key)
+            .args(["--", "sh", "-c", command]);
+        cmd
+    };
+
+    // jobs wait --recover: the interrupted job is relaunched and its status is the command's.
+    let (code, stdout, stderr) = run_to_end(submit("sleep 2; exit 4"), "submit", limit).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("recorded in") && stderr.contains("jobs wait --recover"), "{stderr}");
+    let first = stdout.trim().to_string();
+    let pod = first.strip_prefix("primeintellect:").expect("a PrimeIntellect job id");
+    emulator.interrupt(pod, Interruption::Gone).unwrap();
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["jobs", "wait", &first, "--recover", "--poll", "1s", "--end"]);
+    let (code, _, stderr) = run_to_end(cmd, "jobs wait --recover", limit).await;
+    assert_eq!(code, Some(4), "the command's status: {stderr}");
+    assert!(stderr.contains("relaunched as primeintellect:") && stderr.contains("recovered:"), "{stderr}");
+    assert!(emulator.live_pods().is_empty(), "--end terminated the relaunched pod");
+    assert_eq!(emulator.stats().creates, 2);
+
+    // reap --recover: one sweep relaunches an interrupted job; its first id still finds it.
+    let (code, stdout, stderr) = run_to_end(submit("sleep 3; exit 0"), "submit", limit).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let first = stdout.trim().to_string();
+    emulator.interrupt(first.strip_prefix("primeintellect:").unwrap(), Interruption::Terminated).unwrap();
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["reap", "--recover", "--json"]);
+    let (code, stdout, stderr) = run_to_end(cmd, "reap --recover", limit).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let jobs = report["recorded_jobs"].as_array().expect("recorded_jobs");
+    let relaunched: Vec<_> = jobs.iter().filter(|j| j["relaunched_as"].is_string()).collect();
+    assert_eq!(relaunched.len(), 1, "{report}");
+    assert_eq!(relaunched[0]["job"], first.as_str());
+    assert_eq!(emulator.stats().creates, 4);
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["jobs", "wait", &first, "--poll", "1s", "--end"]);
+    let (code, _, stderr) = run_to_end(cmd, "jobs wait (first id)", limit).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(emulator.live_pods().is_empty());
+
+    // Cancelled: the pod's end is no interruption; the reaper relaunches nothing.
+    let (code, stdout, stderr) = run_to_end(submit("sleep 60"), "submit", limit).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let first = stdout.trim().to_string();
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["jobs", "cancel", &first]);
+    let (code, _, stderr) = run_to_end(cmd, "jobs cancel", limit).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["reap", "--recover"]);
+    let (code, stdout, stderr) = run_to_end(cmd, "reap --recover", limit).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stdout.contains("relaunched"), "{stdout}");
+    assert_eq!(emulator.stats().creates, 5, "nothing relaunched after a cancel");
+    assert!(emulator.live_pods().is_empty());
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["jobs", "wait", &first, "--recover"]);
+    let (code, _, stderr) = run_to_end(cmd, "jobs wait --recover (cancelled)", limit).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("ended without an exit status") && stderr.contains("jobs cancel"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

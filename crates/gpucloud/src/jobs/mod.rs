@@ -35,12 +35,14 @@
 
 pub mod cluster;
 pub mod detached;
+pub mod record;
 pub mod recover;
 pub mod spot;
 pub mod supervisor;
 
 pub use detached::{DEFAULT_LINGER, Guards, JobReport, JobState, LogPiece, Submitted};
-pub use recover::Recovered;
+pub use record::{JobRecord, JobRecords, RecordEnd};
+pub use recover::{RecordSweep, Recovered};
 pub use spot::{Checkpoint, Recovery, RestoredCheckpoint};
 
 use crate::fleet::LaunchEvent;
@@ -62,7 +64,7 @@ pub const DEADLINE_LEASE_MARGIN: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_REMOTE_DIR: &str = "gpucloud-job";
 
 /// What [`Fleet::run`] does.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     /// The pod to launch.
     pub launch: LaunchRequest,

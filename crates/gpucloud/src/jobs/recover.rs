@@ -1,17 +1,24 @@
-//! Recovering a detached spot job ([`Fleet::wait_job_recovering`]): the caller that submitted the
-//! job still holds its definition ([`Job`]) and relaunches it, through the same failover as an
-//! attached [`Fleet::run`] ([`Recovery::relaunch`]: every interrupted place tried last, on-demand
-//! after K), when its spot pod is interrupted. The relaunch re-submits the same command, setup and
-//! workdir; no checkpoint is carried (the relaunched command finds only what it left on a disk or
-//! volume of its own).
+//! Recovering a detached spot job when its pod is interrupted: relaunched through the same
+//! failover as an attached [`Fleet::run`] ([`Recovery::relaunch`]: every interrupted place tried
+//! last, on-demand after K), re-submitting the same command, setup and workdir. No checkpoint is
+//! carried (the relaunched command finds only what it left on a disk or volume of its own).
+//!
+//! Two ways: the process that submitted the job and still holds its [`Job`] waits with
+//! [`Fleet::wait_job_recovering`]; or the job was submitted with [`Fleet::submit_recorded`], its
+//! definition kept in a [`JobRecord`] ([`super::record`]), and any process on the machine
+//! recovers it: a waiter ([`Fleet::wait_recorded`], `gpucloud jobs wait --recover`) or a
+//! long-running reaper ([`Fleet::recover_recorded`], `gpucloud reap --every 60s --recover`), one
+//! at a time under the record's lock.
 
 use super::Job;
-use super::detached::Submitted;
+use super::detached::{JobState, Submitted};
+use super::record::{Attempt, JobRecord, JobRecords, RecordEnd};
 use super::spot::Recovery;
 use crate::Fleet;
-use crate::model::PodId;
 use crate::model::error::{Error, Result};
-use crate::model::spot::Interruption;
+use crate::model::spot::{Interruption, InterruptionSign};
+use crate::model::{PodId, PodStatus};
+use chrono::Utc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -73,5 +80,366 @@ impl Fleet {
             relaunched(&submitted);
             id = submitted.id;
         }
+    }
+}
+
+/// What one sweep of [`Fleet::recover_recorded`] did with one recorded job.
+#[derive(Debug)]
+pub enum RecordSweep {
+    /// Its pod was interrupted and it was relaunched on `to`.
+    Relaunched {
+        /// The job (its first id).
+        job: PodId,
+        /// The interruption.
+        interruption: Interruption,
+        /// The new pod.
+        to: Box<Submitted>,
+    },
+    /// It ended for good this sweep.
+    Ended {
+        /// The job (its first id).
+        job: PodId,
+        /// How.
+        end: RecordEnd,
+    },
+    /// A record that cannot be read (written by another version, or damaged): left as it is.
+    Unreadable {
+        /// Why.
+        error: Error,
+    },
+    /// It could not be looked after this sweep (the next one tries again).
+    Failed {
+        /// The job (its first id).
+        job: PodId,
+        /// Why.
+        error: Error,
+    },
+}
+
+/// What the current pod of a recorded job shows.
+enum Seen {
+    Running,
+    Exited(i32),
+    Interrupted(Interruption),
+    Lost(String),
+    Unknown,
+}
+
+/// The interruption of `attempt`, shown by `sign`, as far as the record knows it.
+fn interruption_of(record: &JobRecord, sign: InterruptionSign) -> Interruption {
+    let attempt = &record.current;
+    let since = |at: Option<chrono::DateTime<Utc>>| at.and_then(|at| (Utc::now() - at).to_std().ok());
+    let ran_for = since(attempt.created_at).unwrap_or_default();
+    Interruption {
+        pod: attempt.id.clone(),
+        place: attempt.place.clone(),
+        spot: attempt.spot,
+        sign,
+        ran_for,
+        detected_within: since(record.last_seen_running).unwrap_or(ran_for),
+        price_per_hour: attempt.price_per_hour,
+        cost: Interruption::estimate_cost(attempt.price_per_hour, ran_for),
+    }
+}
+
+impl Fleet {
+    /// [`Fleet::submit`] that also keeps a [`JobRecord`] of the job in `records`, so that
+    /// [`Fleet::wait_recorded`] and [`Fleet::recover_recorded`] can recover it (with
+    /// [`Job::recovery`]) from any process on this machine. The records' directory is checked
+    /// before anything is launched; a record that cannot be written after the job started ends
+    /// the job (its pod terminated and that confirmed): a job that cannot be recovered is not
+    /// handed back as one that can.
+    ///
+    /// Errors: as [`Fleet::submit`]; [`Error::UnsafeStateDir`] for the records' directory.
+    pub async fn submit_recorded(
+        &self,
+        job: &Job,
+        records: &JobRecords,
+        progress: impl FnMut(super::JobEvent<'_>) + Send,
+        cancel: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<Submitted> {
+        records.ensure_dir()?;
+        let submitted = self.submit(job, progress, cancel).await?;
+        if let Err(e) = records.save(&JobRecord::new(job, &submitted.pod)) {
+            let guard = self.guard(submitted.pod)?;
+            if let Err(t) = guard.terminate().await {
+                return Err(Error::TerminationUnconfirmed {
+                    id: submitted.id,
+                    cause: Box::new(e),
+                    termination: t.to_string(),
+                });
+            }
+            return Err(e);
+        }
+        Ok(submitted)
+    }
+
+    /// Waits for recorded job `id` (its first id or any of its pods') like [`Fleet::wait_job`],
+    /// recovering it as its record says ([`Job::recovery`]) when its spot pod is interrupted:
+    /// the interrupted pod terminated (confirmed), the job relaunched with what is left of its
+    /// deadline, the record updated, `relaunched` told. A job another process is recovering is
+    /// waited for; one that already ended answers at once. `timeout` bounds the whole wait.
+    ///
+    /// Errors: [`Error::InvalidInput`] naming `job` when no record knows `id`; as
+    /// [`Fleet::wait_job`] and [`Fleet::submit`]; [`Error::Interrupted`] once recovery is used
+    /// up; [`Error::Timeout`] (the wait's, or the job's deadline); [`Error::JobEnded`] for a job
+    /// cancelled or lost.
+    pub async fn wait_recorded(
+        &self,
+        records: &JobRecords,
+        id: &PodId,
+        poll: Duration,
+        timeout: Duration,
+        mut relaunched: impl FnMut(&Submitted) + Send,
+    ) -> Result<Recovered> {
+        let started = Instant::now();
+        let timed_out = || Error::Timeout { what: format!("job {id}"), waited: started.elapsed() };
+        loop {
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            let record = records.find(id)?.ok_or_else(|| {
+                Error::invalid(
+                    "job",
+                    format!(
+                        "no job record in {} knows {id}: it was not submitted with recovery (run --detach --recover) on this machine",
+                        records.dir().display()
+                    ),
+                )
+            })?;
+            if let Some(end) = &record.end {
+                return match end {
+                    RecordEnd::Exited { code } => Ok(Recovered {
+                        code: *code,
+                        id: record.current.id.clone(),
+                        interruptions: record.interruptions.clone(),
+                    }),
+                    other => Err(record.end_error(other)),
+                };
+            }
+            let current = record.current.id.clone();
+            let interruption = if record.interruptions.iter().any(|i| i.pod == current) {
+                // Recorded as interrupted, but its relaunch failed: relaunch now.
+                None
+            } else {
+                match self.wait_job(&current, &record.job.session, poll, left).await {
+                    Ok(code) => {
+                        let _lock = records.lock(&record.first, left).await?;
+                        records.update(&record.first, |r| {
+                            if r.current.id == current {
+                                r.close(RecordEnd::Exited { code });
+                            }
+                        })?;
+                        continue;
+                    }
+                    Err(Error::Interrupted { interruptions }) => interruptions.into_iter().last(),
+                    Err(e) if e.is_not_found() && record.current.spot => {
+                        Some(interruption_of(&record, InterruptionSign::Gone))
+                    }
+                    Err(e) if e.is_not_found() => {
+                        let _lock = records.lock(&record.first, left).await?;
+                        records.update(&record.first, |r| {
+                            if r.current.id == current {
+                                r.close(RecordEnd::Lost { why: "its provider no longer has its on-demand pod".into() });
+                            }
+                        })?;
+                        continue;
+                    }
+                    Err(Error::Timeout { .. }) => return Err(timed_out()),
+                    Err(e) => return Err(e),
+                }
+            };
+            let left = timeout.saturating_sub(started.elapsed());
+            match self.recover_one(records, &record.first, &current, interruption, left).await? {
+                Some(submitted) => relaunched(&submitted),
+                // Another process holds the job (it is recovering it), or it ended: read again.
+                None => tokio::time::sleep(poll.min(left)).await,
+            }
+        }
+    }
+
+    /// One sweep over every recorded job that has not ended (for a long-running reaper:
+    /// `gpucloud reap --every 60s --recover`): each current pod is read from its provider; a
+    /// spot pod interrupted (gone, or no longer running unasked) is terminated (confirmed) and
+    /// the job relaunched as [`Fleet::wait_recorded`] would; a running pod is asked over SSH
+    /// whether its command exited (the record then ends). A job another process is recovering is
+    /// left to it. Nothing here waits longer than one launch ([`crate::LaunchRequest::ready_timeout`])
+    /// per relaunched job.
+    pub async fn recover_recorded(&self, records: &JobRecords) -> Vec<RecordSweep> {
+        let (all, unreadable) = records.all();
+        let mut swept: Vec<RecordSweep> =
+            unreadable.into_iter().map(|error| RecordSweep::Unreadable { error }).collect();
+        for record in all.into_iter().filter(|r| r.end.is_none()) {
+            let job = record.first.clone();
+            let current = record.current.id.clone();
+            let interruption = if record.interruptions.iter().any(|i| i.pod == current) {
+                None
+            } else {
+                match self.look_at(&record).await {
+                    Seen::Running | Seen::Unknown => continue,
+                    Seen::Exited(code) => {
+                        swept.push(self.close_seen(records, &record, RecordEnd::Exited { code }).await);
+                        continue;
+                    }
+                    Seen::Lost(why) => {
+                        swept.push(self.close_seen(records, &record, RecordEnd::Lost { why }).await);
+                        continue;
+                    }
+                    Seen::Interrupted(interruption) => Some(interruption),
+                }
+            };
+            let seen = interruption.clone().unwrap_or_else(|| {
+                record
+                    .interruptions
+                    .iter()
+                    .find(|i| i.pod == current)
+                    .cloned()
+                    .unwrap_or_else(|| interruption_of(&record, InterruptionSign::Gone))
+            });
+            let budget = record.job.launch.ready_timeout.saturating_add(Duration::from_secs(10 * 60));
+            match self.recover_one_now(records, &record.first, &current, interruption, budget).await {
+                Ok(Some(to)) => swept.push(RecordSweep::Relaunched { job, interruption: seen, to: Box::new(to) }),
+                Ok(None) => {}
+                Err(error) => match records.load(&job).ok().flatten().and_then(|r| r.end) {
+                    Some(end) => swept.push(RecordSweep::Ended { job, end }),
+                    None => swept.push(RecordSweep::Failed { job, error }),
+                },
+            }
+        }
+        swept
+    }
+
+    /// Reads the current pod of `record` (and, running, its job's state).
+    async fn look_at(&self, record: &JobRecord) -> Seen {
+        let pod = match self.get(&record.current.id).await {
+            Ok(pod) => pod,
+            Err(e) if e.is_not_found() && record.current.spot => {
+                return Seen::Interrupted(interruption_of(record, InterruptionSign::Gone));
+            }
+            Err(e) if e.is_not_found() => return Seen::Lost("its provider no longer has its on-demand pod".into()),
+            Err(_) => return Seen::Unknown,
+        };
+        if pod.is_spot() && !pod.is_ready() && pod.status != PodStatus::Starting {
+            let sign = InterruptionSign::LeftRunning { status: pod.provider_status.clone() };
+            return Seen::Interrupted(interruption_of(record, sign));
+        }
+        if !pod.is_ready() {
+            return Seen::Unknown;
+        }
+        match self.job(&record.current.id, &record.job.session).await.map(|r| r.state) {
+            Ok(Ok(JobState::Exited { code })) => Seen::Exited(code),
+            Ok(Ok(JobState::Running)) => Seen::Running,
+            _ => Seen::Unknown,
+        }
+    }
+
+    async fn close_seen(&self, records: &JobRecords, record: &JobRecord, end: RecordEnd) -> RecordSweep {
+        let job = record.first.clone();
+        let closed = async {
+            let Some(_lock) = records.lock(&job, Duration::ZERO).await? else { return Ok(false) };
+            let mut closed = false;
+            records.update(&job, |r| {
+                if r.current.id == record.current.id && r.end.is_none() {
+                    r.close(end.clone());
+                    closed = true;
+                }
+            })?;
+            Ok::<_, Error>(closed)
+        }
+        .await;
+        match closed {
+            Ok(_) => RecordSweep::Ended { job, end },
+            Err(error) => RecordSweep::Failed { job, error },
+        }
+    }
+
+    /// [`Self::recover_one`] for a sweep: a job whose lock another process holds is skipped.
+    async fn recover_one_now(
+        &self,
+        records: &JobRecords,
+        first: &PodId,
+        seen: &PodId,
+        interruption: Option<Interruption>,
+        budget: Duration,
+    ) -> Result<Option<Submitted>> {
+        self.recover_one_locked(records, first, seen, interruption, Duration::ZERO, budget).await
+    }
+
+    /// Recovers job `first` from the interruption of its pod `seen` (`None`: already recorded),
+    /// waiting up to `wait` for its lock. `Ok(None)`: another process holds it or has recovered
+    /// it, or it ended.
+    async fn recover_one(
+        &self,
+        records: &JobRecords,
+        first: &PodId,
+        seen: &PodId,
+        interruption: Option<Interruption>,
+        wait: Duration,
+    ) -> Result<Option<Submitted>> {
+        self.recover_one_locked(records, first, seen, interruption, wait, wait).await
+    }
+
+    async fn recover_one_locked(
+        &self,
+        records: &JobRecords,
+        first: &PodId,
+        seen: &PodId,
+        interruption: Option<Interruption>,
+        wait: Duration,
+        budget: Duration,
+    ) -> Result<Option<Submitted>> {
+        let Some(_lock) = records.lock(first, wait).await? else { return Ok(None) };
+        // Read again under the lock: another recoverer may have been first.
+        let Some(mut record) = records.load(first)? else { return Ok(None) };
+        if record.end.is_some() || &record.current.id != seen {
+            return Ok(None);
+        }
+        match self.terminate(seen).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(interruption) = interruption {
+            record.interruptions.push(interruption);
+        }
+        let count = u32::try_from(record.interruptions.len()).unwrap_or(u32::MAX);
+        let left = record.deadline_left();
+        if record.current.lease_expires_at.is_some_and(|at| at <= Utc::now()) {
+            record.interruptions.retain(|i| &i.pod != seen);
+            record.close(RecordEnd::LeaseOver);
+        } else if count > record.job.recovery.max_interruptions {
+            record.close(RecordEnd::GaveUp);
+        } else if left.is_some_and(|left| left.is_zero()) {
+            record.close(RecordEnd::DeadlinePassed);
+        }
+        // Saved before the relaunch: the interruption is never counted twice, and a failed
+        // relaunch is retried (its pod already recorded as interrupted).
+        records.save(&record)?;
+        if let Some(end) = &record.end {
+            return Err(record.end_error(end));
+        }
+        let mut next = record.job.clone();
+        next.launch = record.job.recovery.relaunch(&record.job.launch, &record.interruptions);
+        next.deadline = left;
+        // Past the budget the relaunch is cancelled (its pod, if any, terminated), never dropped.
+        let submitted = self.submit(&next, |_| {}, tokio::time::sleep(budget)).await?;
+        record.current = Attempt::of(&submitted.pod);
+        record.last_seen_running = Some(Utc::now());
+        if let Some(key) = &record.job.session.identity_file {
+            // So that `jobs logs|download|ls` reach the new pod with the job's key, as the first.
+            if let Err(e) = crate::remote::remember_key(&submitted.id, key) {
+                tracing::warn!(pod = %submitted.id, error = %e, "the job's key could not be remembered for its new pod");
+            }
+        }
+        if let Err(e) = records.save(&record) {
+            // Unrecorded, the new pod could be relaunched again beside itself: end it.
+            let id = submitted.id.clone();
+            if let Err(t) = self.guard(submitted.pod)?.terminate().await {
+                return Err(Error::TerminationUnconfirmed { id, cause: Box::new(e), termination: t.to_string() });
+            }
+            return Err(e);
+        }
+        Ok(Some(submitted))
     }
 }

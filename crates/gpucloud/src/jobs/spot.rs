@@ -35,7 +35,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// What [`Fleet::run`] does when its spot pod is interrupted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Recovery {
     /// How many interruptions are recovered by relaunching the job; one more ends it with
     /// [`Error::Interrupted`]. 0 (the default): the first interruption ends it.
@@ -70,7 +70,7 @@ impl Recovery {
 
 /// A directory the job's command keeps its checkpoints in, carried from an interrupted pod to
 /// the next (see [the module](self)).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Checkpoint {
     /// The directory on the pod: relative to the job's remote directory, or absolute.
     pub remote: String,

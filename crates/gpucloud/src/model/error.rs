@@ -301,6 +301,15 @@ pub enum Error {
         /// Every interruption of the job, in order; the last one ended it.
         interruptions: Vec<crate::model::spot::Interruption>,
     },
+    /// A recorded detached job ([`crate::jobs::record`], feature `remote`) ended without an exit
+    /// status to report: cancelled or ended through gpucloud, or its on-demand pod lost.
+    #[error("job {id} ended without an exit status: {end}")]
+    JobEnded {
+        /// The job's id (its first pod's).
+        id: PodId,
+        /// How it ended.
+        end: String,
+    },
     /// A job failed (`cause`), and then its pod's termination could not be confirmed: the pod
     /// may still be running and billing. Check with a list; end it with a terminate.
     #[error(

@@ -9,7 +9,7 @@ use crate::model::{PodId, Provider};
 use std::time::Duration;
 
 /// A provider and data center: where a pod ran, or where an offer would place one.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Place {
     /// The cloud.
     pub provider: Provider,
@@ -34,7 +34,7 @@ impl std::fmt::Display for Place {
 }
 
 /// What showed that a pod was interrupted.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "sign", rename_all = "snake_case")]
 pub enum InterruptionSign {
     /// The provider reports it no longer running (its own status given), and nobody asked.
@@ -62,7 +62,7 @@ impl std::fmt::Display for InterruptionSign {
 }
 
 /// One interrupted attempt of a job: which pod, where, how it was seen, and what it cost.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Interruption {
     /// The pod that was interrupted.
     pub pod: PodId,
@@ -73,12 +73,12 @@ pub struct Interruption {
     /// What showed it.
     pub sign: InterruptionSign,
     /// From the create being accepted until the interruption was detected (seconds in JSON).
-    #[serde(rename = "ran_for_s", serialize_with = "seconds")]
+    #[serde(rename = "ran_for_s", serialize_with = "seconds", deserialize_with = "from_seconds")]
     pub ran_for: Duration,
     /// From the last provider read that still showed it running (or the command's last sign of
     /// life) until the interruption was detected: at most about one poll interval (seconds in
     /// JSON).
-    #[serde(rename = "detected_within_s", serialize_with = "seconds")]
+    #[serde(rename = "detected_within_s", serialize_with = "seconds", deserialize_with = "from_seconds")]
     pub detected_within: Duration,
     /// Its hourly rate as the provider reported it, when it did.
     pub price_per_hour: Option<f64>,
@@ -89,6 +89,11 @@ pub struct Interruption {
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+fn from_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = <f64 as serde::Deserialize>::deserialize(d)?;
+    Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom)
 }
 
 impl Interruption {

@@ -24,7 +24,7 @@ pub struct Capabilities {
 }
 
 /// Which offers to list. Every field is optional; an empty query lists everything.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct OfferQuery {
     /// GPU model, any spelling ([`crate::model::gpu::lookup`]).
     pub gpu: Option<String>,

@@ -283,7 +283,7 @@ pub fn forget_terminated_pods() {
 }
 
 /// How to connect.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SessionOptions {
     /// A private key file to offer (e.g. the launch's key); `None`: the user's own ssh
     /// configuration and agent decide.

@@ -1,0 +1,150 @@
+//! Recorded detached jobs (`gpucloud::jobs::record`), against the emulator's interruptions: a
+//! spot job submitted with `submit_recorded` is recovered by whichever process sees its
+//! interruption, a waiter (`wait_recorded`) and a reaper's sweep (`recover_recorded`) racing for
+//! it relaunch it once; a job whose recovery is used up, whose deadline passed, or that was ended
+//! on purpose is never relaunched; a sweep closes the record of a job whose command exited.
+//!
+//! One test function: the state directory is set for the whole binary before its runtime starts.
+
+mod common;
+
+use gpucloud::jobs::record::RecordEnd;
+use gpucloud::jobs::{Job, JobRecords, RecordSweep, Recovery};
+use gpucloud::remote::SessionOptions;
+use gpucloud::{Error, Fleet, LaunchRequest};
+use gpucloud_emulator::{Emulator, FaultConfig, Interruption};
+use std::path::Path;
+use std::time::Duration;
+
+const POLL: Duration = Duration::from_millis(250);
+
+fn creates(emulator: &Emulator) -> u64 {
+    emulator.stats().requests_by_route.get("POST /api/v1/pods/").copied().unwrap_or(0)
+}
+
+fn spot_job(scratch: &Path, public: &str, command: &str, recover: u32) -> Job {
+    let mut launch =
+        LaunchRequest { ssh_public_key: Some(public.to_string()), ..LaunchRequest::new("H100_80GB", 1, "recorded") };
+    launch.query.spot = Some(true);
+    launch.ttl = Some(Duration::from_secs(600));
+    let mut job = Job::new(launch, ["sh", "-c", command]);
+    job.session = SessionOptions { identity_file: Some(scratch.join("key")), ..SessionOptions::default() };
+    job.recovery = Recovery { max_interruptions: recover, on_demand_after: None };
+    job
+}
+
+fn relaunched(swept: &[RecordSweep]) -> usize {
+    swept.iter().filter(|s| matches!(s, RecordSweep::Relaunched { .. })).count()
+}
+
+#[test]
+fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
+    if !common::have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let (scratch, public) = common::scratch_with_key("job-records");
+    let runtime = common::runtime_with_state_dir(&scratch.join("state"));
+    runtime.block_on(common::bounded(
+        "recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption",
+        Duration::from_secs(240),
+        async {
+            let emulator = common::keyless_emulator(Duration::ZERO, FaultConfig::default()).await;
+            let fleet =
+                Fleet::new().with(common::primeintellect(&emulator)).with_cleanup_timeout(Duration::from_secs(10));
+            let records = JobRecords::at(scratch.join("records"));
+
+            // A waiter and a sweep see the same interruption: one relaunch, and the waiter gets
+            // the relaunched command's status.
+            let job = spot_job(&scratch, &public, "sleep 2; exit 3", 2);
+            let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+            assert!(first.pod.is_spot());
+            let before = creates(&emulator);
+            emulator.interrupt(first.id.id(), Interruption::Gone).unwrap();
+            let mut told = Vec::new();
+            let waiting = fleet.wait_recorded(&records, &first.id, POLL, Duration::from_secs(90), |s| {
+                told.push(s.id.clone());
+            });
+            let (waited, swept) = tokio::join!(waiting, fleet.recover_recorded(&records));
+            let recovered = waited.expect("the relaunched job finishes");
+            assert_eq!(recovered.code, 3, "the exit status is the command's");
+            assert_eq!(creates(&emulator) - before, 1, "relaunched once, by the waiter or the sweep: {swept:?}");
+            assert_eq!(told.len() + relaunched(&swept), 1, "{told:?} {swept:?}");
+            assert_eq!(recovered.interruptions.len(), 1);
+            assert_eq!(recovered.interruptions[0].pod, first.id);
+            let record = records.find(&recovered.id).unwrap().expect("the record follows the job");
+            assert_eq!(record.first, first.id);
+            assert_eq!(record.end, Some(RecordEnd::Exited { code: 3 }));
+            // Asked again (by either id), an ended job answers from its record at once.
+            let again = fleet.wait_recorded(&records, &first.id, POLL, Duration::from_secs(5), |_| {}).await.unwrap();
+            assert_eq!((again.code, again.id.clone()), (3, recovered.id.clone()));
+            fleet.terminate(&recovered.id).await.unwrap();
+
+            // A sweep alone: the job is relaunched and its record follows it; a second sweep
+            // leaves it running; once its command exits, a sweep closes the record.
+            let job = spot_job(&scratch, &public, "sleep 4; exit 0", 1);
+            let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+            emulator.interrupt(first.id.id(), Interruption::Terminated).unwrap();
+            let swept = fleet.recover_recorded(&records).await;
+            assert_eq!(relaunched(&swept), 1, "{swept:?}");
+            let now = records.load(&first.id).unwrap().unwrap().current.id;
+            assert_ne!(now, first.id);
+            assert_eq!(relaunched(&fleet.recover_recorded(&records).await), 0);
+            // Interrupted once more than allowed: given up, never relaunched; the waiter is told.
+            emulator.interrupt(now.id(), Interruption::Stopped).unwrap();
+            let before = creates(&emulator);
+            let swept = fleet.recover_recorded(&records).await;
+            assert!(swept.iter().any(|s| matches!(s, RecordSweep::Ended { end: RecordEnd::GaveUp, .. })), "{swept:?}");
+            assert_eq!(creates(&emulator), before, "nothing relaunched past the recovery");
+            match fleet.wait_recorded(&records, &first.id, POLL, Duration::from_secs(5), |_| {}).await {
+                Err(Error::Interrupted { interruptions }) => assert_eq!(interruptions.len(), 2),
+                other => panic!("expected Interrupted, got {other:?}"),
+            }
+            assert!(emulator.live_pods().is_empty(), "the stopped pod was terminated");
+
+            // A sweep closes the record of a job whose command exited.
+            let job = spot_job(&scratch, &public, "exit 5", 1);
+            let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+            let mut closed = false;
+            for _ in 0..40 {
+                let swept = fleet.recover_recorded(&records).await;
+                if swept.iter().any(|s| matches!(s, RecordSweep::Ended { end: RecordEnd::Exited { code: 5 }, .. })) {
+                    closed = true;
+                    break;
+                }
+                tokio::time::sleep(POLL).await;
+            }
+            assert!(closed, "the sweep saw the command exit");
+            fleet.terminate(&first.id).await.unwrap();
+
+            // Ended on purpose (jobs cancel, down): the pod going away is no interruption.
+            let job = spot_job(&scratch, &public, "sleep 60", 3);
+            let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+            records.end_pod(&first.id, "jobs cancel").await.unwrap();
+            fleet.terminate(&first.id).await.unwrap();
+            let before = creates(&emulator);
+            assert_eq!(relaunched(&fleet.recover_recorded(&records).await), 0);
+            assert_eq!(creates(&emulator), before);
+            match fleet.wait_recorded(&records, &first.id, POLL, Duration::from_secs(5), |_| {}).await {
+                Err(Error::JobEnded { id, end }) => assert!(id == first.id && end.contains("jobs cancel"), "{end}"),
+                other => panic!("expected JobEnded, got {other:?}"),
+            }
+
+            // Past its deadline, an interrupted job is not relaunched.
+            let mut job = spot_job(&scratch, &public, "sleep 60", 3);
+            job.deadline = Some(Duration::from_secs(3));
+            let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            emulator.interrupt(first.id.id(), Interruption::Gone).unwrap();
+            let before = creates(&emulator);
+            let swept = fleet.recover_recorded(&records).await;
+            assert!(
+                swept.iter().any(|s| matches!(s, RecordSweep::Ended { end: RecordEnd::DeadlinePassed, .. })),
+                "{swept:?}"
+            );
+            assert_eq!(creates(&emulator), before);
+            assert!(emulator.live_pods().is_empty(), "no pod left: {:?}", emulator.live_pods());
+            let _ = std::fs::remove_dir_all(&scratch);
+        },
+    ));
+}
