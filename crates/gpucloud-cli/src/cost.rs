@@ -2,8 +2,9 @@
 
 use crate::cli::CostArgs;
 use crate::render::{self, outln};
-use gpucloud::upkeep::cost::{Basis, CostReport, GroupBy};
-use gpucloud::{Error, Fleet};
+use gpucloud::jobs::JobRecords;
+use gpucloud::upkeep::cost::{Basis, CostReport, GroupBy, Totals};
+use gpucloud::{Error, Fleet, PodId};
 use serde_json::{Value, json};
 
 /// Reads the report for the last `args.since` and prints it.
@@ -15,12 +16,48 @@ pub async fn report(fleet: &Fleet, args: &CostArgs) -> Result<(), Error> {
         )?;
     let report = fleet.costs(since, until).await?;
     let by = GroupBy::from(args.by);
+    let interrupted = interrupted(&report);
     if args.json {
-        render::print_json(&report_json(&report, by));
+        let mut value = report_json(&report, by);
+        value["interrupted_usd"] = json!(interrupted.iter().map(|(_, t, _)| t.total_usd()).sum::<f64>());
+        value["interrupted"] = interrupted
+            .iter()
+            .map(|(pod, t, sign)| {
+                json!({"pod": pod.to_string(), "billed_usd": t.billed_usd, "estimated_usd": t.estimated_usd,
+                       "total_usd": t.total_usd(), "interrupted": sign})
+            })
+            .collect();
+        render::print_json(&value);
     } else {
         table(&report, by);
+        if !interrupted.is_empty() {
+            let total: f64 = interrupted.iter().map(|(_, t, _)| t.total_usd()).sum();
+            let pods: Vec<String> = interrupted.iter().map(|(pod, ..)| pod.to_string()).collect();
+            outln!(
+                "interrupted spot attempts (taken back by their provider, the job relaunched or ended): {} of it, on {}",
+                usd(total),
+                pods.join(", ")
+            );
+        }
     }
     Ok(())
+}
+
+/// The report's amounts for pods interrupted under a gpucloud job on this machine
+/// (`JobRecords::interrupted`), with what showed each interruption.
+fn interrupted(report: &CostReport) -> Vec<(PodId, Totals, String)> {
+    let noted = JobRecords::open_default().interrupted();
+    let mut pods: Vec<PodId> = noted.iter().map(|i| i.pod.clone()).collect();
+    pods.sort();
+    pods.dedup();
+    report
+        .spent_on(&pods)
+        .into_iter()
+        .map(|(pod, totals)| {
+            let sign = noted.iter().find(|i| i.pod == pod).map(|i| i.sign.to_string()).unwrap_or_default();
+            (pod, totals, sign)
+        })
+        .collect()
 }
 
 fn report_json(report: &CostReport, by: GroupBy) -> Value {

@@ -2,7 +2,8 @@
 //! the job's spot pod: with `--recover` the job is relaunched, its `--checkpoint-dir` carried
 //! across, and the outcome lists the interruption and its cost; without, `run` exits 8. A
 //! detached job run with `--recover` is recorded and recovered by `jobs wait --recover` and by
-//! `reap --recover`; one cancelled is never relaunched.
+//! `reap --recover`; one cancelled is never relaunched; `cost` marks what the interrupted
+//! attempts cost.
 
 use gpucloud_emulator::{Api, Emulator, EmulatorConfig, Interruption};
 use std::path::{Path, PathBuf};
@@ -238,5 +239,17 @@ async fn detached_spot_jobs_are_recovered_by_jobs_wait_and_by_the_reaper_never_a
     let (code, _, stderr) = run_to_end(cmd, "jobs wait --recover (cancelled)", limit).await;
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("ended without an exit status") && stderr.contains("jobs cancel"), "{stderr}");
+
+    // The cost report marks what the two interrupted attempts cost.
+    let mut cmd = gpucloud(&emulator, &state);
+    cmd.args(["cost", "--since", "1h", "--json"]);
+    let (code, stdout, stderr) = run_to_end(cmd, "cost", limit).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let marked = report["interrupted"].as_array().expect("interrupted");
+    assert_eq!(marked.len(), 2, "{report}");
+    assert!(marked.iter().all(|m| m["total_usd"].as_f64().is_some_and(|usd| usd > 0.0)), "{report}");
+    let sum: f64 = marked.iter().map(|m| m["total_usd"].as_f64().unwrap()).sum();
+    assert!((report["interrupted_usd"].as_f64().unwrap() - sum).abs() < 1e-9, "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -340,6 +340,7 @@ impl Fleet {
                 }
                 Attempt::Failed(e) => return Err(e),
                 Attempt::Interrupted(interruption) => {
+                    record::JobRecords::open_default().note_interrupted(&interruption);
                     interruptions.push(*interruption);
                     if interruptions.len() > job.recovery.max_interruptions as usize {
                         return Err(Error::Interrupted { interruptions });

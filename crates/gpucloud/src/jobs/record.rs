@@ -188,6 +188,9 @@ pub struct JobRecords {
     dir: PathBuf,
 }
 
+/// The log of interrupted attempts in the records' directory ([`JobRecords::note_interrupted`]).
+pub const INTERRUPTED_LOG: &str = "interrupted.jsonl";
+
 /// How long a recoverer waits for another's lock before giving up, at most.
 pub const RECORD_LOCK_WAIT: Duration = Duration::from_secs(30 * 60);
 
@@ -314,6 +317,36 @@ impl JobRecords {
         Ok(self.all().0.into_iter().find(|r| r.knows(id)))
     }
 
+    /// Notes `interruption` in the log of interrupted attempts (`interrupted.jsonl` here, one
+    /// JSON object a line, 0600), which `gpucloud cost` marks: every interruption an attached
+    /// [`crate::Fleet::run`] or a recovery sees. Best effort: a failure is logged, never the
+    /// job's.
+    pub fn note_interrupted(&self, interruption: &Interruption) {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let noted = self.ensure_dir().map_err(|e| e.to_string()).and_then(|()| {
+            let mut line = serde_json::to_vec(interruption).map_err(|e| e.to_string())?;
+            line.push(b'\n');
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(self.dir.join(INTERRUPTED_LOG))
+                .and_then(|mut file| file.write_all(&line))
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = noted {
+            tracing::warn!(pod = %interruption.pod, error = %e, "the interruption could not be noted for the cost report");
+        }
+    }
+
+    /// Every interruption [`Self::note_interrupted`] noted (a line that does not parse is
+    /// skipped), oldest first.
+    pub fn interrupted(&self) -> Vec<Interruption> {
+        let Ok(text) = std::fs::read_to_string(self.dir.join(INTERRUPTED_LOG)) else { return Vec::new() };
+        text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+    }
+
     /// Takes the job's lock, waiting at most `wait` for another recoverer to let go; `None` if
     /// it did not in time.
     pub async fn lock(&self, first: &PodId, wait: Duration) -> Result<Option<RecordLock>> {
@@ -438,6 +471,24 @@ mod tests {
         drop(held);
         assert!(records.lock(&first, Duration::ZERO).await.unwrap().is_some());
         std::fs::write(records.path(&first), b"{\"first\": 12").unwrap();
+        let interruption = Interruption {
+            pod: first.clone(),
+            place: Place { provider: Provider::PrimeIntellect, data_center: None },
+            spot: true,
+            sign: crate::model::spot::InterruptionSign::Gone,
+            ran_for: Duration::from_secs(90),
+            detected_within: Duration::from_millis(250),
+            price_per_hour: Some(2.0),
+            cost: Some(0.05),
+        };
+        records.note_interrupted(&interruption);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(records.dir().join(INTERRUPTED_LOG))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"garbage\n"))
+            .unwrap();
+        records.note_interrupted(&interruption);
+        assert_eq!(records.interrupted(), vec![interruption.clone(), interruption]);
         assert!(records.load(&first).is_err());
         let (all, unreadable) = records.all();
         assert!(all.is_empty());

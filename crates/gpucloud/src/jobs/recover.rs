@@ -63,6 +63,8 @@ impl Fleet {
                 Err(Error::Timeout { what, .. }) => return Err(Error::Timeout { what, waited: started.elapsed() }),
                 Err(e) => return Err(e),
             };
+            let records = JobRecords::open_default();
+            more.iter().for_each(|i| records.note_interrupted(i));
             interruptions.extend(more);
             match self.terminate(&id).await {
                 Ok(()) => {}
@@ -400,13 +402,15 @@ impl Fleet {
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
         }
-        if let Some(interruption) = interruption {
+        // A pod gone past its lease was ended for it (by a reaper, perhaps on another machine).
+        let lease_over = record.current.lease_expires_at.is_some_and(|at| at <= Utc::now());
+        if let Some(interruption) = interruption.filter(|_| !lease_over) {
+            records.note_interrupted(&interruption);
             record.interruptions.push(interruption);
         }
         let count = u32::try_from(record.interruptions.len()).unwrap_or(u32::MAX);
         let left = record.deadline_left();
-        if record.current.lease_expires_at.is_some_and(|at| at <= Utc::now()) {
-            record.interruptions.retain(|i| &i.pod != seen);
+        if lease_over {
             record.close(RecordEnd::LeaseOver);
         } else if count > record.job.recovery.max_interruptions {
             record.close(RecordEnd::GaveUp);

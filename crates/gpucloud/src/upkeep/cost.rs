@@ -118,6 +118,23 @@ impl CostReport {
         }
         groups.into_iter().collect()
     }
+
+    /// What each of `pods` cost within the window (billed and estimated), for those the report
+    /// has amounts for: e.g. the interrupted attempts of spot jobs
+    /// (`gpucloud::jobs::JobRecords::interrupted`, feature `remote`).
+    pub fn spent_on<'a>(&self, pods: impl IntoIterator<Item = &'a crate::PodId>) -> Vec<(crate::PodId, Totals)> {
+        pods.into_iter()
+            .filter_map(|pod| {
+                let mut totals = Totals::default();
+                let mut found = false;
+                for entry in self.entries.iter().filter(|e| e.provider == pod.provider() && e.id == pod.id()) {
+                    totals.add(entry);
+                    found = true;
+                }
+                found.then(|| (pod.clone(), totals))
+            })
+            .collect()
+    }
 }
 
 /// Checks a report window before any request.
