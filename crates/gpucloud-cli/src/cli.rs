@@ -370,7 +370,9 @@ pub struct RunArgs {
     pub on_demand_after: Option<u32>,
     /// A directory on the pod (relative to --remote-dir) where COMMAND keeps its checkpoints:
     /// pulled back to this machine every --checkpoint-every while COMMAND runs and pushed to a
-    /// relaunched pod before COMMAND runs again (the outcome says how old it was).
+    /// relaunched pod before COMMAND runs again (the outcome says how old it was). With
+    /// --detach (and --recover), pulled by whoever recovers the job (`jobs wait --recover`, or
+    /// `reap --every --recover` at each sweep) into its record's directory.
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<String>,
     /// How often --checkpoint-dir is pulled back (e.g. 1m).

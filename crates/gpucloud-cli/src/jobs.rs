@@ -35,6 +35,8 @@ pub async fn submit(session: &Session, args: &RunArgs, mut request: gpucloud::La
     job.deadline = args.deadline;
     job.linger = args.linger;
     job.recovery = gpucloud::jobs::Recovery { max_interruptions: args.recover, on_demand_after: args.on_demand_after };
+    job.checkpoint =
+        args.checkpoint_dir.clone().map(|remote| gpucloud::jobs::Checkpoint { remote, every: args.checkpoint_every });
     job.session = SessionOptions {
         identity_file: crate::remote::private_key(args.up.ssh_key.as_deref()),
         ..SessionOptions::default()
@@ -184,6 +186,13 @@ pub async fn jobs(session: &Session, command: &JobsCommand) -> Result<u8, Error>
                             next.id,
                             next.guards.describe()
                         );
+                        if let Some(restored) = &next.restored {
+                            eprintln!(
+                                "gpucloud: its checkpoint was {} ({:.0} s old)",
+                                restored.how,
+                                restored.age.as_secs_f64()
+                            );
+                        }
                     })
                     .await?;
                 for interruption in &recovered.interruptions {

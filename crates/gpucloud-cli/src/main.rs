@@ -40,10 +40,10 @@ async fn run(cli: &Cli) -> Result<(), Error> {
         Command::Reap(args) => reap::reap(cli, args).await,
         Command::Run(args) => {
             launch::check_spot(&args.up)?;
-            if args.detach && args.checkpoint_dir.is_some() {
+            if args.detach && args.checkpoint_dir.is_some() && args.recover == 0 {
                 return Err(gpucloud::Error::InvalidInput {
                     field: "checkpoint-dir",
-                    message: "--checkpoint-dir is for an attached run: nothing pulls a detached job's checkpoints (keep them on a network volume)".into(),
+                    message: "--checkpoint-dir with --detach needs --recover N: a detached job's checkpoints are pulled and carried only by its recoverers (`jobs wait --recover`, `reap --every --recover`)".into(),
                 });
             }
             let mut request = launch::launch_request(&args.up);

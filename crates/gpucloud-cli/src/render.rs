@@ -515,9 +515,13 @@ pub fn record_sweep(swept: &gpucloud::jobs::RecordSweep, quiet: bool) -> serde_j
     match swept {
         RecordSweep::Relaunched { job, interruption, to } => {
             if !quiet {
-                outln!("recovered job {job}: {interruption}; relaunched as {}", to.id);
+                let restored = to.restored.as_ref().map_or(String::new(), |r| {
+                    format!(" (its checkpoint {}, {:.0} s old)", r.how, r.age.as_secs_f64())
+                });
+                outln!("recovered job {job}: {interruption}; relaunched as {}{restored}", to.id);
             }
-            json!({"job": job.to_string(), "recovered": interruption, "relaunched_as": to.id.to_string()})
+            json!({"job": job.to_string(), "recovered": interruption, "relaunched_as": to.id.to_string(),
+                   "restored_checkpoint": to.restored.as_ref().map(|r| json!({"age_s": r.age.as_secs_f64(), "how": r.how}))})
         }
         RecordSweep::Ended { job, end } => {
             if !quiet {

@@ -100,10 +100,10 @@ async fn run_spot_recovers_an_interrupted_job_with_its_checkpoint_and_exits_8_wi
                   while [ \"$s\" -lt 60 ]; do s=$((s+1)); mkdir -p ckpt; echo $s > ckpt/step.new; \
                   mv ckpt/step.new ckpt/step; sleep 0.1; done; echo \"done at $s\"";
 
-    // Checkpoints are carried for an attached run only: refused with --detach before any
-    // request (exit 2).
+    // A detached job's checkpoints are carried by its recoverers: without --recover, refused
+    // before any request (exit 2).
     let mut cmd = gpucloud(&emulator, &state);
-    cmd.args(["run", "--detach", "--spot", "--ttl", "1h", "--recover", "1", "--checkpoint-dir", "ckpt"]).args([
+    cmd.args(["run", "--detach", "--spot", "--ttl", "1h", "--checkpoint-dir", "ckpt"]).args([
         "--gpu",
         "H100_80GB",
         "--",
@@ -111,7 +111,7 @@ async fn run_spot_recovers_an_interrupted_job_with_its_checkpoint_and_exits_8_wi
     ]);
     let (output, ()) = finish(cmd, async {}, Duration::from_secs(30)).await;
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--checkpoint-dir is for an attached run"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--checkpoint-dir with --detach needs --recover"));
     assert_eq!(emulator.stats().creates, 0);
 
     // Recovered once, from the pulled checkpoint.

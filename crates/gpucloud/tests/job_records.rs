@@ -2,17 +2,18 @@
 //! spot job submitted with `submit_recorded` is recovered by whichever process sees its
 //! interruption, a waiter (`wait_recorded`) and a reaper's sweep (`recover_recorded`) racing for
 //! it relaunch it once; a job whose recovery is used up, whose deadline passed, or that was ended
-//! on purpose is never relaunched; a sweep closes the record of a job whose command exited.
+//! on purpose is never relaunched; a sweep closes the record of a job whose command exited; a
+//! checkpoint directory pulled by the sweeps is pushed to the relaunched pod.
 //!
 //! One test function: the state directory is set for the whole binary before its runtime starts.
 
 mod common;
 
 use gpucloud::jobs::record::RecordEnd;
-use gpucloud::jobs::{Job, JobRecords, RecordSweep, Recovery};
+use gpucloud::jobs::{Checkpoint, Job, JobRecords, RecordSweep, Recovery};
 use gpucloud::remote::SessionOptions;
 use gpucloud::{Error, Fleet, LaunchRequest};
-use gpucloud_emulator::{Emulator, FaultConfig, Interruption};
+use gpucloud_emulator::{Api, Emulator, FaultConfig, Interruption};
 use std::path::Path;
 use std::time::Duration;
 
@@ -129,6 +130,38 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
                 Err(Error::JobEnded { id, end }) => assert!(id == first.id && end.contains("jobs cancel"), "{end}"),
                 other => panic!("expected JobEnded, got {other:?}"),
             }
+
+            // A checkpoint directory is pulled by the sweeps while the command runs and pushed to
+            // the relaunched pod before the command runs again.
+            let script = "s=$(cat ckpt/step 2>/dev/null || echo 0); echo $s > resumed-at; \
+                          while [ $s -lt 40 ]; do s=$((s+1)); mkdir -p ckpt; echo $s > ckpt/step.new; \
+                          mv ckpt/step.new ckpt/step; sleep 0.1; done";
+            let mut job = spot_job(&scratch, &public, script, 1);
+            job.checkpoint = Some(Checkpoint { remote: "ckpt".into(), every: Duration::from_millis(500) });
+            let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+            let pulled = records.checkpoint_dir(&first.id).join("current/ckpt/step");
+            while !pulled.is_file() || std::fs::read_to_string(&pulled).unwrap().trim() == "0" {
+                assert!(relaunched(&fleet.recover_recorded(&records).await) == 0);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let step: u32 = std::fs::read_to_string(&pulled).unwrap().trim().parse().unwrap();
+            emulator.interrupt(first.id.id(), Interruption::Gone).unwrap();
+            let swept = fleet.recover_recorded(&records).await;
+            let Some(RecordSweep::Relaunched { to, .. }) =
+                swept.iter().find(|s| matches!(s, RecordSweep::Relaunched { .. }))
+            else {
+                panic!("relaunched: {swept:?}")
+            };
+            let restored = to.restored.as_ref().expect("the pulled checkpoint was pushed");
+            assert_eq!(restored.pod, to.id);
+            let recovered =
+                fleet.wait_recorded(&records, &first.id, POLL, Duration::from_secs(60), |_| {}).await.unwrap();
+            assert_eq!(recovered.code, 0);
+            let resumed = emulator.pod_dir(Api::PrimeIntellect, to.id.id()).join("gpucloud-job/resumed-at");
+            let resumed: u32 = std::fs::read_to_string(&resumed).unwrap().trim().parse().unwrap();
+            assert!(resumed >= step && resumed > 0, "resumed at {resumed}, pulled at {step}");
+            fleet.terminate(&to.id).await.unwrap();
+            assert!(!records.checkpoint_dir(&first.id).exists(), "an ended job's checkpoints are removed");
 
             // Past its deadline, an interrupted job is not relaunched.
             let mut job = spot_job(&scratch, &public, "sleep 60", 3);

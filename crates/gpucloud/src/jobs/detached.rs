@@ -83,6 +83,9 @@ pub struct Submitted {
     pub pod: Pod,
     /// What ends the pod.
     pub guards: Guards,
+    /// The checkpoint pushed to the pod before the command started (a recorded job relaunched
+    /// with [`Job::checkpoint`]); `None` otherwise.
+    pub restored: Option<super::RestoredCheckpoint>,
 }
 
 /// What a pod says about its job.
@@ -188,8 +191,20 @@ impl Fleet {
     pub async fn submit(
         &self,
         job: &Job,
+        progress: impl FnMut(JobEvent<'_>) + Send,
+        cancel: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<Submitted> {
+        self.submit_restoring(job, progress, cancel, None).await
+    }
+
+    /// [`Fleet::submit`] that first pushes the last pull of `store` (if any) to the job's
+    /// checkpoint directory, after the sync, before setup and command start.
+    pub(crate) async fn submit_restoring(
+        &self,
+        job: &Job,
         mut progress: impl FnMut(JobEvent<'_>) + Send,
         cancel: impl std::future::Future<Output = ()> + Send,
+        store: Option<&super::spot::CheckpointStore>,
     ) -> Result<Submitted> {
         if job.command.is_empty() {
             return Err(Error::invalid("command", "is empty: name the program to run"));
@@ -220,11 +235,18 @@ impl Fleet {
             keep: job.keep,
         };
         let deadline_in = watchdog.deadline_in;
+        let mut restored = None;
         let starting = async {
             let session = connect(guard.pod(), &job.session).await?;
             if let Some(dir) = &job.workdir {
                 let report = crate::remote::sync::sync(&session, dir, &job.remote_dir).await?;
                 progress(JobEvent::Synced(&report));
+            }
+            if let Some((checkpoint, store)) = job.checkpoint.as_ref().zip(store) {
+                restored = store.restore(&session, &checkpoint.path_in(&job.remote_dir)).await?;
+                if let Some(restored) = &restored {
+                    progress(JobEvent::CheckpointRestored(restored));
+                }
             }
             let mut line = String::new();
             line.push_str(&format!("mkdir -p {0} && cd {0} || exit 1; ", crate::remote::quote(&job.remote_dir)));
@@ -261,7 +283,7 @@ impl Fleet {
             deadline_s: deadline_in.filter(|_| watchdog).map(|d| d.as_secs()),
             lease_expires_at: pod.lease_expires_at,
         };
-        Ok(Submitted { id: pod.id.clone(), pod, guards })
+        Ok(Submitted { id: pod.id.clone(), pod, guards, restored })
     }
 
     /// What the pod of job `id` says about it. A pod that is not running is reported with the

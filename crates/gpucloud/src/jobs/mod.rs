@@ -667,14 +667,11 @@ async fn run_on_pod(
         }
         None => None,
     };
-    let checkpoint = job.checkpoint.as_ref().zip(store).map(|(checkpoint, store)| {
-        let remote = if checkpoint.remote.starts_with('/') {
-            checkpoint.remote.clone()
-        } else {
-            format!("{}/{}", job.remote_dir, checkpoint.remote)
-        };
-        (remote, checkpoint.every, store)
-    });
+    let checkpoint = job
+        .checkpoint
+        .as_ref()
+        .zip(store)
+        .map(|(checkpoint, store)| (checkpoint.path_in(&job.remote_dir), checkpoint.every, store));
     let restored = match &checkpoint {
         Some((remote, _, store)) => {
             let restored = store.restore(&session, remote).await?;

@@ -238,6 +238,12 @@ impl JobRecords {
         self.dir.join(format!("{}.json", file_name(first)))
     }
 
+    /// Where job `first`'s checkpoint directory ([`Job::checkpoint`]) is pulled back to: kept
+    /// while the job may be relaunched, removed once its record ends.
+    pub fn checkpoint_dir(&self, first: &PodId) -> PathBuf {
+        self.dir.join(format!("{}.ckpt", file_name(first)))
+    }
+
     fn io(&self, what: &str, e: impl std::fmt::Display) -> Error {
         Error::UnsafeStateDir { path: self.dir.display().to_string(), reason: format!("{what}: {e}") }
     }
@@ -260,6 +266,10 @@ impl JobRecords {
         if let Err(e) = written {
             let _ = std::fs::remove_file(&partial);
             return Err(self.io(&format!("the job record {} cannot be written", path.display()), e));
+        }
+        if record.end.is_some() {
+            // Nothing relaunches an ended job: its pulled checkpoints only take room.
+            let _ = std::fs::remove_dir_all(self.checkpoint_dir(&record.first));
         }
         Ok(())
     }
@@ -298,6 +308,7 @@ impl JobRecords {
                     if stale {
                         let _ = std::fs::remove_file(&path);
                         let _ = std::fs::remove_file(path.with_extension("lock"));
+                        let _ = std::fs::remove_dir_all(self.checkpoint_dir(&record.first));
                     } else {
                         records.push(record);
                     }

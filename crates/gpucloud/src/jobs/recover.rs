@@ -13,7 +13,7 @@
 use super::Job;
 use super::detached::{JobState, Submitted};
 use super::record::{Attempt, JobRecord, JobRecords, RecordEnd};
-use super::spot::Recovery;
+use super::spot::{CheckpointStore, Recovery};
 use crate::Fleet;
 use crate::model::error::{Error, Result};
 use crate::model::spot::{Interruption, InterruptionSign};
@@ -84,6 +84,9 @@ impl Fleet {
         }
     }
 }
+
+/// How long one pull of a recorded job's checkpoint may take.
+pub const CHECKPOINT_PULL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// What one sweep of [`Fleet::recover_recorded`] did with one recorded job.
 #[derive(Debug)]
@@ -161,6 +164,9 @@ impl Fleet {
         cancel: impl std::future::Future<Output = ()> + Send,
     ) -> Result<Submitted> {
         records.ensure_dir()?;
+        if let Some(checkpoint) = &job.checkpoint {
+            super::spot::check_checkpoint(checkpoint, &job.launch)?;
+        }
         let submitted = self.submit(job, progress, cancel).await?;
         if let Err(e) = records.save(&JobRecord::new(job, &submitted.pod)) {
             let guard = self.guard(submitted.pod)?;
@@ -225,7 +231,10 @@ impl Fleet {
                 // Recorded as interrupted, but its relaunch failed: relaunch now.
                 None
             } else {
-                match self.wait_job(&current, &record.job.session, poll, left).await {
+                // A job with a checkpoint directory is waited on in slices of its pull interval,
+                // its checkpoint pulled between them.
+                let slice = record.job.checkpoint.as_ref().map_or(left, |c| c.every.max(poll).min(left));
+                match self.wait_job(&current, &record.job.session, poll, slice).await {
                     Ok(code) => {
                         let _lock = records.lock(&record.first, left).await?;
                         records.update(&record.first, |r| {
@@ -246,6 +255,10 @@ impl Fleet {
                                 r.close(RecordEnd::Lost { why: "its provider no longer has its on-demand pod".into() });
                             }
                         })?;
+                        continue;
+                    }
+                    Err(Error::Timeout { .. }) if slice < left => {
+                        self.pull_if_due(records, &record).await;
                         continue;
                     }
                     Err(Error::Timeout { .. }) => return Err(timed_out()),
@@ -279,7 +292,11 @@ impl Fleet {
                 None
             } else {
                 match self.look_at(&record).await {
-                    Seen::Running | Seen::Unknown => continue,
+                    Seen::Running => {
+                        self.pull_if_due(records, &record).await;
+                        continue;
+                    }
+                    Seen::Unknown => continue,
                     Seen::Exited(code) => {
                         swept.push(self.close_seen(records, &record, RecordEnd::Exited { code }).await);
                         continue;
@@ -310,6 +327,35 @@ impl Fleet {
             }
         }
         swept
+    }
+
+    /// Pulls the checkpoint directory of recorded job `record` back from its running pod when a
+    /// pull is due ([`crate::jobs::Checkpoint::every`]), holding the job's lock (a job another
+    /// process holds is left to it). Failures are logged: the next pull tries again, and a
+    /// relaunch starts from the last whole pull.
+    async fn pull_if_due(&self, records: &JobRecords, record: &JobRecord) {
+        let Some(checkpoint) = &record.job.checkpoint else { return };
+        let pulled = async {
+            let store = CheckpointStore::lasting(records.checkpoint_dir(&record.first))?;
+            if !store.due(checkpoint.every) {
+                return Ok(false);
+            }
+            let Some(_lock) = records.lock(&record.first, Duration::ZERO).await? else { return Ok(false) };
+            let pod = self.get(&record.current.id).await?;
+            let session = crate::remote::RemoteSession::connect(&pod, &record.job.session).await?;
+            let pulled = store.pull(&session, &checkpoint.path_in(&record.job.remote_dir)).await;
+            let _ = session.close().await;
+            pulled.map(|()| true)
+        };
+        match tokio::time::timeout(CHECKPOINT_PULL_TIMEOUT, pulled).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(job = %record.first, error = %e, "the job's checkpoint could not be pulled; a relaunch starts from the last pull")
+            }
+            Err(_) => {
+                tracing::warn!(job = %record.first, "pulling the job's checkpoint took too long; given up until the next pull")
+            }
+        }
     }
 
     /// Reads the current pod of `record` (and, running, its job's state).
@@ -426,8 +472,12 @@ impl Fleet {
         let mut next = record.job.clone();
         next.launch = record.job.recovery.relaunch(&record.job.launch, &record.interruptions);
         next.deadline = left;
+        let store = match &next.checkpoint {
+            Some(_) => Some(CheckpointStore::lasting(records.checkpoint_dir(first))?),
+            None => None,
+        };
         // Past the budget the relaunch is cancelled (its pod, if any, terminated), never dropped.
-        let submitted = self.submit(&next, |_| {}, tokio::time::sleep(budget)).await?;
+        let submitted = self.submit_restoring(&next, |_| {}, tokio::time::sleep(budget), store.as_ref()).await?;
         record.current = Attempt::of(&submitted.pod);
         record.last_seen_running = Some(Utc::now());
         if let Some(key) = &record.job.session.identity_file {

@@ -31,7 +31,7 @@ use crate::model::{PodId, PodStatus};
 use crate::remote::RemoteSession;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 /// What [`Fleet::run`] does when its spot pod is interrupted.
@@ -78,6 +78,13 @@ pub struct Checkpoint {
     pub every: Duration,
 }
 
+impl Checkpoint {
+    /// The directory on the pod for a job working in `remote_dir`.
+    pub fn path_in(&self, remote_dir: &str) -> String {
+        if self.remote.starts_with('/') { self.remote.clone() } else { format!("{remote_dir}/{}", self.remote) }
+    }
+}
+
 /// Where PrimeIntellect mounts a pod's persistent disk ("mounted at `/data` once the instance
 /// completes provisioning", its provisioning guide).
 pub const PRIMEINTELLECT_DISK_MOUNT: &str = "/data";
@@ -121,25 +128,46 @@ pub struct RestoredCheckpoint {
     pub how: &'static str,
 }
 
-/// This machine's copy of a job's checkpoint directory: `current/<name>` is the last whole pull.
+/// This machine's copy of a job's checkpoint directory: `current/<name>` is the last whole pull,
+/// `pulled_at` when it was taken (Unix seconds).
 pub(crate) struct CheckpointStore {
     dir: PathBuf,
-    pulled_at: Mutex<Option<Instant>>,
+    pulled_at: Mutex<Option<SystemTime>>,
+    /// Removed when dropped (an attached run's), or kept for other processes (a recorded job's).
+    temporary: bool,
 }
 
 impl CheckpointStore {
-    /// A fresh private directory under [`crate::remote::state_dir`].
+    /// A fresh private directory under [`crate::remote::state_dir`], removed when dropped.
     pub(crate) fn new() -> Result<Self> {
         let root = crate::remote::state_dir().join("checkpoints");
         crate::remote::session::ensure_private(&crate::remote::state_dir())?;
         crate::remote::session::ensure_private(&root)?;
         let dir = root.join(format!("{}-{:016x}", std::process::id(), fastrand::u64(..)));
         crate::remote::session::ensure_private(&dir)?;
-        Ok(Self { dir, pulled_at: Mutex::new(None) })
+        Ok(Self { dir, pulled_at: Mutex::new(None), temporary: true })
     }
 
-    fn pulled_at(&self) -> Option<Instant> {
+    /// The lasting store in `dir` (a recorded job's, shared by the processes that recover it),
+    /// created private; its last pull's time read back.
+    pub(crate) fn lasting(dir: PathBuf) -> Result<Self> {
+        crate::remote::session::ensure_private(&dir)?;
+        let pulled_at = std::fs::read_to_string(dir.join("pulled_at"))
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .filter(|_| dir.join("current").is_dir())
+            .map(|secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        Ok(Self { dir, pulled_at: Mutex::new(pulled_at), temporary: false })
+    }
+
+    /// When the last whole pull was taken.
+    pub(crate) fn pulled_at(&self) -> Option<SystemTime> {
         *self.pulled_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a pull is due: none yet, or the last one is `every` old.
+    pub(crate) fn due(&self, every: Duration) -> bool {
+        self.pulled_at().is_none_or(|at| at.elapsed().unwrap_or(Duration::MAX) >= every)
     }
 
     /// Pulls `remote` (a directory on the session's pod) back; only a whole pull replaces the
@@ -159,7 +187,12 @@ impl CheckpointStore {
         }
         std::fs::rename(&next, &current).map_err(|e| local("move it into place", e))?;
         let _ = std::fs::remove_dir_all(&old);
-        *self.pulled_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let now = SystemTime::now();
+        let secs = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if !self.temporary {
+            std::fs::write(self.dir.join("pulled_at"), secs.to_string()).map_err(|e| local("note its time", e))?;
+        }
+        *self.pulled_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
         Ok(())
     }
 
@@ -177,7 +210,7 @@ impl CheckpointStore {
         session.upload(&local, parent).await?;
         Ok(Some(RestoredCheckpoint {
             pod: session.pod().clone(),
-            age: pulled_at.elapsed(),
+            age: pulled_at.elapsed().unwrap_or_default(),
             how: "pulled back from the interrupted pod and pushed",
         }))
     }
@@ -185,7 +218,9 @@ impl CheckpointStore {
 
 impl Drop for CheckpointStore {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
