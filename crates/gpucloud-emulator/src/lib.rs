@@ -380,6 +380,19 @@ impl Emulator {
         true
     }
 
+    /// The directory that holds PrimeIntellect disk `id`'s files: what a pod it is attached to
+    /// sees at `/data` ([`Emulator::mounts_disks`]), across pods.
+    pub fn disk_dir(&self, id: &str) -> std::path::PathBuf {
+        crate::ssh::disk_dir(&self.inner.state().home_root, id)
+    }
+
+    /// Whether PrimeIntellect pods get their own `/data` here (their attached disk, or an empty
+    /// directory of their own): each SSH session in a private mount namespace, which takes
+    /// Linux and root. Elsewhere a command's `/data` is this machine's.
+    pub fn mounts_disks() -> bool {
+        crate::ssh::mounts_disks()
+    }
+
     /// The directory pod `id` of `api` runs its commands in: its container disk, which a start
     /// wipes ("ephemeral, wiped on restart"), keeping what lies under a volume's mount path.
     pub fn pod_dir(&self, api: Api, id: &str) -> std::path::PathBuf {

@@ -163,6 +163,105 @@ pub(crate) fn new_home_root() -> PathBuf {
     std::env::temp_dir().join(format!("gpucloud-emulator-{}-{n}", std::process::id()))
 }
 
+/// Where PrimeIntellect mounts a pod's disk: "mounted at `/data` once the instance completes
+/// provisioning" (its provisioning guide).
+pub const DISK_MOUNT: &str = "/data";
+
+/// The directory that holds PrimeIntellect disk `id`'s files, whichever pod it is attached to.
+pub(crate) fn disk_dir(root: &Path, id: &str) -> PathBuf {
+    let clean: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    root.join("disks").join(clean)
+}
+
+/// Whether this machine lets the emulator give each PrimeIntellect pod its own [`DISK_MOUNT`]:
+/// a private mount namespace per SSH session with a bind mount there (Linux, as root). Probed
+/// once; the mount point is created if missing (an empty directory). Elsewhere pods have no
+/// `/data` of their own, and what a command writes there lands on this machine.
+pub fn mounts_disks() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: geteuid(2) takes nothing and cannot fail.
+            if unsafe { libc::geteuid() } != 0 || std::fs::create_dir_all(DISK_MOUNT).is_err() {
+                return false;
+            }
+            let probe = tempfile_dir();
+            let Some(mount) = DataMount::new(&probe) else { return false };
+            let mut command = std::process::Command::new("true");
+            // SAFETY: only async-signal-safe system calls between fork and exec (DataMount::enter).
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, move || mount.enter());
+            }
+            let supported = command.status().is_ok_and(|s| s.success());
+            let _ = std::fs::remove_dir_all(&probe);
+            supported
+        }
+        #[cfg(not(target_os = "linux"))]
+        false
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gpucloud-emulator-mount-probe-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// A bind mount of a directory at [`DISK_MOUNT`] in a private mount namespace, entered by a
+/// session's process between fork and exec.
+#[derive(Clone)]
+pub(crate) struct DataMount {
+    source: std::ffi::CString,
+    target: std::ffi::CString,
+    root: std::ffi::CString,
+}
+
+impl DataMount {
+    pub(crate) fn new(source: &Path) -> Option<Self> {
+        use std::os::unix::ffi::OsStrExt as _;
+        Some(Self {
+            source: std::ffi::CString::new(source.as_os_str().as_bytes()).ok()?,
+            target: std::ffi::CString::new(DISK_MOUNT).ok()?,
+            root: std::ffi::CString::new("/").ok()?,
+        })
+    }
+
+    /// Runs in the child between fork and exec: unshare(2) and mount(2) only, nothing allocated.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn enter(&self) -> std::io::Result<()> {
+        // SAFETY: system calls with pointers to C strings this value owns; async-signal-safe.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Mounts made here stay here (the host's root is often shared).
+            if libc::mount(
+                std::ptr::null(),
+                self.root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::mount(
+                self.source.as_ptr(),
+                self.target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The directory an emulated pod's commands run in.
 pub(crate) fn pod_home(root: &Path, api: Api, id: &str) -> PathBuf {
     let api = match api {
@@ -347,6 +446,9 @@ struct PodHost {
     authorized: Vec<PublicKey>,
     home: PathBuf,
     env: Vec<(String, String)>,
+    /// What the pod sees at [`DISK_MOUNT`] (PrimeIntellect, where [`mounts_disks`]): its
+    /// attached disk, or a directory of its own.
+    data: Option<DataMount>,
     channels: HashMap<ChannelId, ChannelState>,
     link: Link,
 }
@@ -384,6 +486,16 @@ impl PodHost {
         }
         // Every process the pod starts carries its mark, so ending the pod ends them all.
         env.push((crate::procs::MARK_VAR.into(), home.display().to_string()));
+        let data = (api == Api::PrimeIntellect && mounts_disks())
+            .then(|| {
+                let dir = match pod.disks.first() {
+                    Some(disk) => disk_dir(&state.home_root, disk),
+                    None => state.home_root.join("pod-data").join(format!("primeintellect-{id}")),
+                };
+                std::fs::create_dir_all(&dir).ok()?;
+                DataMount::new(&dir)
+            })
+            .flatten();
         Some(Self {
             inner: inner.clone(),
             api,
@@ -391,6 +503,7 @@ impl PodHost {
             authorized,
             home,
             env,
+            data,
             channels: HashMap::new(),
             link,
         })
@@ -423,9 +536,14 @@ impl PodHost {
         // SAFETY: signal(2) is async-signal-safe, the only kind of call allowed between fork
         // and exec; nothing is allocated.
         unsafe {
-            process.pre_exec(|| {
+            let data = self.data.clone();
+            process.pre_exec(move || {
                 libc::signal(libc::SIGINT, libc::SIG_DFL);
                 libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+                #[cfg(target_os = "linux")]
+                if let Some(data) = &data {
+                    data.enter()?;
+                }
                 Ok(())
             });
         }

@@ -322,9 +322,11 @@ impl Fleet {
         let first = job.launch_request();
         let mut launch = first.clone();
         let mut interruptions: Vec<Interruption> = Vec::new();
+        let mut interrupted_at: Option<Instant> = None;
         loop {
-            let attempt =
-                self.attempt(job, &launch, started, &mut progress, &mut cancel, &mut expired, store.as_ref()).await;
+            let on_disk = job.checkpoint.as_ref().is_some_and(|c| spot::on_disk(c, &launch));
+            let carry = spot::Carry { store: store.as_ref(), on_disk_since: interrupted_at.filter(|_| on_disk) };
+            let attempt = self.attempt(job, &launch, started, &mut progress, &mut cancel, &mut expired, carry).await;
             match attempt {
                 Attempt::Done(mut outcome) => {
                     outcome.interruptions = interruptions;
@@ -338,10 +340,26 @@ impl Fleet {
                     launch.query.spot = Some(false);
                     progress(JobEvent::Relaunching { attempt: interruptions.len() + 1, request: &launch });
                 }
+                // No capacity where the job's disk (holding its checkpoint) can attach: the
+                // relaunch goes elsewhere without it, and the last pull is pushed.
+                Attempt::Failed(Error::NoCapacity { attempts })
+                    if !interruptions.is_empty()
+                        && job.checkpoint.as_ref().is_some_and(|c| spot::on_disk(c, &launch)) =>
+                {
+                    tracing::warn!(
+                        ?attempts,
+                        "no capacity where the job's disk attaches; relaunching without it and pushing the pulled checkpoint"
+                    );
+                    launch = job.recovery.relaunch(&first, &interruptions);
+                    launch.volume_ids.clear();
+                    launch.query.volume_id = None;
+                    progress(JobEvent::Relaunching { attempt: interruptions.len() + 1, request: &launch });
+                }
                 Attempt::Failed(e) => return Err(e),
                 Attempt::Interrupted(interruption) => {
                     record::JobRecords::open_default().note_interrupted(&interruption);
                     interruptions.push(*interruption);
+                    interrupted_at = Some(Instant::now());
                     if interruptions.len() > job.recovery.max_interruptions as usize {
                         return Err(Error::Interrupted { interruptions });
                     }
@@ -364,7 +382,7 @@ impl Fleet {
         progress: &mut (impl FnMut(JobEvent<'_>) + Send),
         cancel: &mut (impl std::future::Future<Output = ()> + Send + Unpin),
         expired: &mut (impl std::future::Future<Output = ()> + Send + Unpin),
-        store: Option<&spot::CheckpointStore>,
+        carry: spot::Carry<'_>,
     ) -> Attempt {
         let stopped = |timeout: bool| {
             if timeout {
@@ -445,7 +463,7 @@ impl Fleet {
         // is ended at once, without waiting).
         let interrupt = tokio::sync::Notify::new();
         let (result, seen) = {
-            let work = run_on_pod(job, guard.pod(), &mut timings, &mut *progress, &interrupt, store);
+            let work = run_on_pod(job, guard.pod(), &mut timings, &mut *progress, &interrupt, carry);
             tokio::pin!(work);
             let watching = async {
                 if watched { spot::watch(self, &id, poll, &last_running).await } else { std::future::pending().await }
@@ -654,7 +672,7 @@ async fn run_on_pod(
     timings: &mut PhaseTimings,
     progress: &mut (impl FnMut(JobEvent<'_>) + Send),
     interrupt: &tokio::sync::Notify,
-    store: Option<&spot::CheckpointStore>,
+    carry: spot::Carry<'_>,
 ) -> Result<Ran> {
     progress(JobEvent::Connecting(pod));
     let phase = Instant::now();
@@ -670,18 +688,19 @@ async fn run_on_pod(
     let checkpoint = job
         .checkpoint
         .as_ref()
-        .zip(store)
+        .zip(carry.store)
         .map(|(checkpoint, store)| (checkpoint.path_in(&job.remote_dir), checkpoint.every, store));
-    let restored = match &checkpoint {
-        Some((remote, _, store)) => {
-            let restored = store.restore(&session, remote).await?;
-            if let Some(restored) = &restored {
-                progress(JobEvent::CheckpointRestored(restored));
-            }
-            restored
+    let restored = match (&checkpoint, carry.on_disk_since) {
+        // The job's disk is attached again: the checkpoint is there; a pulled copy is older.
+        (Some(_), Some(since)) => {
+            Some(RestoredCheckpoint { pod: pod.id.clone(), age: since.elapsed(), how: spot::RESTORED_ON_DISK })
         }
-        None => None,
+        (Some((remote, _, store)), None) => store.restore(&session, remote).await?,
+        (None, _) => None,
     };
+    if let Some(restored) = &restored {
+        progress(JobEvent::CheckpointRestored(restored));
+    }
     timings.sync = Some(phase.elapsed());
     let in_dir = |mut command: RemoteCommand| {
         command.cwd = Some(job.remote_dir.clone());

@@ -119,6 +119,8 @@ pub struct JobRecord {
     pub current: Attempt,
     /// Every interruption recovered so far, oldest first.
     pub interruptions: Vec<Interruption>,
+    /// When the last interruption was seen.
+    pub interrupted_at: Option<DateTime<Utc>>,
     /// When a recoverer last saw the current pod running.
     pub last_seen_running: Option<DateTime<Utc>>,
     /// How it ended, once it did.
@@ -140,6 +142,7 @@ impl JobRecord {
             job,
             current: Attempt::of(pod),
             interruptions: Vec::new(),
+            interrupted_at: None,
             last_seen_running: Some(Utc::now()),
             end: None,
             ended_at: None,
@@ -436,6 +439,7 @@ mod tests {
                 lease_expires_at: None,
             },
             interruptions: Vec::new(),
+            interrupted_at: None,
             last_seen_running: None,
             end: None,
             ended_at: None,

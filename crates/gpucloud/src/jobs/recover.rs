@@ -13,7 +13,7 @@
 use super::Job;
 use super::detached::{JobState, Submitted};
 use super::record::{Attempt, JobRecord, JobRecords, RecordEnd};
-use super::spot::{CheckpointStore, Recovery};
+use super::spot::{CheckpointStore, Recovery, RestoredCheckpoint};
 use crate::Fleet;
 use crate::model::error::{Error, Result};
 use crate::model::spot::{Interruption, InterruptionSign};
@@ -453,6 +453,7 @@ impl Fleet {
         if let Some(interruption) = interruption.filter(|_| !lease_over) {
             records.note_interrupted(&interruption);
             record.interruptions.push(interruption);
+            record.interrupted_at = Some(Utc::now());
         }
         let count = u32::try_from(record.interruptions.len()).unwrap_or(u32::MAX);
         let left = record.deadline_left();
@@ -477,7 +478,32 @@ impl Fleet {
             None => None,
         };
         // Past the budget the relaunch is cancelled (its pod, if any, terminated), never dropped.
-        let submitted = self.submit_restoring(&next, |_| {}, tokio::time::sleep(budget), store.as_ref()).await?;
+        let until = Instant::now() + budget;
+        let on_disk = next.checkpoint.as_ref().is_some_and(|c| super::spot::on_disk(c, &next.launch));
+        let submitted = if on_disk {
+            // Where the job's disk attaches, the checkpoint is on it; elsewhere the last pull is
+            // pushed to a relaunch without the disk.
+            match self.submit_restoring(&next, |_| {}, tokio::time::sleep_until(until), None).await {
+                Ok(mut submitted) => {
+                    let since = record.interrupted_at.and_then(|at| (Utc::now() - at).to_std().ok());
+                    submitted.restored = Some(RestoredCheckpoint {
+                        pod: submitted.id.clone(),
+                        age: since.unwrap_or_default(),
+                        how: super::spot::RESTORED_ON_DISK,
+                    });
+                    submitted
+                }
+                Err(Error::NoCapacity { attempts }) => {
+                    tracing::warn!(job = %first, ?attempts, "no capacity where the job's disk attaches; relaunching without it and pushing the pulled checkpoint");
+                    next.launch.volume_ids.clear();
+                    next.launch.query.volume_id = None;
+                    self.submit_restoring(&next, |_| {}, tokio::time::sleep_until(until), store.as_ref()).await?
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            self.submit_restoring(&next, |_| {}, tokio::time::sleep_until(until), store.as_ref()).await?
+        };
         record.current = Attempt::of(&submitted.pod);
         record.last_seen_running = Some(Utc::now());
         if let Some(key) = &record.job.session.identity_file {

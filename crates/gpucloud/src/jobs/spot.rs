@@ -89,25 +89,23 @@ impl Checkpoint {
 /// completes provisioning", its provisioning guide).
 pub const PRIMEINTELLECT_DISK_MOUNT: &str = "/data";
 
-/// Refuses, before any request, a checkpoint directory the pull-and-push would harm: one on a
-/// disk the job attaches (PrimeIntellect's, at [`PRIMEINTELLECT_DISK_MOUNT`]), which a relaunch in
-/// the disk's data center finds as it was, and which a push of an older pulled copy would
-/// overwrite. An empty directory name is refused too.
-pub fn check_checkpoint(checkpoint: &Checkpoint, launch: &LaunchRequest) -> Result<()> {
+/// Whether `checkpoint` lies on the disk `launch` attaches (PrimeIntellect's, at
+/// [`PRIMEINTELLECT_DISK_MOUNT`]): a relaunch that attaches the disk again (in its data center)
+/// finds it there as the command left it, and is never pushed an older pulled copy over it.
+pub fn on_disk(checkpoint: &Checkpoint, launch: &LaunchRequest) -> bool {
+    let remote = checkpoint.remote.trim_end_matches('/');
+    let under = remote == PRIMEINTELLECT_DISK_MOUNT || remote.starts_with(&format!("{PRIMEINTELLECT_DISK_MOUNT}/"));
+    under && !launch.volume_ids.is_empty()
+}
+
+/// Refuses, before any request, a checkpoint directory that names no directory, or that is
+/// pulled every 0 s.
+pub fn check_checkpoint(checkpoint: &Checkpoint, _launch: &LaunchRequest) -> Result<()> {
     let remote = checkpoint.remote.trim_end_matches('/');
     if remote.is_empty() || remote == "." {
         return Err(Error::invalid(
             "checkpoint_dir",
             "name a directory (relative to the job's directory, or absolute)",
-        ));
-    }
-    let on_disk = remote == PRIMEINTELLECT_DISK_MOUNT || remote.starts_with(&format!("{PRIMEINTELLECT_DISK_MOUNT}/"));
-    if on_disk && !launch.volume_ids.is_empty() {
-        return Err(Error::invalid(
-            "checkpoint_dir",
-            format!(
-                "{remote} is on the job's disk: a relaunch that attaches the disk finds it there, and pushing a pulled copy would overwrite newer files; carrying checkpoints on a disk is not supported yet, so keep them off it (a relative directory) or leave --checkpoint-dir out"
-            ),
         ));
     }
     if checkpoint.every.is_zero() {
@@ -123,9 +121,25 @@ pub struct RestoredCheckpoint {
     pub pod: PodId,
     /// How old it was when pushed: since it was pulled from the interrupted pod.
     pub age: Duration,
-    /// Where it came from: pulled back to this machine and pushed (a PrimeIntellect disk attaches
-    /// only in its own data center, so it is not relied on).
+    /// Where it came from: [`RESTORED_ON_DISK`] or [`RESTORED_BY_PUSH`].
     pub how: &'static str,
+}
+
+/// [`RestoredCheckpoint::how`] when the relaunch attached the job's disk again (in its data
+/// center) and found the checkpoint there; its age is then the time since the interruption.
+pub const RESTORED_ON_DISK: &str = "on the job's disk, attached again in its data center";
+
+/// [`RestoredCheckpoint::how`] when the last pull was pushed to the relaunched pod.
+pub const RESTORED_BY_PUSH: &str = "pulled back from the interrupted pod and pushed";
+
+/// How an attempt of a job gets its checkpoint directory.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Carry<'a> {
+    /// Where it is pulled back to while the command runs, and pushed from on a relaunch.
+    pub store: Option<&'a CheckpointStore>,
+    /// Set when this attempt attached the job's disk again after the interruption seen then:
+    /// the checkpoint is on the disk, and nothing is pushed over it.
+    pub on_disk_since: Option<Instant>,
 }
 
 /// This machine's copy of a job's checkpoint directory: `current/<name>` is the last whole pull,
@@ -211,7 +225,7 @@ impl CheckpointStore {
         Ok(Some(RestoredCheckpoint {
             pod: session.pod().clone(),
             age: pulled_at.elapsed().unwrap_or_default(),
-            how: "pulled back from the interrupted pod and pushed",
+            how: RESTORED_BY_PUSH,
         }))
     }
 }
@@ -315,21 +329,21 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_on_the_jobs_disk_or_unnamed_is_refused_before_any_request() {
+    fn an_unnamed_checkpoint_is_refused_and_one_under_data_is_on_the_disk_only_with_a_disk() {
         let every = Duration::from_secs(60);
         let mut launch = LaunchRequest::new("H100_80GB", 1, "job");
         let at = |remote: &str| Checkpoint { remote: remote.into(), every };
         assert!(check_checkpoint(&at("ckpt"), &launch).is_ok());
-        assert!(check_checkpoint(&at("/data/ckpt"), &launch).is_ok(), "no disk attached: /data is the pod's own");
         assert!(check_checkpoint(&at(""), &launch).is_err() && check_checkpoint(&at("./"), &launch).is_err());
-        assert!(check_checkpoint(&Checkpoint { remote: "ckpt".into(), every: Duration::ZERO }, &launch).is_err());
+        let never = check_checkpoint(&Checkpoint { remote: "ckpt".into(), every: Duration::ZERO }, &launch);
+        assert!(matches!(never, Err(Error::InvalidInput { field: "checkpoint_every", .. })));
+        assert!(!on_disk(&at("/data/ckpt"), &launch), "no disk attached: /data is the pod's own");
         launch.volume_ids.push("disk1".into());
         for remote in ["/data/ckpt", "/data", "/data/"] {
-            let error = check_checkpoint(&at(remote), &launch).unwrap_err();
-            assert!(matches!(error, Error::InvalidInput { field: "checkpoint_dir", .. }), "{error}");
+            assert!(on_disk(&at(remote), &launch), "{remote}");
+            assert!(check_checkpoint(&at(remote), &launch).is_ok());
         }
-        assert!(check_checkpoint(&at("/database/ckpt"), &launch).is_ok());
-        assert!(check_checkpoint(&at("ckpt"), &launch).is_ok());
+        assert!(!on_disk(&at("/database/ckpt"), &launch) && !on_disk(&at("ckpt"), &launch));
     }
 
     #[test]
