@@ -374,6 +374,19 @@ impl JobRecords {
         }
     }
 
+    /// [`Self::lock`], or [`Error::Timeout`] when another process held the lock all along (it is
+    /// recovering the job): nothing may write the record beside it, since it writes its own copy
+    /// when done.
+    pub async fn lock_or_busy(&self, first: &PodId, wait: Duration) -> Result<RecordLock> {
+        let started = Instant::now();
+        self.lock(first, wait).await?.ok_or_else(|| Error::Timeout {
+            what: format!(
+                "the lock of job {first}'s record (another gpucloud process is recovering the job; try again once it relaunched it)"
+            ),
+            waited: started.elapsed(),
+        })
+    }
+
     /// Marks the job `id` belongs to (as its current pod) ended by `by`, so that nothing
     /// relaunches it: for every path that ends a job's pod on purpose. A pod no record runs on is
     /// left alone; an interrupted pod of a job that was relaunched since does not end the job.
@@ -382,7 +395,7 @@ impl JobRecords {
         if &record.current.id != id || record.end.is_some() {
             return Ok(());
         }
-        let _lock = self.lock(&record.first, Duration::from_secs(60)).await?;
+        let _lock = self.lock_or_busy(&record.first, Duration::from_secs(60)).await?;
         self.update(&record.first, |r| {
             if &r.current.id == id {
                 r.close(RecordEnd::Ended { by: by.into() });
@@ -493,6 +506,26 @@ mod tests {
         let (all, unreadable) = records.all();
         assert!(all.is_empty());
         assert_eq!(unreadable.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn end_pod_never_writes_a_record_whose_lock_another_process_holds() {
+        // A recoverer holds the lock while it relaunches (minutes): it writes its own copy of
+        // the record when done, so an `end` written beside it would be lost and the job, though
+        // cancelled, would run on its new pod.
+        let dir = tempfile::tempdir().unwrap();
+        let records = JobRecords::at(dir.path());
+        let rec = record("1");
+        records.save(&rec).unwrap();
+        let held = records.lock(&rec.first, Duration::ZERO).await.unwrap().expect("the lock");
+        match records.end_pod(&rec.first, "jobs cancel").await {
+            Err(Error::Timeout { what, .. }) => assert!(what.contains("recovering"), "{what}"),
+            other => panic!("expected a Timeout naming the recoverer, got {other:?}"),
+        }
+        assert_eq!(records.load(&rec.first).unwrap().unwrap().end, None, "nothing written without the lock");
+        drop(held);
+        records.end_pod(&rec.first, "jobs cancel").await.unwrap();
+        assert_eq!(records.load(&rec.first).unwrap().unwrap().end, Some(RecordEnd::Ended { by: "jobs cancel".into() }));
     }
 
     #[test]

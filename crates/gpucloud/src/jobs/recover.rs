@@ -227,7 +227,7 @@ impl Fleet {
             } else {
                 match self.wait_job(&current, &record.job.session, poll, left).await {
                     Ok(code) => {
-                        let _lock = records.lock(&record.first, left).await?;
+                        let _lock = records.lock_or_busy(&record.first, left).await?;
                         records.update(&record.first, |r| {
                             if r.current.id == current {
                                 r.close(RecordEnd::Exited { code });
@@ -240,7 +240,7 @@ impl Fleet {
                         Some(interruption_of(&record, InterruptionSign::Gone))
                     }
                     Err(e) if e.is_not_found() => {
-                        let _lock = records.lock(&record.first, left).await?;
+                        let _lock = records.lock_or_busy(&record.first, left).await?;
                         records.update(&record.first, |r| {
                             if r.current.id == current {
                                 r.close(RecordEnd::Lost { why: "its provider no longer has its on-demand pod".into() });
