@@ -201,9 +201,16 @@ pub struct RecordLock {
 }
 
 fn file_name(id: &PodId) -> String {
-    // A pod id is the provider's own string: keep only what is safe in a file name.
-    let clean: String =
-        id.id().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    // A pod id is the provider's own string: keep only what is safe in a file name, and write
+    // every other byte as `%XX`, so that two ids never share a record (`a.b` and `a_b` did).
+    let mut clean = String::new();
+    for byte in id.id().bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            clean.push(char::from(byte));
+        } else {
+            clean.push_str(&format!("%{byte:02X}"));
+        }
+    }
     format!("{}-{clean}", id.provider())
 }
 
@@ -268,9 +275,17 @@ impl JobRecords {
     pub fn load(&self, first: &PodId) -> Result<Option<JobRecord>> {
         let path = self.path(first);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| self.io(&format!("the job record {} cannot be read", path.display()), e)),
+            Ok(bytes) => {
+                let record: JobRecord = serde_json::from_slice(&bytes)
+                    .map_err(|e| self.io(&format!("the job record {} cannot be read", path.display()), e))?;
+                if &record.first != first {
+                    return Err(self.io(
+                        &format!("the job record {} is not job {first}'s", path.display()),
+                        format!("it names job {}", record.first),
+                    ));
+                }
+                Ok(Some(record))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(&format!("the job record {} cannot be read", path.display()), e)),
         }
@@ -506,6 +521,20 @@ mod tests {
         let (all, unreadable) = records.all();
         assert!(all.is_empty());
         assert_eq!(unreadable.len(), 1);
+    }
+
+    #[test]
+    fn two_ids_never_share_a_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = JobRecords::at(dir.path());
+        let (dotted, underscored) = (record("a.b"), record("a_b"));
+        records.save(&dotted).unwrap();
+        records.save(&underscored).unwrap();
+        assert_eq!(records.load(&dotted.first).unwrap().unwrap().first, dotted.first);
+        assert_eq!(records.load(&underscored.first).unwrap().unwrap().first, underscored.first);
+        // A record put under another job's name is an error, not that job's record.
+        std::fs::copy(records.path(&dotted.first), records.path(&underscored.first)).unwrap();
+        assert!(records.load(&underscored.first).is_err());
     }
 
     #[tokio::test(start_paused = true)]
