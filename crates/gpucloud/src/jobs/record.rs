@@ -204,9 +204,16 @@ pub struct RecordLock {
 }
 
 fn file_name(id: &PodId) -> String {
-    // A pod id is the provider's own string: keep only what is safe in a file name.
-    let clean: String =
-        id.id().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    // A pod id is the provider's own string: keep only what is safe in a file name, and write
+    // every other byte as `%XX`, so that two ids never share a record (`a.b` and `a_b` did).
+    let mut clean = String::new();
+    for byte in id.id().bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            clean.push(char::from(byte));
+        } else {
+            clean.push_str(&format!("%{byte:02X}"));
+        }
+    }
     format!("{}-{clean}", id.provider())
 }
 
@@ -281,9 +288,17 @@ impl JobRecords {
     pub fn load(&self, first: &PodId) -> Result<Option<JobRecord>> {
         let path = self.path(first);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| self.io(&format!("the job record {} cannot be read", path.display()), e)),
+            Ok(bytes) => {
+                let record: JobRecord = serde_json::from_slice(&bytes)
+                    .map_err(|e| self.io(&format!("the job record {} cannot be read", path.display()), e))?;
+                if &record.first != first {
+                    return Err(self.io(
+                        &format!("the job record {} is not job {first}'s", path.display()),
+                        format!("it names job {}", record.first),
+                    ));
+                }
+                Ok(Some(record))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(&format!("the job record {} cannot be read", path.display()), e)),
         }
@@ -388,6 +403,19 @@ impl JobRecords {
         }
     }
 
+    /// [`Self::lock`], or [`Error::Timeout`] when another process held the lock all along (it is
+    /// recovering the job): nothing may write the record beside it, since it writes its own copy
+    /// when done.
+    pub async fn lock_or_busy(&self, first: &PodId, wait: Duration) -> Result<RecordLock> {
+        let started = Instant::now();
+        self.lock(first, wait).await?.ok_or_else(|| Error::Timeout {
+            what: format!(
+                "the lock of job {first}'s record (another gpucloud process is recovering the job; try again once it relaunched it)"
+            ),
+            waited: started.elapsed(),
+        })
+    }
+
     /// Marks the job `id` belongs to (as its current pod) ended by `by`, so that nothing
     /// relaunches it: for every path that ends a job's pod on purpose. A pod no record runs on is
     /// left alone; an interrupted pod of a job that was relaunched since does not end the job.
@@ -396,7 +424,7 @@ impl JobRecords {
         if &record.current.id != id || record.end.is_some() {
             return Ok(());
         }
-        let _lock = self.lock(&record.first, Duration::from_secs(60)).await?;
+        let _lock = self.lock_or_busy(&record.first, Duration::from_secs(60)).await?;
         self.update(&record.first, |r| {
             if &r.current.id == id {
                 r.close(RecordEnd::Ended { by: by.into() });
@@ -508,6 +536,40 @@ mod tests {
         let (all, unreadable) = records.all();
         assert!(all.is_empty());
         assert_eq!(unreadable.len(), 1);
+    }
+
+    #[test]
+    fn two_ids_never_share_a_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = JobRecords::at(dir.path());
+        let (dotted, underscored) = (record("a.b"), record("a_b"));
+        records.save(&dotted).unwrap();
+        records.save(&underscored).unwrap();
+        assert_eq!(records.load(&dotted.first).unwrap().unwrap().first, dotted.first);
+        assert_eq!(records.load(&underscored.first).unwrap().unwrap().first, underscored.first);
+        // A record put under another job's name is an error, not that job's record.
+        std::fs::copy(records.path(&dotted.first), records.path(&underscored.first)).unwrap();
+        assert!(records.load(&underscored.first).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn end_pod_never_writes_a_record_whose_lock_another_process_holds() {
+        // A recoverer holds the lock while it relaunches (minutes): it writes its own copy of
+        // the record when done, so an `end` written beside it would be lost and the job, though
+        // cancelled, would run on its new pod.
+        let dir = tempfile::tempdir().unwrap();
+        let records = JobRecords::at(dir.path());
+        let rec = record("1");
+        records.save(&rec).unwrap();
+        let held = records.lock(&rec.first, Duration::ZERO).await.unwrap().expect("the lock");
+        match records.end_pod(&rec.first, "jobs cancel").await {
+            Err(Error::Timeout { what, .. }) => assert!(what.contains("recovering"), "{what}"),
+            other => panic!("expected a Timeout naming the recoverer, got {other:?}"),
+        }
+        assert_eq!(records.load(&rec.first).unwrap().unwrap().end, None, "nothing written without the lock");
+        drop(held);
+        records.end_pod(&rec.first, "jobs cancel").await.unwrap();
+        assert_eq!(records.load(&rec.first).unwrap().unwrap().end, Some(RecordEnd::Ended { by: "jobs cancel".into() }));
     }
 
     #[test]

@@ -236,7 +236,7 @@ impl Fleet {
                 let slice = record.job.checkpoint.as_ref().map_or(left, |c| c.every.max(poll).min(left));
                 match self.wait_job(&current, &record.job.session, poll, slice).await {
                     Ok(code) => {
-                        let _lock = records.lock(&record.first, left).await?;
+                        let _lock = records.lock_or_busy(&record.first, left).await?;
                         records.update(&record.first, |r| {
                             if r.current.id == current {
                                 r.close(RecordEnd::Exited { code });
@@ -249,7 +249,7 @@ impl Fleet {
                         Some(interruption_of(&record, InterruptionSign::Gone))
                     }
                     Err(e) if e.is_not_found() => {
-                        let _lock = records.lock(&record.first, left).await?;
+                        let _lock = records.lock_or_busy(&record.first, left).await?;
                         records.update(&record.first, |r| {
                             if r.current.id == current {
                                 r.close(RecordEnd::Lost { why: "its provider no longer has its on-demand pod".into() });
