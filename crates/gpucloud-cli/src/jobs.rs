@@ -178,22 +178,30 @@ pub async fn jobs(session: &Session, command: &JobsCommand) -> Result<u8, Error>
         JobsCommand::Wait { id, timeout, poll, end, recover, ssh_key } => {
             let (code, last) = if *recover {
                 let records = JobRecords::open_default();
+                let shutdown = crate::signals::Shutdown::listen()?;
                 let recovered = session
                     .fleet
-                    .wait_recorded(&records, id, *poll, *timeout, |next| {
-                        eprintln!(
-                            "gpucloud: the job's spot pod was interrupted; relaunched as {} (guards: {})",
-                            next.id,
-                            next.guards.describe()
-                        );
-                        if let Some(restored) = &next.restored {
+                    .wait_recorded(
+                        &records,
+                        id,
+                        *poll,
+                        *timeout,
+                        |next| {
                             eprintln!(
-                                "gpucloud: its checkpoint was {} ({:.0} s old)",
-                                restored.how,
-                                restored.age.as_secs_f64()
+                                "gpucloud: the job's spot pod was interrupted; relaunched as {} (guards: {})",
+                                next.id,
+                                next.guards.describe()
                             );
-                        }
-                    })
+                            if let Some(restored) = &next.restored {
+                                eprintln!(
+                                    "gpucloud: its checkpoint was {} ({:.0} s old)",
+                                    restored.how,
+                                    restored.age.as_secs_f64()
+                                );
+                            }
+                        },
+                        shutdown.received(),
+                    )
                     .await?;
                 for interruption in &recovered.interruptions {
                     eprintln!("gpucloud: recovered: {interruption}");
@@ -220,10 +228,18 @@ pub async fn jobs(session: &Session, command: &JobsCommand) -> Result<u8, Error>
             Ok(0)
         }
         JobsCommand::Cancel { id, keep, ssh_key } => {
-            let id = &resolve(id);
+            // First, under the job's lock, so that no recoverer relaunches the job or takes its
+            // pod's end for an interruption; the pod the job runs on now is the one cancelled.
+            let records = JobRecords::open_default();
+            let id = &match records.find(id) {
+                Ok(_) => records.end_job(id, "jobs cancel").await?.unwrap_or_else(|| id.clone()),
+                // No recoverer can read it either: the cancel goes on.
+                Err(e) => {
+                    eprintln!("gpucloud: warning: {e}; cancelling {id} anyway");
+                    id.clone()
+                }
+            };
             let options = options(id, ssh_key.as_deref());
-            // First, so that no recoverer takes the pod's end for an interruption.
-            JobRecords::open_default().end_pod(id, "jobs cancel").await?;
             session.fleet.cancel_job(id, &options, *keep).await?;
             if *keep {
                 eprintln!("gpucloud: cancelled the job; kept {id}");

@@ -12,7 +12,8 @@ mod common;
 use gpucloud::jobs::record::RecordEnd;
 use gpucloud::jobs::{Checkpoint, Job, JobRecords, RecordSweep, Recovery};
 use gpucloud::remote::SessionOptions;
-use gpucloud::{Error, Fleet, LaunchRequest};
+use gpucloud::upkeep::reap::BeforeTerminate;
+use gpucloud::{Error, Fleet, LaunchRequest, ReapPolicy};
 use gpucloud_emulator::{Api, Emulator, FaultConfig, Interruption};
 use std::path::Path;
 use std::time::Duration;
@@ -63,10 +64,17 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
             let before = creates(&emulator);
             emulator.interrupt(first.id.id(), Interruption::Gone).unwrap();
             let mut told = Vec::new();
-            let waiting = fleet.wait_recorded(&records, &first.id, POLL, Duration::from_secs(90), |s| {
-                told.push(s.id.clone());
-            });
-            let (waited, swept) = tokio::join!(waiting, fleet.recover_recorded(&records));
+            let waiting = fleet.wait_recorded(
+                &records,
+                &first.id,
+                POLL,
+                Duration::from_secs(90),
+                |s| {
+                    told.push(s.id.clone());
+                },
+                std::future::pending(),
+            );
+            let (waited, swept) = tokio::join!(waiting, fleet.recover_recorded(&records, std::future::pending()));
             let recovered = waited.expect("the relaunched job finishes");
             assert_eq!(recovered.code, 3, "the exit status is the command's");
             assert_eq!(creates(&emulator) - before, 1, "relaunched once, by the waiter or the sweep: {swept:?}");
@@ -77,7 +85,10 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
             assert_eq!(record.first, first.id);
             assert_eq!(record.end, Some(RecordEnd::Exited { code: 3 }));
             // Asked again (by either id), an ended job answers from its record at once.
-            let again = fleet.wait_recorded(&records, &first.id, POLL, Duration::from_secs(5), |_| {}).await.unwrap();
+            let again = fleet
+                .wait_recorded(&records, &first.id, POLL, Duration::from_secs(5), |_| {}, std::future::pending())
+                .await
+                .unwrap();
             assert_eq!((again.code, again.id.clone()), (3, recovered.id.clone()));
             fleet.terminate(&recovered.id).await.unwrap();
 
@@ -86,18 +97,21 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
             let job = spot_job(&scratch, &public, "sleep 4; exit 0", 1);
             let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
             emulator.interrupt(first.id.id(), Interruption::Terminated).unwrap();
-            let swept = fleet.recover_recorded(&records).await;
+            let swept = fleet.recover_recorded(&records, std::future::pending()).await;
             assert_eq!(relaunched(&swept), 1, "{swept:?}");
             let now = records.load(&first.id).unwrap().unwrap().current.id;
             assert_ne!(now, first.id);
-            assert_eq!(relaunched(&fleet.recover_recorded(&records).await), 0);
+            assert_eq!(relaunched(&fleet.recover_recorded(&records, std::future::pending()).await), 0);
             // Interrupted once more than allowed: given up, never relaunched; the waiter is told.
             emulator.interrupt(now.id(), Interruption::Stopped).unwrap();
             let before = creates(&emulator);
-            let swept = fleet.recover_recorded(&records).await;
+            let swept = fleet.recover_recorded(&records, std::future::pending()).await;
             assert!(swept.iter().any(|s| matches!(s, RecordSweep::Ended { end: RecordEnd::GaveUp, .. })), "{swept:?}");
             assert_eq!(creates(&emulator), before, "nothing relaunched past the recovery");
-            match fleet.wait_recorded(&records, &first.id, POLL, Duration::from_secs(5), |_| {}).await {
+            match fleet
+                .wait_recorded(&records, &first.id, POLL, Duration::from_secs(5), |_| {}, std::future::pending())
+                .await
+            {
                 Err(Error::Interrupted { interruptions }) => assert_eq!(interruptions.len(), 2),
                 other => panic!("expected Interrupted, got {other:?}"),
             }
@@ -108,7 +122,7 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
             let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
             let mut closed = false;
             for _ in 0..40 {
-                let swept = fleet.recover_recorded(&records).await;
+                let swept = fleet.recover_recorded(&records, std::future::pending()).await;
                 if swept.iter().any(|s| matches!(s, RecordSweep::Ended { end: RecordEnd::Exited { code: 5 }, .. })) {
                     closed = true;
                     break;
@@ -124,9 +138,12 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
             records.end_pod(&first.id, "jobs cancel").await.unwrap();
             fleet.terminate(&first.id).await.unwrap();
             let before = creates(&emulator);
-            assert_eq!(relaunched(&fleet.recover_recorded(&records).await), 0);
+            assert_eq!(relaunched(&fleet.recover_recorded(&records, std::future::pending()).await), 0);
             assert_eq!(creates(&emulator), before);
-            match fleet.wait_recorded(&records, &first.id, POLL, Duration::from_secs(5), |_| {}).await {
+            match fleet
+                .wait_recorded(&records, &first.id, POLL, Duration::from_secs(5), |_| {}, std::future::pending())
+                .await
+            {
                 Err(Error::JobEnded { id, end }) => assert!(id == first.id && end.contains("jobs cancel"), "{end}"),
                 other => panic!("expected JobEnded, got {other:?}"),
             }
@@ -141,12 +158,12 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
             let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
             let pulled = records.checkpoint_dir(&first.id).join("current/ckpt/step");
             while !pulled.is_file() || std::fs::read_to_string(&pulled).unwrap().trim() == "0" {
-                assert!(relaunched(&fleet.recover_recorded(&records).await) == 0);
+                assert!(relaunched(&fleet.recover_recorded(&records, std::future::pending()).await) == 0);
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             let step: u32 = std::fs::read_to_string(&pulled).unwrap().trim().parse().unwrap();
             emulator.interrupt(first.id.id(), Interruption::Gone).unwrap();
-            let swept = fleet.recover_recorded(&records).await;
+            let swept = fleet.recover_recorded(&records, std::future::pending()).await;
             let Some(RecordSweep::Relaunched { to, .. }) =
                 swept.iter().find(|s| matches!(s, RecordSweep::Relaunched { .. }))
             else {
@@ -154,8 +171,10 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
             };
             let restored = to.restored.as_ref().expect("the pulled checkpoint was pushed");
             assert_eq!(restored.pod, to.id);
-            let recovered =
-                fleet.wait_recorded(&records, &first.id, POLL, Duration::from_secs(60), |_| {}).await.unwrap();
+            let recovered = fleet
+                .wait_recorded(&records, &first.id, POLL, Duration::from_secs(60), |_| {}, std::future::pending())
+                .await
+                .unwrap();
             assert_eq!(recovered.code, 0);
             let resumed = emulator.pod_dir(Api::PrimeIntellect, to.id.id()).join("gpucloud-job/resumed-at");
             let resumed: u32 = std::fs::read_to_string(&resumed).unwrap().trim().parse().unwrap();
@@ -170,13 +189,81 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
             tokio::time::sleep(Duration::from_secs(3)).await;
             emulator.interrupt(first.id.id(), Interruption::Gone).unwrap();
             let before = creates(&emulator);
-            let swept = fleet.recover_recorded(&records).await;
+            let swept = fleet.recover_recorded(&records, std::future::pending()).await;
             assert!(
                 swept.iter().any(|s| matches!(s, RecordSweep::Ended { end: RecordEnd::DeadlinePassed, .. })),
                 "{swept:?}"
             );
             assert_eq!(creates(&emulator), before);
             assert!(emulator.live_pods().is_empty(), "no pod left: {:?}", emulator.live_pods());
+
+            // A wait shorter than a relaunch never throws its relaunch away: the relaunch is
+            // finished, the wait times out, and the next wait finds the relaunched job.
+            let job = spot_job(&scratch, &public, "sleep 4; exit 6", 1);
+            let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+            emulator.interrupt(first.id.id(), Interruption::Stopped).unwrap();
+            let before = creates(&emulator);
+            let short = Duration::from_millis(300);
+            match fleet.wait_recorded(&records, &first.id, POLL, short, |_| {}, std::future::pending()).await {
+                Err(Error::Timeout { .. }) => {}
+                other => panic!("expected Timeout, got {other:?}"),
+            }
+            assert_eq!(creates(&emulator), before + 1, "relaunched once");
+            let now = records.load(&first.id).unwrap().unwrap().current.id;
+            assert!(emulator.live_pods().iter().any(|p| p.id == now.id()), "the relaunched pod runs");
+            let recovered = fleet
+                .wait_recorded(&records, &first.id, POLL, Duration::from_secs(60), |_| {}, std::future::pending())
+                .await
+                .unwrap();
+            assert_eq!((recovered.code, recovered.interruptions.len()), (6, 1), "counted once");
+            assert_eq!(creates(&emulator), before + 1);
+            fleet.terminate(&recovered.id).await.unwrap();
+
+            // A pod the reaper ends on purpose is never taken for an interruption: its record is
+            // closed first (ReapPolicy::before_terminate, as `gpucloud reap` does).
+            let mut job = spot_job(&scratch, &public, "sleep 60", 3);
+            job.launch.name = "doomed".into();
+            let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+            let closing = records.clone();
+            let policy = ReapPolicy {
+                before_terminate: Some(BeforeTerminate(std::sync::Arc::new(move |id| {
+                    let records = closing.clone();
+                    Box::pin(async move { records.end_pod(&id, "the reaper").await.unwrap() })
+                }))),
+                ..ReapPolicy::default().with_prefix_older_than("doomed", Duration::ZERO)
+            };
+            let report = fleet.reap(&policy).await.unwrap();
+            assert_eq!(report.reaped.len(), 1, "{report:?}");
+            let before = creates(&emulator);
+            assert_eq!(relaunched(&fleet.recover_recorded(&records, std::future::pending()).await), 0);
+            assert_eq!(creates(&emulator), before);
+            assert_eq!(
+                records.load(&first.id).unwrap().unwrap().end,
+                Some(RecordEnd::Ended { by: "the reaper".into() })
+            );
+
+            // A recoverer stopped during a relaunch (a reaper's SIGTERM) cancels it: the new pod
+            // is terminated before it returns, and the next recoverer relaunches once.
+            let slow = common::keyless_emulator(Duration::from_secs(3), FaultConfig::default()).await;
+            let fleet = Fleet::new().with(common::primeintellect(&slow)).with_cleanup_timeout(Duration::from_secs(10));
+            let job = spot_job(&scratch, &public, "sleep 1; exit 0", 2);
+            let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+            slow.interrupt(first.id.id(), Interruption::Gone).unwrap();
+            let before = creates(&slow);
+            let swept = fleet.recover_recorded(&records, tokio::time::sleep(Duration::from_secs(1))).await;
+            assert!(
+                swept.iter().any(|s| matches!(s, RecordSweep::Failed { error: Error::Cancelled, .. })),
+                "{swept:?}"
+            );
+            assert_eq!(creates(&slow), before + 1, "the relaunch had begun");
+            assert!(slow.live_pods().is_empty(), "the cancelled relaunch's pod was terminated: {:?}", slow.live_pods());
+            assert_eq!(relaunched(&fleet.recover_recorded(&records, std::future::pending()).await), 1);
+            let recovered = fleet
+                .wait_recorded(&records, &first.id, POLL, Duration::from_secs(60), |_| {}, std::future::pending())
+                .await
+                .unwrap();
+            assert_eq!((recovered.code, recovered.interruptions.len()), (0, 1));
+            fleet.terminate(&recovered.id).await.unwrap();
             let _ = std::fs::remove_dir_all(&scratch);
         },
     ));

@@ -176,7 +176,7 @@ fn a_checkpoint_on_the_jobs_disk_is_found_there_after_a_relaunch_or_pushed_when_
         until_step(&on_disk, 5).await;
         emulator.interrupt(submitted.id.id(), Interruption::Terminated).unwrap();
         let at = step(&on_disk);
-        let swept = fleet.recover_recorded(&records).await;
+        let swept = fleet.recover_recorded(&records, std::future::pending()).await;
         let Some(RecordSweep::Relaunched { to, .. }) =
             swept.iter().find(|s| matches!(s, RecordSweep::Relaunched { .. }))
         else {
@@ -185,7 +185,14 @@ fn a_checkpoint_on_the_jobs_disk_is_found_there_after_a_relaunch_or_pushed_when_
         assert_eq!(to.restored.as_ref().map(|r| r.how), Some(RESTORED_ON_DISK));
         assert_eq!(attached(&emulator, to.id.id()), vec![disk.id.clone()], "relaunched with the disk");
         let recovered = fleet
-            .wait_recorded(&records, &submitted.id, Duration::from_millis(250), Duration::from_secs(60), |_| {})
+            .wait_recorded(
+                &records,
+                &submitted.id,
+                Duration::from_millis(250),
+                Duration::from_secs(60),
+                |_| {},
+                std::future::pending(),
+            )
             .await
             .unwrap();
         assert_eq!(recovered.code, 0);

@@ -432,6 +432,24 @@ impl JobRecords {
         })
     }
 
+    /// Ends the job `id` names (its first id, or any of its pods' ids) for good, under its lock,
+    /// whichever pod it runs on now, and returns that pod (to cancel or terminate): `jobs
+    /// cancel` on a job relaunched since it was given its id. `None` when no record knows `id`
+    /// (or it already ended: then its last pod).
+    ///
+    /// Errors: [`Error::Timeout`] when a recoverer holds the job's lock for a minute (a relaunch
+    /// under way); [`Error::UnsafeStateDir`] when the record cannot be read or written.
+    pub async fn end_job(&self, id: &PodId, by: &str) -> Result<Option<PodId>> {
+        let Some(record) = self.find(id)? else { return Ok(None) };
+        let _lock = self.lock_or_busy(&record.first, Duration::from_secs(60)).await?;
+        let mut current = None;
+        self.update(&record.first, |r| {
+            r.close(RecordEnd::Ended { by: by.into() });
+            current = Some(r.current.id.clone());
+        })?;
+        Ok(current)
+    }
+
     /// Ends the record of job `first` with `end`, unless it already ended. Callers hold its lock.
     pub fn close(&self, first: &PodId, end: RecordEnd) -> Result<()> {
         self.update(first, |r| r.close(end))

@@ -19,6 +19,8 @@ use crate::model::error::{Error, Result};
 use crate::model::spot::{Interruption, InterruptionSign};
 use crate::model::{PodId, PodStatus};
 use chrono::Utc;
+use futures::FutureExt as _;
+use futures::future::Shared;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -83,6 +85,22 @@ impl Fleet {
             id = submitted.id;
         }
     }
+}
+
+/// How [`Fleet::recover_one`] goes about it.
+#[derive(Clone, Copy)]
+struct Recovering {
+    /// How long to wait for the job's lock.
+    lock_wait: Duration,
+    /// How long the relaunch may take.
+    budget: Duration,
+}
+
+/// How long relaunching `record`'s job may take: its launch's ready timeout, and as long again
+/// (at most 10 minutes) for the sync and the start.
+fn relaunch_budget(record: &JobRecord) -> Duration {
+    let launch = record.job.launch.ready_timeout;
+    launch.saturating_add(launch.min(Duration::from_secs(10 * 60)))
 }
 
 /// How long one pull of a recorded job's checkpoint may take.
@@ -199,10 +217,15 @@ impl Fleet {
         poll: Duration,
         timeout: Duration,
         mut relaunched: impl FnMut(&Submitted) + Send,
+        cancel: impl std::future::Future<Output = ()> + Send,
     ) -> Result<Recovered> {
+        let cancel = cancel.shared();
         let started = Instant::now();
         let timed_out = || Error::Timeout { what: format!("job {id}"), waited: started.elapsed() };
         loop {
+            if cancel.clone().now_or_never().is_some() {
+                return Err(Error::Cancelled);
+            }
             let left = timeout.saturating_sub(started.elapsed());
             if left.is_zero() {
                 return Err(timed_out());
@@ -234,7 +257,12 @@ impl Fleet {
                 // A job with a checkpoint directory is waited on in slices of its pull interval,
                 // its checkpoint pulled between them.
                 let slice = record.job.checkpoint.as_ref().map_or(left, |c| c.every.max(poll).min(left));
-                match self.wait_job(&current, &record.job.session, poll, slice).await {
+                // Waiting only reads: dropped at a cancel, it leaves nothing behind.
+                let waited = tokio::select! {
+                    waited = self.wait_job(&current, &record.job.session, poll, slice) => waited,
+                    () = cancel.clone() => return Err(Error::Cancelled),
+                };
+                match waited {
                     Ok(code) => {
                         let _lock = records.lock_or_busy(&record.first, left).await?;
                         records.update(&record.first, |r| {
@@ -266,10 +294,18 @@ impl Fleet {
                 }
             };
             let left = timeout.saturating_sub(started.elapsed());
-            match self.recover_one(records, &record.first, &current, interruption, left).await? {
+            // A relaunch is given its own time (the launch's, and its sync), not what is left of
+            // the wait: cut short, its pod would be made and thrown away.
+            let how = Recovering { lock_wait: left, budget: relaunch_budget(&record) };
+            match self.recover_one(records, &record.first, &current, interruption, how, cancel.clone()).await? {
                 Some(submitted) => relaunched(&submitted),
                 // Another process holds the job (it is recovering it), or it ended: read again.
-                None => tokio::time::sleep(poll.min(left)).await,
+                None => {
+                    tokio::select! {
+                        () = tokio::time::sleep(poll.min(left)) => {}
+                        () = cancel.clone() => return Err(Error::Cancelled),
+                    }
+                }
             }
         }
     }
@@ -281,11 +317,23 @@ impl Fleet {
     /// whether its command exited (the record then ends). A job another process is recovering is
     /// left to it. Nothing here waits longer than one launch ([`crate::LaunchRequest::ready_timeout`])
     /// per relaunched job.
-    pub async fn recover_recorded(&self, records: &JobRecords) -> Vec<RecordSweep> {
+    ///
+    /// `cancel` stops the sweep between jobs and cancels a relaunch under way (its pod, if any,
+    /// terminated and that confirmed before this returns): a reaper stopped by a signal leaves
+    /// no pod behind.
+    pub async fn recover_recorded(
+        &self,
+        records: &JobRecords,
+        cancel: impl std::future::Future<Output = ()> + Send,
+    ) -> Vec<RecordSweep> {
+        let cancel = cancel.shared();
         let (all, unreadable) = records.all();
         let mut swept: Vec<RecordSweep> =
             unreadable.into_iter().map(|error| RecordSweep::Unreadable { error }).collect();
         for record in all.into_iter().filter(|r| r.end.is_none()) {
+            if cancel.clone().now_or_never().is_some() {
+                break;
+            }
             let job = record.first.clone();
             let current = record.current.id.clone();
             let interruption = if record.interruptions.iter().any(|i| i.pod == current) {
@@ -316,8 +364,10 @@ impl Fleet {
                     .cloned()
                     .unwrap_or_else(|| interruption_of(&record, InterruptionSign::Gone))
             });
-            let budget = record.job.launch.ready_timeout.saturating_add(Duration::from_secs(10 * 60));
-            match self.recover_one_now(records, &record.first, &current, interruption, budget).await {
+            let budget = relaunch_budget(&record);
+            // A job whose lock another process holds is left to it this sweep.
+            let how = Recovering { lock_wait: Duration::ZERO, budget };
+            match self.recover_one(records, &record.first, &current, interruption, how, cancel.clone()).await {
                 Ok(Some(to)) => swept.push(RecordSweep::Relaunched { job, interruption: seen, to: Box::new(to) }),
                 Ok(None) => {}
                 Err(error) => match records.load(&job).ok().flatten().and_then(|r| r.end) {
@@ -402,42 +452,29 @@ impl Fleet {
         }
     }
 
-    /// [`Self::recover_one`] for a sweep: a job whose lock another process holds is skipped.
-    async fn recover_one_now(
+    /// Recovers job `first` from the interruption of its pod `seen` (`None`: already recorded)
+    /// as `how` says. `Ok(None)`: another process holds the job or has recovered it, or it ended.
+    /// `cancel` cancels the relaunch (its pod
+    /// terminated, confirmed, before this returns).
+    async fn recover_one<C>(
         &self,
         records: &JobRecords,
         first: &PodId,
         seen: &PodId,
         interruption: Option<Interruption>,
-        budget: Duration,
-    ) -> Result<Option<Submitted>> {
-        self.recover_one_locked(records, first, seen, interruption, Duration::ZERO, budget).await
-    }
-
-    /// Recovers job `first` from the interruption of its pod `seen` (`None`: already recorded),
-    /// waiting up to `wait` for its lock. `Ok(None)`: another process holds it or has recovered
-    /// it, or it ended.
-    async fn recover_one(
-        &self,
-        records: &JobRecords,
-        first: &PodId,
-        seen: &PodId,
-        interruption: Option<Interruption>,
-        wait: Duration,
-    ) -> Result<Option<Submitted>> {
-        self.recover_one_locked(records, first, seen, interruption, wait, wait).await
-    }
-
-    async fn recover_one_locked(
-        &self,
-        records: &JobRecords,
-        first: &PodId,
-        seen: &PodId,
-        interruption: Option<Interruption>,
-        wait: Duration,
-        budget: Duration,
-    ) -> Result<Option<Submitted>> {
-        let Some(_lock) = records.lock(first, wait).await? else { return Ok(None) };
+        how: Recovering,
+        cancel: Shared<C>,
+    ) -> Result<Option<Submitted>>
+    where
+        C: std::future::Future<Output = ()> + Send,
+    {
+        let Recovering { lock_wait, budget } = how;
+        let locking = records.lock(first, lock_wait);
+        let locked = tokio::select! {
+            locked = locking => locked?,
+            () = cancel.clone() => return Err(Error::Cancelled),
+        };
+        let Some(_lock) = locked else { return Ok(None) };
         // Read again under the lock: another recoverer may have been first.
         let Some(mut record) = records.load(first)? else { return Ok(None) };
         if record.end.is_some() || &record.current.id != seen {
@@ -477,13 +514,23 @@ impl Fleet {
             Some(_) => Some(CheckpointStore::lasting(records.checkpoint_dir(first))?),
             None => None,
         };
-        // Past the budget the relaunch is cancelled (its pod, if any, terminated), never dropped.
+        // Past the budget, or at a cancel, the relaunch is cancelled (its pod, if any,
+        // terminated), never dropped.
         let until = Instant::now() + budget;
+        let stop = || {
+            let cancel = cancel.clone();
+            async move {
+                tokio::select! {
+                    () = tokio::time::sleep_until(until) => {}
+                    () = cancel => {}
+                }
+            }
+        };
         let on_disk = next.checkpoint.as_ref().is_some_and(|c| super::spot::on_disk(c, &next.launch));
         let submitted = if on_disk {
             // Where the job's disk attaches, the checkpoint is on it; elsewhere the last pull is
             // pushed to a relaunch without the disk.
-            match self.submit_restoring(&next, |_| {}, tokio::time::sleep_until(until), None).await {
+            match self.submit_restoring(&next, |_| {}, stop(), None).await {
                 Ok(mut submitted) => {
                     let since = record.interrupted_at.and_then(|at| (Utc::now() - at).to_std().ok());
                     submitted.restored = Some(RestoredCheckpoint {
@@ -497,12 +544,12 @@ impl Fleet {
                     tracing::warn!(job = %first, ?attempts, "no capacity where the job's disk attaches; relaunching without it and pushing the pulled checkpoint");
                     next.launch.volume_ids.clear();
                     next.launch.query.volume_id = None;
-                    self.submit_restoring(&next, |_| {}, tokio::time::sleep_until(until), store.as_ref()).await?
+                    self.submit_restoring(&next, |_| {}, stop(), store.as_ref()).await?
                 }
                 Err(e) => return Err(e),
             }
         } else {
-            self.submit_restoring(&next, |_| {}, tokio::time::sleep_until(until), store.as_ref()).await?
+            self.submit_restoring(&next, |_| {}, stop(), store.as_ref()).await?
         };
         record.current = Attempt::of(&submitted.pod);
         record.last_seen_running = Some(Utc::now());

@@ -53,6 +53,20 @@ pub struct ReapPolicy {
     pub dry_run: bool,
     /// Also pods idle for a whole window ([`crate::upkeep::idle`]); keep one policy across sweeps.
     pub idle: Option<crate::upkeep::idle::IdleRule>,
+    /// Awaited with each pod just before it is terminated (never in a dry run): what must know
+    /// first that the pod's end is on purpose (the CLI closes the pod's job record, so that no
+    /// recoverer takes the end for a spot interruption and relaunches the job).
+    pub before_terminate: Option<BeforeTerminate>,
+}
+
+/// A hook of [`ReapPolicy::before_terminate`].
+#[derive(Clone)]
+pub struct BeforeTerminate(pub std::sync::Arc<dyn Fn(PodId) -> futures::future::BoxFuture<'static, ()> + Send + Sync>);
+
+impl std::fmt::Debug for BeforeTerminate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeTerminate(..)")
+    }
 }
 
 impl ReapPolicy {
@@ -391,6 +405,9 @@ async fn reap_one(
         Err(_) => reason,
     };
     tracing::warn!(pod = %pod.id, name = %pod.name, ?reason, "reaping");
+    if let Some(hook) = &policy.before_terminate {
+        (hook.0)(pod.id.clone()).await;
+    }
     Some(match provisioner.terminate_and_confirm(&pod.id, deadline).await {
         Ok(()) => Outcome::Reaped(ReapedPod { id: pod.id, name: pod.name, reason }),
         Err(error) => {
