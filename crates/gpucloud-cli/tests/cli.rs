@@ -823,7 +823,19 @@ async fn cost_reports_billed_and_estimated_spend_per_provider_pod_and_day() {
     );
     assert_eq!(
         keys(&report),
-        ["billed_usd", "by_provider", "entries", "estimated_usd", "groups", "since", "total_usd", "unpriced", "until"]
+        [
+            "billed_usd",
+            "by_provider",
+            "entries",
+            "estimated_usd",
+            "groups",
+            "interrupted",
+            "interrupted_usd",
+            "since",
+            "total_usd",
+            "unpriced",
+            "until"
+        ]
     );
     assert!((report["billed_usd"].as_f64().unwrap() - billed).abs() < 0.005, "{report}");
     let group = report["groups"].as_array().unwrap().iter().find(|g| g["key"] == id.as_str()).expect("the pod's row");

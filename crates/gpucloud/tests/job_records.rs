@@ -264,6 +264,46 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
                 .unwrap();
             assert_eq!((recovered.code, recovered.interruptions.len()), (0, 1));
             fleet.terminate(&recovered.id).await.unwrap();
+
+            // A recoverer killed during a relaunch left a marker and perhaps a pod: the next
+            // one ends that pod before it relaunches, so one interruption never leaves two.
+            let job = spot_job(&scratch, &public, "sleep 1; exit 0", 2);
+            let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+            slow.interrupt(first.id.id(), Interruption::Gone).unwrap();
+            let marker = "recorded-r00beef".to_string();
+            let orphan_launch = LaunchRequest {
+                name: marker.clone(),
+                ssh_public_key: Some(public.clone()),
+                ttl: Some(Duration::from_secs(600)),
+                ..LaunchRequest::new("H100_80GB", 1, "unused")
+            };
+            let orphan = fleet.launch(&orphan_launch).await.unwrap();
+            let _lock = records.lock(&first.id, Duration::ZERO).await.unwrap();
+            records.update(&first.id, |r| r.relaunching = Some(marker.clone())).unwrap();
+            drop(_lock);
+            let before = creates(&slow);
+            assert_eq!(relaunched(&fleet.recover_recorded(&records, std::future::pending()).await), 1);
+            assert_eq!(creates(&slow), before + 1, "one relaunch");
+            let live: Vec<_> = slow.live_pods().into_iter().map(|p| p.id).collect();
+            assert!(!live.contains(&orphan.id.id().to_string()), "the orphan was terminated: {live:?}");
+            assert_eq!(live.len(), 1, "only the relaunch runs: {live:?}");
+            let record = records.load(&first.id).unwrap().unwrap();
+            assert_eq!(record.relaunching, None);
+            let recovered = fleet
+                .wait_recorded(&records, &first.id, POLL, Duration::from_secs(60), |_| {}, std::future::pending())
+                .await
+                .unwrap();
+            fleet.terminate(&recovered.id).await.unwrap();
+
+            // A name with no room for a relaunch's suffix is refused before any request.
+            let mut job = spot_job(&scratch, &public, "true", 1);
+            job.launch.name = "n".repeat(24);
+            let before = creates(&slow);
+            match fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await {
+                Err(Error::InvalidInput { field: "name", message }) => assert!(message.contains("23"), "{message}"),
+                other => panic!("expected InvalidInput name, got {other:?}"),
+            }
+            assert_eq!(creates(&slow), before);
             let _ = std::fs::remove_dir_all(&scratch);
         },
     ));

@@ -121,6 +121,11 @@ pub struct JobRecord {
     pub interruptions: Vec<Interruption>,
     /// When the last interruption was seen.
     pub interrupted_at: Option<DateTime<Utc>>,
+    /// Set while a relaunch is under way: the name its pod is created under. A recoverer that
+    /// finds it set (the last one was killed mid-relaunch) ends whatever pod carries that name
+    /// before it relaunches, so that one interruption never leaves two pods.
+    #[serde(default)]
+    pub relaunching: Option<String>,
     /// When a recoverer last saw the current pod running.
     pub last_seen_running: Option<DateTime<Utc>>,
     /// How it ended, once it did.
@@ -143,6 +148,7 @@ impl JobRecord {
             current: Attempt::of(pod),
             interruptions: Vec::new(),
             interrupted_at: None,
+            relaunching: None,
             last_seen_running: Some(Utc::now()),
             end: None,
             ended_at: None,
@@ -486,6 +492,7 @@ mod tests {
             },
             interruptions: Vec::new(),
             interrupted_at: None,
+            relaunching: None,
             last_seen_running: None,
             end: None,
             ended_at: None,

@@ -103,6 +103,9 @@ fn relaunch_budget(record: &JobRecord) -> Duration {
     launch.saturating_add(launch.min(Duration::from_secs(10 * 60)))
 }
 
+/// What a relaunch adds to a recorded job's name (`-r` and six hex digits).
+const RELAUNCH_SUFFIX_LEN: usize = "-r000000".len();
+
 /// How long one pull of a recorded job's checkpoint may take.
 pub const CHECKPOINT_PULL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -182,6 +185,16 @@ impl Fleet {
         cancel: impl std::future::Future<Output = ()> + Send,
     ) -> Result<Submitted> {
         records.ensure_dir()?;
+        let room = crate::model::lease::MAX_LEASED_NAME_LEN - RELAUNCH_SUFFIX_LEN;
+        if job.launch.name.len() > room {
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "a recorded job's name must be 1 to {room} characters (its relaunches add -rXXXXXX), got {}",
+                    job.launch.name.len()
+                ),
+            ));
+        }
         if let Some(checkpoint) = &job.checkpoint {
             super::spot::check_checkpoint(checkpoint, &job.launch)?;
         }
@@ -408,6 +421,22 @@ impl Fleet {
         }
     }
 
+    /// Terminates (confirmed) every pod named under `marker`: what a recoverer killed during a
+    /// relaunch may have left. A provider that cannot be listed fails it: the relaunch waits
+    /// for the next recoverer rather than risk a second pod.
+    async fn end_orphans(&self, marker: &str) -> Result<()> {
+        let (pods, failed) = self.list().await;
+        if let Some((_, error)) = failed.into_iter().next() {
+            return Err(error);
+        }
+        let prefix = format!("{marker}-");
+        for pod in pods.into_iter().filter(|p| p.name.starts_with(&prefix) && p.status != PodStatus::Terminated) {
+            tracing::warn!(pod = %pod.id, "a pod a killed recoverer's relaunch left; terminating it");
+            self.guard(pod)?.terminate().await?;
+        }
+        Ok(())
+    }
+
     /// Reads the current pod of `record` (and, running, its job's state).
     async fn look_at(&self, record: &JobRecord) -> Seen {
         let pod = match self.get(&record.current.id).await {
@@ -480,6 +509,10 @@ impl Fleet {
         if record.end.is_some() || &record.current.id != seen {
             return Ok(None);
         }
+        if let Some(marker) = &record.relaunching {
+            // The last recoverer was killed mid-relaunch: whatever pod it made is ended first.
+            self.end_orphans(marker).await?;
+        }
         match self.terminate(seen).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}
@@ -510,6 +543,11 @@ impl Fleet {
         let mut next = record.job.clone();
         next.launch = record.job.recovery.relaunch(&record.job.launch, &record.interruptions);
         next.deadline = left;
+        // The relaunch's pod is named so that a recoverer after a killed one can find it.
+        let marker = format!("{}-r{:06x}", record.job.launch.name, fastrand::u32(..0x100_0000));
+        next.launch.name = marker.clone();
+        record.relaunching = Some(marker);
+        records.save(&record)?;
         let store = match &next.checkpoint {
             Some(_) => Some(CheckpointStore::lasting(records.checkpoint_dir(first))?),
             None => None,
@@ -552,6 +590,7 @@ impl Fleet {
             self.submit_restoring(&next, |_| {}, stop(), store.as_ref()).await?
         };
         record.current = Attempt::of(&submitted.pod);
+        record.relaunching = None;
         record.last_seen_running = Some(Utc::now());
         if let Some(key) = &record.job.session.identity_file {
             // So that `jobs logs|download|ls` reach the new pod with the job's key, as the first.
