@@ -2,12 +2,12 @@
 //!
 //! A detached job's pod says what the job is doing ([`super::detached`]), but an interrupted spot
 //! pod is gone with everything on it, and relaunching the job needs its whole definition: the
-//! launch, the workdir to sync, the setup and the command. [`Fleet::submit_recorded`] keeps that
+//! launch, the workdir to sync, the setup and the command. [`Fleet::submit_recorded`](crate::Fleet::submit_recorded) keeps that
 //! definition in a **job record**, one private file per job under [`JobRecords::default_dir`]
 //! (`<state dir>/jobs`, 0700; each file 0600, since a launch's environment may hold tokens),
 //! beside the job's history: which pod runs it now, the interruptions recovered so far, and how
-//! it ended. `gpucloud jobs wait --recover` ([`Fleet::wait_recorded`]) and `gpucloud reap --every
-//! --recover` ([`Fleet::recover_recorded`]) read it, on the machine the job was submitted from.
+//! it ended. `gpucloud jobs wait --recover` ([`Fleet::wait_recorded`](crate::Fleet::wait_recorded)) and `gpucloud reap --every
+//! --recover` ([`Fleet::recover_recorded`](crate::Fleet::recover_recorded)) read it, on the machine the job was submitted from.
 //!
 //! **One recoverer at a time**: recovering a job (terminate the interrupted pod, relaunch,
 //! record the new pod) holds an exclusive lock on the job's `.lock` file, and every recoverer

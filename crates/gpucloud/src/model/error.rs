@@ -301,7 +301,7 @@ pub enum Error {
         /// Every interruption of the job, in order; the last one ended it.
         interruptions: Vec<crate::model::spot::Interruption>,
     },
-    /// A recorded detached job ([`crate::jobs::record`], feature `remote`) ended without an exit
+    /// A recorded detached job (`gpucloud::jobs::record`, feature `remote`) ended without an exit
     /// status to report: cancelled or ended through gpucloud, or its on-demand pod lost.
     #[error("job {id} ended without an exit status: {end}")]
     JobEnded {
