@@ -114,14 +114,13 @@ fn cluster_jobs_sync_set_up_download_log_fail_fast_and_meet_their_deadline() {
         }
         assert_eq!(outcome.download_errors().len(), 1);
         assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0, "nothing written outside the download");
-        let seen = lines.lock().unwrap();
+        let seen = lines.lock().unwrap().clone();
         for rank in 0..4 {
             assert!(
                 seen.contains(&(rank, OutputLine::Stdout(format!("training on {rank}")))),
                 "rank {rank}'s lines come with its rank"
             );
         }
-        drop(seen);
         assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty(), "deleted after the job");
 
         // Downloads from rank 0 (the default): into the local directory as given.
