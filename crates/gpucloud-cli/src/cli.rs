@@ -164,6 +164,25 @@ pub struct OffersArgs {
     pub json: bool,
 }
 
+/// `run --download-from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DownloadFrom {
+    /// Rank 0 only.
+    #[value(alias = "rank0", alias = "0")]
+    Primary,
+    /// Every node, each into LOCAL/node-<rank>/.
+    All,
+}
+
+impl From<DownloadFrom> for gpucloud::jobs::cluster::DownloadFrom {
+    fn from(from: DownloadFrom) -> Self {
+        match from {
+            DownloadFrom::Primary => Self::Primary,
+            DownloadFrom::All => Self::All,
+        }
+    }
+}
+
 /// `up --ready`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Ready {
@@ -330,14 +349,25 @@ pub struct RunArgs {
     /// directory LOCAL after COMMAND, whatever its exit status.
     #[arg(long = "download", value_parser = parse_download)]
     pub downloads: Vec<(String, std::path::PathBuf)>,
+    /// With --nodes: download from rank 0 (`primary`, the default) into LOCAL, or from every
+    /// node (`all`), each into LOCAL/node-<rank>/. Every download is attempted; failures are
+    /// reported per node and never cost the other results.
+    #[arg(long, value_enum, default_value = "primary")]
+    pub download_from: DownloadFrom,
+    /// With --nodes: where each node's output (setup and command, both streams, as they came)
+    /// is also written, as DIR/node-<rank>.log (default: the state directory's
+    /// logs/<name>-<UTC time>/, printed at the start).
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<std::path::PathBuf>,
     /// Keep the pod running afterwards once COMMAND ran, whatever its status and the downloads
     /// (it is still terminated when the job fails before COMMAND ran, on a signal, or past
     /// --deadline).
     #[arg(long)]
     pub keep: bool,
-    /// The whole job's deadline (e.g. 2h); past it, the pod is terminated (exit 5). It is also
-    /// written into the pod's name as a lease of the deadline plus 10 minutes (or --ttl when
-    /// shorter), so `gpucloud reap` ends the pod if this process is killed.
+    /// The whole job's deadline (e.g. 2h); past it, the pod (with --nodes, the cluster) is
+    /// terminated (exit 5). It is also written into the pod's (cluster's) name as a lease of the
+    /// deadline plus 10 minutes (or --ttl when shorter), so `gpucloud reap` ends it if this
+    /// process is killed.
     #[arg(long, value_parser = parse_duration)]
     pub deadline: Option<std::time::Duration>,
     /// Start COMMAND under a supervisor on the pod and return at once, printing the job's id

@@ -46,6 +46,8 @@ async fn run(cli: &Cli) -> Result<(), Error> {
                     message: "--checkpoint-dir with --detach needs --recover N: a detached job's checkpoints are pulled and carried only by its recoverers (`jobs wait --recover`, `reap --every --recover`)".into(),
                 });
             }
+            // What `run` cannot do with these flags is refused before any request.
+            remote::check_run_flags(args)?;
             let mut request = launch::launch_request(&args.up);
             request.ssh_public_key = args.up.ssh_key.as_deref().map(launch::read_public_key).transpose()?;
             let limits = setup::Limits { max_burn: args.up.max_burn, usd_per_eur: args.up.usd_per_eur };
@@ -53,12 +55,6 @@ async fn run(cli: &Cli) -> Result<(), Error> {
                 setup::limited_session(cli, &args.up.providers, Duration::from_secs(2), args.up.ready.into(), limits)
                     .await?;
             if args.detach {
-                if args.up.nodes.is_some() {
-                    return Err(gpucloud::Error::InvalidInput {
-                        field: "nodes",
-                        message: "run --nodes does not support --detach yet: a detached job runs on one pod".into(),
-                    });
-                }
                 return jobs::submit(&session, args, request).await;
             }
             let code = match args.up.nodes {

@@ -3,6 +3,7 @@
 use crate::cli::{CpArgs, ExecArgs, RunArgs, SshConfigArgs};
 use crate::render::{self, outln};
 use crate::setup::Session;
+use gpucloud::jobs::cluster::{ClusterJob, ClusterJobOutcome, ClusterPhase};
 use gpucloud::jobs::{Job, JobEvent, JobOutcome};
 use gpucloud::remote::sync::LeftOutReason;
 use gpucloud::remote::{OutputLine, OutputSink, RemoteCommand, RemoteSession, SessionOptions, Stream};
@@ -74,15 +75,25 @@ fn explain_exit(code: i32) {
     }
 }
 
-/// `gpucloud run --nodes N`: the command on every node of a new RunPod cluster, fail fast, each
-/// line prefixed with its node's rank; returns the exit status to leave with (the first failing
-/// node's).
-pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Result<u8, Error> {
+/// Refuses, before any request, what `run` does not do with the flags given: the cluster-only
+/// flags without `--nodes`, and what `--nodes` does not support yet.
+pub fn check_run_flags(args: &RunArgs) -> Result<(), Error> {
+    if args.up.nodes.is_none() {
+        let cluster_only = [
+            ("download-from", args.download_from != crate::cli::DownloadFrom::Primary),
+            ("log-dir", args.log_dir.is_some()),
+        ];
+        if let Some((flag, _)) = cluster_only.iter().find(|(_, given)| *given) {
+            return Err(Error::InvalidInput {
+                field: "nodes",
+                message: format!(
+                    "--{flag} is for cluster jobs (run --nodes N): one pod's output is printed as it comes"
+                ),
+            });
+        }
+        return Ok(());
+    }
     let unsupported = [
-        ("workdir", args.workdir.is_some()),
-        ("setup", args.setup.is_some()),
-        ("download", !args.downloads.is_empty()),
-        ("deadline", args.deadline.is_some()),
         ("recover", args.recover > 0),
         ("on-demand-after", args.on_demand_after.is_some()),
         ("checkpoint-dir", args.checkpoint_dir.is_some()),
@@ -91,10 +102,33 @@ pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Resul
         return Err(Error::InvalidInput {
             field: "nodes",
             message: format!(
-                "run --nodes does not support --{flag} yet: sync, setup and downloads run on one pod only"
+                "run --nodes does not support --{flag} yet: spot recovery and checkpoints run on one pod only"
             ),
         });
     }
+    if args.detach {
+        return Err(Error::InvalidInput {
+            field: "nodes",
+            message: "run --nodes does not support --detach yet: a detached job runs on one pod".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Where `run --nodes` writes its nodes' logs without `--log-dir`: the state directory's
+/// `logs/<name>-<UTC time>/`.
+fn default_log_dir(name: &str) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    gpucloud::remote::state_dir().join("logs").join(format!("{name}-{stamp}-{}", std::process::id()))
+}
+
+/// `gpucloud run --nodes N`: the job on every node of a new RunPod cluster (workdir synced to
+/// every node, setup, the command, downloads), fail fast, each line prefixed with its node's
+/// rank and each node's output also in its log file; returns the exit status to leave with (the
+/// first failing node's).
+pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Result<u8, Error> {
+    check_run_flags(args)?;
     let up = &args.up;
     let mut request = gpucloud::ClusterRequest::new(up.gpu.clone(), up.count, nodes, up.name.clone());
     request.image = up.image.clone();
@@ -108,32 +142,70 @@ pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Resul
     request.ssh_public_key = up.ssh_key.as_deref().map(crate::launch::read_public_key).transpose()?;
     request.session =
         Some(SessionOptions { identity_file: private_key(up.ssh_key.as_deref()), ..SessionOptions::default() });
-    let job = gpucloud::jobs::cluster::ClusterJob { cluster: request, command: args.command.clone(), keep: args.keep };
+    let mut job = ClusterJob::new(request, args.command.clone());
+    job.keep = args.keep;
+    job.workdir = args.workdir.clone();
+    job.remote_dir = args.remote_dir.clone();
+    job.setup = args.setup.clone();
+    job.downloads = args.downloads.clone();
+    job.download_from = args.download_from.into();
+    job.deadline = args.deadline;
+    job.log_dir = Some(args.log_dir.clone().unwrap_or_else(|| default_log_dir(&up.name)));
     let shutdown = crate::signals::Shutdown::listen()?;
     let output = |rank: u32, line: OutputLine| match line {
-        OutputLine::Stdout(text) => crate::render::outln!("[rank {rank}] {text}"),
-        OutputLine::Stderr(text) => eprintln!("[rank {rank}] {text}"),
+        OutputLine::Stdout(text) if !up.json => crate::render::outln!("[rank {rank}] {text}"),
+        OutputLine::Stdout(text) | OutputLine::Stderr(text) => eprintln!("[rank {rank}] {text}"),
     };
     if !up.json {
-        eprintln!("gpucloud: launching a cluster of {nodes} nodes; the command runs on every node, fail fast");
+        eprintln!("gpucloud: launching a cluster of {nodes} nodes; the job runs on every node, fail fast");
+    }
+    if let Some(dir) = &job.log_dir {
+        eprintln!("gpucloud: each node's output is also written to {}/node-<rank>.log", dir.display());
     }
     let outcome = session.fleet.run_on_cluster(&job, &output, shutdown.received()).await?;
+    if !up.json {
+        for node in outcome.nodes.values() {
+            if let Some(report) = &node.sync {
+                eprintln!(
+                    "gpucloud: rank {}: synced {} files ({} bytes, {} unchanged{})",
+                    node.rank,
+                    report.sent.len(),
+                    report.bytes,
+                    report.unchanged,
+                    if report.left_out.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} left out", report.left_out.len())
+                    }
+                );
+            }
+        }
+    }
     if let Some(reason) = &outcome.member_left {
         eprintln!("gpucloud: a member of the cluster left RUNNING ({reason}); every node was stopped");
     }
     if let Some((rank, code)) = outcome.first_failure {
-        let code = code.map_or_else(|| "without an exit status (connection lost)".to_string(), |c| format!("with {c}"));
-        eprintln!("gpucloud: rank {rank} failed first, {code}; the other nodes were stopped");
+        let code = code.map_or_else(|| "without an exit status".to_string(), |c| format!("with {c}"));
+        let phase = match outcome.failed_phase {
+            Some(ClusterPhase::Connect) => "connecting",
+            Some(ClusterPhase::Sync) => "syncing the workdir",
+            Some(ClusterPhase::Setup) => "in its setup",
+            _ => "in the command",
+        };
+        let why =
+            outcome.nodes.get(&rank).and_then(|n| n.error.as_deref()).map(|e| format!(": {e}")).unwrap_or_default();
+        eprintln!("gpucloud: rank {rank} failed first, {phase}, {code}{why}; the other nodes were stopped");
+    }
+    for (rank, failure) in outcome.download_errors() {
+        eprintln!(
+            "gpucloud: error: download {} from rank {rank} to {}: {}",
+            failure.remote,
+            failure.local.display(),
+            failure.error
+        );
     }
     if up.json {
-        let codes: serde_json::Map<String, serde_json::Value> =
-            outcome.exit_codes.iter().map(|(rank, code)| (rank.to_string(), serde_json::json!(code))).collect();
-        render::print_json(&serde_json::json!({
-            "cluster": outcome.cluster.id.to_string(), "exit_code": outcome.exit_code, "exit_codes": codes,
-            "first_failure": outcome.first_failure.map(|(rank, code)| serde_json::json!({"rank": rank, "exit_code": code})),
-            "member_left": outcome.member_left,
-            "kept": outcome.kept, "deletion_error": outcome.deletion_error.as_ref().map(ToString::to_string),
-        }));
+        render::print_json(&cluster_outcome_json(&outcome, job.log_dir.as_deref()));
     } else if outcome.kept {
         eprintln!("gpucloud: kept cluster {} (delete with: gpucloud down {})", outcome.cluster.id, outcome.cluster.id);
     }
@@ -144,7 +216,32 @@ pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Resul
         );
         return Ok(crate::exit::TERMINATION_UNCONFIRMED);
     }
+    if outcome.exit_code == 0 && !outcome.download_errors().is_empty() {
+        return Ok(1);
+    }
     Ok(crate::exit::of_status(outcome.exit_code))
+}
+
+/// `run --nodes N --json`.
+fn cluster_outcome_json(outcome: &ClusterJobOutcome, log_dir: Option<&Path>) -> serde_json::Value {
+    let codes: serde_json::Map<String, serde_json::Value> =
+        outcome.exit_codes.iter().map(|(rank, code)| (rank.to_string(), json!(code))).collect();
+    let download_errors: Vec<serde_json::Value> = outcome
+        .download_errors()
+        .into_iter()
+        .map(|(rank, f)| json!({"rank": rank, "remote": f.remote, "local": f.local, "error": f.error}))
+        .collect();
+    json!({
+        "cluster": outcome.cluster.id.to_string(), "exit_code": outcome.exit_code, "exit_codes": codes,
+        "first_failure": outcome.first_failure.map(|(rank, code)| json!({
+            "rank": rank, "exit_code": code, "phase": outcome.failed_phase,
+        })),
+        "member_left": outcome.member_left,
+        "kept": outcome.kept, "deletion_error": outcome.deletion_error.as_ref().map(ToString::to_string),
+        "log_dir": log_dir,
+        "nodes": outcome.nodes.values().collect::<Vec<_>>(),
+        "download_errors": download_errors,
+    })
 }
 
 /// `gpucloud run`: returns the exit status to leave with.

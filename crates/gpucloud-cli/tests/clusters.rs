@@ -183,8 +183,18 @@ async fn offers_nodes_lists_cluster_shapes_by_price_per_gpu_hour() {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_nodes_refuses_what_it_does_not_do_yet_before_creating_anything() {
     let emulator = emulator().await;
-    for flag in [&["--detach"][..], &["--recover", "1"], &["--setup", "true"]] {
+    for flag in [&["--detach"][..], &["--recover", "1"], &["--checkpoint-dir", "ckpt"]] {
         let mut args = vec!["run", "--gpu", "H100_80GB", "--nodes", "2"];
+        args.extend_from_slice(flag);
+        args.extend_from_slice(&["--", "true"]);
+        let output = run(against(&emulator, &args)).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag:?}: {stderr}");
+        assert!(stderr.contains(flag[0]) && stderr.contains("--nodes"), "{flag:?}: {stderr}");
+    }
+    // The cluster-only flags without --nodes.
+    for flag in [&["--download-from", "all"][..], &["--log-dir", "logs"]] {
+        let mut args = vec!["run", "--gpu", "H100_80GB"];
         args.extend_from_slice(flag);
         args.extend_from_slice(&["--", "true"]);
         let output = run(against(&emulator, &args)).await;

@@ -409,12 +409,83 @@ async fn run_nodes_4_runs_on_every_node_with_a_consistent_environment_and_fails_
     assert!(started.elapsed() < Duration::from_secs(50), "the other node was stopped: {:?}", started.elapsed());
     assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty());
 
-    // Not yet: a workdir on a cluster is refused before anything is created.
+    // Not yet: spot recovery on a cluster is refused before anything is created.
     let mut cmd = gpucloud(&emulator, &dir.join("state"));
-    cmd.args(["run", "--gpu", "H100_80GB", "--nodes", "2", "--workdir", ".", "--ssh-key"]).arg(&key);
+    cmd.args(["run", "--gpu", "H100_80GB", "--nodes", "2", "--recover", "1", "--ssh-key"]).arg(&key);
     cmd.args(["--", "true"]);
     let output = run(cmd).await;
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--workdir"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--recover"));
     assert_eq!(emulator.clusters().len(), 0);
+}
+
+/// `run --nodes 3` with `--workdir`, `--setup`, `--download --download-from all`, `--log-dir` and
+/// `--json`: every node has the files and the setup's effect, results come back per node, each
+/// node's log holds its lines, the JSON names it all; then `--deadline` deletes the cluster
+/// (exit 5), and the default log directory is the state directory's `logs/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_nodes_syncs_sets_up_downloads_logs_and_meets_its_deadline() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("run-nodes-workdir");
+    let key = dir.join("key.pub");
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("train.sh"),
+        "cat ready && echo \"trained on $NODE_RANK\" && mkdir -p out && echo $NODE_RANK > out/rank\n",
+    )
+    .unwrap();
+    let (results, logs) = (dir.join("results"), dir.join("logs"));
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["run", "--gpu", "H100_80GB", "--nodes", "3", "--json", "--ssh-key"]).arg(&key);
+    cmd.arg("--workdir").arg(&work).args(["--setup", "echo \"set up $NODE_RANK\" > ready"]);
+    cmd.arg("--download").arg(format!("out:{}", results.display())).args(["--download-from", "all"]);
+    cmd.arg("--log-dir").arg(&logs);
+    cmd.args(["--", "sh", "train.sh"]);
+    let output = run(cmd).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(outcome["exit_code"], 0);
+    assert_eq!(outcome["log_dir"], logs.display().to_string());
+    assert_eq!(outcome["download_errors"], serde_json::json!([]));
+    let nodes = outcome["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "{outcome}");
+    for (rank, node) in nodes.iter().enumerate() {
+        assert_eq!(node["rank"], rank);
+        assert_eq!(node["sync"]["sent"], serde_json::json!(["train.sh"]), "{node}");
+        assert_eq!((node["setup_exit_code"].as_i64(), node["exit_code"].as_i64()), (Some(0), Some(0)), "{node}");
+        let log_path = logs.join(format!("node-{rank}.log"));
+        assert_eq!(node["log"], log_path.display().to_string());
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert_eq!(log, format!("set up {rank}\ntrained on {rank}\n"), "rank {rank}'s log");
+        assert_eq!(
+            std::fs::read_to_string(results.join(format!("node-{rank}/out/rank"))).unwrap(),
+            format!("{rank}\n")
+        );
+        assert!(stderr.contains(&format!("[rank {rank}] trained on {rank}")), "{stderr}");
+    }
+    assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty(), "deleted after the run");
+
+    // --deadline: the whole job bounded; the cluster deleted at the deadline; exit 5. Without
+    // --log-dir the logs go to the state directory's logs/.
+    let started = std::time::Instant::now();
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["run", "--gpu", "H100_80GB", "--nodes", "2", "--deadline", "6s", "--ssh-key"]).arg(&key);
+    cmd.args(["--", "sh", "-c", "echo started; sleep 120"]);
+    let output = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(40), "{:?}", started.elapsed());
+    assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty(), "deleted at the deadline");
+    let default_logs: Vec<PathBuf> =
+        std::fs::read_dir(dir.join("state/logs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(default_logs.len(), 1, "{default_logs:?}");
+    assert!(stderr.contains(&default_logs[0].display().to_string()), "the default is said: {stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -64,7 +64,7 @@ fn every_node_agrees_on_rank_world_size_and_hostfile() {
         let output = |rank: u32, line: OutputLine| lines.lock().unwrap().push((rank, line));
         let check = "test \"$(sed -n \"$((NODE_RANK + 1))p\" \"$GPUCLOUD_HOSTFILE\")\" = \"$NODE_ADDR slots=$GPUS_PER_NODE\" && \
                      echo \"$NODE_RANK/$WORLD_SIZE/$(wc -l < \"$GPUCLOUD_HOSTFILE\")\"";
-        let job = ClusterJob { cluster: request.clone(), command: vec!["sh".into(), "-c".into(), check.into()], keep: false };
+        let job = ClusterJob::new(request.clone(), ["sh", "-c", check]);
         let outcome = fleet.run_on_cluster(&job, &output, std::future::pending()).await.unwrap();
         assert_eq!(outcome.exit_code, 0, "{:?}", lines.lock().unwrap());
         assert!(outcome.first_failure.is_none() && outcome.deletion_error.is_none() && !outcome.kept);
@@ -84,7 +84,7 @@ fn every_node_agrees_on_rank_world_size_and_hostfile() {
         // Fail fast: rank 1 fails at once; the others, sleeping, are stopped; its status is the job's.
         let started = std::time::Instant::now();
         let failing = "if [ \"$NODE_RANK\" = 1 ]; then exit 3; fi; sleep 60";
-        let job = ClusterJob { cluster: request.clone(), command: vec!["sh".into(), "-c".into(), failing.into()], keep: true };
+        let job = ClusterJob { keep: true, ..ClusterJob::new(request.clone(), ["sh", "-c", failing]) };
         let outcome = fleet.run_on_cluster(&job, &|_, _| {}, std::future::pending()).await.unwrap();
         assert_eq!(outcome.exit_code, 3);
         assert_eq!(outcome.first_failure, Some((1, Some(3))));
@@ -95,8 +95,7 @@ fn every_node_agrees_on_rank_world_size_and_hostfile() {
 
         // A member that leaves RUNNING mid-job (its machine died) stops the job on every node.
         let started = std::time::Instant::now();
-        let command = vec!["sh".into(), "-c".into(), "touch job-started; sleep 60".into()];
-        let job = ClusterJob { cluster: request.clone(), command, keep: false };
+        let job = ClusterJob::new(request.clone(), ["sh", "-c", "touch \"$HOME/job-started\"; sleep 60"]);
         let dying = async {
             // Once the job's command runs on every node, a member dies.
             loop {

@@ -1,33 +1,218 @@
-//! One command on every node of a cluster, **fail fast**: [`Fleet::run_on_cluster`].
+//! A job on every node of a cluster, **fail fast**: [`Fleet::run_on_cluster`].
 //!
 //! The cluster is launched all or nothing ([`Fleet::launch_cluster`], with the environment
-//! contract written on every node), the command runs on every node at once with the contract
-//! loaded (`. ~/.gpucloud/env`), its output handed on line by line with the node's rank, and
-//! when any node's command fails (a non-zero exit, a lost connection) or a member leaves
-//! `RUNNING` (one cluster summary read per poll interval while the job runs: `pods.byStatus`),
-//! the others are interrupted (SIGINT to their process groups, then SIGKILL, as
-//! [`RemoteSession::run_interruptible`] does).
-//! The exit status is the first failing node's; 0 when every node succeeded. Then the cluster is
-//! deleted and the deletion confirmed, unless [`ClusterJob::keep`] is set and every node
-//! succeeded. A cancel (the CLI's SIGINT/SIGTERM/SIGHUP) interrupts every node and deletes the
-//! cluster too. Not yet: workdir sync, setup and downloads on clusters, and a `recreate` policy.
+//! contract written on every node), then, on every node at once, each over its own SSH session:
+//!
+//! 1. **sync**: [`ClusterJob::workdir`] is sent to [`ClusterJob::remote_dir`]
+//!    ([`crate::remote::sync::sync`], the same rules as a single pod's: ignores, secrets, links);
+//!    every node's sync runs at the same time, and each node's [`SyncReport`] is kept;
+//! 2. **setup**: [`ClusterJob::setup`] runs in the remote directory with the contract loaded
+//!    (`. ~/.gpucloud/env`);
+//! 3. **the command**, once every node is set up, in the remote directory with the contract
+//!    loaded, its output handed on line by line with the node's rank;
+//! 4. **downloads** ([`ClusterJob::downloads`]) from rank 0 or from every node
+//!    ([`DownloadFrom`]; every node's into `LOCAL/node-<rank>/`), through the safe download
+//!    ([`RemoteSession::download`]): every download is attempted once the command ran, whatever
+//!    its status, and failures are collected per node, never costing the other results.
+//!
+//! **Fail fast**: when a node's sync, setup or command fails (a non-zero exit, a lost
+//! connection) or a member leaves `RUNNING` (one cluster summary read per poll interval while the
+//! nodes work: `pods.byStatus`), the others are interrupted (SIGINT to their process groups, then
+//! SIGKILL, as [`RemoteSession::run_interruptible`] does; a sync in flight is dropped, which ends
+//! its connection) and what was not started is not started. The exit status is the first failing
+//! node's (its setup's or its command's; 1 when it has none); 0 when every node succeeded. Then
+//! the cluster is deleted and the deletion confirmed, unless [`ClusterJob::keep`] is set and every
+//! node succeeded. A cancel (the CLI's SIGINT/SIGTERM/SIGHUP) interrupts every node and deletes
+//! the cluster too ([`Error::Cancelled`]).
+//!
+//! **A deadline for the whole job** ([`ClusterJob::deadline`], from the launch to the last
+//! download): at the deadline every node is interrupted and the cluster deleted and confirmed
+//! ([`Error::Timeout`]); the cluster is launched with a lease of the deadline plus
+//! [`DEADLINE_LEASE_MARGIN`] (or its own `ttl` when shorter), as a single pod's job is, so that a
+//! reaper deletes it if this process dies.
+//!
+//! **Per-node logs**: with [`ClusterJob::log_dir`], each node's setup and command output (both
+//! streams, byte for byte as they came) is also written to `node-<rank>.log` in that directory.
+//!
+//! Not yet: a `recreate` policy (a failed cluster job always aborts), detached cluster jobs,
+//! checkpoints.
 
+use super::{DEADLINE_LEASE_MARGIN, DEFAULT_REMOTE_DIR, DownloadFailure};
 use crate::Fleet;
 use crate::fleet::cluster::ClusterRequest;
-use crate::model::cluster::{Cluster, ENV_FILE_PATH};
+use crate::model::PodId;
+use crate::model::cluster::{Cluster, ClusterNode, ENV_FILE_PATH};
 use crate::model::error::{Error, Result};
-use crate::remote::{OutputLine, RemoteCommand, RemoteSession};
+use crate::remote::sync::SyncReport;
+use crate::remote::{OutputLine, OutputSink, RemoteCommand, RemoteSession, Stream};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
-/// A command to run on every node of a new cluster.
+/// Which nodes [`ClusterJob::downloads`] are copied from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownloadFrom {
+    /// Rank 0 only, into each download's local directory as given.
+    #[default]
+    Primary,
+    /// Every node, each into `LOCAL/node-<rank>/`.
+    All,
+}
+
+/// A job to run on every node of a new cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterJob {
-    /// The cluster; its `session` is required (the command runs over SSH).
+    /// The cluster; its `session` is required (everything runs over SSH).
     pub cluster: ClusterRequest,
-    /// The command, as arguments (quoted for the node's shell).
+    /// The command, as arguments (quoted for the node's shell), run in [`ClusterJob::remote_dir`].
     pub command: Vec<String>,
-    /// Keep the cluster when every node succeeded (it is deleted after any failure).
+    /// Keep the cluster when every node succeeded (it is deleted after any failure, a cancel and
+    /// the deadline).
     pub keep: bool,
+    /// A local directory synced to [`ClusterJob::remote_dir`] on every node, all at once, before
+    /// the setup ([`crate::remote::sync`]).
+    pub workdir: Option<PathBuf>,
+    /// Where the job runs on each node (default [`DEFAULT_REMOTE_DIR`], relative to the login
+    /// directory).
+    pub remote_dir: String,
+    /// A shell script run on every node before the command, in the remote directory, with the
+    /// cluster's environment loaded; its failure on any node fails the job fast (no command runs).
+    pub setup: Option<String>,
+    /// `(remote path, local directory)` pairs copied back once the command ran, whatever its
+    /// status; a relative remote path is relative to the remote directory. From rank 0 or from
+    /// every node: [`ClusterJob::download_from`].
+    pub downloads: Vec<(String, PathBuf)>,
+    /// Which nodes the downloads come from.
+    pub download_from: DownloadFrom,
+    /// The whole job's deadline, from the launch to the last download; also the cluster's lease
+    /// (plus [`DEADLINE_LEASE_MARGIN`]).
+    pub deadline: Option<Duration>,
+    /// A local directory (created if missing) where each node's output is also written, to
+    /// `node-<rank>.log`; `None`: no log files.
+    pub log_dir: Option<PathBuf>,
+}
+
+impl ClusterJob {
+    /// Runs `command` on every node of a cluster launched by `cluster`; nothing synced, no setup,
+    /// no downloads, no deadline, no log files.
+    pub fn new<I, S>(cluster: ClusterRequest, command: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            cluster,
+            command: command.into_iter().map(Into::into).collect(),
+            keep: false,
+            workdir: None,
+            remote_dir: DEFAULT_REMOTE_DIR.into(),
+            setup: None,
+            downloads: Vec::new(),
+            download_from: DownloadFrom::Primary,
+            deadline: None,
+            log_dir: None,
+        }
+    }
+
+    /// The launch as [`Fleet::run_on_cluster`] sends it: [`ClusterJob::cluster`] with the
+    /// deadline's lease (the deadline plus [`DEADLINE_LEASE_MARGIN`], or the request's own `ttl`
+    /// when shorter), as [`super::Job::launch_request`] does for one pod.
+    pub fn launch_request(&self) -> ClusterRequest {
+        let mut request = self.cluster.clone();
+        if let Some(deadline) = self.deadline {
+            let lease = deadline.saturating_add(DEADLINE_LEASE_MARGIN).min(crate::model::lease::MAX_TTL);
+            request.ttl = Some(request.ttl.map_or(lease, |ttl| ttl.min(lease)));
+        }
+        request
+    }
+
+    /// Where the log of the node of `rank` is written, with [`ClusterJob::log_dir`].
+    pub fn log_path(&self, rank: u32) -> Option<PathBuf> {
+        self.log_dir.as_ref().map(|dir| dir.join(format!("node-{rank}.log")))
+    }
+
+    /// The remote path of a download (relative ones are in the remote directory).
+    fn remote_path(&self, remote: &str) -> String {
+        if remote.starts_with('/') { remote.to_string() } else { format!("{}/{remote}", self.remote_dir) }
+    }
+
+    /// Every check made before any request: an error names the field.
+    fn validate(&self) -> Result<()> {
+        if self.cluster.session.is_none() {
+            return Err(Error::invalid(
+                "session",
+                "a cluster job runs its command over SSH: set ClusterRequest::session",
+            ));
+        }
+        if self.command.is_empty() {
+            return Err(Error::invalid("command", "is empty: name the program to run"));
+        }
+        if let Some(dir) = &self.workdir
+            && !dir.is_dir()
+        {
+            return Err(Error::invalid("workdir", format!("{} is not a directory", dir.display())));
+        }
+        if self.remote_dir.trim().is_empty() {
+            return Err(Error::invalid("remote_dir", "is empty"));
+        }
+        for (remote, local) in &self.downloads {
+            if remote.trim().is_empty() {
+                return Err(Error::invalid("downloads", "a remote path is empty"));
+            }
+            if local.as_os_str().is_empty() {
+                return Err(Error::invalid("downloads", format!("the local directory for {remote} is empty")));
+            }
+        }
+        if self.deadline == Some(Duration::ZERO) {
+            return Err(Error::invalid("deadline", "must be more than zero"));
+        }
+        if let Some(dir) = &self.log_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::invalid("log_dir", format!("{} cannot be created: {e}", dir.display())))?;
+        }
+        Ok(())
+    }
+}
+
+/// The part of a cluster job a node failed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClusterPhase {
+    /// Connecting to the node over SSH.
+    Connect,
+    /// Syncing the workdir.
+    Sync,
+    /// The setup script.
+    Setup,
+    /// The command.
+    Command,
+}
+
+/// What a cluster job did on one node.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeReport {
+    /// The node's rank.
+    pub rank: u32,
+    /// The member pod.
+    pub pod: PodId,
+    /// What the sync sent to this node (with [`ClusterJob::workdir`], once it finished).
+    pub sync: Option<SyncReport>,
+    /// The setup script's exit status (`None`: no setup, or it did not run to its end).
+    pub setup_exit_code: Option<i32>,
+    /// The command's exit status (`None`: it did not run, or did not run to its end: interrupted
+    /// by the fail-fast rule, a cancel or the deadline, or its connection was lost).
+    pub exit_code: Option<i32>,
+    /// Why the node failed without an exit status (a lost connection, a failed sync), if it did.
+    pub error: Option<String>,
+    /// The node's log file ([`ClusterJob::log_dir`]).
+    pub log: Option<PathBuf>,
+    /// The downloads from this node that failed (each was attempted; the others were written).
+    pub download_errors: Vec<DownloadFailure>,
 }
 
 /// What a cluster job did.
@@ -35,12 +220,17 @@ pub struct ClusterJob {
 pub struct ClusterJobOutcome {
     /// The cluster it ran on (deleted unless kept).
     pub cluster: Cluster,
-    /// Each node's exit status by rank; `None` for a node interrupted by the fail-fast rule or
-    /// a cancel, or whose connection was lost.
+    /// Each node's command exit status by rank; `None` for a node whose command did not run to
+    /// its end (interrupted by the fail-fast rule or a cancel, a lost connection, or a failure
+    /// before the command).
     pub exit_codes: BTreeMap<u32, Option<i32>>,
-    /// The first node to fail: its rank, and its exit status (`None`: it failed without one, a
-    /// lost connection).
+    /// What happened on each node, by rank.
+    pub nodes: BTreeMap<u32, NodeReport>,
+    /// The first node to fail: its rank, and its exit status (the setup's or the command's;
+    /// `None`: it failed without one, a lost connection or a failed sync).
     pub first_failure: Option<(u32, Option<i32>)>,
+    /// Where the first failure happened.
+    pub failed_phase: Option<ClusterPhase>,
     /// A member left `RUNNING` while the job ran (what the cluster's summary said); the job was
     /// stopped then.
     pub member_left: Option<String>,
@@ -53,85 +243,305 @@ pub struct ClusterJobOutcome {
     pub deletion_error: Option<Error>,
 }
 
+impl ClusterJobOutcome {
+    /// Every failed download, with the rank of the node it came from.
+    pub fn download_errors(&self) -> Vec<(u32, &DownloadFailure)> {
+        self.nodes.iter().flat_map(|(rank, node)| node.download_errors.iter().map(move |d| (*rank, d))).collect()
+    }
+}
+
+/// Why the job was stopped from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    Cancelled,
+    Deadline,
+}
+
+/// What the nodes share while they work: the stop signal and the first failure.
+struct Shared<'a> {
+    stop: watch::Sender<bool>,
+    /// Why the job was stopped from outside (a cancel, the deadline), once it was.
+    outside: watch::Sender<Option<Stopped>>,
+    first_failure: Mutex<Option<(u32, Option<i32>, ClusterPhase)>>,
+    reports: Mutex<BTreeMap<u32, NodeReport>>,
+    output: &'a (dyn Fn(u32, OutputLine) + Sync),
+}
+
+impl Shared<'_> {
+    /// Completes once the job is told to stop (a failure elsewhere, a cancel, the deadline).
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stop = self.stop.subscribe();
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Completes once the job is cancelled or past its deadline.
+    fn stopped_from_outside(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut outside = self.outside.subscribe();
+        async move {
+            let _ = outside.wait_for(Option::is_some).await;
+        }
+    }
+
+    fn is_stopped_from_outside(&self) -> bool {
+        self.outside.borrow().is_some()
+    }
+
+    /// Cancelled or past the deadline: every node is told to stop.
+    fn stop_from_outside(&self, why: Stopped) {
+        self.outside.send_if_modified(|stopped| {
+            stopped.get_or_insert(why);
+            true
+        });
+        self.stop.send_replace(true);
+    }
+
+    /// A node failed: the first failure is kept, and every other node is told to stop.
+    fn fail(&self, rank: u32, code: Option<i32>, phase: ClusterPhase, error: Option<String>) {
+        if let Some(error) = &error {
+            tracing::warn!(rank, ?phase, %error, "a node of the cluster job failed");
+        }
+        self.first_failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert((rank, code, phase));
+        self.update(rank, |report| {
+            if report.error.is_none() {
+                report.error = error;
+            }
+        });
+        self.stop.send_replace(true);
+    }
+
+    fn update(&self, rank: u32, change: impl FnOnce(&mut NodeReport)) {
+        if let Some(report) = self.reports.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&rank) {
+            change(report);
+        }
+    }
+}
+
+/// Hands a node's output on with its rank, and writes its bytes to the node's log file.
+struct NodeSink<'s> {
+    rank: u32,
+    output: &'s (dyn Fn(u32, OutputLine) + Sync),
+    log: &'s Mutex<Option<std::fs::File>>,
+}
+
+impl OutputSink for NodeSink<'_> {
+    fn line(&mut self, line: OutputLine) {
+        (self.output)(self.rank, line);
+    }
+
+    fn bytes(&mut self, _stream: Stream, bytes: &[u8]) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = log.as_mut()
+            && let Err(e) = std::io::Write::write_all(file, bytes)
+        {
+            tracing::warn!(rank = self.rank, error = %e, "writing the node's log failed; its log stops here");
+            *log = None;
+        }
+    }
+}
+
+/// Runs `script` in the remote directory with the cluster's environment loaded.
+fn in_job_dir(job: &ClusterJob, script: String) -> RemoteCommand {
+    let mut command = RemoteCommand::script(format!(". \"$HOME/{ENV_FILE_PATH}\" && {script}"));
+    command.cwd = Some(job.remote_dir.clone());
+    command
+}
+
+/// The rank of a node (a ready cluster's nodes all have one).
+fn rank_of(node: &ClusterNode) -> u32 {
+    node.rank.unwrap_or(u32::MAX)
+}
+
 impl Fleet {
-    /// Launches `job.cluster`, runs `job.command` on every node at once, fail fast, hands each
-    /// output line to `output` with the node's rank, and deletes the cluster (see
-    /// [the module](crate::jobs::cluster)). `cancel` completing interrupts every node; the
-    /// cluster is then deleted and [`Error::Cancelled`] returned.
+    /// Launches `job.cluster`, then on every node syncs the workdir, runs the setup and the
+    /// command, fail fast, hands each output line to `output` with the node's rank, downloads
+    /// the results, and deletes the cluster (see [the module](crate::jobs::cluster)). `cancel`
+    /// completing interrupts every node; the cluster is then deleted and [`Error::Cancelled`]
+    /// returned.
+    ///
+    /// Errors: [`Error::InvalidInput`] naming the field before any request (no session, an empty
+    /// command, a workdir that is not a directory, a log directory that cannot be created, ...);
+    /// the launch's errors as [`Fleet::launch_cluster`] has them (nothing left running);
+    /// [`Error::Timeout`] past [`ClusterJob::deadline`] and [`Error::Cancelled`] (the cluster
+    /// deleted and confirmed; when the deletion cannot be confirmed, that error instead). A node
+    /// that fails is an outcome, not an error.
     pub async fn run_on_cluster(
         &self,
         job: &ClusterJob,
         output: &(dyn Fn(u32, OutputLine) + Sync),
         cancel: impl std::future::Future<Output = ()> + Send,
     ) -> Result<ClusterJobOutcome> {
-        let Some(options) = job.cluster.session.clone() else {
-            return Err(Error::invalid(
-                "session",
-                "a cluster job runs its command over SSH: set ClusterRequest::session",
-            ));
+        job.validate()?;
+        // Before anything bills: every node's session will need these.
+        crate::remote::check_state_dirs()?;
+        let started = Instant::now();
+        let shared = Shared {
+            stop: watch::channel(false).0,
+            outside: watch::channel(None).0,
+            first_failure: Mutex::new(None),
+            reports: Mutex::new(BTreeMap::new()),
+            output,
         };
-        if job.command.is_empty() {
-            return Err(Error::invalid("command", "is empty"));
-        }
-        let (stop, _) = tokio::sync::watch::channel(false);
-        let cancelled = std::sync::atomic::AtomicBool::new(false);
-        let cancel = async {
-            cancel.await;
-            cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
-            stop.send_replace(true);
+        let stopper = async {
+            let deadline = job.deadline.map(|d| started + d);
+            let expired = async move {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let why = tokio::select! {
+                () = cancel => Stopped::Cancelled,
+                () = expired => Stopped::Deadline,
+            };
+            shared.stop_from_outside(why);
+            std::future::pending::<std::convert::Infallible>().await
         };
-        tokio::pin!(cancel);
+        tokio::pin!(stopper);
+        let stopped_by = || *shared.outside.borrow();
+        let stop_error = |why: Stopped| match why {
+            Stopped::Cancelled => Error::Cancelled,
+            Stopped::Deadline => Error::Timeout { what: "the cluster job".into(), waited: started.elapsed() },
+        };
+
+        // The launch deletes (and confirms) its cluster itself when told to stop.
+        let request = job.launch_request();
         let launched = tokio::select! {
-            launched = self.launch_cluster(&job.cluster) => launched,
-            () = &mut cancel => return Err(Error::Cancelled),
+            launched = self.launch_cluster_with_progress(&request, |_| {}, shared.stopped()) => launched,
+            never = &mut stopper => match never {},
         };
-        let cluster = launched?;
-        let script = format!(". \"$HOME/{ENV_FILE_PATH}\" && {}", RemoteCommand::new(job.command.clone()).to_shell());
-        let command = RemoteCommand::script(script);
-        let first_failure = std::sync::Mutex::new(None::<(u32, Option<i32>)>);
-        let runs = cluster.nodes.iter().map(|node| {
-            let (options, command, stop, first_failure) = (&options, &command, &stop, &first_failure);
-            async move {
-                let rank = node.rank.unwrap_or(u32::MAX);
-                let mut interrupt = stop.subscribe();
-                let interrupted = async move {
-                    let _ = interrupt.wait_for(|stopped| *stopped).await;
-                };
-                let ran = async {
-                    let session = RemoteSession::connect(&node.pod, options).await?;
-                    let mut sink = |line: OutputLine| output(rank, line);
-                    let result = session.run_interruptible(command, &mut sink, interrupted).await;
-                    let _ = session.close().await;
-                    result
-                };
-                let code = match ran.await {
-                    Ok(result) => Some(result.exit_code),
-                    Err(Error::Cancelled) => return (rank, None),
-                    Err(error) => {
-                        tracing::warn!(node = %node.pod.id, rank, %error, "the command could not run to its end");
+        let cluster = match (launched, stopped_by()) {
+            (Ok(cluster), None) => cluster,
+            (Ok(cluster), Some(why)) => {
+                // Ready just as it was stopped: it is ours to delete.
+                self.delete_cluster(&cluster.id).await?;
+                return Err(stop_error(why));
+            }
+            (Err(Error::Cancelled), Some(why)) => return Err(stop_error(why)),
+            (Err(e), _) => return Err(e),
+        };
+
+        let logs: Vec<Mutex<Option<std::fs::File>>> = cluster
+            .nodes
+            .iter()
+            .map(|node| {
+                let path = job.log_path(rank_of(node))?;
+                match std::fs::File::create(&path) {
+                    Ok(file) => Some(file),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "the node's log file cannot be written");
                         None
                     }
-                };
-                if code != Some(0) {
-                    first_failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert((rank, code));
-                    // Fail fast: every other node is interrupted.
-                    stop.send_replace(true);
                 }
-                (rank, code)
+            })
+            .map(Mutex::new)
+            .collect();
+        *shared.reports.lock().unwrap_or_else(|e| e.into_inner()) = cluster
+            .nodes
+            .iter()
+            .map(|node| {
+                let rank = rank_of(node);
+                let report = NodeReport {
+                    rank,
+                    pod: node.pod.id.clone(),
+                    sync: None,
+                    setup_exit_code: None,
+                    exit_code: None,
+                    error: None,
+                    log: job.log_path(rank),
+                    download_errors: Vec::new(),
+                };
+                (rank, report)
+            })
+            .collect();
+
+        let work = self.work_on_nodes(job, &cluster, &shared, &logs);
+        // Once cancelled or past the deadline, the nodes have this long to end their commands (SIGINT, then
+        // SIGKILL): then their work is dropped, and their sessions with it.
+        let grace = async {
+            shared.stopped_from_outside().await;
+            tokio::time::sleep(crate::remote::INTERRUPT_GRACE * 2 + Duration::from_secs(5)).await;
+        };
+        let (sessions, member_left) = tokio::select! {
+            done = work => done,
+            () = grace => (Vec::new(), None),
+            never = &mut stopper => match never {},
+        };
+        for log in &logs {
+            if let Some(file) = log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                let _ = std::io::Write::flush(file);
             }
-        });
-        let all = futures::future::join_all(runs);
-        // A member that leaves RUNNING stops the job too: one summary read per poll interval.
-        let provisioner = self.provisioner(cluster.provider)?;
-        let member_left = std::sync::Mutex::new(None::<String>);
+        }
+
+        let why = stopped_by();
+        let first = *shared.first_failure.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = job.keep && first.is_none() && member_left.is_none() && why.is_none();
+        // The sessions close alongside the deletion, never before it: a close that hangs must not
+        // keep the cluster billing.
+        let closing = futures::future::join_all(sessions.into_iter().map(|session| async move {
+            if let Err(e) = session.close().await {
+                tracing::debug!(error = %e, "closing a node's session");
+            }
+        }));
+        let deletion_error = if kept {
+            closing.await;
+            None
+        } else {
+            let (deleted, _) = tokio::join!(self.delete_cluster(&cluster.id), closing);
+            deleted.err()
+        };
+        if let Some(why) = why {
+            return match deletion_error {
+                Some(error) => Err(error),
+                None => Err(stop_error(why)),
+            };
+        }
+        let nodes = std::mem::take(&mut *shared.reports.lock().unwrap_or_else(|e| e.into_inner()));
+        let exit_codes = nodes.iter().map(|(rank, node)| (*rank, node.exit_code)).collect();
+        let exit_code = match (first, &member_left) {
+            (Some((_, Some(code), _)), _) => code,
+            (Some(_), _) | (None, Some(_)) => 1,
+            (None, None) => 0,
+        };
+        Ok(ClusterJobOutcome {
+            cluster,
+            exit_codes,
+            nodes,
+            first_failure: first.map(|(rank, code, _)| (rank, code)),
+            failed_phase: first.map(|(_, _, phase)| phase),
+            member_left,
+            exit_code,
+            kept,
+            deletion_error,
+        })
+    }
+
+    /// The nodes' work on a ready cluster: every node prepared (connected, synced, set up), then
+    /// the command on every node, then the downloads; a member leaving `RUNNING` stops it.
+    /// Returns the open sessions (for the caller to close alongside the deletion) and what the
+    /// cluster said when a member left.
+    async fn work_on_nodes(
+        &self,
+        job: &ClusterJob,
+        cluster: &Cluster,
+        shared: &Shared<'_>,
+        logs: &[Mutex<Option<std::fs::File>>],
+    ) -> (Vec<RemoteSession>, Option<String>) {
+        let member_left = Mutex::new(None::<String>);
         let watch = async {
+            let Ok(provisioner) = self.provisioner(cluster.provider) else { return std::future::pending().await };
             loop {
                 tokio::time::sleep(provisioner.poll_interval()).await;
                 match provisioner.cluster_summary(&cluster.id).await {
                     Ok(summary) if !summary.all_running() => {
                         *member_left.lock().unwrap_or_else(|e| e.into_inner()) =
                             Some(format!("nodes by status: {}", summary.progress_text()));
-                        stop.send_replace(true);
+                        shared.stop.send_replace(true);
                         return;
                     }
                     Ok(_) => {}
@@ -141,34 +551,169 @@ impl Fleet {
                 }
             }
         };
-        let watched = async {
-            tokio::pin!(all);
+        let phases = async {
+            // 1-2: connect, sync and set up every node at once.
+            let prepared = futures::future::join_all(
+                cluster
+                    .nodes
+                    .iter()
+                    .zip(logs)
+                    .map(|(node, log)| async move { self.prepare_node(job, node, shared, log).await }),
+            )
+            .await;
+            let sessions: Vec<(u32, RemoteSession)> =
+                cluster.nodes.iter().map(rank_of).zip(prepared).filter_map(|(rank, s)| Some((rank, s?))).collect();
+            if shared.is_stopped() {
+                return (sessions, false);
+            }
+            // 3: the command on every node once all are set up.
+            let command = in_job_dir(job, RemoteCommand::new(job.command.clone()).to_shell());
+            futures::future::join_all(sessions.iter().zip(logs).map(|((rank, session), log)| {
+                let command = &command;
+                async move {
+                    let rank = *rank;
+                    let mut sink = NodeSink { rank, output: shared.output, log };
+                    match session.run_interruptible(command, &mut sink, shared.stopped()).await {
+                        Ok(result) => {
+                            shared.update(rank, |r| r.exit_code = Some(result.exit_code));
+                            if result.exit_code != 0 {
+                                shared.fail(rank, Some(result.exit_code), ClusterPhase::Command, None);
+                            }
+                        }
+                        // Interrupted: by the fail-fast rule, a cancel or the deadline.
+                        Err(Error::Cancelled) => {}
+                        Err(error) => shared.fail(rank, None, ClusterPhase::Command, Some(error.to_string())),
+                    }
+                }
+            }))
+            .await;
+            (sessions, true)
+        };
+        let (sessions, command_ran) = {
+            tokio::pin!(phases);
             tokio::select! {
-                codes = &mut all => codes,
-                () = watch => all.await,
+                done = &mut phases => done,
+                () = watch => phases.await,
             }
         };
-        let exit_codes: BTreeMap<u32, Option<i32>> = tokio::select! {
-            codes = watched => codes.into_iter().collect(),
-            // Cancelled: `all` is dropped, which ends every session (their masters with them).
-            () = &mut cancel => BTreeMap::new(),
-        };
-        let was_cancelled = cancelled.load(std::sync::atomic::Ordering::SeqCst);
-        let first_failure = first_failure.into_inner().unwrap_or_else(|e| e.into_inner());
         let member_left = member_left.into_inner().unwrap_or_else(|e| e.into_inner());
-        let kept = job.keep && first_failure.is_none() && member_left.is_none() && !was_cancelled;
-        let deletion_error = if kept { None } else { self.delete_cluster(&cluster.id).await.err() };
-        if was_cancelled {
-            return match deletion_error {
-                Some(error) => Err(error),
-                None => Err(Error::Cancelled),
-            };
+        // 4: downloads, once the command ran on every node (whatever its status): not after a
+        // failure before the command, a member that left, a cancel or the deadline.
+        if !job.downloads.is_empty() && command_ran && member_left.is_none() && !shared.is_stopped_from_outside() {
+            let from = sessions.iter().filter(|(rank, _)| job.download_from == DownloadFrom::All || *rank == 0);
+            let downloads = futures::future::join_all(from.map(|(rank, session)| async move {
+                for (remote, local) in &job.downloads {
+                    let local = download_dir(local, job.download_from, *rank);
+                    if let Err(e) = session.download(&job.remote_path(remote), &local).await {
+                        let failure = DownloadFailure { remote: remote.clone(), local, error: e.to_string() };
+                        shared.update(*rank, |r| r.download_errors.push(failure));
+                    }
+                }
+            }));
+            tokio::select! {
+                _ = downloads => {}
+                () = shared.stopped_from_outside() => {}
+            }
         }
-        let exit_code = match (first_failure, &member_left) {
-            (Some((_, Some(code))), _) => code,
-            (Some(_), _) | (None, Some(_)) => 1,
-            (None, None) => 0,
+        (sessions.into_iter().map(|(_, session)| session).collect(), member_left)
+    }
+
+    /// Connects to one node, syncs the workdir and runs the setup; `None` when it could not
+    /// connect. A failure (or a stop) is recorded in `shared`.
+    async fn prepare_node(
+        &self,
+        job: &ClusterJob,
+        node: &ClusterNode,
+        shared: &Shared<'_>,
+        log: &Mutex<Option<std::fs::File>>,
+    ) -> Option<RemoteSession> {
+        let rank = rank_of(node);
+        let options = job.cluster.session.clone().unwrap_or_default();
+        let connected = tokio::select! {
+            connected = RemoteSession::connect(&node.pod, &options) => connected,
+            () = shared.stopped() => return None,
         };
-        Ok(ClusterJobOutcome { cluster, exit_codes, first_failure, member_left, exit_code, kept, deletion_error })
+        let session = match connected {
+            Ok(session) => session,
+            Err(e) => {
+                shared.fail(rank, None, ClusterPhase::Connect, Some(e.to_string()));
+                return None;
+            }
+        };
+        if let Some(dir) = &job.workdir {
+            let synced = tokio::select! {
+                synced = crate::remote::sync::sync(&session, dir, &job.remote_dir) => synced,
+                () = shared.stopped() => return Some(session),
+            };
+            match synced {
+                Ok(report) => shared.update(rank, |r| r.sync = Some(report)),
+                Err(e) => {
+                    shared.fail(rank, None, ClusterPhase::Sync, Some(e.to_string()));
+                    return Some(session);
+                }
+            }
+        } else {
+            // The command runs in the remote directory: it must exist.
+            let made = session.output(&format!("mkdir -p {}", crate::remote::quote(&job.remote_dir))).await;
+            match made {
+                Ok((0, _, _)) => {}
+                Ok((code, _, stderr)) => {
+                    let error = format!("creating {} exited {code}: {}", job.remote_dir, stderr.trim());
+                    shared.fail(rank, None, ClusterPhase::Sync, Some(error));
+                    return Some(session);
+                }
+                Err(e) => {
+                    shared.fail(rank, None, ClusterPhase::Sync, Some(e.to_string()));
+                    return Some(session);
+                }
+            }
+        }
+        if let Some(setup) = &job.setup {
+            if shared.is_stopped() {
+                return Some(session);
+            }
+            let mut sink = NodeSink { rank, output: shared.output, log };
+            match session.run_interruptible(&in_job_dir(job, setup.clone()), &mut sink, shared.stopped()).await {
+                Ok(result) => {
+                    shared.update(rank, |r| r.setup_exit_code = Some(result.exit_code));
+                    if result.exit_code != 0 {
+                        shared.fail(rank, Some(result.exit_code), ClusterPhase::Setup, None);
+                    }
+                }
+                Err(Error::Cancelled) => {}
+                Err(e) => shared.fail(rank, None, ClusterPhase::Setup, Some(e.to_string())),
+            }
+        }
+        Some(session)
+    }
+}
+
+/// Where downloads from the node of `rank` go, for `local` ([`DownloadFrom`]).
+pub fn download_dir(local: &Path, from: DownloadFrom, rank: u32) -> PathBuf {
+    match from {
+        DownloadFrom::Primary => local.to_path_buf(),
+        DownloadFrom::All => local.join(format!("node-{rank}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_jobs_lease_is_its_deadline_plus_the_margin_or_its_own_shorter_ttl() {
+        let mut job = ClusterJob::new(ClusterRequest::new("H100_80GB", 8, 2, "job"), ["true"]);
+        assert_eq!(job.launch_request().ttl, None, "no deadline, no lease");
+        job.deadline = Some(Duration::from_secs(600));
+        assert_eq!(job.launch_request().ttl, Some(Duration::from_secs(600) + DEADLINE_LEASE_MARGIN));
+        job.cluster.ttl = Some(Duration::from_secs(120));
+        assert_eq!(job.launch_request().ttl, Some(Duration::from_secs(120)), "the shorter of the two");
+    }
+
+    #[test]
+    fn downloads_from_every_node_go_to_a_folder_per_rank() {
+        let local = Path::new("results");
+        assert_eq!(download_dir(local, DownloadFrom::Primary, 0), PathBuf::from("results"));
+        assert_eq!(download_dir(local, DownloadFrom::All, 3), PathBuf::from("results/node-3"));
     }
 }
