@@ -324,7 +324,7 @@ impl Fleet {
         let mut interruptions: Vec<Interruption> = Vec::new();
         let mut interrupted_at: Option<Instant> = None;
         loop {
-            let on_disk = job.checkpoint.as_ref().is_some_and(|c| spot::on_disk(c, &launch));
+            let on_disk = job.checkpoint.as_ref().is_some_and(|c| spot::on_disk(c, &job.remote_dir, &launch));
             let carry = spot::Carry { store: store.as_ref(), on_disk_since: interrupted_at.filter(|_| on_disk) };
             let attempt = self.attempt(job, &launch, started, &mut progress, &mut cancel, &mut expired, carry).await;
             match attempt {
@@ -344,7 +344,7 @@ impl Fleet {
                 // relaunch goes elsewhere without it, and the last pull is pushed.
                 Attempt::Failed(Error::NoCapacity { attempts })
                     if !interruptions.is_empty()
-                        && job.checkpoint.as_ref().is_some_and(|c| spot::on_disk(c, &launch)) =>
+                        && job.checkpoint.as_ref().is_some_and(|c| spot::on_disk(c, &job.remote_dir, &launch)) =>
                 {
                     tracing::warn!(
                         ?attempts,

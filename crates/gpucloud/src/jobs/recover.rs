@@ -564,7 +564,7 @@ impl Fleet {
                 }
             }
         };
-        let on_disk = next.checkpoint.as_ref().is_some_and(|c| super::spot::on_disk(c, &next.launch));
+        let on_disk = next.checkpoint.as_ref().is_some_and(|c| super::spot::on_disk(c, &next.remote_dir, &next.launch));
         let submitted = if on_disk {
             // Where the job's disk attaches, the checkpoint is on it; elsewhere the last pull is
             // pushed to a relaunch without the disk.

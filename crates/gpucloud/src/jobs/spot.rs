@@ -89,23 +89,44 @@ impl Checkpoint {
 /// completes provisioning", its provisioning guide).
 pub const PRIMEINTELLECT_DISK_MOUNT: &str = "/data";
 
-/// Whether `checkpoint` lies on the disk `launch` attaches (PrimeIntellect's, at
-/// [`PRIMEINTELLECT_DISK_MOUNT`]): a relaunch that attaches the disk again (in its data center)
-/// finds it there as the command left it, and is never pushed an older pulled copy over it.
-pub fn on_disk(checkpoint: &Checkpoint, launch: &LaunchRequest) -> bool {
-    let remote = checkpoint.remote.trim_end_matches('/');
-    let under = remote == PRIMEINTELLECT_DISK_MOUNT || remote.starts_with(&format!("{PRIMEINTELLECT_DISK_MOUNT}/"));
-    under && !launch.volume_ids.is_empty()
+/// Whether `checkpoint`, for a job working in `remote_dir`, lies on the disk `launch` attaches
+/// (PrimeIntellect's, at [`PRIMEINTELLECT_DISK_MOUNT`]): a relaunch that attaches the disk again
+/// (in its data center) finds it there as the command left it, and is never pushed an older
+/// pulled copy over it. The path is resolved first (a relative one in `remote_dir`, which may
+/// itself be on the disk) and read lexically (`//`, `.` and `..` as a shell would, without
+/// following links): `/data/../ckpt` is not on the disk, `//data/ckpt` and `/data/./ckpt` are.
+pub fn on_disk(checkpoint: &Checkpoint, remote_dir: &str, launch: &LaunchRequest) -> bool {
+    if launch.volume_ids.is_empty() {
+        return false;
+    }
+    let path = checkpoint.path_in(remote_dir);
+    if !path.starts_with('/') {
+        // Relative to the pod's home directory, which is not the disk.
+        return false;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.first().is_some_and(|first| Some(*first) == PRIMEINTELLECT_DISK_MOUNT.strip_prefix('/'))
 }
 
-/// Refuses, before any request, a checkpoint directory that names no directory, or that is
+/// Refuses, before any request, a checkpoint directory that names no directory (empty, or
+/// ending in `.` or `..`: its last part names the pulled copy on this machine), or that is
 /// pulled every 0 s.
 pub fn check_checkpoint(checkpoint: &Checkpoint, _launch: &LaunchRequest) -> Result<()> {
     let remote = checkpoint.remote.trim_end_matches('/');
-    if remote.is_empty() || remote == "." {
+    let last = remote.rsplit('/').next().unwrap_or_default();
+    if remote.is_empty() || last == "." || last == ".." {
         return Err(Error::invalid(
             "checkpoint_dir",
-            "name a directory (relative to the job's directory, or absolute)",
+            "name a directory (relative to the job's directory, or absolute), not ending in . or ..",
         ));
     }
     if checkpoint.every.is_zero() {
@@ -337,13 +358,25 @@ mod tests {
         assert!(check_checkpoint(&at(""), &launch).is_err() && check_checkpoint(&at("./"), &launch).is_err());
         let never = check_checkpoint(&Checkpoint { remote: "ckpt".into(), every: Duration::ZERO }, &launch);
         assert!(matches!(never, Err(Error::InvalidInput { field: "checkpoint_every", .. })));
-        assert!(!on_disk(&at("/data/ckpt"), &launch), "no disk attached: /data is the pod's own");
+        assert!(!on_disk(&at("/data/ckpt"), "gpucloud-job", &launch), "no disk attached: /data is the pod's own");
         launch.volume_ids.push("disk1".into());
-        for remote in ["/data/ckpt", "/data", "/data/"] {
-            assert!(on_disk(&at(remote), &launch), "{remote}");
+        for remote in ["/data/ckpt", "/data", "/data/", "//data/ckpt", "/data/./ckpt", "/./data//ckpt"] {
+            assert!(on_disk(&at(remote), "gpucloud-job", &launch), "{remote}");
             assert!(check_checkpoint(&at(remote), &launch).is_ok());
         }
-        assert!(!on_disk(&at("/database/ckpt"), &launch) && !on_disk(&at("ckpt"), &launch));
+        // A relative checkpoint in a job directory on the disk is on the disk.
+        assert!(on_disk(&at("ckpt"), "/data/work", &launch));
+        assert!(on_disk(&at("ckpt"), "/data", &launch));
+        for (remote, dir) in
+            [("/database/ckpt", "x"), ("ckpt", "gpucloud-job"), ("/data/../ckpt", "x"), ("../ckpt", "/data")]
+        {
+            assert!(!on_disk(&at(remote), dir, &launch), "{remote} in {dir}");
+        }
+        // A last part of . or .. names no directory (the pulled copy is kept under that name).
+        for remote in ["ckpt/.", "ckpt/..", "/data/..", "..", "/data/../"] {
+            let refused = check_checkpoint(&at(remote), &launch);
+            assert!(matches!(refused, Err(Error::InvalidInput { field: "checkpoint_dir", .. })), "{remote}");
+        }
     }
 
     #[test]
