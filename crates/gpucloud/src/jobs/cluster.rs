@@ -171,7 +171,7 @@ impl ClusterJob {
             return Err(Error::invalid("deadline", "must be more than zero"));
         }
         if let Some(dir) = &self.log_dir {
-            std::fs::create_dir_all(dir)
+            create_log_dir(dir)
                 .map_err(|e| Error::invalid("log_dir", format!("{} cannot be created: {e}", dir.display())))?;
         }
         Ok(())
@@ -431,7 +431,7 @@ impl Fleet {
             .iter()
             .map(|node| {
                 let path = job.log_path(rank_of(node))?;
-                match std::fs::File::create(&path) {
+                match open_log(&path) {
                     Ok(file) => Some(file),
                     Err(e) => {
                         tracing::warn!(path = %path.display(), error = %e, "the node's log file cannot be written");
@@ -688,6 +688,29 @@ impl Fleet {
     }
 }
 
+/// Creates the log directory `dir` and its missing parents private to this user (0700): the logs
+/// carry whatever the job prints, secrets included (and a missing state directory made here
+/// would otherwise stay readable by everyone).
+fn create_log_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Opens a node's log file new, private to this user (0600): what was at `path` (an earlier
+/// run's log) is removed first, and a link put there meanwhile is never followed (nothing
+/// outside the log directory is ever truncated or written).
+fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)
+}
+
 /// Where downloads from the node of `rank` go, for `local` ([`DownloadFrom`]).
 pub fn download_dir(local: &Path, from: DownloadFrom, rank: u32) -> PathBuf {
     match from {
@@ -708,6 +731,34 @@ mod tests {
         assert_eq!(job.launch_request().ttl, Some(Duration::from_secs(600) + DEADLINE_LEASE_MARGIN));
         job.cluster.ttl = Some(Duration::from_secs(120));
         assert_eq!(job.launch_request().ttl, Some(Duration::from_secs(120)), "the shorter of the two");
+    }
+
+    #[test]
+    fn node_logs_are_private_and_never_written_through_a_link() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = std::env::temp_dir().join(format!("gpucloud-cluster-logs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mut job = ClusterJob::new(ClusterRequest::new("H100_80GB", 8, 2, "job"), ["true"]);
+        job.cluster.session = Some(crate::remote::SessionOptions::default());
+        job.log_dir = Some(root.join("state/logs/run"));
+        job.validate().unwrap();
+        for dir in ["state", "state/logs", "state/logs/run"] {
+            assert_eq!(mode(&root.join(dir)), 0o700, "{dir}");
+        }
+        let log = job.log_path(0).unwrap();
+        std::io::Write::write_all(&mut open_log(&log).unwrap(), b"secret").unwrap();
+        assert_eq!(mode(&log), 0o600);
+        // A link planted at a log's path: removed, never followed (its target untouched).
+        let victim = root.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let planted = job.log_path(1).unwrap();
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        std::io::Write::write_all(&mut open_log(&planted).unwrap(), b"node 1").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(std::fs::symlink_metadata(&planted).unwrap().is_file());
+        assert_eq!((mode(&planted), std::fs::read_to_string(&planted).unwrap().as_str()), (0o600, "node 1"));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
