@@ -166,6 +166,48 @@ fn a_checkpoint_on_the_jobs_disk_is_found_there_after_a_relaunch_or_pushed_when_
         let resumed = resumed_at(&outcome);
         assert!(resumed >= pulled && resumed > 0, "resumed at {resumed} from the push (pulled at {pulled})");
 
+        // Once a relaunch ran without the disk, the disk's checkpoint is older than the pulls
+        // from that pod: a later relaunch never resumes from the disk (even where it attaches).
+        let disk = common::primeintellect(&emulator).create_volume(&spec("ckpt-4")).await.unwrap();
+        let on_disk = emulator.disk_dir(&disk.id).join("ckpt/step");
+        let mut job = job_on(&disk.id);
+        job.command = ["sh", "-c", &SCRIPT.replace("-lt 40", "-lt 120")].iter().map(|s| s.to_string()).collect();
+        job.recovery = Recovery { max_interruptions: 2, on_demand_after: None };
+        let interrupting = async {
+            until_step(&on_disk, 5).await;
+            while pulled_step(&state) == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            emulator.set_stocked_out("rp-a6000-spot-1", true);
+            let id = live_spot_pod(&emulator).await;
+            emulator.interrupt(&id, Interruption::Gone).unwrap();
+            // The relaunch without the disk runs on, well past what the disk holds.
+            let left_on_disk = step(&on_disk);
+            let off = loop {
+                let pod = live_spot_pod(&emulator).await;
+                if pod != id {
+                    break pod;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            while pulled_step(&state) < left_on_disk + 20 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let pulled = pulled_step(&state);
+            emulator.set_stocked_out("rp-a6000-spot-1", false);
+            emulator.interrupt(&off, Interruption::Gone).unwrap();
+            (left_on_disk, pulled)
+        };
+        let (outcome, (left_on_disk, pulled)) =
+            tokio::join!(fleet.run(&job, |_| {}, std::future::pending()), interrupting);
+        let outcome = outcome.expect("the twice relaunched job finishes");
+        assert_eq!((outcome.exit_code, outcome.interruptions.len()), (0, 2));
+        let resumed = resumed_at(&outcome);
+        assert!(
+            resumed >= pulled,
+            "resumed at {resumed}: the disk's stale {left_on_disk}, not the last pull ({pulled}) from the pod without the disk"
+        );
+
         // A recorded detached job with its checkpoint on its disk: the sweep relaunches it where
         // the disk attaches, and says so.
         let records = JobRecords::at(scratch.join("records"));
@@ -198,6 +240,49 @@ fn a_checkpoint_on_the_jobs_disk_is_found_there_after_a_relaunch_or_pushed_when_
         assert_eq!(recovered.code, 0);
         let resumed = step(&emulator.pod_dir(Api::PrimeIntellect, to.id.id()).join("gpucloud-job/resumed-at"));
         assert!(resumed >= at && resumed > 0, "resumed at {resumed} from the disk (it said {at})");
+        fleet.terminate(&to.id).await.unwrap();
+
+        // The same for a recorded job: once relaunched without its disk, its next relaunch is
+        // pushed the last pull, never resumed from the disk's older checkpoint.
+        let disk = common::primeintellect(&emulator).create_volume(&spec("ckpt-5")).await.unwrap();
+        let on_disk = emulator.disk_dir(&disk.id).join("ckpt/step");
+        let mut job = job_on(&disk.id);
+        job.command = ["sh", "-c", &SCRIPT.replace("-lt 40", "-lt 120")].iter().map(|s| s.to_string()).collect();
+        job.recovery = Recovery { max_interruptions: 2, on_demand_after: None };
+        let submitted = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+        let pulled = records.checkpoint_dir(&submitted.id).join("current/ckpt/step");
+        until_step(&on_disk, 5).await;
+        while step(&pulled) == 0 {
+            fleet.recover_recorded(&records, std::future::pending()).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        emulator.set_stocked_out("rp-a6000-spot-1", true);
+        emulator.interrupt(submitted.id.id(), Interruption::Gone).unwrap();
+        let relaunched = |swept: Vec<RecordSweep>| {
+            swept.into_iter().find_map(|s| match s {
+                RecordSweep::Relaunched { to, .. } => Some(to),
+                _ => None,
+            })
+        };
+        let off = relaunched(fleet.recover_recorded(&records, std::future::pending()).await).expect("relaunched");
+        assert!(attached(&emulator, off.id.id()).is_empty(), "relaunched without the disk");
+        let left_on_disk = step(&on_disk);
+        while step(&pulled) < left_on_disk + 20 {
+            fleet.recover_recorded(&records, std::future::pending()).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let last_pull = step(&pulled);
+        emulator.set_stocked_out("rp-a6000-spot-1", false);
+        emulator.interrupt(off.id.id(), Interruption::Gone).unwrap();
+        let to = relaunched(fleet.recover_recorded(&records, std::future::pending()).await).expect("relaunched again");
+        assert_eq!(to.restored.as_ref().map(|r| r.how), Some(RESTORED_BY_PUSH), "not the disk's stale checkpoint");
+        let recovered = fleet
+            .wait_recorded(&records, &submitted.id, Duration::from_millis(250), Duration::from_secs(60), |_| {}, std::future::pending())
+            .await
+            .unwrap();
+        assert_eq!((recovered.code, recovered.interruptions.len()), (0, 2));
+        let resumed = step(&emulator.pod_dir(Api::PrimeIntellect, to.id.id()).join("gpucloud-job/resumed-at"));
+        assert!(resumed >= last_pull, "resumed at {resumed}: the disk's stale {left_on_disk}, not the last pull ({last_pull})");
         fleet.terminate(&to.id).await.unwrap();
         assert!(emulator.live_pods().is_empty(), "no pod left: {:?}", emulator.live_pods());
         let _ = std::fs::remove_dir_all(&scratch);

@@ -323,6 +323,9 @@ impl Fleet {
         let mut launch = first.clone();
         let mut interruptions: Vec<Interruption> = Vec::new();
         let mut interrupted_at: Option<Instant> = None;
+        // Set once a relaunch went without the job's disk: the disk's checkpoint is then older
+        // than what that pod wrote (and was pulled), so no later relaunch resumes from the disk.
+        let mut off_disk = false;
         loop {
             let on_disk = job.checkpoint.as_ref().is_some_and(|c| spot::on_disk(c, &job.remote_dir, &launch));
             let carry = spot::Carry { store: store.as_ref(), on_disk_since: interrupted_at.filter(|_| on_disk) };
@@ -353,6 +356,7 @@ impl Fleet {
                     launch = job.recovery.relaunch(&first, &interruptions);
                     launch.volume_ids.clear();
                     launch.query.volume_id = None;
+                    off_disk = true;
                     progress(JobEvent::Relaunching { attempt: interruptions.len() + 1, request: &launch });
                 }
                 Attempt::Failed(e) => return Err(e),
@@ -364,6 +368,10 @@ impl Fleet {
                         return Err(Error::Interrupted { interruptions });
                     }
                     launch = job.recovery.relaunch(&first, &interruptions);
+                    if off_disk {
+                        launch.volume_ids.clear();
+                        launch.query.volume_id = None;
+                    }
                     progress(JobEvent::Relaunching { attempt: interruptions.len() + 1, request: &launch });
                 }
             }

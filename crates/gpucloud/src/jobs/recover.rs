@@ -582,7 +582,12 @@ impl Fleet {
                     tracing::warn!(job = %first, ?attempts, "no capacity where the job's disk attaches; relaunching without it and pushing the pulled checkpoint");
                     next.launch.volume_ids.clear();
                     next.launch.query.volume_id = None;
-                    self.submit_restoring(&next, |_| {}, stop(), store.as_ref()).await?
+                    let submitted = self.submit_restoring(&next, |_| {}, stop(), store.as_ref()).await?;
+                    // From now on the disk's checkpoint is older than the pulls from this pod:
+                    // the job's later relaunches go without the disk too (saved with the record).
+                    record.job.launch.volume_ids.clear();
+                    record.job.launch.query.volume_id = None;
+                    submitted
                 }
                 Err(e) => return Err(e),
             }
