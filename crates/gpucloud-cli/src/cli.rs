@@ -153,6 +153,15 @@ pub struct OffersArgs {
     /// offers (listed only). --max-price is then for all nodes.
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=250), conflicts_with = "volume")]
     pub nodes: Option<u32>,
+    /// Every shape of this many GPUs in one list, ranked by price per GPU-hour: one node with
+    /// them all, and clusters of every node count that divides them (2-64 nodes), e.g. 1x8,
+    /// 2x4, 4x2 for 8. Launch one with up --count C [--nodes N].
+    #[arg(
+        long,
+        value_parser = clap::value_parser!(u32).range(1..=2048),
+        conflicts_with_all = ["count", "nodes", "volume"]
+    )]
+    pub total_gpus: Option<u32>,
     /// Show at most this many offers.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,

@@ -232,7 +232,9 @@ pub async fn jobs(session: &Session, command: &JobsCommand) -> Result<u8, Error>
             // pod's end for an interruption; the pod the job runs on now is the one cancelled.
             let records = JobRecords::open_default();
             let id = &match records.find(id) {
-                Ok(_) => records.end_job(id, "jobs cancel").await?.unwrap_or_else(|| id.clone()),
+                Ok(_) => {
+                    session.fleet.end_recorded_job(&records, id, "jobs cancel").await?.unwrap_or_else(|| id.clone())
+                }
                 // No recoverer can read it either: the cancel goes on.
                 Err(e) => {
                     eprintln!("gpucloud: warning: {e}; cancelling {id} anyway");

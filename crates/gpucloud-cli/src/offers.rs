@@ -31,6 +31,9 @@ pub(crate) async fn offers(cli: &Cli, args: &cli::OffersArgs) -> Result<(), Erro
     if let Some(nodes) = args.nodes {
         return cluster_offers(&session, args, query, nodes).await;
     }
+    if let Some(total) = args.total_gpus {
+        return shapes(&session, args, query, total).await;
+    }
     let results = session.fleet.offers(&query).await;
     // A volume no provider has is the caller's mistake, not a provider's failure.
     if let Some((_, error)) = results.errors.iter().find(|(_, e)| matches!(e, Error::InvalidInput { .. })) {
@@ -80,6 +83,36 @@ async fn cluster_offers(
         render::print_json(&Value::Array(shown.iter().map(render::cluster_offer_json).collect()));
     } else if shown.is_empty() {
         eprintln!("no matching cluster offers");
+    } else {
+        render::cluster_offers_table(&shown);
+    }
+    match errors.into_iter().next() {
+        Some((_, error)) if shown.is_empty() => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// `offers --total-gpus G`: every shape of G GPUs (one node, or clusters), cheapest per
+/// GPU-hour first.
+async fn shapes(
+    session: &crate::setup::Session,
+    args: &cli::OffersArgs,
+    mut query: OfferQuery,
+    total: u32,
+) -> Result<(), Error> {
+    // The cap is for the whole shape, as for clusters.
+    let cap = query.max_price_per_hour.take();
+    let (shapes, errors) = session.fleet.offer_shapes(&query, total).await?;
+    for (provider, error) in &errors {
+        eprintln!("gpucloud: warning: {provider}: {error}");
+    }
+    let mut shown: Vec<_> =
+        shapes.into_iter().filter(|o| cap.is_none_or(|cap| o.price_per_hour() <= cap + 1e-9)).collect();
+    shown.truncate(args.limit);
+    if args.json {
+        render::print_json(&Value::Array(shown.iter().map(render::cluster_offer_json).collect()));
+    } else if shown.is_empty() {
+        eprintln!("no offers of {total} GPUs in any shape");
     } else {
         render::cluster_offers_table(&shown);
     }

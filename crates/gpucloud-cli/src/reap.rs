@@ -20,10 +20,12 @@ pub(crate) async fn reap(cli: &Cli, args: &cli::ReapArgs) -> Result<(), Error> {
     let closing = records.clone();
     let before_terminate = BeforeTerminate(Arc::new(move |id| {
         let records = closing.clone();
+        // A pod whose record cannot be closed first is left for the next sweep.
         async move {
-            if let Err(e) = records.end_pod(&id, "the reaper").await {
-                eprintln!("gpucloud: warning: {id}: its job record could not be closed: {e}");
-            }
+            records
+                .end_pod(&id, "the reaper")
+                .await
+                .map_err(|e| format!("its job record could not be closed first: {e}"))
         }
         .boxed()
     }));

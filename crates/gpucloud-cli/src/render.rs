@@ -417,7 +417,13 @@ pub fn cluster_offers_table(offers: &[gpucloud::ClusterOffer]) {
                 },
                 o.provisioning_minutes.map_or_else(|| "-".to_string(), |m| format!("{m} min")),
                 or_dash(o.node.data_center.as_deref()),
-                if o.launchable { "up --nodes".into() } else { "listed only".into() },
+                if o.nodes == 1 {
+                    "up".into()
+                } else if o.launchable {
+                    "up --nodes".into()
+                } else {
+                    "listed only".into()
+                },
             ]
         })
         .collect();

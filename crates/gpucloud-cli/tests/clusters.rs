@@ -181,6 +181,35 @@ async fn offers_nodes_lists_cluster_shapes_by_price_per_gpu_hour() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn offers_total_gpus_lists_single_and_multi_node_shapes_in_one_ranking() {
+    let emulator = emulator().await;
+    let shapes = json(&run(against(&emulator, &["offers", "--gpu", "H100_80GB", "--total-gpus", "8", "--json"])).await);
+    let shapes = shapes.as_array().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for shape in shapes {
+        let (nodes, per_node) = (shape["nodes"].as_u64().unwrap(), shape["gpus_per_node"].as_u64().unwrap());
+        assert_eq!(nodes * per_node, 8, "every shape holds 8 GPUs: {shape}");
+        seen.insert(nodes);
+    }
+    // One node of 8 (PrimeIntellect's hs-h100-sxm-8) beside clusters of 2 and more nodes.
+    assert!(seen.contains(&1) && seen.iter().any(|n| *n >= 2), "shapes by node count: {seen:?}");
+    let usd: Vec<f64> =
+        shapes.iter().filter(|s| s["currency"] == "USD").map(|s| s["price_per_gpu_hour"].as_f64().unwrap()).collect();
+    assert!(usd.windows(2).all(|w| w[0] <= w[1]), "ranked by price per GPU-hour: {usd:?}");
+    // Bad input is refused naming the flag, before any request.
+    for bad in
+        [&["--total-gpus", "0"][..], &["--total-gpus", "8", "--nodes", "2"], &["--total-gpus", "8", "--count", "2"]]
+    {
+        let mut args = vec!["offers", "--gpu", "H100_80GB"];
+        args.extend_from_slice(bad);
+        let output = run(against(&emulator, &args)).await;
+        assert_eq!(output.status.code(), Some(2), "{bad:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("--total-gpus"), "{bad:?}");
+    }
+    assert_eq!(emulator.stats().creates, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn run_nodes_refuses_what_it_does_not_do_yet_before_creating_anything() {
     let emulator = emulator().await;
     for flag in [&["--detach"][..], &["--recover", "1"], &["--checkpoint-dir", "ckpt"]] {

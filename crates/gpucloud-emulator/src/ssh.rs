@@ -169,7 +169,12 @@ pub const DISK_MOUNT: &str = "/data";
 
 /// The directory that holds PrimeIntellect disk `id`'s files, whichever pod it is attached to.
 pub(crate) fn disk_dir(root: &Path, id: &str) -> PathBuf {
-    let clean: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    // Every byte but [A-Za-z0-9-] written as %XX: two ids never share a directory, and none
+    // leaves `disks/`.
+    let clean: String = id
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b == b'-' { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .collect();
     root.join("disks").join(clean)
 }
 

@@ -228,7 +228,7 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
             let policy = ReapPolicy {
                 before_terminate: Some(BeforeTerminate(std::sync::Arc::new(move |id| {
                     let records = closing.clone();
-                    Box::pin(async move { records.end_pod(&id, "the reaper").await.unwrap() })
+                    Box::pin(async move { records.end_pod(&id, "the reaper").await.map_err(|e| e.to_string()) })
                 }))),
                 ..ReapPolicy::default().with_prefix_older_than("doomed", Duration::ZERO)
             };
@@ -294,6 +294,26 @@ fn recorded_spot_jobs_are_recovered_once_by_whoever_sees_the_interruption() {
                 .await
                 .unwrap();
             fleet.terminate(&recovered.id).await.unwrap();
+
+            // Cancelled after a killed recoverer: the job ends and the pod its relaunch left too.
+            let job = spot_job(&scratch, &public, "sleep 60", 2);
+            let first = fleet.submit_recorded(&job, &records, |_| {}, std::future::pending()).await.unwrap();
+            slow.interrupt(first.id.id(), Interruption::Gone).unwrap();
+            let marker = "recorded-r0cafe0".to_string();
+            let orphan = fleet.launch(&LaunchRequest { name: marker.clone(), ..orphan_launch.clone() }).await.unwrap();
+            // A pod whose name merely starts with the marker is someone else's.
+            let bystander =
+                fleet.launch(&LaunchRequest { name: format!("{marker}-x"), ..orphan_launch.clone() }).await.unwrap();
+            let held = records.lock(&first.id, Duration::ZERO).await.unwrap();
+            records.update(&first.id, |r| r.relaunching = Some(marker.clone())).unwrap();
+            drop(held);
+            let current = fleet.end_recorded_job(&records, &first.id, "jobs cancel").await.unwrap();
+            assert_eq!(current, Some(first.id.clone()));
+            let live: Vec<_> = slow.live_pods().into_iter().map(|p| p.id).collect();
+            assert!(!live.contains(&orphan.id.id().to_string()), "the orphan was terminated: {live:?}");
+            assert!(live.contains(&bystander.id.id().to_string()), "the bystander was left alone: {live:?}");
+            assert_eq!(relaunched(&fleet.recover_recorded(&records, std::future::pending()).await), 0);
+            fleet.terminate(&bystander.id).await.unwrap();
 
             // A name with no room for a relaunch's suffix is refused before any request.
             let mut job = spot_job(&scratch, &public, "true", 1);

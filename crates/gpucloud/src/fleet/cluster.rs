@@ -73,6 +73,13 @@ pub struct ClusterRequest {
     pub session: Option<crate::remote::SessionOptions>,
 }
 
+/// The most GPUs [`Fleet::offer_shapes`] splits into shapes.
+pub const MAX_SHAPE_GPUS: u32 = 2048;
+
+/// The most nodes of a shape [`Fleet::offer_shapes`] asks for (RunPod allows 250 pods in a
+/// cluster; beyond 64 a search would ask every provider for every divisor).
+pub const MAX_SHAPE_NODES: u32 = 64;
+
 impl ClusterRequest {
     /// `nodes` nodes of `gpus_per_node` on-demand GPUs of `gpu` each, named `name`, waiting up
     /// to 15 minutes.
@@ -376,6 +383,63 @@ impl Fleet {
                 .then(a.price_per_hour().total_cmp(&b.price_per_hour()))
         });
         (offers, errors)
+    }
+
+    /// One search over every shape of `total_gpus` GPUs matching `query` (its `gpu_count` is
+    /// each shape's own): single-node offers with that many GPUs (as one-node shapes) and every
+    /// provider's cluster offers for each node count that divides it (2 to
+    /// [`MAX_SHAPE_NODES`] nodes), cheapest per GPU-hour first (amounts in USD before others);
+    /// 1x8 beside 2x4 and 4x2 for 8 GPUs. Providers that could not offer a shape are returned
+    /// beside them, each error once; a provider without clusters is not among them.
+    ///
+    /// Errors: [`Error::InvalidInput`] naming `total_gpus` when it is 0 or over
+    /// [`MAX_SHAPE_GPUS`], or the query's own.
+    pub async fn offer_shapes(
+        &self,
+        query: &OfferQuery,
+        total_gpus: u32,
+    ) -> Result<(Vec<ClusterOffer>, Vec<(Provider, Error)>)> {
+        if total_gpus == 0 || total_gpus > MAX_SHAPE_GPUS {
+            return Err(Error::invalid("total_gpus", format!("must be 1 to {MAX_SHAPE_GPUS}, got {total_gpus}")));
+        }
+        query.validate()?;
+        let single = async {
+            let query = OfferQuery { gpu_count: Some(total_gpus), ..query.clone() };
+            let found = self.offers(&query).await;
+            let shapes: Vec<ClusterOffer> = found
+                .offers
+                .into_iter()
+                .filter(|o| o.gpu_count == total_gpus)
+                .map(|node| ClusterOffer {
+                    node,
+                    nodes: 1,
+                    interconnect_gbps: None,
+                    interconnect_type: None,
+                    provisioning_minutes: None,
+                    launchable: true,
+                })
+                .collect();
+            (shapes, found.errors)
+        };
+        let splits = (2..=total_gpus.min(MAX_SHAPE_NODES)).filter(|nodes| total_gpus.is_multiple_of(*nodes));
+        let multi = futures::future::join_all(splits.map(|nodes| {
+            let query = OfferQuery { gpu_count: Some(total_gpus / nodes), ..query.clone() };
+            async move { self.cluster_offers(&query, nodes).await }
+        }));
+        let ((mut shapes, single_errors), multi) = tokio::join!(single, multi);
+        let mut errors: Vec<(Provider, Error)> = single_errors;
+        for (found, failed) in multi {
+            shapes.extend(found);
+            errors.extend(failed.into_iter().filter(|(_, e)| !matches!(e, Error::Unsupported { .. })));
+        }
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|(provider, e)| seen.insert((*provider, e.to_string())));
+        shapes.sort_by(|a, b| {
+            (!a.node.is_usd(), &a.node.currency)
+                .cmp(&(!b.node.is_usd(), &b.node.currency))
+                .then(a.price_per_gpu_hour().total_cmp(&b.price_per_gpu_hour()))
+        });
+        Ok((shapes, errors))
     }
 
     /// Step 2: the candidates, and the providers that offered none (as attempts).

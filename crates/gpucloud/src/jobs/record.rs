@@ -440,20 +440,21 @@ impl JobRecords {
 
     /// Ends the job `id` names (its first id, or any of its pods' ids) for good, under its lock,
     /// whichever pod it runs on now, and returns that pod (to cancel or terminate): `jobs
-    /// cancel` on a job relaunched since it was given its id. `None` when no record knows `id`
-    /// (or it already ended: then its last pod).
+    /// cancel` on a job relaunched since it was given its id. `None` when no record knows `id`.
+    /// Beside it, the marker of a relaunch a killed recoverer left (its pod, if any, is the
+    /// caller's to end: [`crate::Fleet::end_recorded_job`] does).
     ///
     /// Errors: [`Error::Timeout`] when a recoverer holds the job's lock for a minute (a relaunch
     /// under way); [`Error::UnsafeStateDir`] when the record cannot be read or written.
-    pub async fn end_job(&self, id: &PodId, by: &str) -> Result<Option<PodId>> {
+    pub async fn end_job(&self, id: &PodId, by: &str) -> Result<Option<(PodId, Option<String>)>> {
         let Some(record) = self.find(id)? else { return Ok(None) };
         let _lock = self.lock_or_busy(&record.first, Duration::from_secs(60)).await?;
-        let mut current = None;
+        let mut ended = None;
         self.update(&record.first, |r| {
             r.close(RecordEnd::Ended { by: by.into() });
-            current = Some(r.current.id.clone());
+            ended = Some((r.current.id.clone(), r.relaunching.clone()));
         })?;
-        Ok(current)
+        Ok(ended)
     }
 
     /// Ends the record of job `first` with `end`, unless it already ended. Callers hold its lock.

@@ -421,16 +421,32 @@ impl Fleet {
         }
     }
 
+    /// Ends recorded job `id` for good ([`JobRecords::end_job`]) and, if a recoverer was killed
+    /// during a relaunch, terminates (confirmed) the pod it may have left; returns the pod the job
+    /// runs on now, for the caller to cancel (`gpucloud jobs cancel`). `None` when no record
+    /// knows `id`.
+    ///
+    /// Errors: as [`JobRecords::end_job`]; a provider that cannot be listed when an orphan may
+    /// exist.
+    pub async fn end_recorded_job(&self, records: &JobRecords, id: &PodId, by: &str) -> Result<Option<PodId>> {
+        let Some((current, marker)) = records.end_job(id, by).await? else { return Ok(None) };
+        if let Some(marker) = marker {
+            self.end_orphans(&marker).await?;
+        }
+        Ok(Some(current))
+    }
+
     /// Terminates (confirmed) every pod named under `marker`: what a recoverer killed during a
     /// relaunch may have left. A provider that cannot be listed fails it: the relaunch waits
     /// for the next recoverer rather than risk a second pod.
-    async fn end_orphans(&self, marker: &str) -> Result<()> {
+    pub(crate) async fn end_orphans(&self, marker: &str) -> Result<()> {
         let (pods, failed) = self.list().await;
         if let Some((_, error)) = failed.into_iter().next() {
             return Err(error);
         }
-        let prefix = format!("{marker}-");
-        for pod in pods.into_iter().filter(|p| p.name.starts_with(&prefix) && p.status != PodStatus::Terminated) {
+        // Only a pod whose whole base name is the marker (not one that merely starts with it).
+        let named = |pod: &crate::model::Pod| crate::model::lease::parse(&pod.name).is_some_and(|n| n.base == marker);
+        for pod in pods.into_iter().filter(|p| named(p) && p.status != PodStatus::Terminated) {
             tracing::warn!(pod = %pod.id, "a pod a killed recoverer's relaunch left; terminating it");
             self.guard(pod)?.terminate().await?;
         }
@@ -565,10 +581,13 @@ impl Fleet {
             }
         };
         let on_disk = next.checkpoint.as_ref().is_some_and(|c| super::spot::on_disk(c, &next.remote_dir, &next.launch));
-        let submitted = if on_disk {
+        let relaunched = async {
+            if !on_disk {
+                return self.submit_restoring(&next, |_| {}, stop(), store.as_ref()).await;
+            }
             // Where the job's disk attaches, the checkpoint is on it; elsewhere the last pull is
             // pushed to a relaunch without the disk.
-            match self.submit_restoring(&next, |_| {}, stop(), None).await {
+            Ok(match self.submit_restoring(&next, |_| {}, stop(), None).await {
                 Ok(mut submitted) => {
                     let since = record.interrupted_at.and_then(|at| (Utc::now() - at).to_std().ok());
                     submitted.restored = Some(RestoredCheckpoint {
@@ -590,9 +609,18 @@ impl Fleet {
                     submitted
                 }
                 Err(e) => return Err(e),
+            })
+        }
+        .await;
+        let submitted = match relaunched {
+            Ok(submitted) => submitted,
+            // No capacity: nothing was created, so there is no orphan for a marker to find.
+            Err(e @ Error::NoCapacity { .. }) => {
+                record.relaunching = None;
+                records.save(&record)?;
+                return Err(e);
             }
-        } else {
-            self.submit_restoring(&next, |_| {}, stop(), store.as_ref()).await?
+            Err(e) => return Err(e),
         };
         record.current = Attempt::of(&submitted.pod);
         record.relaunching = None;

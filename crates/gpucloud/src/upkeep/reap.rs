@@ -55,13 +55,20 @@ pub struct ReapPolicy {
     pub idle: Option<crate::upkeep::idle::IdleRule>,
     /// Awaited with each pod just before it is terminated (never in a dry run): what must know
     /// first that the pod's end is on purpose (the CLI closes the pod's job record, so that no
-    /// recoverer takes the end for a spot interruption and relaunches the job).
+    /// recoverer takes the end for a spot interruption and relaunches the job). `Err` leaves
+    /// the pod alone this sweep, reported in [`ReapReport::skipped`] with the reason.
     pub before_terminate: Option<BeforeTerminate>,
 }
 
-/// A hook of [`ReapPolicy::before_terminate`].
+/// A hook of [`ReapPolicy::before_terminate`]: `Ok` to go on with the termination, `Err(why)`
+/// to leave the pod for the next sweep.
 #[derive(Clone)]
-pub struct BeforeTerminate(pub std::sync::Arc<dyn Fn(PodId) -> futures::future::BoxFuture<'static, ()> + Send + Sync>);
+#[allow(clippy::type_complexity)] // One hook type; naming its parts would only add aliases.
+pub struct BeforeTerminate(
+    pub  std::sync::Arc<
+        dyn Fn(PodId) -> futures::future::BoxFuture<'static, std::result::Result<(), String>> + Send + Sync,
+    >,
+);
 
 impl std::fmt::Debug for BeforeTerminate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -405,8 +412,10 @@ async fn reap_one(
         Err(_) => reason,
     };
     tracing::warn!(pod = %pod.id, name = %pod.name, ?reason, "reaping");
-    if let Some(hook) = &policy.before_terminate {
-        (hook.0)(pod.id.clone()).await;
+    if let Some(hook) = &policy.before_terminate
+        && let Err(why) = (hook.0)(pod.id.clone()).await
+    {
+        return Some(Outcome::Skipped(SkippedPod { id: pod.id, name: pod.name, reason, why }));
     }
     Some(match provisioner.terminate_and_confirm(&pod.id, deadline).await {
         Ok(()) => Outcome::Reaped(ReapedPod { id: pod.id, name: pod.name, reason }),
