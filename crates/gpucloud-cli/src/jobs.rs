@@ -130,21 +130,19 @@ pub async fn jobs(session: &Session, command: &JobsCommand) -> Result<u8, Error>
                     .collect();
                 render::print_json(&serde_json::Value::Array(rows));
             } else {
-                outln!("{:<32} {:<10} {:<24} {:>10}  LEASE", "ID", "POD", "STATE", "LOG BYTES");
-                for r in &reports {
-                    let lease = r
-                        .pod
-                        .lease_expires_at
-                        .map_or("-".to_string(), |at| at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-                    let log = r.log_bytes.map_or("-".to_string(), |b| b.to_string());
-                    outln!(
-                        "{:<32} {:<10} {:<24} {:>10}  {lease}",
-                        r.id.to_string(),
-                        r.pod.status.to_string(),
-                        state_text(r),
-                        log
-                    );
-                }
+                // Widths from the rows: a PrimeIntellect job id alone is 47 characters.
+                let rows = reports
+                    .iter()
+                    .map(|r| {
+                        let lease = r
+                            .pod
+                            .lease_expires_at
+                            .map_or("-".to_string(), |at| at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+                        let log = r.log_bytes.map_or("-".to_string(), |b| b.to_string());
+                        vec![r.id.to_string(), r.pod.status.to_string(), state_text(r), log, lease]
+                    })
+                    .collect();
+                render::table(&["ID", "POD", "STATE", "LOG BYTES", "LEASE"], rows);
             }
             Ok(if failed.is_empty() { 0 } else { 1 })
         }
