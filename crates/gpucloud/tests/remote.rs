@@ -74,6 +74,25 @@ fn a_session_runs_commands_copies_and_syncs_over_one_connection() {
             assert_eq!(out, "print('changed')\nkeep.txt\n");
             session.close().await.unwrap();
 
+            // A pod that keeps its connection alive but trickles its tar stream is given up as
+            // stalled (here within a 1 s window), and leaves nothing behind.
+            let stalling = SessionOptions { download_stall_window: Some(Duration::from_secs(1)), ..options.clone() };
+            let session = RemoteSession::connect(&pod, &stalling).await.unwrap();
+            // An emulated pod's $HOME/bin comes first on its PATH: its `tar` is the pod's.
+            let plant = "printf '#!/bin/sh\\nwhile :; do printf x; sleep 0.3; done\\n' > bin/tar && chmod +x bin/tar";
+            assert_eq!(session.output(plant).await.unwrap().0, 0);
+            let started = std::time::Instant::now();
+            let stalled =
+                tokio::time::timeout(Duration::from_secs(30), session.download("copied", &scratch.join("stalled")))
+                    .await
+                    .expect("a stalled download is given up, never waited on forever");
+            let error = stalled.unwrap_err().to_string();
+            assert!(error.contains("stalled"), "{error}");
+            assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+            assert!(!scratch.join("stalled").exists(), "a failed download leaves nothing");
+            assert_eq!(session.output("rm bin/tar").await.unwrap().0, 0);
+            session.close().await.unwrap();
+
             // Another key is refused, typed, naming the key tried.
             let (other, other_public) = common::scratch_with_key("other");
             let refused = RemoteSession::connect(

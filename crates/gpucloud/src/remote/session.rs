@@ -294,7 +294,19 @@ pub struct SessionOptions {
     /// [`KEEPALIVE_INTERVAL`]); after three unanswered probes the connection is given up and a
     /// running command ends with [`Error::SshConnectionLost`].
     pub keepalive_interval: Option<Duration>,
+    /// A download ([`RemoteSession::download`]) that brings fewer than
+    /// [`DOWNLOAD_MIN_BYTES`] in this long is stalled and given up (default
+    /// [`DOWNLOAD_STALL_WINDOW`]): a pod that keeps its connection alive but trickles its stream
+    /// must not hold a job (and its pods' bills) forever. At least one second.
+    #[serde(default)]
+    pub download_stall_window: Option<Duration>,
 }
+
+/// How long a download may bring fewer than [`DOWNLOAD_MIN_BYTES`] before it is given up.
+pub const DOWNLOAD_STALL_WINDOW: Duration = Duration::from_secs(120);
+
+/// The fewest bytes a download must bring in each [`DOWNLOAD_STALL_WINDOW`].
+pub const DOWNLOAD_MIN_BYTES: u64 = 4096;
 
 /// The endpoint a session uses: the pod's direct SSH endpoint.
 pub fn direct_endpoint(pod: &Pod) -> Result<SshEndpoint> {
@@ -574,6 +586,7 @@ pub struct RemoteSession {
     master: Option<Master>,
     known_hosts: PathBuf,
     identity: Option<PathBuf>,
+    download_stall_window: Duration,
 }
 
 impl std::fmt::Debug for RemoteSession {
@@ -636,7 +649,17 @@ impl RemoteSession {
         if master.is_none() {
             tracing::debug!(pod = %id, "the ControlMaster's process id is unknown: a close that hangs cannot end it");
         }
-        Ok(Self { id, endpoint, session: Some(session), master, known_hosts, identity: options.identity_file.clone() })
+        let download_stall_window =
+            options.download_stall_window.unwrap_or(DOWNLOAD_STALL_WINDOW).max(Duration::from_secs(1));
+        Ok(Self {
+            id,
+            endpoint,
+            session: Some(session),
+            master,
+            known_hosts,
+            identity: options.identity_file.clone(),
+            download_stall_window,
+        })
     }
 
     fn mux(&self) -> &openssh::Session {
@@ -647,6 +670,12 @@ impl RemoteSession {
     /// The ControlMaster's process id, when it could be learnt (`ssh -O check`).
     pub fn master_pid(&self) -> Option<u32> {
         self.master.as_ref().map(|m| m.pid)
+    }
+
+    /// How long a download may bring fewer than [`DOWNLOAD_MIN_BYTES`]
+    /// ([`SessionOptions::download_stall_window`]).
+    pub fn download_stall_window(&self) -> Duration {
+        self.download_stall_window
     }
 
     /// The pod.

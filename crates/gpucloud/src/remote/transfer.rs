@@ -12,6 +12,8 @@ use tokio::io::AsyncReadExt as _;
 /// its data has all gone through.
 const STREAM_END_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+use super::session::DOWNLOAD_MIN_BYTES;
+
 impl RemoteSession {
     /// Copies local `path` (a file or a directory) into the remote directory `remote_dir`
     /// (created if missing), as `remote_dir/<name of path>`, with a `tar` stream over the session.
@@ -24,7 +26,10 @@ impl RemoteSession {
 
     /// Copies remote `path` (a file or a directory; relative to the login directory, or
     /// absolute) into local directory `local_dir` (created if missing), as
-    /// `local_dir/<name of path>`.
+    /// `local_dir/<name of path>`. A stream that brings fewer than
+    /// [`DOWNLOAD_MIN_BYTES`] in a
+    /// [`download_stall_window`](super::SessionOptions::download_stall_window) (default two
+    /// minutes) is given up as stalled ([`Error::Ssh`]), and the download leaves nothing behind.
     pub async fn download(&self, path: &str, local_dir: &Path) -> Result<()> {
         tar_down(self, path, local_dir).await
     }
@@ -146,10 +151,26 @@ async fn receive(session: &RemoteSession, path: &str, parent: &str, name: &str, 
     let root = staging.path().to_path_buf();
     let top = std::ffi::OsString::from(name);
     let unpacking = tokio::task::spawn_blocking(move || extract::unpack(ChannelReader::new(received), &root, &top));
+    let window = session.download_stall_window();
     let pump = async move {
         let mut buffer = vec![0u8; 64 * 1024];
+        let (mut window_end, mut in_window) = (tokio::time::Instant::now() + window, 0u64);
         loop {
-            let n = remote_out.read(&mut buffer).await?;
+            // A stream that keeps its connection alive but brings next to nothing is stalled.
+            let n = match tokio::time::timeout_at(window_end, remote_out.read(&mut buffer)).await {
+                Ok(read) => read?,
+                Err(_) if in_window < DOWNLOAD_MIN_BYTES => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("stalled: {in_window} bytes in {window:?} (fewer than {DOWNLOAD_MIN_BYTES})"),
+                    ));
+                }
+                Err(_) => {
+                    (window_end, in_window) = (tokio::time::Instant::now() + window, 0);
+                    continue;
+                }
+            };
+            in_window += n as u64;
             // The end, or the unpacker stopped (its own error says why).
             if n == 0 || chunks.send(buffer[..n].to_vec()).await.is_err() {
                 return Ok::<_, std::io::Error>(());
@@ -159,6 +180,16 @@ async fn receive(session: &RemoteSession, path: &str, parent: &str, name: &str, 
     // Read on the side: a refused stream's remote tar may never close it, and is not waited for.
     let remote_err = tokio::spawn(read_text(remote.stderr().take()));
     let pumped = pump.await;
+    if let Err(stalled) = pumped.as_ref().map_err(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        && stalled
+    {
+        remote_err.abort();
+        drop(remote);
+        // The unpacker sees the stream end and stops; nothing of it is kept (the staging goes).
+        let _ = unpacking.await;
+        let why = pumped.err().map(|e| e.to_string()).unwrap_or_default();
+        return Err(local_error(session, &format!("downloading {path:?}"), why));
+    }
     tracing::debug!(pod = %session.pod(), path, "tar stream received");
     let unpacked = unpacking.await.map_err(|e| local_error(session, "unpacking", e))?;
     tracing::debug!(pod = %session.pod(), path, ok = unpacked.is_ok(), "unpacked");
