@@ -180,6 +180,17 @@ pub struct Cluster {
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// Whether `ranks` are 0 to `count - 1`, each once; why not otherwise.
+fn ranks_are_complete(ranks: impl Iterator<Item = u32>, count: u32) -> std::result::Result<(), String> {
+    let mut ranks: Vec<u32> = ranks.collect();
+    ranks.sort_unstable();
+    if ranks.iter().copied().eq(0..count) {
+        Ok(())
+    } else {
+        Err(format!("the members' ranks are {ranks:?}, not 0 to {} each once", count.saturating_sub(1)))
+    }
+}
+
 /// What a cluster's state says about waiting on it ([`Cluster::readiness`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
@@ -237,6 +248,11 @@ impl Cluster {
         }
         if let Some(node) = self.nodes.iter().find(|n| n.rank.is_none() || n.private_address.is_none()) {
             return Readiness::Waiting(format!("node {} has no rank or private address yet", node.pod.id));
+        }
+        // Ranks name each node's logs, downloads and place in the hostfile: two nodes of one
+        // rank, or none of rank 0, would silently mix them up.
+        if let Err(why) = ranks_are_complete(self.nodes.iter().filter_map(|n| n.rank), self.node_count) {
+            return Readiness::Failed(why);
         }
         if let Some(node) = self.nodes.iter().find(|n| n.pod.status != PodStatus::Running || n.pod.ssh.is_none()) {
             return Readiness::Waiting(format!("node {} is {} without an SSH endpoint", node.pod.id, node.pod.status));
@@ -342,6 +358,15 @@ mod tests {
             primary_ssh_endpoint: endpoint.then(|| "1.2.3.4:22001".into()),
             nodes: Vec::new(),
             created_at: None,
+        }
+    }
+
+    #[test]
+    fn ranks_must_be_0_to_n_each_once() {
+        assert!(ranks_are_complete([2, 0, 1].into_iter(), 3).is_ok());
+        for bad in [&[0, 0, 1][..], &[1, 2, 3], &[0, 1], &[0, 1, 2, 3]] {
+            let why = ranks_are_complete(bad.iter().copied(), 3).unwrap_err();
+            assert!(why.contains("0 to 2"), "{bad:?}: {why}");
         }
     }
 
