@@ -70,26 +70,13 @@ async fn cluster_offers(
 ) -> Result<(), Error> {
     // The cap is for all nodes: it is applied to each cluster's total, not to one node.
     let cap = query.max_price_per_hour.take();
-    let (offers, errors) = session.fleet.cluster_offers(&query, nodes).await;
+    let (mut offers, errors) = session.fleet.cluster_offers(&query, nodes).await;
     let errors: Vec<_> = errors.into_iter().filter(|(_, e)| !matches!(e, Error::Unsupported { .. })).collect();
     for (provider, error) in &errors {
         eprintln!("gpucloud: warning: no cluster offers from {provider}: {error}");
     }
-    let mut shown: Vec<_> =
-        offers.into_iter().filter(|o| cap.is_none_or(|cap| o.price_per_hour() <= cap + 1e-9)).collect();
-    shown.sort_by(|a, b| a.price_per_gpu_hour().total_cmp(&b.price_per_gpu_hour()));
-    shown.truncate(args.limit);
-    if args.json {
-        render::print_json(&Value::Array(shown.iter().map(render::cluster_offer_json).collect()));
-    } else if shown.is_empty() {
-        eprintln!("no matching cluster offers");
-    } else {
-        render::cluster_offers_table(&shown);
-    }
-    match errors.into_iter().next() {
-        Some((_, error)) if shown.is_empty() => Err(error),
-        _ => Ok(()),
-    }
+    offers.sort_by(|a, b| a.price_per_gpu_hour().total_cmp(&b.price_per_gpu_hour()));
+    show_cluster_offers(args, offers, cap, errors, "no matching cluster offers")
 }
 
 /// `offers --total-gpus G`: every shape of G GPUs (one node, or clusters), cheapest per
@@ -106,13 +93,25 @@ async fn shapes(
     for (provider, error) in &errors {
         eprintln!("gpucloud: warning: {provider}: {error}");
     }
+    show_cluster_offers(args, shapes, cap, errors, &format!("no offers of {total} GPUs in any shape"))
+}
+
+/// Prints ranked cluster offers or shapes within `cap` (the whole shape's price per hour), at
+/// most `args.limit`; with none shown, the first provider error is the command's.
+fn show_cluster_offers(
+    args: &cli::OffersArgs,
+    ranked: Vec<gpucloud::ClusterOffer>,
+    cap: Option<f64>,
+    errors: Vec<(gpucloud::Provider, Error)>,
+    none: &str,
+) -> Result<(), Error> {
     let mut shown: Vec<_> =
-        shapes.into_iter().filter(|o| cap.is_none_or(|cap| o.price_per_hour() <= cap + 1e-9)).collect();
+        ranked.into_iter().filter(|o| cap.is_none_or(|cap| o.price_per_hour() <= cap + 1e-9)).collect();
     shown.truncate(args.limit);
     if args.json {
         render::print_json(&Value::Array(shown.iter().map(render::cluster_offer_json).collect()));
     } else if shown.is_empty() {
-        eprintln!("no offers of {total} GPUs in any shape");
+        eprintln!("{none}");
     } else {
         render::cluster_offers_table(&shown);
     }
