@@ -823,6 +823,11 @@ pub struct EmulatorArgs {
     /// /_emulator/pods/{id}/interrupt` with `{"how": "terminated"|"stopped"|"gone"}`.
     #[arg(long, value_parser = parse_duration)]
     pub spot_lifetime: Option<std::time::Duration>,
+    /// The member fault: in every RunPod cluster, one member (the highest rank) is put in ERROR
+    /// (SSH cut, processes killed), unasked, once it has been RUNNING this long (e.g. 10m); the
+    /// other members stay up.
+    #[arg(long, value_parser = parse_duration)]
+    pub member_lifetime: Option<std::time::Duration>,
     /// Enforce rate limits: `documented` (RunPod's 60/minute, 3,000/hour, 50,000/day per key, with
     /// its RateLimit headers), or `documented/N` with every window N times shorter.
     #[arg(long, value_parser = parse_quota)]
