@@ -383,9 +383,9 @@ pub struct RunArgs {
     /// times; then as abort). A node's command failing always aborts.
     #[arg(long, value_enum, default_value = "abort")]
     pub on_member_failure: OnMemberFailure,
-    /// With --on-member-failure recreate: how many new clusters at most.
-    #[arg(long, value_name = "K", default_value_t = 1)]
-    pub recreate_max: u32,
+    /// With --on-member-failure recreate: how many new clusters at most (default 1).
+    #[arg(long, value_name = "K")]
+    pub recreate_max: Option<u32>,
     /// Keep the pod running afterwards once COMMAND ran, whatever its status and the downloads
     /// (it is still terminated when the job fails before COMMAND ran, on a signal, or past
     /// --deadline).

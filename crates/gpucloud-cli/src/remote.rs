@@ -83,6 +83,7 @@ pub fn check_run_flags(args: &RunArgs) -> Result<(), Error> {
             ("download-from", args.download_from != crate::cli::DownloadFrom::Primary),
             ("log-dir", args.log_dir.is_some()),
             ("on-member-failure", args.on_member_failure != crate::cli::OnMemberFailure::Abort),
+            ("recreate-max", args.recreate_max.is_some()),
         ];
         if let Some((flag, _)) = cluster_only.iter().find(|(_, given)| *given) {
             return Err(Error::InvalidInput {
@@ -93,6 +94,12 @@ pub fn check_run_flags(args: &RunArgs) -> Result<(), Error> {
             });
         }
         return Ok(());
+    }
+    if args.recreate_max.is_some() && args.on_member_failure != crate::cli::OnMemberFailure::Recreate {
+        return Err(Error::InvalidInput {
+            field: "recreate_max",
+            message: "--recreate-max is for --on-member-failure recreate".into(),
+        });
     }
     let unsupported = [
         ("recover", args.recover > 0),
@@ -154,7 +161,7 @@ pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Resul
     job.log_dir = Some(args.log_dir.clone().unwrap_or_else(|| default_log_dir(&up.name)));
     job.on_member_failure = match args.on_member_failure {
         crate::cli::OnMemberFailure::Abort => MemberFailurePolicy::Abort,
-        crate::cli::OnMemberFailure::Recreate => MemberFailurePolicy::Recreate { max: args.recreate_max },
+        crate::cli::OnMemberFailure::Recreate => MemberFailurePolicy::Recreate { max: args.recreate_max.unwrap_or(1) },
     };
     let shutdown = crate::signals::Shutdown::listen()?;
     let output = |rank: u32, line: OutputLine| match line {
