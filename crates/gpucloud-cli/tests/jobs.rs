@@ -502,7 +502,8 @@ async fn run_nodes_on_a_member_that_dies_aborts_or_recreates() {
     }
     let emulator =
         Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
-    emulator.set_member_lifetime(Some(Duration::from_secs(6)));
+    // Long enough that no launch outlives it on a loaded machine (that would fail the launch).
+    emulator.set_member_lifetime(Some(Duration::from_secs(10)));
     let dir = scratch("rn-dies");
     let key = dir.join("key.pub");
 

@@ -41,7 +41,9 @@ fn a_member_that_dies_aborts_or_recreates_the_cluster_job() {
 
         // Abort, under the member fault: rank 1 dies mid-command; the job fails fast with 1,
         // the cluster deleted and confirmed.
-        emulator.set_member_lifetime(Some(Duration::from_secs(6)));
+        // Long enough that no launch (SSH readiness, the environment written) outlives it on a
+        // loaded machine: a member that died during the launch would fail that launch instead.
+        emulator.set_member_lifetime(Some(Duration::from_secs(10)));
         let job = ClusterJob::new(request(2), ["sleep", "90"]);
         let started = Instant::now();
         let outcome = bounded(
