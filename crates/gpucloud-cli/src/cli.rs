@@ -173,6 +173,15 @@ pub struct OffersArgs {
     pub json: bool,
 }
 
+/// `run --on-member-failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnMemberFailure {
+    /// Stop, delete the cluster, fail.
+    Abort,
+    /// Delete the cluster and run the job again on a new one (at most --recreate-max times).
+    Recreate,
+}
+
 /// `run --download-from`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DownloadFrom {
@@ -368,6 +377,15 @@ pub struct RunArgs {
     /// logs/<name>-<UTC time>/, printed at the start).
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<std::path::PathBuf>,
+    /// With --nodes: when a member leaves RUNNING while the job runs (a node that died), `abort`
+    /// (the default: every node stopped, the cluster deleted, exit 1) or `recreate` (the cluster
+    /// deleted and confirmed, the whole job run again on a new cluster, at most --recreate-max
+    /// times; then as abort). A node's command failing always aborts.
+    #[arg(long, value_enum, default_value = "abort")]
+    pub on_member_failure: OnMemberFailure,
+    /// With --on-member-failure recreate: how many new clusters at most (default 1).
+    #[arg(long, value_name = "K")]
+    pub recreate_max: Option<u32>,
     /// Keep the pod running afterwards once COMMAND ran, whatever its status and the downloads
     /// (it is still terminated when the job fails before COMMAND ran, on a signal, or past
     /// --deadline).
@@ -823,6 +841,11 @@ pub struct EmulatorArgs {
     /// /_emulator/pods/{id}/interrupt` with `{"how": "terminated"|"stopped"|"gone"}`.
     #[arg(long, value_parser = parse_duration)]
     pub spot_lifetime: Option<std::time::Duration>,
+    /// The member fault: in every RunPod cluster, one member (the highest rank) is put in ERROR
+    /// (SSH cut, processes killed), unasked, once it has been RUNNING this long (e.g. 10m); the
+    /// other members stay up.
+    #[arg(long, value_parser = parse_duration)]
+    pub member_lifetime: Option<std::time::Duration>,
     /// Enforce rate limits: `documented` (RunPod's 60/minute, 3,000/hour, 50,000/day per key, with
     /// its RateLimit headers), or `documented/N` with every window N times shorter.
     #[arg(long, value_parser = parse_quota)]

@@ -31,6 +31,7 @@ pub(crate) async fn emulator(args: &cli::EmulatorArgs) -> Result<(), Error> {
         message: format!("cannot listen on port {} or open the request log: {e}", args.port),
     })?;
     emulator.set_spot_lifetime(args.spot_lifetime);
+    emulator.set_member_lifetime(args.member_lifetime);
     // A server keeps serving when whoever read its banner goes away: write errors are ignored.
     let banner = format!(
         "gpucloud emulator listening on {0}\n  export PRIME_API_BASE_URL={0} RUNPOD_API_BASE_URL={0}\n  export PRIME_API_KEY={1} RUNPOD_API_KEY={1}\n  state: curl {0}/_emulator/state     (Ctrl-C stops)\n",

@@ -3,7 +3,7 @@
 use crate::cli::{CpArgs, ExecArgs, RunArgs, SshConfigArgs};
 use crate::render::{self, outln};
 use crate::setup::Session;
-use gpucloud::jobs::cluster::{ClusterJob, ClusterJobOutcome, ClusterPhase};
+use gpucloud::jobs::cluster::{ClusterJob, ClusterJobOutcome, ClusterPhase, MemberFailurePolicy};
 use gpucloud::jobs::{Job, JobEvent, JobOutcome};
 use gpucloud::remote::sync::LeftOutReason;
 use gpucloud::remote::{OutputLine, OutputSink, RemoteCommand, RemoteSession, SessionOptions, Stream};
@@ -82,6 +82,8 @@ pub fn check_run_flags(args: &RunArgs) -> Result<(), Error> {
         let cluster_only = [
             ("download-from", args.download_from != crate::cli::DownloadFrom::Primary),
             ("log-dir", args.log_dir.is_some()),
+            ("on-member-failure", args.on_member_failure != crate::cli::OnMemberFailure::Abort),
+            ("recreate-max", args.recreate_max.is_some()),
         ];
         if let Some((flag, _)) = cluster_only.iter().find(|(_, given)| *given) {
             return Err(Error::InvalidInput {
@@ -92,6 +94,12 @@ pub fn check_run_flags(args: &RunArgs) -> Result<(), Error> {
             });
         }
         return Ok(());
+    }
+    if args.recreate_max.is_some() && args.on_member_failure != crate::cli::OnMemberFailure::Recreate {
+        return Err(Error::InvalidInput {
+            field: "recreate_max",
+            message: "--recreate-max is for --on-member-failure recreate".into(),
+        });
     }
     let unsupported = [
         ("recover", args.recover > 0),
@@ -151,6 +159,10 @@ pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Resul
     job.download_from = args.download_from.into();
     job.deadline = args.deadline;
     job.log_dir = Some(args.log_dir.clone().unwrap_or_else(|| default_log_dir(&up.name)));
+    job.on_member_failure = match args.on_member_failure {
+        crate::cli::OnMemberFailure::Abort => MemberFailurePolicy::Abort,
+        crate::cli::OnMemberFailure::Recreate => MemberFailurePolicy::Recreate { max: args.recreate_max.unwrap_or(1) },
+    };
     let shutdown = crate::signals::Shutdown::listen()?;
     let output = |rank: u32, line: OutputLine| match line {
         OutputLine::Stdout(text) if !up.json => crate::render::outln!("[rank {rank}] {text}"),
@@ -180,6 +192,20 @@ pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Resul
                 );
             }
         }
+    }
+    for r in &outcome.recreations {
+        let members: Vec<String> = r
+            .members
+            .iter()
+            .map(|(rank, pod, status)| format!("rank {} ({pod}) {status}", rank.map_or("?".into(), |r| r.to_string())))
+            .collect();
+        eprintln!(
+            "gpucloud: cluster {} deleted after {:.0}s: a member left RUNNING ({}; {}); the job was run again on a new cluster",
+            r.cluster,
+            r.ran_for.as_secs_f64(),
+            r.reason,
+            if members.is_empty() { "which one unknown".to_string() } else { members.join(", ") }
+        );
     }
     if let Some(reason) = &outcome.member_left {
         eprintln!("gpucloud: a member of the cluster left RUNNING ({reason}); every node was stopped");
@@ -237,6 +263,7 @@ fn cluster_outcome_json(outcome: &ClusterJobOutcome, log_dir: Option<&Path>) -> 
             "rank": rank, "exit_code": code, "phase": outcome.failed_phase,
         })),
         "member_left": outcome.member_left,
+        "recreations": outcome.recreations,
         "kept": outcome.kept, "deletion_error": outcome.deletion_error.as_ref().map(ToString::to_string),
         "log_dir": log_dir,
         "nodes": outcome.nodes.values().collect::<Vec<_>>(),

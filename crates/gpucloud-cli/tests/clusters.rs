@@ -222,7 +222,12 @@ async fn run_nodes_refuses_what_it_does_not_do_yet_before_creating_anything() {
         assert!(stderr.contains(flag[0]) && stderr.contains("--nodes"), "{flag:?}: {stderr}");
     }
     // The cluster-only flags without --nodes.
-    for flag in [&["--download-from", "all"][..], &["--log-dir", "logs"]] {
+    for flag in [
+        &["--download-from", "all"][..],
+        &["--log-dir", "logs"],
+        &["--on-member-failure", "recreate"],
+        &["--recreate-max", "2"],
+    ] {
         let mut args = vec!["run", "--gpu", "H100_80GB"];
         args.extend_from_slice(flag);
         args.extend_from_slice(&["--", "true"]);
@@ -231,6 +236,12 @@ async fn run_nodes_refuses_what_it_does_not_do_yet_before_creating_anything() {
         assert_eq!(output.status.code(), Some(2), "{flag:?}: {stderr}");
         assert!(stderr.contains(flag[0]) && stderr.contains("--nodes"), "{flag:?}: {stderr}");
     }
+    // --recreate-max without the recreate policy.
+    let args = ["run", "--gpu", "H100_80GB", "--nodes", "2", "--recreate-max", "2", "--", "true"];
+    let output = run(against(&emulator, &args)).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--on-member-failure recreate"), "{stderr}");
     assert_eq!(emulator.stats().creates, 0);
     assert!(emulator.clusters().is_empty());
 }

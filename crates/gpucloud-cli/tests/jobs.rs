@@ -489,3 +489,48 @@ async fn run_nodes_syncs_sets_up_downloads_logs_and_meets_its_deadline() {
     assert!(stderr.contains(&default_logs[0].display().to_string()), "the default is said: {stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `run --nodes 2` under the emulator's member fault (rank 1 dies once it has run a while):
+/// `--on-member-failure abort` (the default) fails fast with exit 1 and deletes the cluster;
+/// `--on-member-failure recreate --recreate-max 1` runs the job again on a new cluster, whose
+/// member dies too, and then ends as abort does, the recreation in `--json`; nothing is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_nodes_on_a_member_that_dies_aborts_or_recreates() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    // Long enough that no launch outlives it on a loaded machine (that would fail the launch).
+    emulator.set_member_lifetime(Some(Duration::from_secs(10)));
+    let dir = scratch("rn-dies");
+    let key = dir.join("key.pub");
+
+    let started = std::time::Instant::now();
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["run", "--gpu", "H100_80GB", "--nodes", "2", "--ssh-key"]).arg(&key);
+    cmd.args(["--", "sleep", "90"]);
+    let output = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("left RUNNING") || stderr.contains("rank 1 failed first"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(60), "failed fast: {:?}", started.elapsed());
+    assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty());
+
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["run", "--gpu", "H100_80GB", "--nodes", "2", "--on-member-failure", "recreate", "--recreate-max", "1"]);
+    cmd.args(["--json", "--ssh-key"]).arg(&key).args(["--", "sleep", "90"]);
+    let output = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let recreations = outcome["recreations"].as_array().unwrap();
+    assert_eq!(recreations.len(), 1, "{outcome}");
+    assert_ne!(recreations[0]["cluster"], outcome["cluster"], "{outcome}");
+    assert!(recreations[0]["ran_for"].as_f64().unwrap() > 0.0, "{outcome}");
+    assert!(stderr.contains("the job was run again on a new cluster"), "{stderr}");
+    assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty(), "both clusters deleted");
+    emulator.set_member_lifetime(None);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -35,6 +35,9 @@
 //!   ends a PrimeIntellect spot pod as the provider would (no request, status change, SSH cut,
 //!   optionally gone); [`Emulator::set_spot_lifetime`] does it to every spot pod after a while
 //!   (the preemption fault); spot pods report `isSpot: true`.
+//! - **Cluster members that die**: [`Emulator::fail_pod`] puts any pod in `ERROR` (SSH cut,
+//!   processes killed); [`Emulator::set_member_lifetime`] does it to one member of every RunPod
+//!   cluster (the highest rank) once it has run a while.
 //! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
 //! - **Clusters** (RunPod `/v2/clusters`): created in one data center, members real SSH hosts with
 //!   RunPod's documented cluster environment (`MASTER_ADDR`, `NODE_RANK`, `WORLD_SIZE`, ...),
@@ -115,7 +118,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often the preemption fault ([`Emulator::set_spot_lifetime`]) looks for spot pods to take
-/// back.
+/// back, and the member fault ([`Emulator::set_member_lifetime`]) for cluster members to fail.
 const PREEMPTION_CHECK: Duration = Duration::from_millis(100);
 
 /// Counters for tests and reports.
@@ -169,7 +172,9 @@ impl Emulator {
                 tokio::time::sleep(PREEMPTION_CHECK).await;
                 let Some(inner) = preempting.upgrade() else { return };
                 let ready_delay = inner.config.ready_delay;
-                inner.state().preempt_expired_spot(ready_delay);
+                let mut state = inner.state();
+                state.preempt_expired_spot(ready_delay);
+                state.fail_expired_members(ready_delay);
             }
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -359,6 +364,15 @@ impl Emulator {
         self.inner.state().spot_lifetime = lifetime;
     }
 
+    /// The member fault: from now on, in every RunPod cluster, one member (the highest-ranked) is
+    /// put in error, unasked, as by [`Emulator::fail_pod`] (its status leaves `RUNNING`, its SSH
+    /// connections are cut, its processes killed), once it has been `RUNNING` for `lifetime`
+    /// (checked every 100 ms, with the preemption fault); the other members stay up, and a
+    /// cluster that already has a failed member loses no more. `None` turns it off.
+    pub fn set_member_lifetime(&self, lifetime: Option<Duration>) {
+        self.inner.state().member_lifetime = lifetime;
+    }
+
     /// Sets the GPU utilization, percent, that pod `id` reports on every GPU (RunPod's
     /// `runtime.gpus[].util`); pods start idle, at 0. `false` when there is no such pod.
     pub fn set_gpu_utilization(&self, id: &str, percent: u8) -> bool {
@@ -366,18 +380,11 @@ impl Emulator {
     }
 
     /// Puts pod `id` of `api` in error (RunPod and PrimeIntellect `ERROR`): it stops billing and
-    /// answering SSH, as a machine that died does; a RunPod cluster counts it in
-    /// `pods.byStatus.ERROR`. `false` when there is no such live pod.
+    /// answering SSH (open connections are cut), and its processes, detached ones included, are
+    /// killed, as a machine that died; a RunPod cluster counts it in `pods.byStatus.ERROR`.
+    /// `false` when there is no such live pod.
     pub fn fail_pod(&self, api: Api, id: &str) -> bool {
-        let mut state = self.inner.state();
-        if state.pod_mut(api, id).is_none_or(|p| p.terminated) {
-            return false;
-        }
-        state.settle_pod(api, id);
-        if let Some(pod) = state.pod_mut(api, id) {
-            pod.failed = true;
-        }
-        true
+        self.inner.state().fail_pod(api, id)
     }
 
     /// The directory that holds PrimeIntellect disk `id`'s files: what a pod it is attached to

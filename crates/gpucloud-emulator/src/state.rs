@@ -373,6 +373,9 @@ pub(crate) struct State {
     /// The preemption fault: a PrimeIntellect spot pod is interrupted once it has run this long
     /// ([`crate::Emulator::set_spot_lifetime`]); `None`: only when asked.
     pub spot_lifetime: Option<Duration>,
+    /// The member fault: a RunPod cluster's highest-ranked running member is put in error once it
+    /// has run this long ([`crate::Emulator::set_member_lifetime`]); `None`: only when asked.
+    pub member_lifetime: Option<Duration>,
     rng: StdRng,
     next_port: u16,
 }
@@ -396,6 +399,7 @@ impl State {
             pod_home: homes.of,
             deleted_volumes: Vec::new(),
             spot_lifetime: None,
+            member_lifetime: None,
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
             next_port: 22000,
         }
@@ -539,6 +543,51 @@ impl State {
             .map(|p| p.id.clone())
             .collect();
         due.iter().filter(|id| self.interrupt_pod(id, Interruption::Terminated).is_ok()).count()
+    }
+
+    /// Puts live pod `id` of `api` in error, as a machine that died: its bill closes, its status
+    /// leaves `RUNNING` (`ERROR`), its SSH stops answering (open connections cut) and its
+    /// processes, detached ones included, are killed. `false` when there is no such live pod.
+    pub fn fail_pod(&mut self, api: Api, id: &str) -> bool {
+        if self.pod_mut(api, id).is_none_or(|p| p.terminated) {
+            return false;
+        }
+        self.settle_pod(api, id);
+        if let Some(pod) = self.pod_mut(api, id) {
+            pod.failed = true;
+        }
+        self.kill_pod_processes(api, id);
+        true
+    }
+
+    /// The member fault: in every RunPod cluster none of whose members has failed yet, the
+    /// highest-ranked member is put in error ([`State::fail_pod`]) once it has been `RUNNING`
+    /// for [`State::member_lifetime`] (counted from when it became `RUNNING`, after
+    /// `ready_delay`). One member per cluster; the others stay up. Returns how many.
+    pub fn fail_expired_members(&mut self, ready_delay: Duration) -> usize {
+        let Some(lifetime) = self.member_lifetime else { return 0 };
+        let mut due = Vec::new();
+        for cluster in &self.clusters {
+            let members: Vec<&EmulatedPod> = cluster
+                .members
+                .iter()
+                .filter_map(|id| self.pods.iter().find(|p| p.api == Api::RunPod && &p.id == id))
+                .collect();
+            if members.iter().any(|p| p.failed) {
+                continue;
+            }
+            let highest = members
+                .iter()
+                .filter(|p| p.phase(ready_delay) == Phase::Running)
+                .filter_map(|p| Some((p.cluster.as_ref()?.rank?, *p)))
+                .max_by_key(|(rank, _)| *rank);
+            if let Some((_, pod)) = highest
+                && pod.created.elapsed() >= ready_delay + lifetime
+            {
+                due.push(pod.id.clone());
+            }
+        }
+        due.iter().filter(|id| self.fail_pod(Api::RunPod, id)).count()
     }
 
     /// Kills every process pod `id` started, detached ones included ([`crate::procs`]).

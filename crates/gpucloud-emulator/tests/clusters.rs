@@ -227,3 +227,53 @@ async fn members_bill_to_their_cluster() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_member_fault_takes_down_the_highest_ranked_member_of_each_cluster_once() {
+    common::bounded("the_member_fault_takes_down_the_highest_ranked_member", Duration::from_secs(30), async {
+        let emulator = emulator(FaultConfig::none()).await;
+        let (base, key, client) = (emulator.base_url(), emulator.api_key().to_string(), common::client());
+        let (status, _, cluster) =
+            common::send(&client, &base, &key, "POST", "/v2/clusters", Some(create_body("dies", 3))).await;
+        assert_eq!(status, 201, "{cluster}");
+        let id = cluster["id"].as_str().unwrap().to_string();
+        let by_status = || async {
+            let (_, _, read) = common::send(&client, &base, &key, "GET", &format!("/v2/clusters/{id}"), None).await;
+            read["pods"]["byStatus"].clone()
+        };
+        // Up a while with the fault off: nothing happens.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(by_status().await, json!({"RUNNING": 3}));
+
+        emulator.set_member_lifetime(Some(Duration::from_millis(500)));
+        let started = std::time::Instant::now();
+        loop {
+            let read = by_status().await;
+            if read != json!({"RUNNING": 3}) {
+                assert_eq!(read, json!({"RUNNING": 2, "ERROR": 1}), "one member down, the others up");
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "no member failed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (_, _, pods) = common::send(&client, &base, &key, "GET", &format!("/v2/clusters/{id}/pods"), None).await;
+        let failed: Vec<&Value> = pods["pods"].as_array().unwrap().iter().filter(|p| p["status"] == "ERROR").collect();
+        assert_eq!(failed.len(), 1, "{pods}");
+        assert_eq!(failed[0]["cluster"]["rank"], 2, "the highest rank: {pods}");
+        // (Its SSH connections cut and processes killed: the cluster job tests of the gpucloud
+        // crate see it; these members have no registered key, so no SSH at all.)
+        for pod in emulator.live_pods() {
+            let rank = pod.cluster.as_ref().and_then(|m| m.rank);
+            assert_eq!(pod.failed, rank == Some(2), "rank {rank:?}");
+        }
+        // Only one per cluster: well past the lifetime again, still one down.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(by_status().await, json!({"RUNNING": 2, "ERROR": 1}));
+        emulator.set_member_lifetime(None);
+        let (status, ..) = common::send(&client, &base, &key, "DELETE", &format!("/v2/clusters/{id}"), None).await;
+        assert_eq!(status, 204);
+        assert!(emulator.live_pods().is_empty() && emulator.clusters().is_empty());
+        assert_documented(&emulator);
+    })
+    .await;
+}

@@ -34,14 +34,24 @@
 //! **Per-node logs**: with [`ClusterJob::log_dir`], each node's setup and command output (both
 //! streams, byte for byte as they came) is also written to `node-<rank>.log` in that directory.
 //!
-//! Not yet: a `recreate` policy (a failed cluster job always aborts), detached cluster jobs,
-//! checkpoints.
+//! **A member that leaves `RUNNING`** ([`ClusterJob::on_member_failure`]): with
+//! [`MemberFailurePolicy::Abort`] (the default) it fails the job fast as above. With
+//! [`MemberFailurePolicy::Recreate`] the cluster is deleted and the deletion confirmed (RunPod
+//! has no resize) and the whole job runs again on a new cluster (launch, sync, setup, command),
+//! at most `max` times; past that it ends as `Abort` does. A node lost without an exit status
+//! (its connection cut) is checked against the cluster (a few reads a poll interval apart)
+//! before it is taken for its own failure. A node's sync, setup or command failing with a status
+//! of its own is the job's failure and never recreates. Each recreation (the old cluster, which
+//! members, why, how long that attempt ran) is in [`ClusterJobOutcome::recreations`]; the
+//! deadline covers every attempt.
+//!
+//! Not yet: detached cluster jobs, checkpoints.
 
 use super::{DEADLINE_LEASE_MARGIN, DEFAULT_REMOTE_DIR, DownloadFailure};
 use crate::Fleet;
 use crate::fleet::cluster::ClusterRequest;
 use crate::model::PodId;
-use crate::model::cluster::{Cluster, ClusterNode, ENV_FILE_PATH};
+use crate::model::cluster::{Cluster, ClusterId, ClusterNode, ENV_FILE_PATH};
 use crate::model::error::{Error, Result};
 use crate::remote::sync::SyncReport;
 use crate::remote::{OutputLine, OutputSink, RemoteCommand, RemoteSession, Stream};
@@ -65,6 +75,42 @@ pub enum DownloadFrom {
     Primary,
     /// Every node, each into `LOCAL/node-<rank>/`.
     All,
+}
+
+/// What a cluster job does when a member leaves `RUNNING` while it runs
+/// ([`ClusterJob::on_member_failure`]). A node's command (or setup) failing with an exit status
+/// is the job's own failure and always ends it, whatever the policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "policy")]
+pub enum MemberFailurePolicy {
+    /// Stop every node, delete the cluster and confirm it, and end with the failure.
+    #[default]
+    Abort,
+    /// Stop every node, delete the cluster and confirm it (RunPod has no resize), then run the
+    /// whole job again on a new cluster (launch, sync, setup, command), at most `max` times; a
+    /// member leaving once more after that ends the job as [`MemberFailurePolicy::Abort`] does.
+    Recreate {
+        /// How many new clusters at most.
+        max: u32,
+    },
+}
+
+/// One recreation of a cluster job's cluster ([`MemberFailurePolicy::Recreate`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClusterRecreation {
+    /// The cluster that was deleted (and confirmed deleted).
+    pub cluster: ClusterId,
+    /// The members that were not `RUNNING`: rank (`None`: never ranked), pod, status.
+    pub members: Vec<(Option<u32>, PodId, String)>,
+    /// Why: what the cluster's summary said (`pods.byStatus`).
+    pub reason: String,
+    /// How long that attempt ran, from the start of its launch to the member's departure seen.
+    #[serde(serialize_with = "as_secs")]
+    pub ran_for: Duration,
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 /// A job to run on every node of a new cluster.
@@ -96,8 +142,11 @@ pub struct ClusterJob {
     /// (plus [`DEADLINE_LEASE_MARGIN`]).
     pub deadline: Option<Duration>,
     /// A local directory (created if missing) where each node's output is also written, to
-    /// `node-<rank>.log`; `None`: no log files.
+    /// `node-<rank>.log`; `None`: no log files. After a recreation the earlier attempt's log is
+    /// kept as `node-<rank>.attempt-<n>.log` (`n` from 1).
     pub log_dir: Option<PathBuf>,
+    /// What to do when a member leaves `RUNNING` while the job runs (default: abort).
+    pub on_member_failure: MemberFailurePolicy,
 }
 
 impl ClusterJob {
@@ -119,6 +168,7 @@ impl ClusterJob {
             download_from: DownloadFrom::Primary,
             deadline: None,
             log_dir: None,
+            on_member_failure: MemberFailurePolicy::Abort,
         }
     }
 
@@ -132,6 +182,14 @@ impl ClusterJob {
             request.ttl = Some(request.ttl.map_or(lease, |ttl| ttl.min(lease)));
         }
         request
+    }
+
+    /// [`ClusterJob::launch_request`] for a launch `elapsed` into the job (a recreation): the
+    /// lease covers what is left of the deadline, plus the margin.
+    fn launch_request_within(&self, elapsed: Duration) -> ClusterRequest {
+        let mut job = self.clone();
+        job.deadline = self.deadline.map(|d| d.saturating_sub(elapsed).max(Duration::from_secs(1)));
+        job.launch_request()
     }
 
     /// Where the log of the node of `rank` is written, with [`ClusterJob::log_dir`].
@@ -245,6 +303,10 @@ pub struct ClusterJobOutcome {
     pub kept: bool,
     /// Why the cluster's deletion could not be confirmed, if it could not (it may still bill).
     pub deletion_error: Option<Error>,
+    /// The clusters deleted and replaced because a member left `RUNNING`
+    /// ([`MemberFailurePolicy::Recreate`]), oldest first; [`ClusterJobOutcome::cluster`] is the
+    /// last one.
+    pub recreations: Vec<ClusterRecreation>,
 }
 
 impl ClusterJobOutcome {
@@ -413,116 +475,187 @@ impl Fleet {
             Stopped::Deadline => Error::Timeout { what: "the cluster job".into(), waited: started.elapsed() },
         };
 
-        // The launch deletes (and confirms) its cluster itself when told to stop.
-        let request = job.launch_request();
-        let launched = tokio::select! {
-            launched = self.launch_cluster_with_progress(&request, |_| {}, shared.stopped()) => launched,
-            never = &mut stopper => match never {},
-        };
-        let cluster = match (launched, stopped_by()) {
-            (Ok(cluster), None) => cluster,
-            (Ok(cluster), Some(why)) => {
-                // Ready just as it was stopped: it is ours to delete.
-                self.delete_cluster(&cluster.id).await?;
-                return Err(stop_error(why));
+        let mut recreations: Vec<ClusterRecreation> = Vec::new();
+        loop {
+            let attempt_started = Instant::now();
+            if !recreations.is_empty() {
+                // A new attempt: the failure that ended the last one is forgotten.
+                *shared.first_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                shared.stop.send_replace(false);
             }
-            (Err(Error::Cancelled), Some(why)) => return Err(stop_error(why)),
-            (Err(e), _) => return Err(e),
-        };
-
-        let logs: Vec<Mutex<Option<std::fs::File>>> = cluster
-            .nodes
-            .iter()
-            .map(|node| {
-                let path = job.log_path(rank_of(node))?;
-                match open_log(&path) {
-                    Ok(file) => Some(file),
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), error = %e, "the node's log file cannot be written");
-                        None
-                    }
-                }
-            })
-            .map(Mutex::new)
-            .collect();
-        *shared.reports.lock().unwrap_or_else(|e| e.into_inner()) = cluster
-            .nodes
-            .iter()
-            .map(|node| {
-                let rank = rank_of(node);
-                let report = NodeReport {
-                    rank,
-                    pod: node.pod.id.clone(),
-                    sync: None,
-                    setup_exit_code: None,
-                    exit_code: None,
-                    error: None,
-                    log: job.log_path(rank),
-                    download_errors: Vec::new(),
-                };
-                (rank, report)
-            })
-            .collect();
-
-        let work = self.work_on_nodes(job, &cluster, &shared, &logs);
-        // Once cancelled or past the deadline, the nodes have this long to end their commands (SIGINT, then
-        // SIGKILL): then their work is dropped, and their sessions with it.
-        let grace = async {
-            shared.stopped_from_outside().await;
-            tokio::time::sleep(crate::remote::INTERRUPT_GRACE * 2 + Duration::from_secs(5)).await;
-        };
-        let (sessions, member_left) = tokio::select! {
-            done = work => done,
-            () = grace => (Vec::new(), None),
-            never = &mut stopper => match never {},
-        };
-        for log in &logs {
-            if let Some(file) = log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                let _ = std::io::Write::flush(file);
-            }
-        }
-
-        let why = stopped_by();
-        let first = *shared.first_failure.lock().unwrap_or_else(|e| e.into_inner());
-        let kept = job.keep && first.is_none() && member_left.is_none() && why.is_none();
-        // The sessions close alongside the deletion, never before it: a close that hangs must not
-        // keep the cluster billing.
-        let closing = futures::future::join_all(sessions.into_iter().map(|session| async move {
-            if let Err(e) = session.close().await {
-                tracing::debug!(error = %e, "closing a node's session");
-            }
-        }));
-        let deletion_error = if kept {
-            closing.await;
-            None
-        } else {
-            let (deleted, _) = tokio::join!(self.delete_cluster(&cluster.id), closing);
-            deleted.err()
-        };
-        if let Some(why) = why {
-            return match deletion_error {
-                Some(error) => Err(error),
-                None => Err(stop_error(why)),
+            // The launch deletes (and confirms) its cluster itself when told to stop.
+            let request = job.launch_request_within(started.elapsed());
+            let launched = tokio::select! {
+                launched = self.launch_cluster_with_progress(&request, |_| {}, shared.stopped()) => launched,
+                never = &mut stopper => match never {},
             };
+            let cluster = match (launched, stopped_by()) {
+                (Ok(cluster), None) => cluster,
+                (Ok(cluster), Some(why)) => {
+                    // Ready just as it was stopped: it is ours to delete.
+                    self.delete_cluster(&cluster.id).await?;
+                    return Err(stop_error(why));
+                }
+                (Err(Error::Cancelled), Some(why)) => return Err(stop_error(why)),
+                (Err(e), _) => return Err(e),
+            };
+
+            let logs: Vec<Mutex<Option<std::fs::File>>> = cluster
+                .nodes
+                .iter()
+                .map(|node| {
+                    let path = job.log_path(rank_of(node))?;
+                    if !recreations.is_empty() {
+                        // The earlier attempt's log is kept beside (a rename never follows a link).
+                        let kept = path.with_extension(format!("attempt-{}.log", recreations.len()));
+                        let _ = std::fs::rename(&path, kept);
+                    }
+                    match open_log(&path) {
+                        Ok(file) => Some(file),
+                        Err(e) => {
+                            tracing::warn!(path = %path.display(), error = %e, "the node's log file cannot be written");
+                            None
+                        }
+                    }
+                })
+                .map(Mutex::new)
+                .collect();
+            *shared.reports.lock().unwrap_or_else(|e| e.into_inner()) = cluster
+                .nodes
+                .iter()
+                .map(|node| {
+                    let rank = rank_of(node);
+                    let report = NodeReport {
+                        rank,
+                        pod: node.pod.id.clone(),
+                        sync: None,
+                        setup_exit_code: None,
+                        exit_code: None,
+                        error: None,
+                        log: job.log_path(rank),
+                        download_errors: Vec::new(),
+                    };
+                    (rank, report)
+                })
+                .collect();
+
+            let work = self.work_on_nodes(job, &cluster, &shared, &logs);
+            // Once cancelled or past the deadline, the nodes have this long to end their commands (SIGINT, then
+            // SIGKILL): then their work is dropped, and their sessions with it.
+            let grace = async {
+                shared.stopped_from_outside().await;
+                tokio::time::sleep(crate::remote::INTERRUPT_GRACE * 2 + Duration::from_secs(5)).await;
+            };
+            let (sessions, mut member_left) = tokio::select! {
+                done = work => done,
+                () = grace => (Vec::new(), None),
+                never = &mut stopper => match never {},
+            };
+            let ran_for = attempt_started.elapsed();
+            for log in &logs {
+                if let Some(file) = log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                    let _ = std::io::Write::flush(file);
+                }
+            }
+
+            let why = stopped_by();
+            let first = *shared.first_failure.lock().unwrap_or_else(|e| e.into_inner());
+            // With a recreation left: a node lost without an exit status (its connection cut) may be
+            // a member that died before the watch saw it: the cluster is read to tell.
+            let may_recreate = matches!(job.on_member_failure, MemberFailurePolicy::Recreate { max }
+                if u32::try_from(recreations.len()).unwrap_or(u32::MAX) < max)
+                && why.is_none()
+                && first.is_none_or(|(_, code, _)| code.is_none());
+            let mut departed = Vec::new();
+            if may_recreate && (member_left.is_some() || first.is_some()) {
+                let (left, members) = tokio::select! {
+                    read = self.departed_members(&cluster, member_left.is_none()) => read,
+                    never = &mut stopper => match never {},
+                };
+                member_left = member_left.or(left);
+                departed = members;
+            }
+            let recreate = may_recreate && member_left.is_some() && stopped_by().is_none();
+            let kept = job.keep && first.is_none() && member_left.is_none() && why.is_none();
+            // The sessions close alongside the deletion, never before it: a close that hangs must not
+            // keep the cluster billing.
+            let closing = futures::future::join_all(sessions.into_iter().map(|session| async move {
+                if let Err(e) = session.close().await {
+                    tracing::debug!(error = %e, "closing a node's session");
+                }
+            }));
+            let deletion_error = if kept {
+                closing.await;
+                None
+            } else {
+                let (deleted, _) = tokio::join!(self.delete_cluster(&cluster.id), closing);
+                deleted.err()
+            };
+            if let Some(why) = stopped_by() {
+                return match deletion_error {
+                    Some(error) => Err(error),
+                    None => Err(stop_error(why)),
+                };
+            }
+            if recreate && deletion_error.is_none() {
+                let reason = member_left.unwrap_or_default();
+                tracing::warn!(cluster = %cluster.id, %reason, "a member left RUNNING: the cluster is deleted and the job recreated");
+                recreations.push(ClusterRecreation { cluster: cluster.id.clone(), members: departed, reason, ran_for });
+                continue;
+            }
+            let nodes = std::mem::take(&mut *shared.reports.lock().unwrap_or_else(|e| e.into_inner()));
+            let exit_codes = nodes.iter().map(|(rank, node)| (*rank, node.exit_code)).collect();
+            let exit_code = match (first, &member_left) {
+                (Some((_, Some(code), _)), _) => code,
+                (Some(_), _) | (None, Some(_)) => 1,
+                (None, None) => 0,
+            };
+            return Ok(ClusterJobOutcome {
+                cluster,
+                exit_codes,
+                nodes,
+                first_failure: first.map(|(rank, code, _)| (rank, code)),
+                failed_phase: first.map(|(_, _, phase)| phase),
+                member_left,
+                exit_code,
+                kept,
+                deletion_error,
+                recreations,
+            });
         }
-        let nodes = std::mem::take(&mut *shared.reports.lock().unwrap_or_else(|e| e.into_inner()));
-        let exit_codes = nodes.iter().map(|(rank, node)| (*rank, node.exit_code)).collect();
-        let exit_code = match (first, &member_left) {
-            (Some((_, Some(code), _)), _) => code,
-            (Some(_), _) | (None, Some(_)) => 1,
-            (None, None) => 0,
-        };
-        Ok(ClusterJobOutcome {
-            cluster,
-            exit_codes,
-            nodes,
-            first_failure: first.map(|(rank, code, _)| (rank, code)),
-            failed_phase: first.map(|(_, _, phase)| phase),
-            member_left,
-            exit_code,
-            kept,
-            deletion_error,
-        })
+    }
+
+    /// The members of `cluster` that are not `RUNNING` (rank, pod, status), and what its summary
+    /// says when one is not; with `wait`, a few reads a poll interval apart (a connection lost
+    /// just before the provider's status changes).
+    async fn departed_members(
+        &self,
+        cluster: &Cluster,
+        wait: bool,
+    ) -> (Option<String>, Vec<(Option<u32>, PodId, String)>) {
+        let Ok(provisioner) = self.provisioner(cluster.provider) else { return (None, Vec::new()) };
+        let reads = if wait { 3 } else { 1 };
+        for read in 0..reads {
+            if read > 0 {
+                tokio::time::sleep(provisioner.poll_interval()).await;
+            }
+            match provisioner.get_cluster(&cluster.id).await {
+                Ok(now) if !now.all_running() => {
+                    let members = now
+                        .nodes
+                        .iter()
+                        .filter(|n| n.pod.status != crate::model::PodStatus::Running)
+                        .map(|n| (n.rank, n.pod.id.clone(), format!("{:?}", n.pod.status)))
+                        .collect();
+                    return (Some(format!("nodes by status: {}", now.progress_text())), members);
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::debug!(cluster = %cluster.id, %error, "reading the cluster after the job failed")
+                }
+            }
+        }
+        (None, Vec::new())
     }
 
     /// The nodes' work on a ready cluster: every node prepared (connected, synced, set up), then
