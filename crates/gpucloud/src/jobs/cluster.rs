@@ -62,10 +62,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// How long the one read of the cluster after a node was lost may take: it only names the
-/// cause, so it must never hold the deletion long.
-const LAST_LOOK_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Which nodes [`ClusterJob::downloads`] are copied from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -560,14 +556,18 @@ impl Fleet {
 
             let why = stopped_by();
             let first = *shared.first_failure.lock().unwrap_or_else(|e| e.into_inner());
-            // With a recreation left: a node lost without an exit status (its connection cut) may be
-            // a member that died before the watch saw it: the cluster is read to tell.
+            // A departure recreates only with a recreation left and no node failing with a status of
+            // its own.
             let may_recreate = matches!(job.on_member_failure, MemberFailurePolicy::Recreate { max }
                 if u32::try_from(recreations.len()).unwrap_or(u32::MAX) < max)
                 && why.is_none()
                 && first.is_none_or(|(_, code, _)| code.is_none());
+            // A node lost without an exit status (its connection cut) may be a member that died
+            // before the watch saw it: whatever the policy, the cluster is read to tell, so the
+            // outcome names the member rather than only a lost connection.
+            let lost_a_node = first.is_some_and(|(_, code, _)| code.is_none());
             let mut departed = Vec::new();
-            if may_recreate && (member_left.is_some() || first.is_some()) {
+            if why.is_none() && ((may_recreate && member_left.is_some()) || (member_left.is_none() && lost_a_node)) {
                 let (left, members) = tokio::select! {
                     read = self.departed_members(&cluster, member_left.is_none()) => read,
                     never = &mut stopper => match never {},
@@ -733,27 +733,7 @@ impl Fleet {
                 () = watch => phases.await,
             }
         };
-        let mut member_left = member_left.into_inner().unwrap_or_else(|e| e.into_inner());
-        // A member whose machine died cuts its SSH connection, and the node's lost connection can
-        // stop the job before the watch's next read: the cluster is read once more, so the
-        // outcome names the member that left rather than only a lost connection.
-        let lost_a_node =
-            shared.first_failure.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|(_, code, _)| code.is_none());
-        if member_left.is_none()
-            && lost_a_node
-            && let Ok(provisioner) = self.provisioner(cluster.provider)
-        {
-            match tokio::time::timeout(LAST_LOOK_TIMEOUT, provisioner.cluster_summary(&cluster.id)).await {
-                Ok(Ok(summary)) if !summary.all_running() => {
-                    member_left = Some(format!("nodes by status: {}", summary.progress_text()));
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => {
-                    tracing::debug!(cluster = %cluster.id, %error, "reading the cluster after a lost node failed")
-                }
-                Err(_) => tracing::debug!(cluster = %cluster.id, "reading the cluster after a lost node timed out"),
-            }
-        }
+        let member_left = member_left.into_inner().unwrap_or_else(|e| e.into_inner());
         // 4: downloads, once the command ran on every node (whatever its status): not after a
         // failure before the command, a member that left, a cancel or the deadline.
         if !job.downloads.is_empty() && command_ran && member_left.is_none() && !shared.is_stopped_from_outside() {
