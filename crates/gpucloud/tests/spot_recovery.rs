@@ -15,7 +15,7 @@ mod common;
 use gpucloud::jobs::{Checkpoint, Job, JobEvent, Recovery};
 use gpucloud::remote::{OutputLine, SessionOptions};
 use gpucloud::{Error, Fleet, LaunchRequest, PodId};
-use gpucloud_emulator::{Emulator, FaultConfig};
+use gpucloud_emulator::{Emulator, EmulatorConfig, FaultConfig};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -71,6 +71,12 @@ async fn drive<R: std::fmt::Debug, D>(
     }
 }
 
+/// The state dir both tests share: `GPUCLOUD_STATE_DIR` is the process's
+/// ([`common::runtime_with_state_dir`]).
+fn shared_state_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("gpucloud-test-{}-spot-recovery-state", std::process::id()))
+}
+
 fn pod_reads(emulator: &Emulator) -> u64 {
     emulator.stats().requests_by_route.get("GET /api/v1/pods/{id}").copied().unwrap_or(0)
 }
@@ -102,7 +108,7 @@ fn spot_jobs_are_interrupted_detected_relaunched_and_carry_their_checkpoint() {
         return;
     }
     let (scratch, public) = common::scratch_with_key("spot-recovery");
-    let runtime = common::runtime_with_state_dir(&scratch.join("state"));
+    let runtime = common::runtime_with_state_dir(&shared_state_dir());
     runtime.block_on(common::bounded(
         "spot_jobs_are_interrupted_detected_relaunched_and_carry_their_checkpoint",
         Duration::from_secs(150),
@@ -292,12 +298,20 @@ fn a_detached_spot_job_interrupted_once_is_relaunched_and_finishes() {
         return;
     }
     let (scratch, public) = common::scratch_with_key("spot-detached-recovery");
-    let runtime = common::runtime_with_state_dir(&scratch.join("state"));
+    let runtime = common::runtime_with_state_dir(&shared_state_dir());
     runtime.block_on(common::bounded(
         "a_detached_spot_job_interrupted_once_is_relaunched_and_finishes",
         Duration::from_secs(120),
         async {
-            let emulator = common::keyless_emulator(Duration::ZERO, FaultConfig::default()).await;
+            // A seed of its own: the other test's emulator (seed 1) makes the same pod ids,
+            // and both share the process's state dir, where ids name the host-key files.
+            let config = EmulatorConfig {
+                ready_delay: Duration::ZERO,
+                seed: 2,
+                faults: FaultConfig::default(),
+                ..EmulatorConfig::default()
+            };
+            let emulator = Emulator::start(config).await.unwrap();
             let fleet =
                 Fleet::new().with(common::primeintellect(&emulator)).with_cleanup_timeout(Duration::from_secs(10));
             let options = SessionOptions { identity_file: Some(scratch.join("key")), ..SessionOptions::default() };

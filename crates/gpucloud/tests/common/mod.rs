@@ -94,11 +94,21 @@ pub fn have_ssh() -> bool {
 
 /// A runtime for a test binary of one test whose SSH state (known-hosts files, control sockets)
 /// lives in `state`: `GPUCLOUD_STATE_DIR` is set before the runtime's threads start.
+///
+/// The variable is the process's: every test of one binary that calls this must pass the same
+/// `state` (and give its emulator a seed of its own, so that pod ids, which name the state's
+/// files, never meet); a second directory panics rather than pulling the state from under a
+/// test that runs beside it.
 #[cfg(feature = "remote")]
 pub fn runtime_with_state_dir(state: &std::path::Path) -> tokio::runtime::Runtime {
-    // SAFETY: called first in the binary's only test, before any thread that reads the
-    // environment exists.
-    unsafe { std::env::set_var(gpucloud::remote::STATE_DIR_ENV, state) };
+    static SET: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let set = SET.get_or_init(|| {
+        // SAFETY: set once per process, by the first test that asks, before its own runtime's
+        // threads exist; later tests only read it.
+        unsafe { std::env::set_var(gpucloud::remote::STATE_DIR_ENV, state) };
+        state.to_path_buf()
+    });
+    assert_eq!(set, state, "GPUCLOUD_STATE_DIR is process-wide: the tests of one binary must share one state dir");
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
