@@ -149,8 +149,8 @@ pub struct OffersArgs {
     #[arg(long)]
     pub volume: Option<String>,
     /// Cluster offers of this many nodes (2-250), each with --count GPUs, ranked by price per
-    /// GPU-hour: RunPod clusters (launchable with up --nodes) and PrimeIntellect multi-node
-    /// offers (listed only). --max-price is then for all nodes.
+    /// GPU-hour: RunPod clusters and PrimeIntellect multi-node offers, each launchable with
+    /// up --nodes. --max-price is then for all nodes.
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=250), conflicts_with = "volume")]
     pub nodes: Option<u32>,
     /// Every shape of this many GPUs in one list, ranked by price per GPU-hour: one node with

@@ -17,10 +17,13 @@ pub(crate) async fn ls(cli: &Cli, args: &cli::LsArgs) -> Result<(), Error> {
     errors.extend(cluster_errors);
     if args.json {
         // Cluster members are pods too (RunPod lists them only with includeClusterPods), each
-        // with its `cluster`.
-        pods.extend(clusters.iter().flat_map(|c| c.nodes.iter().map(|n| n.pod.clone())));
+        // with its `cluster`; a PrimeIntellect multi-node pod is already listed, as one pod.
+        let members = clusters.iter().filter(|c| c.single_pod.is_none()).flat_map(|c| c.nodes.iter());
+        pods.extend(members.map(|n| n.pod.clone()));
         render::print_json(&Value::Array(pods.iter().map(render::pod_json).collect()));
     } else {
+        // A PrimeIntellect multi-node pod is shown once, as the cluster it is.
+        pods.retain(|pod| !clusters.iter().any(|c| c.single_pod.as_ref() == Some(&pod.id)));
         render::pods_table(&pods);
         if !clusters.is_empty() {
             outln!("");

@@ -97,6 +97,7 @@ pub fn cluster_json(cluster: &gpucloud::Cluster) -> Value {
         "gpu_type": cluster.gpu_type, "gpus_per_node": cluster.gpus_per_node, "nodes_asked": cluster.node_count,
         "data_center": cluster.data_center, "price_per_hour": cluster.price_per_hour,
         "pods_by_status": cluster.pods_by_status, "primary": cluster.primary.as_ref().map(ToString::to_string),
+        "single_pod": cluster.single_pod.as_ref().map(ToString::to_string),
         "primary_ssh_endpoint": cluster.primary_ssh_endpoint,
         "lease_expires_at": cluster.lease_expires_at.map(|t| t.to_rfc3339()),
         "created_at": cluster.created_at.map(|t| t.to_rfc3339()),

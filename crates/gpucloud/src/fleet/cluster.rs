@@ -109,7 +109,10 @@ impl ClusterRequest {
         let mut env = self.env.clone();
         env.insert("NNODES".into(), self.nodes.to_string());
         env.insert("GPUS_PER_NODE".into(), offer.node.gpu_count.to_string());
-        env.insert("NCCL_SOCKET_IFNAME".into(), crate::model::cluster::RUNPOD_CLUSTER_INTERFACE.into());
+        // RunPod's guides name RunPod's interface; PrimeIntellect documents none.
+        if offer.node.provider == Provider::RunPod {
+            env.insert("NCCL_SOCKET_IFNAME".into(), crate::model::cluster::RUNPOD_CLUSTER_INTERFACE.into());
+        }
         env
     }
 }
@@ -162,7 +165,7 @@ impl ClusterCleanup {
     }
 
     fn track(&self, provisioner: &Arc<dyn Provisioner>, cluster: &Cluster) {
-        let members = cluster.nodes.iter().map(|n| n.pod.id.clone()).collect();
+        let members = cluster.member_ids();
         let mut pending = self.lock();
         pending.clusters.retain(|(_, id, _)| id != &cluster.id);
         pending.clusters.push((Arc::clone(provisioner), cluster.id.clone(), members));
@@ -225,7 +228,7 @@ impl ClusterCleanup {
             for (provisioner, tag) in &pending.tags {
                 match provisioner.find_clusters_by_launch_tag(tag).await {
                     Ok(clusters) => found.extend(clusters.into_iter().map(|c| {
-                        let members = c.nodes.iter().map(|n| n.pod.id.clone()).collect();
+                        let members = c.member_ids();
                         (Arc::clone(provisioner), c.id, members)
                     })),
                     Err(e) => {
@@ -281,7 +284,8 @@ struct ClusterLaunch<'a> {
     started: Instant,
     deadline: Instant,
     attempts: Vec<LaunchAttempt>,
-    ssh_keys: BTreeMap<Provider, bool>,
+    /// Each provider's registered key id (`Some(None)`: registered, no id), `None` once it failed.
+    ssh_keys: BTreeMap<Provider, Option<Option<String>>>,
 }
 
 impl Fleet {
@@ -497,7 +501,7 @@ impl Fleet {
     pub async fn delete_cluster(&self, id: &ClusterId) -> Result<()> {
         let provisioner = self.provisioner(id.provider())?;
         let members: Vec<PodId> = match provisioner.get_cluster(id).await {
-            Ok(cluster) => cluster.nodes.iter().map(|n| n.pod.id.clone()).collect(),
+            Ok(cluster) => cluster.member_ids(),
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         };
@@ -523,9 +527,7 @@ impl ClusterLaunch<'_> {
             }
             let Ok(provisioner) = self.fleet.provisioner(offer.node.provider).map(Arc::clone) else { continue };
             let Some((price, ttl)) = self.check_spend(&offer) else { continue };
-            if !self.register_ssh_key(&provisioner, &offer).await {
-                continue;
-            }
+            let Some(ssh_key_id) = self.register_ssh_key(&provisioner, &offer).await else { continue };
             let tag = new_launch_tag();
             let mut spec = ClusterSpec::new(offer.node.clone(), self.request.nodes, self.request.name.clone());
             spec.image.clone_from(&self.request.image);
@@ -534,11 +536,12 @@ impl ClusterLaunch<'_> {
             spec.ports.clone_from(&self.request.ports);
             spec.ttl = ttl;
             spec.launch_tag = Some(tag.clone());
+            spec.ssh_key_id = ssh_key_id;
             self.cleanup.lock().tags.push((Arc::clone(&provisioner), tag.clone()));
             progress(ClusterEvent::Creating { offer: &offer });
             let creating = async {
                 let cluster = provisioner.create_cluster(&spec).await?;
-                let ids = cluster.nodes.iter().map(|n| n.pod.id.clone()).collect();
+                let ids = cluster.billed_pods();
                 let placeholder = PodId::new(cluster.provider, format!("cluster:{}", cluster.id.id()));
                 Ok((cluster, ids, placeholder))
             };
@@ -618,14 +621,20 @@ impl ClusterLaunch<'_> {
         Some((price, ttl))
     }
 
-    async fn register_ssh_key(&mut self, provisioner: &Arc<dyn Provisioner>, offer: &ClusterOffer) -> bool {
-        let Some(public_key) = &self.request.ssh_public_key else { return true };
+    /// The caller's key registered with the offer's provider (once per provider): `Some` with
+    /// its id where the provider keeps one, `None` (the failure recorded) when it could not be.
+    async fn register_ssh_key(
+        &mut self,
+        provisioner: &Arc<dyn Provisioner>,
+        offer: &ClusterOffer,
+    ) -> Option<Option<String>> {
+        let Some(public_key) = &self.request.ssh_public_key else { return Some(None) };
         let provider = offer.node.provider;
         if let Some(known) = self.ssh_keys.get(&provider) {
-            return *known;
+            return known.clone();
         }
         let registered = match provisioner.ensure_ssh_key(public_key).await {
-            Ok(_) => true,
+            Ok(key) => Some(key.id),
             Err(error) => {
                 self.attempts.push(LaunchAttempt {
                     provider,
@@ -633,10 +642,10 @@ impl ClusterLaunch<'_> {
                     price_per_hour: 0.0,
                     error,
                 });
-                false
+                None
             }
         };
-        self.ssh_keys.insert(provider, registered);
+        self.ssh_keys.insert(provider, registered.clone());
         registered
     }
 

@@ -55,6 +55,25 @@ pub const ENV_CONTRACT: [&str; 14] = [
 /// The interface RunPod's guides name for node-to-node traffic (`NCCL_SOCKET_IFNAME`).
 pub const RUNPOD_CLUSTER_INTERFACE: &str = "ens1";
 
+/// What separates a multi-node pod's id from a node's rank in the node's own id
+/// ([`node_pod_id`]): `primeintellect:abc123#1` is node 1 of pod `abc123`.
+pub const NODE_SEPARATOR: char = '#';
+
+/// The id a node of a one-pod cluster ([`Cluster::single_pod`]) is known by: the pod's own id
+/// for rank 0, `<pod>#<rank>` for the others. Each node is its own SSH host (its own host key,
+/// sync manifest and connection), and those are kept per id; the provider knows only the pod.
+pub fn node_pod_id(pod: &PodId, rank: u32) -> PodId {
+    if rank == 0 { pod.clone() } else { PodId::new(pod.provider(), format!("{}{NODE_SEPARATOR}{rank}", pod.id())) }
+}
+
+/// The pod and rank a node id of [`node_pod_id`] names; `None` for any other id (rank 0's id
+/// is the pod's own, and is not told apart here).
+pub fn split_node_pod_id(id: &PodId) -> Option<(PodId, u32)> {
+    let (pod, rank) = id.id().rsplit_once(NODE_SEPARATOR)?;
+    let rank: u32 = rank.parse().ok().filter(|r| *r > 0)?;
+    (!pod.is_empty()).then(|| (PodId::new(id.provider(), pod), rank))
+}
+
 /// A cluster's identity across providers, written `provider:id` like a pod's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClusterId {
@@ -176,6 +195,10 @@ pub struct Cluster {
     pub primary_ssh_endpoint: Option<String>,
     /// The members, by rank (unranked ones last); empty until they are read.
     pub nodes: Vec<ClusterNode>,
+    /// Where the provider sells the whole cluster as one pod (a PrimeIntellect multi-node
+    /// offer): that pod, which is listed, billed and ended for every node at once (its nodes'
+    /// ids come from [`node_pod_id`]). `None` where every node is a pod of its own (RunPod).
+    pub single_pod: Option<PodId>,
     /// Creation time.
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -212,6 +235,25 @@ impl Cluster {
     /// The node whose member pod is `id`.
     pub fn node(&self, id: &PodId) -> Option<&ClusterNode> {
         self.nodes.iter().find(|n| &n.pod.id == id)
+    }
+
+    /// Every member's pod id, as far as known: the nodes' ids, and the one pod of a one-pod
+    /// cluster ([`Cluster::single_pod`]) even before its nodes are listed.
+    pub fn member_ids(&self) -> Vec<PodId> {
+        let mut ids: Vec<PodId> = self.nodes.iter().map(|n| n.pod.id.clone()).collect();
+        if let Some(pod) = self.single_pod.as_ref().filter(|pod| !ids.contains(pod)) {
+            ids.insert(0, pod.clone());
+        }
+        ids
+    }
+
+    /// The pods the provider bills for this cluster: its one pod where it is one
+    /// ([`Cluster::single_pod`]), else every node's.
+    pub fn billed_pods(&self) -> Vec<PodId> {
+        match &self.single_pod {
+            Some(pod) => vec![pod.clone()],
+            None => self.nodes.iter().map(|n| n.pod.id.clone()).collect(),
+        }
     }
 
     /// GPUs across every node.
@@ -293,8 +335,8 @@ pub struct ClusterOffer {
     pub interconnect_type: Option<String>,
     /// Estimated provisioning time, minutes (PrimeIntellect's `provisioningTime`).
     pub provisioning_minutes: Option<u32>,
-    /// Whether [`crate::Fleet::launch_cluster`] can launch it (RunPod clusters yes;
-    /// PrimeIntellect multi-node offers are listed only, not launched yet).
+    /// Whether [`crate::Fleet::launch_cluster`] can launch it (RunPod clusters and
+    /// PrimeIntellect multi-node offers can; a provider may list shapes it cannot create).
     pub launchable: bool,
 }
 
@@ -357,7 +399,20 @@ mod tests {
             primary: None,
             primary_ssh_endpoint: endpoint.then(|| "1.2.3.4:22001".into()),
             nodes: Vec::new(),
+            single_pod: None,
             created_at: None,
+        }
+    }
+
+    #[test]
+    fn node_ids_name_their_pod_and_rank() {
+        let pod = PodId::new(Provider::PrimeIntellect, "abc123");
+        assert_eq!(node_pod_id(&pod, 0), pod);
+        let one = node_pod_id(&pod, 1);
+        assert_eq!(one.to_string(), "primeintellect:abc123#1");
+        assert_eq!(split_node_pod_id(&one), Some((pod.clone(), 1)));
+        for other in ["abc123", "abc#0", "#1", "abc#x", "abc#-1"] {
+            assert_eq!(split_node_pod_id(&PodId::new(Provider::PrimeIntellect, other)), None, "{other}");
         }
     }
 

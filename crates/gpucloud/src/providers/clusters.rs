@@ -1,7 +1,7 @@
 //! What a cluster create sends, whichever cloud takes it: [`ClusterSpec`]. The operations are
 //! [`Provisioner`](crate::Provisioner)'s cluster methods ([`Provisioner::create_cluster`] and
-//! the rest), implemented by RunPod (`/v2/clusters`); other providers answer
-//! [`crate::Error::Unsupported`].
+//! the rest), implemented by RunPod (`/v2/clusters`) and PrimeIntellect (a multi-node offer
+//! is one pod); other providers answer [`crate::Error::Unsupported`].
 //!
 //! [`Provisioner::create_cluster`]: crate::Provisioner::create_cluster
 
@@ -34,6 +34,9 @@ pub struct ClusterSpec {
     pub launch_tag: Option<String>,
     /// Lease stamped in the name.
     pub ttl: Option<Duration>,
+    /// The provider's id of an SSH key to install on every node, where the create names keys
+    /// (PrimeIntellect's `sshKeyId`; RunPod installs the account's keys).
+    pub ssh_key_id: Option<String>,
 }
 
 impl ClusterSpec {
@@ -49,6 +52,7 @@ impl ClusterSpec {
             ports: Vec::new(),
             launch_tag: None,
             ttl: None,
+            ssh_key_id: None,
         }
     }
 

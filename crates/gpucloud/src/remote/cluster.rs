@@ -3,7 +3,8 @@
 //!
 //! On each node gpucloud writes `~/.gpucloud/hostfile` ([`HOSTFILE_PATH`]: one line per node in
 //! rank order, `<private address> slots=<GPUs per node>`) and `~/.gpucloud/env`
-//! ([`ENV_FILE_PATH`]): `export` lines for every variable of [`crate::model::cluster::ENV_CONTRACT`]. Each line keeps a
+//! ([`ENV_FILE_PATH`]): `export` lines for every variable of [`crate::model::cluster::ENV_CONTRACT`]
+//! (`NCCL_SOCKET_IFNAME` on RunPod only: its guides name its interface). Each line keeps a
 //! value the node already has (RunPod's own `PRIMARY_ADDR`, `MASTER_PORT`, `NODE_RANK`, ...) and
 //! fills only what is missing from the cluster as gpucloud read it, so RunPod's documented
 //! variables win where they exist. `GPUCLOUD_HOSTFILE` is the hostfile's absolute path. A line
@@ -28,7 +29,7 @@ pub fn contract_values(cluster: &Cluster, rank: u32, address: &str) -> Vec<(&'st
     let port = DEFAULT_MASTER_PORT.to_string();
     let nodes = cluster.node_count.to_string();
     let gpus = cluster.gpus_per_node.to_string();
-    vec![
+    let mut values = vec![
         ("PRIMARY_ADDR", primary.clone()),
         ("MASTER_ADDR", primary.clone()),
         ("PRIMARY_PORT", port.clone()),
@@ -41,8 +42,13 @@ pub fn contract_values(cluster: &Cluster, rank: u32, address: &str) -> Vec<(&'st
         ("GPUS_PER_NODE", gpus),
         ("HOST_NODE_ADDR", format!("{primary}:{port}")),
         ("WORLD_SIZE", cluster.total_gpus().to_string()),
-        ("NCCL_SOCKET_IFNAME", RUNPOD_CLUSTER_INTERFACE.to_string()),
-    ]
+    ];
+    // RunPod's guides name RunPod's node-to-node interface; PrimeIntellect documents none, and
+    // a wrong name would make NCCL fail where its own choice works.
+    if cluster.provider == crate::model::Provider::RunPod {
+        values.push(("NCCL_SOCKET_IFNAME", RUNPOD_CLUSTER_INTERFACE.to_string()));
+    }
+    values
 }
 
 /// The script that writes the hostfile and the env file on one node.

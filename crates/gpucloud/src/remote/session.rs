@@ -242,6 +242,24 @@ pub fn forget_pod(id: &PodId) {
     for file in [known_hosts_file(id), manifest_file(id), key_file(id)] {
         let _ = std::fs::remove_file(file);
     }
+    forget_nodes_of(id);
+}
+
+/// Forgets the files of every node of a multi-node pod `id` (`<pod>#<rank>`,
+/// [`crate::model::cluster::node_pod_id`]): the pod's end is theirs.
+fn forget_nodes_of(id: &PodId) {
+    let prefix = format!("{}{}", pod_file_name(id), crate::model::cluster::NODE_SEPARATOR);
+    for dir in ["known_hosts", "sync", "keys"] {
+        let Ok(entries) = std::fs::read_dir(state_dir().join(dir)) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(rank) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+            let rank = rank.strip_suffix(".json").unwrap_or(rank);
+            if !rank.is_empty() && rank.bytes().all(|b| b.is_ascii_digit()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 fn key_file(id: &PodId) -> PathBuf {

@@ -447,16 +447,22 @@ impl crate::Fleet {
     /// ```
     pub async fn reap(&self, policy: &crate::ReapPolicy) -> Result<crate::ReapReport> {
         policy.validate()?;
-        let (pods, list_failures) = self.list().await;
+        let ((mut pods, list_failures), clusters) = tokio::join!(self.list(), self.clusters());
+        // A multi-node pod (PrimeIntellect) is judged as the cluster it is: by all its nodes.
+        pods.retain(|pod| !clusters.0.iter().any(|c| c.single_pod.as_ref() == Some(&pod.id)));
         let mut report = sweep(self.provisioners(), policy, pods, list_failures, self.cleanup_timeout()).await;
-        self.reap_clusters(policy, &mut report).await;
+        self.reap_clusters(policy, clusters, &mut report).await;
         Ok(report)
     }
 
     /// The clusters' part of a sweep: each one the policy matches is read again (a renamed
     /// lease counts), then deleted with its members and the deletion confirmed.
-    async fn reap_clusters(&self, policy: &crate::ReapPolicy, report: &mut crate::ReapReport) {
-        let (clusters, failures) = self.clusters().await;
+    async fn reap_clusters(
+        &self,
+        policy: &crate::ReapPolicy,
+        (clusters, failures): (Vec<crate::model::cluster::Cluster>, Vec<(crate::Provider, Error)>),
+        report: &mut crate::ReapReport,
+    ) {
         report.examined_clusters = clusters.len();
         // A provider whose pods could not be listed is reported once.
         for (provider, error) in failures {
@@ -498,7 +504,7 @@ impl crate::Fleet {
                 _ => {}
             }
             tracing::warn!(cluster = %cluster.id, name = %cluster.name, "reaping cluster");
-            let members: Vec<PodId> = cluster.nodes.iter().map(|n| n.pod.id.clone()).collect();
+            let members: Vec<PodId> = cluster.member_ids();
             match provisioner.delete_cluster_and_confirm(&cluster.id, &members, deadline).await {
                 Ok(()) => report.reaped_clusters.push(reaped),
                 Err(error) => report.failures.push(ReapFailure::DeleteCluster { id: cluster.id, error }),

@@ -1,6 +1,7 @@
 //! [`PrimeIntellect`]: the [`Provisioner`] for `api.primeintellect.ai`.
 
 mod billing;
+mod clusters;
 
 use crate::model::PodRecord;
 use crate::model::error::{Error, Result};
@@ -50,6 +51,7 @@ pub struct PrimeIntellect {
     team_id: Option<String>,
     watcher: crate::providers::watch::Watcher,
     known: KnownPods,
+    multi_node: clusters::MultiNodePods,
 }
 
 /// Full records of pods this client created or read alone, which PrimeIntellect's status
@@ -125,6 +127,7 @@ impl PrimeIntellect {
             team_id: None,
             watcher: crate::providers::watch::Watcher::default(),
             known: KnownPods::default(),
+            multi_node: clusters::MultiNodePods::default(),
         })
     }
 
@@ -353,7 +356,8 @@ fn resource(spec: &Option<types::CustomSpecValue>) -> Option<ResourceSpec> {
 }
 
 /// A multi-node availability item as `nodes` nodes: GPUs and price split evenly (the split is
-/// not documented), interconnect and provisioning time as stated; not launchable.
+/// not documented), interconnect and provisioning time as stated; launched as one multi-node
+/// pod (see the `clusters` module).
 pub(crate) fn multi_node_offer(
     item: &types::GpuAvailability,
     nodes: u32,
@@ -371,7 +375,7 @@ pub(crate) fn multi_node_offer(
         interconnect_gbps: minutes(item.interconnect),
         interconnect_type: item.interconnect_type.clone(),
         provisioning_minutes: minutes(item.provisioning_time),
-        launchable: false,
+        launchable: true,
     })
 }
 
@@ -566,6 +570,15 @@ fn check_pod_id(id: &PodId) -> Result<&str> {
     if id.provider() != Provider::PrimeIntellect {
         return Err(Error::invalid("pod id", format!("{id} is not a PrimeIntellect pod")));
     }
+    // A node of a multi-node pod is an SSH host, not a pod the API knows.
+    if let Some((pod, rank)) = crate::model::cluster::split_node_pod_id(id) {
+        return Err(Error::invalid(
+            "pod id",
+            format!(
+                "{id} is node {rank} of the multi-node pod {pod}: PrimeIntellect reads and ends only the whole pod"
+            ),
+        ));
+    }
     Ok(id.id())
 }
 
@@ -664,9 +677,8 @@ impl Provisioner for PrimeIntellect {
     }
 
     /// Multi-node offers (`GET /api/v1/availability/multi-node`) of `nodes` x `query.gpu_count`
-    /// GPUs in all, listed as cluster offers that are **not launchable yet**: PrimeIntellect
-    /// documents no node split, rank or environment, so the node shape is the query's
-    /// (`gpuCount` / `nodes` GPUs per node, the price split evenly).
+    /// GPUs in all, as cluster offers: PrimeIntellect documents no node split, so the node
+    /// shape is the query's (`gpuCount` / `nodes` GPUs per node, the price split evenly).
     async fn cluster_offers(&self, query: &OfferQuery, nodes: u32) -> Result<Vec<crate::model::cluster::ClusterOffer>> {
         query.validate()?;
         crate::providers::clusters::check_nodes(nodes)?;
@@ -706,6 +718,36 @@ impl Provisioner for PrimeIntellect {
         });
         let offers: Vec<crate::model::cluster::ClusterOffer> = paginate::items(pages).try_collect().await?;
         Ok(offers.into_iter().filter(|o| query.matches(&o.node)).collect())
+    }
+
+    /// One multi-node pod (see the `clusters` module).
+    async fn create_cluster(
+        &self,
+        spec: &crate::providers::clusters::ClusterSpec,
+    ) -> Result<crate::model::cluster::Cluster> {
+        self.create_multi_node(spec).await
+    }
+
+    async fn get_cluster(&self, id: &crate::model::cluster::ClusterId) -> Result<crate::model::cluster::Cluster> {
+        self.multi_node_cluster(id).await
+    }
+
+    async fn list_clusters(&self) -> Result<Vec<crate::model::cluster::Cluster>> {
+        self.multi_node_clusters().await
+    }
+
+    /// Terminates the multi-node pod (every node ends with it).
+    async fn delete_cluster(&self, id: &crate::model::cluster::ClusterId) -> Result<()> {
+        self.terminate(&PodId::new(Provider::PrimeIntellect, id.id())).await
+    }
+
+    async fn delete_cluster_and_confirm(
+        &self,
+        id: &crate::model::cluster::ClusterId,
+        members: &[PodId],
+        deadline: tokio::time::Instant,
+    ) -> Result<()> {
+        self.end_multi_node(id, members, deadline).await
     }
 
     async fn create(&self, spec: &LaunchSpec) -> Result<Pod> {
@@ -882,7 +924,7 @@ mod multi_node_tests {
     use serde_json::json;
 
     #[test]
-    fn a_multi_node_offer_is_split_into_nodes_and_listed_but_not_launchable() {
+    fn a_multi_node_offer_is_split_into_nodes() {
         let item: super::types::GpuAvailability = serde_json::from_value(json!({
             "cloudId": "c", "gpuType": "H100_80GB", "socket": "SXM5", "provider": "datacrunch", "gpuCount": 16,
             "gpuMemory": 80, "stockStatus": "Available", "security": "secure_cloud", "images": ["ubuntu_22_cuda_12"],
@@ -897,7 +939,7 @@ mod multi_node_tests {
         assert_eq!(offer.interconnect_gbps, Some(3200));
         assert_eq!(offer.interconnect_type.as_deref(), Some("Infiniband"));
         assert_eq!(offer.provisioning_minutes, Some(30));
-        assert!(!offer.launchable);
+        assert!(offer.launchable, "launched as one multi-node pod");
         assert!(super::multi_node_offer(&item, 3).is_none(), "16 GPUs do not split into 3 nodes");
     }
 }

@@ -68,6 +68,7 @@ pub(crate) fn to_cluster(raw: &types::Cluster, members: Vec<Pod>) -> Cluster {
         primary: raw.primary.as_ref().map(|p| PodId::new(Provider::RunPod, p.pod_id.clone())),
         primary_ssh_endpoint: raw.primary.as_ref().and_then(|p| p.ssh_endpoint.clone()),
         nodes,
+        single_pod: None,
         created_at: parse_timestamp(&raw.created_at),
     }
 }
