@@ -8,6 +8,15 @@
 //! to the slashed path (Starlette's `redirect_slashes`), which `prime` relies on: it calls
 //! `GET /api/v1/pods?offset=0&limit=100` and `POST /api/v1/pods` where the document has
 //! `/api/v1/pods/`.
+//!
+//! **Multi-node offers** (`catalog::primeintellect_multi_node`) are served by
+//! `/availability/multi-node` (the filters and shape of `/availability/gpus`, `gpu_count` the
+//! whole configuration's GPUs), `/availability/multi-node-summary` and `/availability/clusters`,
+//! never by `/availability/gpus`; they carry `interconnect` (Gbps), `interconnectType` and
+//! `provisioningTime` (minutes). `GpuAvailability` has no field for a node count, so none is
+//! sent: an offer's `gpuCount` and `prices` are the whole configuration's, every node alike,
+//! and the node count is implied by `gpuCount` / GPUs per node (the emulator's multi-node
+//! offers: 2 nodes of 8 H100, 4 nodes of 8 H100, 2 nodes of 1 A100, 2 nodes of 2 RTX 4090).
 
 use crate::catalog;
 use crate::errors::primeintellect::error;
@@ -80,10 +89,14 @@ fn paginate<T: Clone>(items: &[T], pairs: &[(String, String)], default_limit: u6
     (page, offset, limit)
 }
 
-/// The single-node offers the availability filters of `pairs` select (`gpu_type`, `gpu_count`,
-/// repeated `regions`, `socket`, `security`, `cloud_id`, `data_center_id`, and `disks`: offers
-/// in a data center where one of those disks is).
-fn matching_offers(shared: &Shared, pairs: &[(String, String)]) -> Vec<catalog::PiOffer> {
+/// The `offers` the availability filters of `pairs` select (`gpu_type`, `gpu_count` (the whole
+/// configuration's GPUs), repeated `regions`, `socket`, `security`, `cloud_id`,
+/// `data_center_id`, and `disks`: offers in a data center where one of those disks is).
+fn matching_offers(
+    shared: &Shared,
+    pairs: &[(String, String)],
+    offers: Vec<catalog::PiOffer>,
+) -> Vec<catalog::PiOffer> {
     let values = |key: &str| pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect::<Vec<_>>();
     let gpu_type = values("gpu_type").into_iter().next();
     let gpu_count = number(pairs, "gpu_count");
@@ -101,7 +114,7 @@ fn matching_offers(shared: &Shared, pairs: &[(String, String)]) -> Vec<catalog::
         .map(|v| v.data_center.clone())
         .collect();
     drop(state);
-    catalog::primeintellect()
+    offers
         .into_iter()
         .filter(|o| gpu_type.as_deref().is_none_or(|g| g == o.gpu_type))
         .filter(|o| gpu_count.is_none_or(|n| n == u64::from(o.gpu_count)))
@@ -124,18 +137,22 @@ fn page_of(items: Vec<Value>, pairs: &[(String, String)]) -> (Vec<Value>, usize)
 
 async fn availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
     let pairs = query_pairs(query);
-    let matching: Vec<Value> = matching_offers(&shared, &pairs).iter().map(catalog::PiOffer::to_json).collect();
+    let matching: Vec<Value> =
+        matching_offers(&shared, &pairs, catalog::primeintellect()).iter().map(catalog::PiOffer::to_json).collect();
     let (items, total) = page_of(matching, &pairs);
     axum::Json(wire::<types::AvailabilityResponse>(json!({"items": items, "totalCount": total}))).into_response()
 }
 
 /// `GET /availability/multi-node`: the same filters and shape as `/availability/gpus`, over
-/// multi-node offers. The emulator has none (every catalog entry is one node), so the answer is
-/// an empty page, as the service gives for a filter nothing matches; `prime availability list`
-/// and `pods create` call it beside `/gpus` and merge both.
-async fn multi_node_availability(RawQuery(query): RawQuery) -> Response {
+/// the multi-node offers (`gpu_count` is the whole configuration's GPUs); `prime availability
+/// list` and `pods create` call it beside `/gpus` and merge both.
+async fn multi_node_availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
     let pairs = query_pairs(query);
-    let (items, total) = page_of(Vec::new(), &pairs);
+    let matching: Vec<Value> = matching_offers(&shared, &pairs, catalog::primeintellect_multi_node())
+        .iter()
+        .map(catalog::PiOffer::to_json)
+        .collect();
+    let (items, total) = page_of(matching, &pairs);
     axum::Json(wire::<types::AvailabilityResponse>(json!({"items": items, "totalCount": total}))).into_response()
 }
 
@@ -154,13 +171,14 @@ fn by_gpu_type(offers: &[catalog::PiOffer]) -> Value {
 /// `GET /availability/` (the legacy shape): single-node offers keyed by GPU type.
 async fn legacy_availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
     let pairs = query_pairs(query);
-    axum::Json(by_gpu_type(&matching_offers(&shared, &pairs))).into_response()
+    axum::Json(by_gpu_type(&matching_offers(&shared, &pairs, catalog::primeintellect()))).into_response()
 }
 
-/// `GET /availability/clusters` (legacy shape): multi-node offers keyed by GPU type; the
-/// emulator has none.
-async fn cluster_availability() -> Response {
-    axum::Json(by_gpu_type(&[])).into_response()
+/// `GET /availability/clusters` (legacy shape): the multi-node offers the same filters select,
+/// keyed by GPU type.
+async fn cluster_availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    axum::Json(by_gpu_type(&matching_offers(&shared, &pairs, catalog::primeintellect_multi_node()))).into_response()
 }
 
 /// `GET /availability/gpu-summary`: per GPU type, per GPU count, the cheapest price of each kind
@@ -171,9 +189,10 @@ async fn gpu_summary() -> Response {
     axum::Json(summary(&catalog::primeintellect())).into_response()
 }
 
-/// `GET /availability/multi-node-summary`: the same over multi-node offers (none here).
+/// `GET /availability/multi-node-summary`: the same over the multi-node offers, keyed by their
+/// whole configuration's GPU count.
 async fn multi_node_summary() -> Response {
-    axum::Json(summary(&[])).into_response()
+    axum::Json(summary(&catalog::primeintellect_multi_node())).into_response()
 }
 
 fn summary(offers: &[catalog::PiOffer]) -> Value {
