@@ -539,7 +539,7 @@ async fn create_pod(
     state.creates += 1;
     drop(state);
     if let Some(listener) = ssh {
-        listener.serve(&shared, Api::PrimeIntellect, record.id.clone());
+        listener.serve(&shared, Api::PrimeIntellect, record.id.clone(), 0);
     }
     let body = pod_json(&record, &shared, &shared.state().volumes.clone());
     axum::Json(body).into_response()
