@@ -346,6 +346,11 @@ pub fn primeintellect_multi_node() -> Vec<PiOffer> {
     offers
 }
 
+/// The offer with `cloudId` `cloud_id`, single-node or multi-node.
+pub fn primeintellect_offer(cloud_id: &str) -> Option<PiOffer> {
+    primeintellect().into_iter().chain(primeintellect_multi_node()).find(|o| o.cloud_id == cloud_id)
+}
+
 fn spec(min: u32, default: u32, max: u32, step: u32, price: f64, included: bool) -> Value {
     json!({"minCount": min, "defaultCount": default, "maxCount": max, "pricePerUnit": price, "step": step,
            "defaultIncludedInPrice": included, "additionalInfo": null})

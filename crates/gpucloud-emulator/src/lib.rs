@@ -38,6 +38,12 @@
 //! - **Cluster members that die**: [`Emulator::fail_pod`] puts any pod in `ERROR` (SSH cut,
 //!   processes killed); [`Emulator::set_member_lifetime`] does it to one member of every RunPod
 //!   cluster (the highest rank) once it has run a while.
+//! - **PrimeIntellect multi-node offers**: served by `/availability/multi-node` (and its
+//!   summary, and the legacy `/availability/clusters`), never by `/availability/gpus`; a create
+//!   from one is one pod with a `clusterId` whose nodes are each a real SSH host
+//!   (`sshConnection`/`ip` lists, one entry per node), ended together; no rank or environment is
+//!   set on the nodes, none being documented ([`Emulator::node_dir`],
+//!   [`EmulatedPod::node_ports`]; see `primeintellect.rs`).
 //! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
 //! - **Clusters** (RunPod `/v2/clusters`): created in one data center, members real SSH hosts with
 //!   RunPod's documented cluster environment (`MASTER_ADDR`, `NODE_RANK`, `WORLD_SIZE`, ...),

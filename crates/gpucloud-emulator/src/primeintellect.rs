@@ -17,6 +17,14 @@
 //! sent: an offer's `gpuCount` and `prices` are the whole configuration's, every node alike,
 //! and the node count is implied by `gpuCount` / GPUs per node (the emulator's multi-node
 //! offers: 2 nodes of 8 H100, 4 nodes of 8 H100, 2 nodes of 1 A100, 2 nodes of 2 RTX 4090).
+//! `POST /pods/` with such a `cloudId` creates **one** pod (one id) with that many nodes:
+//! `clusterId` set, `gpuCount` and `priceHr` the whole configuration's (its bill too), and,
+//! once `ACTIVE`, `sshConnection` and `ip` lists with one entry per node in node order
+//! (`sshConnection` null and `ip` a list of nulls while it provisions); `primePortMapping` has
+//! one entry per node. Each node is its own SSH host (see `ssh`). The document gives nodes no
+//! rank, no peer addresses and no environment of their own, so the emulator sets none: every
+//! node has the pod's `envVars`, nothing more. The emulator's disk offers are not multi-node
+//! (`isMultinode: false`), so a multi-node create naming `disks` is refused (400).
 
 use crate::catalog;
 use crate::errors::primeintellect::error;
@@ -290,12 +298,32 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared, volumes: &[EmulatedVolume]) ->
     let amount = |n: u32| if n == 0 { Value::Null } else { json!(n) };
     let resources = json!({"memory": amount(pod.memory), "disk": amount(pod.disk_size), "vcpus": amount(pod.vcpus),
                            "shared_disk": null});
-    // `PortMapping`: the pod's SSH port, as the provision guide's `primePortMapping` shows it.
-    let port_mapping = if running {
+    // `PortMapping`: the pod's SSH port, as the provision guide's `primePortMapping` shows it;
+    // a multi-node pod's, one per node (described by the node's index).
+    let multi_node = !pod.node_ports.is_empty();
+    let port_mapping = if running && multi_node {
+        let ports: Vec<Value> = (pod.node_ports.iter().enumerate())
+            .map(|(node, port)| {
+                json!({"internal": "22", "external": port.to_string(), "protocol": "TCP", "usedBy": "SSH",
+                       "description": format!("node {node}")})
+            })
+            .collect();
+        json!(ports)
+    } else if running {
         json!([{"internal": "22", "external": pod.ssh_port.to_string(), "protocol": "TCP", "usedBy": "SSH",
                 "description": null}])
     } else {
         Value::Null
+    };
+    // "a string or list of strings (if there are multiple nodes)": one entry per node, in order.
+    let (ssh_connection, ip) = match (multi_node, running) {
+        (true, true) => (
+            json!(pod.node_ports.iter().map(|port| format!("root@127.0.0.1 -p {port}")).collect::<Vec<_>>()),
+            json!(vec!["127.0.0.1"; pod.node_ports.len()]),
+        ),
+        (true, false) => (Value::Null, json!(vec![Value::Null; pod.node_ports.len()])),
+        (false, true) => (json!(format!("root@127.0.0.1 -p {}", pod.ssh_port)), json!(["127.0.0.1"])),
+        (false, false) => (Value::Null, json!([null])),
     };
     // `AttachedResources`: the disks attached at creation. The provision guide: "`UNATTACHED`
     // initially, will become `ATTACHED` once the instance is fully provisioned", mounted at
@@ -320,10 +348,8 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared, volumes: &[EmulatedVolume]) ->
         "createdAt": created_at, "updatedAt": updated_at, "terminatedAt": terminated_at,
         "gpuName": pod.gpu_type, "gpuCount": pod.gpu_count, "socket": pod.socket, "priceHr": pod.price,
         "stoppedPriceHr": null, "provisioningPriceHr": 0.0, "basePriceHr": pod.price, "baseCurrency": pod.currency,
-        "environmentType": pod.image, "customTemplateId": pod.template_id, "clusterId": null,
-        "primePortMapping": port_mapping,
-        "sshConnection": if running { json!(format!("root@127.0.0.1 -p {}", pod.ssh_port)) } else { Value::Null },
-        "ip": if running { json!(["127.0.0.1"]) } else { json!([null]) },
+        "environmentType": pod.image, "customTemplateId": pod.template_id, "clusterId": pod.cluster_id,
+        "primePortMapping": port_mapping, "sshConnection": ssh_connection, "ip": ip,
         "resources": resources, "attachedResources": if attached.is_empty() { Value::Null } else { json!(attached) },
         "jupyterPassword": null, "isSpot": pod.spot, "autoRestart": false
     })
@@ -401,7 +427,7 @@ async fn create_pod(
         Err(message) => return error(StatusCode::FORBIDDEN, "team.teamId", &message),
     };
     let pod = &request.pod;
-    let Some(offer) = catalog::primeintellect().into_iter().find(|o| o.cloud_id == pod.cloud_id) else {
+    let Some(offer) = catalog::primeintellect_offer(&pod.cloud_id) else {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.cloudId", "no such offer");
     };
     if pod.gpu_type.0 != offer.gpu_type
@@ -472,6 +498,9 @@ async fn create_pod(
     // in an `ACTIVE` state", and they attach to offers "in the same location as your disk". An
     // unknown id is a 404, as for `GET /disks/{disk_id}`.
     let disks = request.disks.clone().unwrap_or_default();
+    if offer.nodes > 1 && !disks.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "disks", "the disk offers are not multi-node (isMultinode false)");
+    }
     for id in &disks {
         let Some(disk) = state.volumes.iter().find(|v| v.api == Api::PrimeIntellect && &v.id == id) else {
             return error(StatusCode::NOT_FOUND, "disks", &format!("Disk {id} not found"));
@@ -488,7 +517,10 @@ async fn create_pod(
         }
     }
     let env = pod.env_vars.iter().flatten().map(|e| (e.key.clone(), e.value.clone())).collect();
-    let ssh = crate::ssh::SshListener::bind();
+    // One SSH host per node; a node whose port cannot be had leaves the whole pod without
+    // listeners (an endpoint that refuses connections, as for a single node).
+    let listeners: Option<Vec<crate::ssh::SshListener>> =
+        (0..offer.nodes.max(1)).map(|_| crate::ssh::SshListener::bind()).collect();
     // With `sshKeyId`, that key; without it, every key of the account, as the service does:
     // `prime pods create` never sends `sshKeyId`, and `prime pods ssh` then logs in with the
     // user's key (the provisioning guide: "every team member's SSH keys ... added to the
@@ -514,7 +546,7 @@ async fn create_pod(
         env,
         team_id,
         installation_fails: installation_fails.is_some(),
-        ssh_port: ssh.as_ref().map(crate::ssh::SshListener::port),
+        ssh_port: listeners.as_ref().and_then(|l| l.first()).map(crate::ssh::SshListener::port),
         banner_delay: banner_delay.map(|axum::Extension(crate::shared::BannerDelay(d))| d).unwrap_or_default(),
         authorized_keys,
         cmd: None,
@@ -536,10 +568,28 @@ async fn create_pod(
         args: String::new(),
         cpu_flavor: None,
     });
+    // A multi-node offer: one pod, its nodes' ports, and a cluster id of its own.
+    let record = if offer.nodes > 1 {
+        let cluster_id = state.new_id(Api::PrimeIntellect);
+        let ports: Vec<u16> = match &listeners {
+            Some(listeners) => listeners.iter().map(crate::ssh::SshListener::port).collect(),
+            None => vec![record.ssh_port; offer.nodes as usize],
+        };
+        match state.pod_mut(Api::PrimeIntellect, &record.id) {
+            Some(stored) => {
+                stored.cluster_id = Some(cluster_id);
+                stored.node_ports = ports;
+                stored.clone()
+            }
+            None => record,
+        }
+    } else {
+        record
+    };
     state.creates += 1;
     drop(state);
-    if let Some(listener) = ssh {
-        listener.serve(&shared, Api::PrimeIntellect, record.id.clone(), 0);
+    for (node, listener) in listeners.into_iter().flatten().enumerate() {
+        listener.serve(&shared, Api::PrimeIntellect, record.id.clone(), node);
     }
     let body = pod_json(&record, &shared, &shared.state().volumes.clone());
     axum::Json(body).into_response()
