@@ -41,6 +41,14 @@ pub struct PiOffer {
     pub fixed_disk: Option<(u32, f64)>,
     /// Whether the entry carries a price at all (some real entries carry none).
     pub priced: bool,
+    /// Nodes the configuration spans: 1 for a single-node offer (`/availability/gpus`), more
+    /// for a multi-node one (`/availability/multi-node`). Not on the wire: `GpuAvailability`
+    /// has no node count, so a client infers it as `gpuCount` / GPUs per node.
+    pub nodes: u32,
+    /// `interconnect` (Gbps) and `interconnectType` between the nodes of a multi-node offer.
+    pub interconnect: Option<(u32, &'static str)>,
+    /// `provisioningTime`, minutes.
+    pub provisioning_minutes: u32,
 }
 
 /// The PrimeIntellect catalog.
@@ -74,6 +82,9 @@ pub fn primeintellect() -> Vec<PiOffer> {
         prepaid_hours: None,
         fixed_disk: None,
         priced: true,
+        nodes: 1,
+        interconnect: None,
+        provisioning_minutes: 4,
     };
     let documented_shapes = [
         // "pre-charged for the total number of hours specified ... regardless of actual usage".
@@ -264,6 +275,82 @@ pub fn primeintellect() -> Vec<PiOffer> {
     offers
 }
 
+/// PrimeIntellect's multi-node offers (`/availability/multi-node`, `/multi-node-summary`,
+/// `/clusters`; never `/availability/gpus`). `gpuCount` is the whole configuration's (every node
+/// alike, so it divides by the node count), `prices` the whole configuration's hourly price.
+/// Each is in one data center. Two small ones (2 nodes of 1 A100, 2 nodes of 2 RTX 4090) are
+/// for fast tests; the H100 ones are the shapes clusters are bought in (nodes of 8).
+pub fn primeintellect_multi_node() -> Vec<PiOffer> {
+    let o = |cloud_id, gpu_type, gpu_memory, socket, provider, data_center, country, region| PiOffer {
+        cloud_id,
+        gpu_type,
+        gpu_memory,
+        socket,
+        provider,
+        data_center,
+        country,
+        region,
+        gpu_count: 0,
+        price: 0.0,
+        stock: "Available",
+        spot: false,
+        security: "secure_cloud",
+        currency: "USD",
+        prepaid_hours: None,
+        fixed_disk: None,
+        priced: true,
+        nodes: 0,
+        interconnect: None,
+        provisioning_minutes: 0,
+    };
+    let offers = vec![
+        PiOffer {
+            gpu_count: 16,
+            nodes: 2,
+            price: 31.20,
+            stock: "Medium",
+            interconnect: Some((3200, "Infiniband")),
+            provisioning_minutes: 30,
+            ..o("hs-h100-sxm-16-2n", "H100_80GB", 80, "SXM5", "hyperstack", "CANADA-1", "CA", "canada")
+        },
+        PiOffer {
+            gpu_count: 32,
+            nodes: 4,
+            price: 70.08,
+            stock: "Low",
+            interconnect: Some((3200, "Infiniband")),
+            provisioning_minutes: 45,
+            ..o("dc-h100-sxm-32-4n", "H100_80GB", 80, "SXM5", "datacrunch", "FIN-01", "FI", "eu_north")
+        },
+        PiOffer {
+            gpu_count: 2,
+            nodes: 2,
+            price: 3.58,
+            stock: "High",
+            interconnect: Some((400, "Infiniband")),
+            provisioning_minutes: 10,
+            ..o("lambda-a100-2-2n", "A100_80GB", 80, "SXM4", "lambdalabs", "us-east-1", "US", "united_states")
+        },
+        PiOffer {
+            gpu_count: 4,
+            nodes: 2,
+            price: 1.56,
+            stock: "High",
+            interconnect: Some((100, "Ethernet")),
+            provisioning_minutes: 5,
+            ..o("td-4090-4-2n", "RTX4090_24GB", 24, "PCIe", "tensordock", "us-tx", "US", "united_states")
+        },
+    ];
+    // Every node alike: the whole configuration's GPUs split evenly, as clients split them.
+    debug_assert!(offers.iter().all(|o| o.nodes > 1 && o.gpu_count % o.nodes == 0));
+    offers
+}
+
+/// The offer with `cloudId` `cloud_id`, single-node or multi-node.
+pub fn primeintellect_offer(cloud_id: &str) -> Option<PiOffer> {
+    primeintellect().into_iter().chain(primeintellect_multi_node()).find(|o| o.cloud_id == cloud_id)
+}
+
 fn spec(min: u32, default: u32, max: u32, step: u32, price: f64, included: bool) -> Value {
     json!({"minCount": min, "defaultCount": default, "maxCount": max, "pricePerUnit": price, "step": step,
            "defaultIncludedInPrice": included, "additionalInfo": null})
@@ -317,7 +404,8 @@ impl PiOffer {
             },
             "vcpu": spec(4 * self.gpu_count, 8 * self.gpu_count, 32 * self.gpu_count, 4, 0.004, true),
             "memory": spec(16 * self.gpu_count, 64 * self.gpu_count, 256 * self.gpu_count, 16, 0.001, true),
-            "internetSpeed": 1000, "interconnect": null, "interconnectType": null, "provisioningTime": 4,
+            "internetSpeed": 1000, "interconnect": self.interconnect.map(|(gbps, _)| gbps),
+            "interconnectType": self.interconnect.map(|(_, kind)| kind), "provisioningTime": self.provisioning_minutes,
             "stockStatus": self.stock, "security": self.security,
             "prices": {
                 "onDemand": (self.priced && self.security == "secure_cloud").then_some(self.price),

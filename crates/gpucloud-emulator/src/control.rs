@@ -13,7 +13,7 @@ pub(crate) fn set_utilization(state: &mut state::State, id: &str, percent: u8) -
     match state.pods.iter_mut().find(|p| p.id == id && !p.terminated) {
         Some(pod) => {
             pod.gpu_utilization = percent.min(100);
-            crate::ssh::write_utilization(&root, pod.api, &pod.id, pod.gpu_utilization);
+            crate::ssh::write_utilization(&root, pod.api, &pod.id, pod.node_count(), pod.gpu_utilization);
             true
         }
         None => false,

@@ -38,6 +38,12 @@
 //! - **Cluster members that die**: [`Emulator::fail_pod`] puts any pod in `ERROR` (SSH cut,
 //!   processes killed); [`Emulator::set_member_lifetime`] does it to one member of every RunPod
 //!   cluster (the highest rank) once it has run a while.
+//! - **PrimeIntellect multi-node offers**: served by `/availability/multi-node` (and its
+//!   summary, and the legacy `/availability/clusters`), never by `/availability/gpus`; a create
+//!   from one is one pod with a `clusterId` whose nodes are each a real SSH host
+//!   (`sshConnection`/`ip` lists, one entry per node), ended together; no rank or environment is
+//!   set on the nodes, none being documented ([`Emulator::node_dir`],
+//!   [`EmulatedPod::node_ports`]; see `primeintellect.rs`).
 //! - **Inspection**: [`Emulator::live_pods`], [`Emulator::stats`], and `GET /_emulator/state`.
 //! - **Clusters** (RunPod `/v2/clusters`): created in one data center, members real SSH hosts with
 //!   RunPod's documented cluster environment (`MASTER_ADDR`, `NODE_RANK`, `WORLD_SIZE`, ...),
@@ -154,7 +160,7 @@ impl Emulator {
     pub async fn start(config: EmulatorConfig) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
-        let homes = state::PodHomes { root: ssh::new_home_root(), of: ssh::pod_home };
+        let homes = state::PodHomes { root: ssh::new_home_root(), of: ssh::node_home };
         let inner = Arc::new(Inner {
             state: Mutex::new(state::State::new(config.seed, homes)),
             faults: Mutex::new(FaultInjector::new(config.faults.clone(), config.seed)),
@@ -381,7 +387,8 @@ impl Emulator {
 
     /// Puts pod `id` of `api` in error (RunPod and PrimeIntellect `ERROR`): it stops billing and
     /// answering SSH (open connections are cut), and its processes, detached ones included, are
-    /// killed, as a machine that died; a RunPod cluster counts it in `pods.byStatus.ERROR`.
+    /// killed, as a machine that died; a RunPod cluster counts it in `pods.byStatus.ERROR`. A
+    /// PrimeIntellect multi-node pod fails whole: every node is cut and has its processes killed.
     /// `false` when there is no such live pod.
     pub fn fail_pod(&self, api: Api, id: &str) -> bool {
         self.inner.state().fail_pod(api, id)
@@ -401,9 +408,19 @@ impl Emulator {
     }
 
     /// The directory pod `id` of `api` runs its commands in: its container disk, which a start
-    /// wipes ("ephemeral, wiped on restart"), keeping what lies under a volume's mount path.
+    /// wipes ("ephemeral, wiped on restart"), keeping what lies under a volume's mount path. For
+    /// a PrimeIntellect multi-node pod, node 0's ([`Emulator::node_dir`]).
     pub fn pod_dir(&self, api: Api, id: &str) -> std::path::PathBuf {
         crate::ssh::pod_home(&self.inner.state().home_root, api, id)
+    }
+
+    /// The directory node `node` (0-based, in the order of the pod's `sshConnection` list) of
+    /// PrimeIntellect multi-node pod `id` runs its commands in: each node has its own, and node
+    /// 0's is [`Emulator::pod_dir`]. Removed, on every node, when the pod is terminated. The
+    /// path is computed, not checked: a node the pod does not have names a directory that
+    /// never exists.
+    pub fn node_dir(&self, api: Api, id: &str, node: usize) -> std::path::PathBuf {
+        crate::ssh::node_home(&self.inner.state().home_root, api, id, node)
     }
 
     /// Every billing stretch so far, priced up to now: what the providers' billing reads add up

@@ -8,6 +8,23 @@
 //! to the slashed path (Starlette's `redirect_slashes`), which `prime` relies on: it calls
 //! `GET /api/v1/pods?offset=0&limit=100` and `POST /api/v1/pods` where the document has
 //! `/api/v1/pods/`.
+//!
+//! **Multi-node offers** (`catalog::primeintellect_multi_node`) are served by
+//! `/availability/multi-node` (the filters and shape of `/availability/gpus`, `gpu_count` the
+//! whole configuration's GPUs), `/availability/multi-node-summary` and `/availability/clusters`,
+//! never by `/availability/gpus`; they carry `interconnect` (Gbps), `interconnectType` and
+//! `provisioningTime` (minutes). `GpuAvailability` has no field for a node count, so none is
+//! sent: an offer's `gpuCount` and `prices` are the whole configuration's, every node alike,
+//! and the node count is implied by `gpuCount` / GPUs per node (the emulator's multi-node
+//! offers: 2 nodes of 8 H100, 4 nodes of 8 H100, 2 nodes of 1 A100, 2 nodes of 2 RTX 4090).
+//! `POST /pods/` with such a `cloudId` creates **one** pod (one id) with that many nodes:
+//! `clusterId` set, `gpuCount` and `priceHr` the whole configuration's (its bill too), and,
+//! once `ACTIVE`, `sshConnection` and `ip` lists with one entry per node in node order
+//! (`sshConnection` null and `ip` a list of nulls while it provisions); `primePortMapping` has
+//! one entry per node. Each node is its own SSH host (see `ssh`). The document gives nodes no
+//! rank, no peer addresses and no environment of their own, so the emulator sets none: every
+//! node has the pod's `envVars`, nothing more. The emulator's disk offers are not multi-node
+//! (`isMultinode: false`), so a multi-node create naming `disks` is refused (400).
 
 use crate::catalog;
 use crate::errors::primeintellect::error;
@@ -80,10 +97,14 @@ fn paginate<T: Clone>(items: &[T], pairs: &[(String, String)], default_limit: u6
     (page, offset, limit)
 }
 
-/// The single-node offers the availability filters of `pairs` select (`gpu_type`, `gpu_count`,
-/// repeated `regions`, `socket`, `security`, `cloud_id`, `data_center_id`, and `disks`: offers
-/// in a data center where one of those disks is).
-fn matching_offers(shared: &Shared, pairs: &[(String, String)]) -> Vec<catalog::PiOffer> {
+/// The `offers` the availability filters of `pairs` select (`gpu_type`, `gpu_count` (the whole
+/// configuration's GPUs), repeated `regions`, `socket`, `security`, `cloud_id`,
+/// `data_center_id`, and `disks`: offers in a data center where one of those disks is).
+fn matching_offers(
+    shared: &Shared,
+    pairs: &[(String, String)],
+    offers: Vec<catalog::PiOffer>,
+) -> Vec<catalog::PiOffer> {
     let values = |key: &str| pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect::<Vec<_>>();
     let gpu_type = values("gpu_type").into_iter().next();
     let gpu_count = number(pairs, "gpu_count");
@@ -101,7 +122,7 @@ fn matching_offers(shared: &Shared, pairs: &[(String, String)]) -> Vec<catalog::
         .map(|v| v.data_center.clone())
         .collect();
     drop(state);
-    catalog::primeintellect()
+    offers
         .into_iter()
         .filter(|o| gpu_type.as_deref().is_none_or(|g| g == o.gpu_type))
         .filter(|o| gpu_count.is_none_or(|n| n == u64::from(o.gpu_count)))
@@ -124,18 +145,22 @@ fn page_of(items: Vec<Value>, pairs: &[(String, String)]) -> (Vec<Value>, usize)
 
 async fn availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
     let pairs = query_pairs(query);
-    let matching: Vec<Value> = matching_offers(&shared, &pairs).iter().map(catalog::PiOffer::to_json).collect();
+    let matching: Vec<Value> =
+        matching_offers(&shared, &pairs, catalog::primeintellect()).iter().map(catalog::PiOffer::to_json).collect();
     let (items, total) = page_of(matching, &pairs);
     axum::Json(wire::<types::AvailabilityResponse>(json!({"items": items, "totalCount": total}))).into_response()
 }
 
 /// `GET /availability/multi-node`: the same filters and shape as `/availability/gpus`, over
-/// multi-node offers. The emulator has none (every catalog entry is one node), so the answer is
-/// an empty page, as the service gives for a filter nothing matches; `prime availability list`
-/// and `pods create` call it beside `/gpus` and merge both.
-async fn multi_node_availability(RawQuery(query): RawQuery) -> Response {
+/// the multi-node offers (`gpu_count` is the whole configuration's GPUs); `prime availability
+/// list` and `pods create` call it beside `/gpus` and merge both.
+async fn multi_node_availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
     let pairs = query_pairs(query);
-    let (items, total) = page_of(Vec::new(), &pairs);
+    let matching: Vec<Value> = matching_offers(&shared, &pairs, catalog::primeintellect_multi_node())
+        .iter()
+        .map(catalog::PiOffer::to_json)
+        .collect();
+    let (items, total) = page_of(matching, &pairs);
     axum::Json(wire::<types::AvailabilityResponse>(json!({"items": items, "totalCount": total}))).into_response()
 }
 
@@ -154,13 +179,14 @@ fn by_gpu_type(offers: &[catalog::PiOffer]) -> Value {
 /// `GET /availability/` (the legacy shape): single-node offers keyed by GPU type.
 async fn legacy_availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
     let pairs = query_pairs(query);
-    axum::Json(by_gpu_type(&matching_offers(&shared, &pairs))).into_response()
+    axum::Json(by_gpu_type(&matching_offers(&shared, &pairs, catalog::primeintellect()))).into_response()
 }
 
-/// `GET /availability/clusters` (legacy shape): multi-node offers keyed by GPU type; the
-/// emulator has none.
-async fn cluster_availability() -> Response {
-    axum::Json(by_gpu_type(&[])).into_response()
+/// `GET /availability/clusters` (legacy shape): the multi-node offers the same filters select,
+/// keyed by GPU type.
+async fn cluster_availability(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    axum::Json(by_gpu_type(&matching_offers(&shared, &pairs, catalog::primeintellect_multi_node()))).into_response()
 }
 
 /// `GET /availability/gpu-summary`: per GPU type, per GPU count, the cheapest price of each kind
@@ -171,9 +197,10 @@ async fn gpu_summary() -> Response {
     axum::Json(summary(&catalog::primeintellect())).into_response()
 }
 
-/// `GET /availability/multi-node-summary`: the same over multi-node offers (none here).
+/// `GET /availability/multi-node-summary`: the same over the multi-node offers, keyed by their
+/// whole configuration's GPU count.
 async fn multi_node_summary() -> Response {
-    axum::Json(summary(&[])).into_response()
+    axum::Json(summary(&catalog::primeintellect_multi_node())).into_response()
 }
 
 fn summary(offers: &[catalog::PiOffer]) -> Value {
@@ -271,12 +298,32 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared, volumes: &[EmulatedVolume]) ->
     let amount = |n: u32| if n == 0 { Value::Null } else { json!(n) };
     let resources = json!({"memory": amount(pod.memory), "disk": amount(pod.disk_size), "vcpus": amount(pod.vcpus),
                            "shared_disk": null});
-    // `PortMapping`: the pod's SSH port, as the provision guide's `primePortMapping` shows it.
-    let port_mapping = if running {
+    // `PortMapping`: the pod's SSH port, as the provision guide's `primePortMapping` shows it;
+    // a multi-node pod's, one per node (described by the node's index).
+    let multi_node = !pod.node_ports.is_empty();
+    let port_mapping = if running && multi_node {
+        let ports: Vec<Value> = (pod.node_ports.iter().enumerate())
+            .map(|(node, port)| {
+                json!({"internal": "22", "external": port.to_string(), "protocol": "TCP", "usedBy": "SSH",
+                       "description": format!("node {node}")})
+            })
+            .collect();
+        json!(ports)
+    } else if running {
         json!([{"internal": "22", "external": pod.ssh_port.to_string(), "protocol": "TCP", "usedBy": "SSH",
                 "description": null}])
     } else {
         Value::Null
+    };
+    // "a string or list of strings (if there are multiple nodes)": one entry per node, in order.
+    let (ssh_connection, ip) = match (multi_node, running) {
+        (true, true) => (
+            json!(pod.node_ports.iter().map(|port| format!("root@127.0.0.1 -p {port}")).collect::<Vec<_>>()),
+            json!(vec!["127.0.0.1"; pod.node_ports.len()]),
+        ),
+        (true, false) => (Value::Null, json!(vec![Value::Null; pod.node_ports.len()])),
+        (false, true) => (json!(format!("root@127.0.0.1 -p {}", pod.ssh_port)), json!(["127.0.0.1"])),
+        (false, false) => (Value::Null, json!([null])),
     };
     // `AttachedResources`: the disks attached at creation. The provision guide: "`UNATTACHED`
     // initially, will become `ATTACHED` once the instance is fully provisioned", mounted at
@@ -301,10 +348,8 @@ fn pod_fields(pod: &EmulatedPod, shared: &Shared, volumes: &[EmulatedVolume]) ->
         "createdAt": created_at, "updatedAt": updated_at, "terminatedAt": terminated_at,
         "gpuName": pod.gpu_type, "gpuCount": pod.gpu_count, "socket": pod.socket, "priceHr": pod.price,
         "stoppedPriceHr": null, "provisioningPriceHr": 0.0, "basePriceHr": pod.price, "baseCurrency": pod.currency,
-        "environmentType": pod.image, "customTemplateId": pod.template_id, "clusterId": null,
-        "primePortMapping": port_mapping,
-        "sshConnection": if running { json!(format!("root@127.0.0.1 -p {}", pod.ssh_port)) } else { Value::Null },
-        "ip": if running { json!(["127.0.0.1"]) } else { json!([null]) },
+        "environmentType": pod.image, "customTemplateId": pod.template_id, "clusterId": pod.cluster_id,
+        "primePortMapping": port_mapping, "sshConnection": ssh_connection, "ip": ip,
         "resources": resources, "attachedResources": if attached.is_empty() { Value::Null } else { json!(attached) },
         "jupyterPassword": null, "isSpot": pod.spot, "autoRestart": false
     })
@@ -382,7 +427,7 @@ async fn create_pod(
         Err(message) => return error(StatusCode::FORBIDDEN, "team.teamId", &message),
     };
     let pod = &request.pod;
-    let Some(offer) = catalog::primeintellect().into_iter().find(|o| o.cloud_id == pod.cloud_id) else {
+    let Some(offer) = catalog::primeintellect_offer(&pod.cloud_id) else {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "pod.cloudId", "no such offer");
     };
     if pod.gpu_type.0 != offer.gpu_type
@@ -453,6 +498,9 @@ async fn create_pod(
     // in an `ACTIVE` state", and they attach to offers "in the same location as your disk". An
     // unknown id is a 404, as for `GET /disks/{disk_id}`.
     let disks = request.disks.clone().unwrap_or_default();
+    if offer.nodes > 1 && !disks.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "disks", "the disk offers are not multi-node (isMultinode false)");
+    }
     for id in &disks {
         let Some(disk) = state.volumes.iter().find(|v| v.api == Api::PrimeIntellect && &v.id == id) else {
             return error(StatusCode::NOT_FOUND, "disks", &format!("Disk {id} not found"));
@@ -469,7 +517,10 @@ async fn create_pod(
         }
     }
     let env = pod.env_vars.iter().flatten().map(|e| (e.key.clone(), e.value.clone())).collect();
-    let ssh = crate::ssh::SshListener::bind();
+    // One SSH host per node; a node whose port cannot be had leaves the whole pod without
+    // listeners (an endpoint that refuses connections, as for a single node).
+    let listeners: Option<Vec<crate::ssh::SshListener>> =
+        (0..offer.nodes.max(1)).map(|_| crate::ssh::SshListener::bind()).collect();
     // With `sshKeyId`, that key; without it, every key of the account, as the service does:
     // `prime pods create` never sends `sshKeyId`, and `prime pods ssh` then logs in with the
     // user's key (the provisioning guide: "every team member's SSH keys ... added to the
@@ -495,7 +546,7 @@ async fn create_pod(
         env,
         team_id,
         installation_fails: installation_fails.is_some(),
-        ssh_port: ssh.as_ref().map(crate::ssh::SshListener::port),
+        ssh_port: listeners.as_ref().and_then(|l| l.first()).map(crate::ssh::SshListener::port),
         banner_delay: banner_delay.map(|axum::Extension(crate::shared::BannerDelay(d))| d).unwrap_or_default(),
         authorized_keys,
         cmd: None,
@@ -517,10 +568,28 @@ async fn create_pod(
         args: String::new(),
         cpu_flavor: None,
     });
+    // A multi-node offer: one pod, its nodes' ports, and a cluster id of its own.
+    let record = if offer.nodes > 1 {
+        let cluster_id = state.new_id(Api::PrimeIntellect);
+        let ports: Vec<u16> = match &listeners {
+            Some(listeners) => listeners.iter().map(crate::ssh::SshListener::port).collect(),
+            None => vec![record.ssh_port; offer.nodes as usize],
+        };
+        match state.pod_mut(Api::PrimeIntellect, &record.id) {
+            Some(stored) => {
+                stored.cluster_id = Some(cluster_id);
+                stored.node_ports = ports;
+                stored.clone()
+            }
+            None => record,
+        }
+    } else {
+        record
+    };
     state.creates += 1;
     drop(state);
-    if let Some(listener) = ssh {
-        listener.serve(&shared, Api::PrimeIntellect, record.id.clone());
+    for (node, listener) in listeners.into_iter().flatten().enumerate() {
+        listener.serve(&shared, Api::PrimeIntellect, record.id.clone(), node);
     }
     let body = pod_json(&record, &shared, &shared.state().volumes.clone());
     axum::Json(body).into_response()

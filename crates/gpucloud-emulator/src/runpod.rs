@@ -417,7 +417,7 @@ async fn create_pod(
     state.creates += 1;
     drop(state);
     if let Some(listener) = ssh {
-        listener.serve(&shared, Api::RunPod, record.id.clone());
+        listener.serve(&shared, Api::RunPod, record.id.clone(), 0);
     }
     let body = pod_json(&record, &shared);
     (StatusCode::CREATED, axum::Json(body)).into_response()
@@ -572,7 +572,7 @@ async fn pod_action(State(shared): State<Shared>, Path(id): Path<String>, body: 
     };
     drop(state);
     if let Some(listener) = new_listener {
-        listener.serve(&shared, Api::RunPod, id.clone());
+        listener.serve(&shared, Api::RunPod, id.clone(), 0);
     }
     axum::Json(pod_json(&pod, &shared)).into_response()
 }

@@ -372,7 +372,7 @@ async fn create_cluster(
     state.creates += u64::from(shape.pods);
     drop(state);
     for (listener, id) in listeners {
-        listener.serve(&shared, Api::RunPod, id);
+        listener.serve(&shared, Api::RunPod, id, 0);
     }
     (StatusCode::CREATED, axum::Json(cluster_json(&cluster, &shared))).into_response()
 }

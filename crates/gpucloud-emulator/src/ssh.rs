@@ -23,6 +23,11 @@
 //! [`crate::FaultKind::SshMasterHang`] it goes silent once a command has ended (its exit status
 //! sent), so the client's channel and connection close are never answered.
 //! `sftp` is not served (`scp` needs `-O`, its legacy protocol).
+//!
+//! A PrimeIntellect multi-node pod is one such host per node: each node has its own port, its
+//! own host key (from the seed, the pod id and the node's index), its own directory and `/data`,
+//! the pod's keys and environment; they answer, are cut and have their processes killed
+//! together, as the pod's phase says.
 
 use crate::Inner;
 use crate::state::{Api, Phase};
@@ -58,11 +63,12 @@ impl SshListener {
         self.0.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves pod `id` until it is terminated or the emulator is gone.
-    pub fn serve(self, inner: &Arc<Inner>, api: Api, id: String) {
+    /// Serves node `node` of pod `id` (0 for a single-node pod) until the pod is terminated or
+    /// the emulator is gone.
+    pub fn serve(self, inner: &Arc<Inner>, api: Api, id: String, node: usize) {
         let port = self.port();
         let Ok(listener) = tokio::net::TcpListener::from_std(self.0) else { return };
-        let config = Arc::new(server_config(host_key(inner.config.seed, &id)));
+        let config = Arc::new(server_config(host_key(inner.config.seed, &id, node)));
         let inner = Arc::downgrade(inner);
         tokio::spawn(async move {
             loop {
@@ -72,7 +78,7 @@ impl SshListener {
                 };
                 let Some(answer) = answering(&inner, api, &id) else { return };
                 // The pod moved to another port (a RunPod start): this listener closes.
-                if current_port(&inner, api, &id) != Some(port) {
+                if current_port(&inner, api, &id, node) != Some(port) {
                     return;
                 }
                 if let Some(Ok((socket, _))) = accepted
@@ -82,7 +88,7 @@ impl SshListener {
                     // waits out a delayed ACK (about 40 ms on Linux); the benchmark showed it.
                     let _ = socket.set_nodelay(true);
                     let Some((socket, link)) = Link::wrap(socket) else { continue };
-                    let Some(host) = PodHost::new(&inner, api, &id, link.clone()) else { continue };
+                    let Some(host) = PodHost::new(&inner, api, &id, node, link.clone()) else { continue };
                     let config = Arc::clone(&config);
                     let (inner, id) = (inner.clone(), id.clone());
                     tokio::spawn(async move {
@@ -105,14 +111,19 @@ impl SshListener {
     }
 }
 
-/// The pod's host key: Ed25519 from the emulator's seed and the pod id, so a pod keeps one key
-/// for its life and every pod has its own.
-fn host_key(seed: u64, id: &str) -> russh::keys::PrivateKey {
+/// The pod's (node's) host key: Ed25519 from the emulator's seed, the pod id and the node's
+/// index, so a pod keeps one key for its life and every pod, and every node of a multi-node pod,
+/// has its own. Node 0's is what a single-node pod has always had.
+fn host_key(seed: u64, id: &str, node: usize) -> russh::keys::PrivateKey {
     use std::hash::{Hash, Hasher};
     let mut bytes = [0u8; 32];
     for (i, chunk) in bytes.chunks_mut(8).enumerate() {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (seed, id, i).hash(&mut hasher);
+        if node == 0 {
+            (seed, id, i).hash(&mut hasher);
+        } else {
+            (seed, id, i, node).hash(&mut hasher);
+        }
         chunk.copy_from_slice(&hasher.finish().to_le_bytes());
     }
     let keypair = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&bytes);
@@ -149,11 +160,11 @@ fn answering(inner: &Weak<Inner>, api: Api, id: &str) -> Option<bool> {
     }
 }
 
-/// The port pod `id`'s SSH host answers on now.
-fn current_port(inner: &Weak<Inner>, api: Api, id: &str) -> Option<u16> {
+/// The port node `node` of pod `id`'s SSH host answers on now.
+fn current_port(inner: &Weak<Inner>, api: Api, id: &str, node: usize) -> Option<u16> {
     let inner = inner.upgrade()?;
     let state = inner.state();
-    state.pods.iter().find(|p| p.api == api && p.id == id).map(|p| p.ssh_port)
+    state.pods.iter().find(|p| p.api == api && p.id == id).and_then(|p| p.node_port(node))
 }
 
 /// A fresh directory under which one emulator keeps its pods' directories.
@@ -276,11 +287,26 @@ pub(crate) fn pod_home(root: &Path, api: Api, id: &str) -> PathBuf {
     root.join(format!("{api}-{id}"))
 }
 
-/// Writes the utilization `nvidia-smi` reports in pod `id`'s directory, if it exists.
-pub(crate) fn write_utilization(root: &Path, api: Api, id: &str, percent: u8) {
-    let dir = pod_home(root, api, id).join(".gpucloud-emulator");
-    if dir.is_dir() {
-        let _ = std::fs::write(dir.join("gpu-util"), format!("{percent}\n"));
+/// The directory node `node` of a pod runs its commands in: the pod's own ([`pod_home`]) for
+/// node 0, a sibling `….node{N}` for the other nodes of a PrimeIntellect multi-node pod.
+pub(crate) fn node_home(root: &Path, api: Api, id: &str, node: usize) -> PathBuf {
+    let home = pod_home(root, api, id);
+    if node == 0 {
+        return home;
+    }
+    let mut name = home.into_os_string();
+    name.push(format!(".node{node}"));
+    PathBuf::from(name)
+}
+
+/// Writes the utilization `nvidia-smi` reports in the directory of each of the pod's `nodes`,
+/// where it exists.
+pub(crate) fn write_utilization(root: &Path, api: Api, id: &str, nodes: usize, percent: u8) {
+    for node in 0..nodes.max(1) {
+        let dir = node_home(root, api, id, node).join(".gpucloud-emulator");
+        if dir.is_dir() {
+            let _ = std::fs::write(dir.join("gpu-util"), format!("{percent}\n"));
+        }
     }
 }
 
@@ -465,14 +491,16 @@ struct ChannelState {
 }
 
 impl PodHost {
-    fn new(inner: &Weak<Inner>, api: Api, id: &str, link: Link) -> Option<Self> {
+    fn new(inner: &Weak<Inner>, api: Api, id: &str, node: usize, link: Link) -> Option<Self> {
         let strong = inner.upgrade()?;
         let state = strong.state();
         let pod = state.pods.iter().find(|p| p.api == api && p.id == id)?;
         let authorized =
             pod.authorized_keys.iter().filter_map(|line| PublicKey::from_openssh(line.trim()).ok()).collect();
-        let home = pod_home(&state.home_root, api, id);
-        prepare_home(&home, pod.gpu_count.max(1), pod.gpu_utilization).ok()?;
+        let home = node_home(&state.home_root, api, id, node);
+        // A node has its share of the pod's GPUs (every node alike).
+        let gpus = pod.gpu_count / u32::try_from(pod.node_count()).unwrap_or(1).max(1);
+        prepare_home(&home, gpus.max(1), pod.gpu_utilization).ok()?;
         let mut env: Vec<(String, String)> = pod.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         // RunPod's `startSsh` "injects a `PUBLIC_KEY` environment variable carrying your
         // account's registered SSH public keys, unless the request already sets one".
@@ -495,7 +523,8 @@ impl PodHost {
             .then(|| {
                 let dir = match pod.disks.first() {
                     Some(disk) => disk_dir(&state.home_root, disk),
-                    None => state.home_root.join("pod-data").join(format!("primeintellect-{id}")),
+                    None if node == 0 => state.home_root.join("pod-data").join(format!("primeintellect-{id}")),
+                    None => state.home_root.join("pod-data").join(format!("primeintellect-{id}.node{node}")),
                 };
                 std::fs::create_dir_all(&dir).ok()?;
                 DataMount::new(&dir)

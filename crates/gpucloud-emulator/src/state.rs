@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 pub(crate) struct PodHomes {
     /// The root directory.
     pub root: PathBuf,
-    /// The directory of pod `id` of `api` under `root`.
-    pub of: fn(&Path, Api, &str) -> PathBuf,
+    /// The directory of node `node` of pod `id` of `api` under `root` (node 0: the pod's own
+    /// directory; a PrimeIntellect multi-node pod has one per node).
+    pub of: fn(&Path, Api, &str, usize) -> PathBuf,
 }
 
 /// Which API a resource belongs to.
@@ -141,6 +142,12 @@ pub struct EmulatedPod {
     pub cpu_flavor: Option<String>,
     /// RunPod: its membership in a cluster (`Pod.cluster`); `None` for a standalone pod.
     pub cluster: Option<ClusterMember>,
+    /// PrimeIntellect: the `clusterId` of a pod created from a multi-node offer; `None` for a
+    /// single-node pod.
+    pub cluster_id: Option<String>,
+    /// PrimeIntellect multi-node: every node's SSH port, node 0 first (node 0's is also
+    /// [`EmulatedPod::ssh_port`]); empty for a single-node pod, whose one port is `ssh_port`.
+    pub node_ports: Vec<u16>,
     /// It stays `PROVISIONING` until it is terminated: a cluster node never placed
     /// ([`crate::FaultKind::PartialPlacement`]).
     pub never_starts: bool,
@@ -270,6 +277,20 @@ pub enum Phase {
 }
 
 impl EmulatedPod {
+    /// How many nodes (SSH hosts) it has: 1, or a PrimeIntellect multi-node pod's node count.
+    pub fn node_count(&self) -> usize {
+        self.node_ports.len().max(1)
+    }
+
+    /// The SSH port of node `node` (0-based), `None` past its last node.
+    pub fn node_port(&self, node: usize) -> Option<u16> {
+        match (self.node_ports.is_empty(), node) {
+            (true, 0) => Some(self.ssh_port),
+            (true, _) => None,
+            (false, _) => self.node_ports.get(node).copied(),
+        }
+    }
+
     /// The phase at this moment, given the configured readiness delay.
     pub fn phase(&self, ready_delay: Duration) -> Phase {
         if self.terminated {
@@ -364,8 +385,8 @@ pub(crate) struct State {
     pub creates: u64,
     /// Where this emulator's pods keep their directories (see `ssh`).
     pub home_root: PathBuf,
-    /// Names a pod's directory under `home_root`.
-    pod_home: fn(&Path, Api, &str) -> PathBuf,
+    /// Names a pod's (node's) directory under `home_root`.
+    pod_home: fn(&Path, Api, &str, usize) -> PathBuf,
     /// Closed billing stretches (served by `billing`).
     pub charges: Vec<Charge>,
     /// Deleted volumes, as they were: PrimeIntellect's history lists ended disks.
@@ -466,6 +487,8 @@ impl State {
             args: new.args,
             cpu_flavor: new.cpu_flavor,
             cluster: None,
+            cluster_id: None,
+            node_ports: Vec::new(),
             never_starts: false,
             failed: false,
             // Not from the seeded generator: a key others could predict would open the pod.
@@ -494,10 +517,11 @@ impl State {
             pod.terminated_at = Some(now_rfc3339());
         }
         // Its directory goes with it (see `ssh`): what ran there is gone, as on a real pod, and
-        // so is every process it started, detached ones included.
-        let home = (self.pod_home)(&self.home_root, api, id);
-        crate::procs::kill_marked_soon(home.clone());
-        let _ = std::fs::remove_dir_all(home);
+        // so is every process it started, detached ones included; on every node.
+        for home in self.node_homes(api, id) {
+            crate::procs::kill_marked_soon(home.clone());
+            let _ = std::fs::remove_dir_all(home);
+        }
         true
     }
 
@@ -590,9 +614,18 @@ impl State {
         due.iter().filter(|id| self.fail_pod(Api::RunPod, id)).count()
     }
 
-    /// Kills every process pod `id` started, detached ones included ([`crate::procs`]).
+    /// Kills every process pod `id` started, on every node, detached ones included
+    /// ([`crate::procs`]).
     pub fn kill_pod_processes(&self, api: Api, id: &str) {
-        crate::procs::kill_marked_soon((self.pod_home)(&self.home_root, api, id));
+        for home in self.node_homes(api, id) {
+            crate::procs::kill_marked_soon(home);
+        }
+    }
+
+    /// The directories of every node of pod `id` (one for a single-node pod).
+    fn node_homes(&self, api: Api, id: &str) -> Vec<PathBuf> {
+        let nodes = self.pods.iter().find(|p| p.api == api && p.id == id).map_or(1, EmulatedPod::node_count);
+        (0..nodes).map(|node| (self.pod_home)(&self.home_root, api, id, node)).collect()
     }
 
     pub fn pod_mut(&mut self, api: Api, id: &str) -> Option<&mut EmulatedPod> {
@@ -750,7 +783,7 @@ impl State {
     /// "Container disk in GB (ephemeral, wiped on restart)". The pod's commands run in its
     /// directory, so a mount at `/workspace` is the directory's `workspace`.
     pub(crate) fn wipe_container_disk(&mut self, api: Api, id: &str) {
-        let home = (self.pod_home)(&self.home_root, api, id);
+        let home = (self.pod_home)(&self.home_root, api, id, 0);
         let Some(pod) = self.pod_mut(api, id) else { return };
         let mut kept: Vec<String> = Vec::new();
         if let Some(path) = pod.mounts["persistent"]["path"].as_str() {
