@@ -170,7 +170,15 @@ fn to_cluster(pod: &Pod, known: Option<&CreatedCluster>) -> Cluster {
         Vec::new()
     };
     let mut pods_by_status = BTreeMap::new();
-    if node_count > 0 {
+    let every_entry = |list: &Option<Vec<Option<String>>>| list.as_ref().is_some_and(|l| l.iter().all(Option::is_some));
+    if pod.status == PodStatus::Running && listed > 0 && listed != node_count as usize && every_entry(&fields.ssh) {
+        // Running with every listed node addressed, but not the nodes asked for: the offer's
+        // split was not the one gpucloud read from it (none is documented). It will not become
+        // the cluster asked for; the nodes that are not there count as failed.
+        let listed = u32::try_from(listed).unwrap_or(u32::MAX);
+        pods_by_status.insert("RUNNING".into(), listed.min(node_count));
+        pods_by_status.insert("ERROR".into(), node_count.abs_diff(listed).max(1));
+    } else if node_count > 0 {
         pods_by_status.insert(status_key(pod), node_count);
     }
     let gpu_type_id = match &pod.raw {
@@ -319,11 +327,18 @@ mod tests {
         assert!(provisioning.nodes.iter().all(|n| n.pod.ssh.is_none() && n.private_address.is_none()));
         assert_eq!(provisioning.pods_by_status.get("PROVISIONING"), Some(&2));
         assert!(matches!(provisioning.readiness(), crate::model::cluster::Readiness::Waiting(_)));
-        // One of three nodes listed: not ready, whatever the status says.
+        // Two of three nodes addressed: not ready, whatever the status says.
         let partial = CreatedCluster { nodes: 3, data_center: None };
-        let short =
-            to_cluster(&multi_node_pod("ACTIVE", json!(["root@h -p 1", "root@h -p 2"]), json!(null)), Some(&partial));
+        let short = to_cluster(
+            &multi_node_pod("ACTIVE", json!(["root@h -p 1", "root@h -p 2", null]), json!(null)),
+            Some(&partial),
+        );
         assert!(matches!(short.readiness(), crate::model::cluster::Readiness::Waiting(_)));
+        // Two nodes running where four were asked: the offer split otherwise; it fails.
+        let four = CreatedCluster { nodes: 4, data_center: None };
+        let split =
+            to_cluster(&multi_node_pod("ACTIVE", json!(["root@h -p 1", "root@h -p 2"]), json!(null)), Some(&four));
+        assert!(matches!(split.readiness(), crate::model::cluster::Readiness::Failed(r) if r.contains("ERROR")));
         let failed = to_cluster(&multi_node_pod("ERROR", json!(null), json!(null)), Some(&known));
         assert!(matches!(failed.readiness(), crate::model::cluster::Readiness::Failed(r) if r.contains("ERROR")));
     }
