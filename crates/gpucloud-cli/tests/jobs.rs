@@ -419,6 +419,63 @@ async fn run_nodes_4_runs_on_every_node_with_a_consistent_environment_and_fails_
     assert_eq!(emulator.clusters().len(), 0);
 }
 
+/// PrimeIntellect's multi-node offers through the CLI: `run --provider primeintellect --nodes 2`
+/// runs on both nodes of one multi-node pod with the contract (no `NCCL_SOCKET_IFNAME`, RunPod's
+/// rule); `up --nodes 2` launches it, `ls` shows it once as a cluster with both nodes, `down` on
+/// its id ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primeintellect_multi_node_offers_run_and_launch_as_clusters() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client on this machine");
+        return;
+    }
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("pi-run-nodes");
+    let key = dir.join("key.pub");
+    let check = "line=$(sed -n \"$((NODE_RANK + 1))p\" \"$GPUCLOUD_HOSTFILE\"); \
+                 test \"$line\" = \"$NODE_ADDR slots=$GPUS_PER_NODE\" || exit 9; \
+                 echo \"ok $NODE_RANK of $NNODES, world $WORLD_SIZE, nccl ${NCCL_SOCKET_IFNAME:-unset}\"";
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["run", "--provider", "primeintellect", "--gpu", "A100_80GB", "--nodes", "2", "--ssh-key"]).arg(&key);
+    cmd.args(["--", "sh", "-c", check]);
+    let output = run(cmd).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    for rank in 0..2 {
+        assert!(
+            stdout.contains(&format!("[rank {rank}] ok {rank} of 2, world 2, nccl unset")),
+            "rank {rank}: {stdout}"
+        );
+    }
+    assert!(emulator.live_pods().is_empty(), "deleted after the run");
+
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["up", "--provider", "primeintellect", "--gpu", "A100_80GB", "--nodes", "2", "--ttl", "1h", "--json"]);
+    cmd.arg("--ssh-key").arg(&key);
+    let output = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let cluster: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let id = cluster["id"].as_str().unwrap().to_string();
+    assert_eq!(cluster["single_pod"], cluster["id"], "{cluster}");
+    assert_eq!(cluster["nodes"].as_array().map(Vec::len), Some(2), "{cluster}");
+    assert_eq!(cluster["nodes"][1]["pod"], format!("{id}#1"));
+
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.arg("ls");
+    let output = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.matches(id.as_str()).count(), 3, "the cluster and its two nodes, no pod line: {stdout}");
+
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["down", &id]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(emulator.live_pods().is_empty());
+}
+
 /// `run --nodes 3` with `--workdir`, `--setup`, `--download --download-from all`, `--log-dir` and
 /// `--json`: every node has the files and the setup's effect, results come back per node, each
 /// node's log holds its lines, the JSON names it all; then `--deadline` deletes the cluster
