@@ -199,7 +199,7 @@ fn to_cluster(pod: &Pod, known: Option<&CreatedCluster>) -> Cluster {
         lease_expires_at: pod.lease_expires_at,
         gpu_type: pod.gpu_type.clone(),
         gpu_type_id,
-        gpus_per_node: if node_count == 0 { 0 } else { pod.gpu_count / node_count },
+        gpus_per_node: pod.gpu_count.checked_div(node_count).unwrap_or(0),
         node_count,
         data_center: known.and_then(|k| k.data_center.clone()),
         price_per_hour: pod.price_per_hour,
