@@ -270,6 +270,16 @@ impl PrimeIntellect {
             .collect())
     }
 
+    /// Every live pod carrying the launch tag `tag`, as a cluster: what an ambiguous (or
+    /// dropped) create left. Such a pod is the launch's whether or not it reads as multi-node
+    /// yet (no `clusterId` or node lists may be set while it provisions), and this client never
+    /// learnt its node count: found only by [`Self::multi_node_clusters`], it would be left
+    /// running.
+    pub(super) async fn tagged_clusters(&self, tag: &str) -> Result<Vec<Cluster>> {
+        let pods = self.find_by_launch_tag(tag).await?;
+        Ok(pods.iter().map(|pod| to_cluster(pod, self.multi_node.get(&pod.id).as_ref())).collect())
+    }
+
     /// Ends the multi-node pod and confirms it (the pod's own termination confirmation), then
     /// forgets what was kept for every node (`members`, the nodes' ids).
     pub(super) async fn end_multi_node(

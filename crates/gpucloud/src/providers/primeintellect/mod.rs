@@ -736,6 +736,11 @@ impl Provisioner for PrimeIntellect {
         self.multi_node_clusters().await
     }
 
+    /// Every pod carrying `tag`, multi-node or not yet read as such (see the `clusters` module).
+    async fn find_clusters_by_launch_tag(&self, tag: &str) -> Result<Vec<crate::model::cluster::Cluster>> {
+        self.tagged_clusters(tag).await
+    }
+
     /// Terminates the multi-node pod (every node ends with it).
     async fn delete_cluster(&self, id: &crate::model::cluster::ClusterId) -> Result<()> {
         self.terminate(&PodId::new(Provider::PrimeIntellect, id.id())).await
