@@ -217,6 +217,7 @@ impl PrimeIntellect {
     /// Creates the multi-node pod of `spec` (`nodes` x the node shape, the offer's `cloudId`)
     /// through the ordinary pod create, which reconciles an ambiguous answer by the launch tag.
     pub(super) async fn create_multi_node(&self, spec: &ClusterSpec) -> Result<Cluster> {
+        crate::providers::clusters::check_nodes(spec.nodes)?;
         let mut offer = spec.offer.clone();
         offer.gpu_count = offer.gpu_count.saturating_mul(spec.nodes);
         offer.price_per_hour *= f64::from(spec.nodes);
@@ -301,6 +302,30 @@ impl PrimeIntellect {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A cluster create of fewer than 2 (or more than 250) nodes is refused before any request,
+    /// as RunPod's is: one node of a multi-node `cloudId` is not an order the offer names.
+    #[tokio::test]
+    async fn a_cluster_of_too_few_or_too_many_nodes_is_refused_before_any_request() {
+        let item: types::GpuAvailability = serde_json::from_value(json!({
+            "cloudId": "c", "gpuType": "H100_80GB", "socket": "SXM5", "provider": "datacrunch", "gpuCount": 16,
+            "gpuMemory": 80, "stockStatus": "Available", "security": "secure_cloud", "images": ["ubuntu_22_cuda_12"],
+            "prices": {"onDemand": 40.0, "currency": "USD"},
+        }))
+        .unwrap();
+        let offer = super::super::multi_node_offer(&item, 2).unwrap();
+        // Nothing listens there: a request would fail otherwise than on `nodes`.
+        let pi = PrimeIntellect::new(secrecy::SecretString::from("k"), Some("http://127.0.0.1:9"))
+            .unwrap()
+            .with_retry_policy(crate::RetryPolicy::none());
+        for nodes in [0, 1, 251] {
+            let spec = ClusterSpec::new(offer.node.clone(), nodes, "few");
+            match pi.create_multi_node(&spec).await {
+                Err(Error::InvalidInput { field: "nodes", .. }) => {}
+                other => panic!("{nodes} nodes: expected the count refused, got {other:?}"),
+            }
+        }
+    }
 
     fn multi_node_pod(status: &str, ssh: serde_json::Value, ip: serde_json::Value) -> Pod {
         let record = json!({
