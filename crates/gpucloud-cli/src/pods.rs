@@ -36,8 +36,29 @@ pub(crate) async fn ls(cli: &Cli, args: &cli::LsArgs) -> Result<(), Error> {
     errors.into_iter().next().map_or(Ok(()), |(_, e)| Err(e))
 }
 
+/// The cluster whose node `id` is, where `id` names a node of a PrimeIntellect multi-node pod
+/// (`<pod>#<rank>`, as `ls` and `up --nodes` show them): the provider knows only the pod.
+fn node_cluster(id: &gpucloud::PodId) -> Option<(gpucloud::ClusterId, u32)> {
+    if id.provider() != Provider::PrimeIntellect {
+        return None;
+    }
+    let (pod, rank) = gpucloud::model::cluster::split_node_pod_id(id)?;
+    Some((gpucloud::ClusterId::new(pod.provider(), pod.id()), rank))
+}
+
 pub(crate) async fn get(cli: &Cli, args: &cli::GetArgs) -> Result<(), Error> {
     let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
+    // A node of a multi-node pod: the node as its cluster reads it (the cluster until listed).
+    if let Some((id, _)) = node_cluster(&args.pod) {
+        let cluster = session.fleet.get_cluster(&id).await?;
+        match cluster.node(&args.pod) {
+            Some(node) if args.json => render::print_json(&render::pod_json(&node.pod)),
+            Some(node) => render::pod_details(&node.pod),
+            None if args.json => render::print_json(&render::cluster_json(&cluster)),
+            None => render::clusters_table(std::slice::from_ref(&cluster)),
+        }
+        return Ok(());
+    }
     let pod = match session.fleet.get(&args.pod).await {
         Ok(pod) => pod,
         // Not a pod: a cluster's id?
@@ -265,6 +286,16 @@ pub(crate) async fn down(cli: &Cli, args: &cli::DownArgs) -> Result<(), Error> {
     let session = session(cli, &providers, Duration::from_secs(2)).await?;
     let mut first_error = None;
     for id in &args.pods {
+        // A node of a PrimeIntellect multi-node pod ends only with the pod: the whole cluster.
+        if let Some((cluster, rank)) = node_cluster(id) {
+            outln!(
+                "{id} is node {rank} of {cluster}: PrimeIntellect ends only the whole pod; deleting the whole cluster"
+            );
+            if let Err(e) = down_cluster(&session, &cluster).await {
+                first_error.get_or_insert(e);
+            }
+            continue;
+        }
         // Terminating is idempotent; reading first tells the user whether there was anything to do.
         match session.fleet.get(id).await {
             Ok(pod) if pod.status == gpucloud::PodStatus::Terminated => {

@@ -476,6 +476,37 @@ async fn primeintellect_multi_node_offers_run_and_launch_as_clusters() {
     assert!(emulator.live_pods().is_empty());
 }
 
+/// `up --nodes` says "delete with: gpucloud down CLUSTER (or any member's id)", and `ls` shows
+/// every node's id: `down` on node 1 of a PrimeIntellect multi-node pod (`<pod>#1`) deletes the
+/// whole cluster, as a RunPod member's does; `get` on it shows the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_and_get_on_a_primeintellect_node_id_act_on_its_cluster() {
+    let emulator =
+        Emulator::start(EmulatorConfig { ready_delay: Duration::ZERO, ..EmulatorConfig::default() }).await.unwrap();
+    let dir = scratch("pi-node-down");
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["up", "--provider", "primeintellect", "--gpu", "A100_80GB", "--nodes", "2", "--json"]);
+    let output = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let cluster: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let node = cluster["nodes"][1]["pod"].as_str().unwrap().to_string();
+    assert!(node.ends_with("#1"), "{cluster}");
+
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["get", &node, "--json"]);
+    let output = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains(cluster["id"].as_str().unwrap()), "{stdout}");
+
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["down", &node]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(emulator.live_pods().is_empty(), "the whole multi-node pod ended");
+}
+
 /// `run --nodes 3` with `--workdir`, `--setup`, `--download --download-from all`, `--log-dir` and
 /// `--json`: every node has the files and the setup's effect, results come back per node, each
 /// node's log holds its lines, the JSON names it all; then `--deadline` deletes the cluster
