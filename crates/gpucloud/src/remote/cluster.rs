@@ -51,6 +51,15 @@ pub fn contract_values(cluster: &Cluster, rank: u32, address: &str) -> Vec<(&'st
     values
 }
 
+/// A host name or an IP address (v4, v6, with a zone): letters, digits and `.-:_%`, at most
+/// 253 characters; nothing a shell would expand.
+pub fn is_plain_address(address: &str) -> bool {
+    !address.is_empty()
+        && address.len() <= 253
+        && address.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:_%".contains(&b))
+        && !address.starts_with('-')
+}
+
 /// The script that writes the hostfile and the env file on one node.
 pub fn node_script(cluster: &Cluster, rank: u32, address: &str) -> String {
     let mut env = String::new();
@@ -74,6 +83,20 @@ pub fn node_script(cluster: &Cluster, rank: u32, address: &str) -> String {
 /// SSH session each. Every node must be ranked, addressed and reachable (a ready cluster is);
 /// the first failure is the error, naming the node.
 pub async fn write_environment(cluster: &Cluster, options: &SessionOptions) -> Result<()> {
+    // The addresses come from the provider's answer and are evaluated by every shell that loads
+    // the env file (`"${NODE_ADDR:-<address>}"`): only plain host names and IP addresses pass.
+    if let Some(node) =
+        cluster.nodes.iter().find(|n| n.private_address.as_deref().is_some_and(|a| !is_plain_address(a)))
+    {
+        return Err(Error::invalid(
+            "cluster",
+            format!(
+                "node {} has the address {:?}, which is not a host name or IP address",
+                node.pod.id,
+                node.private_address.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
     let writes = cluster.nodes.iter().map(|node| async move {
         let (Some(rank), Some(address)) = (node.rank, node.private_address.as_deref()) else {
             return Err(Error::invalid("cluster", format!("node {} has no rank or private address yet", node.pod.id)));
@@ -92,4 +115,17 @@ pub async fn write_environment(cluster: &Cluster, options: &SessionOptions) -> R
         Ok(())
     });
     futures::future::try_join_all(writes).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_plain_addresses_go_into_the_env_file() {
+        for good in ["10.65.0.2", "127.0.0.1", "fe80::1%ens1", "node-1.internal"] {
+            assert!(super::is_plain_address(good), "{good}");
+        }
+        for bad in ["", "$(reboot)", "10.0.0.1\"; rm -rf ~; \"", "a b", "`id`", "-oProxyCommand=x", "x\ny"] {
+            assert!(!super::is_plain_address(bad), "{bad:?}");
+        }
+    }
 }
