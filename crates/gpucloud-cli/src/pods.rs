@@ -96,7 +96,7 @@ pub(crate) async fn logs(cli: &Cli, args: &cli::LogsArgs) -> Result<(), Error> {
 /// Runs the system `ssh` for the pod, replacing this process where the platform allows.
 pub(crate) async fn ssh(cli: &Cli, args: &cli::SshArgs) -> Result<(), Error> {
     let session = session(cli, &[args.pod.provider()], Duration::from_secs(2)).await?;
-    let pod = session.fleet.get(&args.pod).await?;
+    let pod = session.fleet.get_host(&args.pod).await?;
     let Some(endpoint) = pod.ssh.as_ref().filter(|_| pod.is_ready()) else {
         return Err(Error::InvalidInput {
             field: "pod",

@@ -403,7 +403,7 @@ fn outcome_json(outcome: &JobOutcome) -> serde_json::Value {
 
 /// `gpucloud exec`: returns the exit status to leave with.
 pub async fn exec(session: &Session, args: &ExecArgs) -> Result<u8, Error> {
-    let pod = session.fleet.get(&args.pod).await?;
+    let pod = session.fleet.get_host(&args.pod).await?;
     let remote = RemoteSession::connect(&pod, &options(&pod.id, args.ssh_key.as_deref())).await?;
     let mut command = RemoteCommand::new(args.command.clone());
     command.cwd = args.cwd.clone();
@@ -438,7 +438,7 @@ pub async fn cp(session: &Session, args: &CpArgs) -> Result<(), Error> {
             });
         }
     };
-    let pod = session.fleet.get(&pod_id).await?;
+    let pod = session.fleet.get_host(&pod_id).await?;
     let remote = RemoteSession::connect(&pod, &options(&pod.id, args.ssh_key.as_deref())).await?;
     if upload {
         let dir = remote_path;
@@ -460,7 +460,7 @@ pub async fn cp(session: &Session, args: &CpArgs) -> Result<(), Error> {
 /// `gpucloud ssh-config`.
 pub async fn ssh_config(session: &Session, args: &SshConfigArgs) -> Result<(), Error> {
     let pods = match &args.pod {
-        Some(id) => vec![session.fleet.get(id).await?],
+        Some(id) => vec![session.fleet.get_host(id).await?],
         None => session.fleet.list().await.0,
     };
     let mut printed = 0;
@@ -470,7 +470,8 @@ pub async fn ssh_config(session: &Session, args: &SshConfigArgs) -> Result<(), E
             continue;
         };
         let (known_hosts, check) = known_hosts(&pod.id, &endpoint)?;
-        outln!("Host gpucloud-{}-{}", pod.provider, pod.id.id());
+        // A node's id (`<pod>#<rank>`) would start a comment in ssh_config.
+        outln!("Host gpucloud-{}-{}", pod.provider, pod.id.id().replace('#', "-node"));
         outln!("    # {} ({})", pod.name, pod.gpu_type);
         outln!("    HostName {}", endpoint.host);
         outln!("    Port {}", endpoint.port);

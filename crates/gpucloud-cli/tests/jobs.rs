@@ -469,6 +469,16 @@ async fn primeintellect_multi_node_offers_run_and_launch_as_clusters() {
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert_eq!(stdout.matches(id.as_str()).count(), 3, "the cluster and its two nodes, no pod line: {stdout}");
 
+    // Node 1 is an SSH host of its own by its node id.
+    let mut cmd = gpucloud(&emulator, &dir.join("state"));
+    cmd.args(["exec", &format!("{id}#1"), "--ssh-key"]).arg(dir.join("key")).args(["--", "sh", "-c", "pwd"]);
+    let output = run(cmd).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let pod = id.strip_prefix("primeintellect:").unwrap();
+    let home = emulator.node_dir(gpucloud_emulator::Api::PrimeIntellect, pod, 1);
+    assert_eq!(stdout.trim(), home.canonicalize().unwrap_or(home).display().to_string());
+
     let mut cmd = gpucloud(&emulator, &dir.join("state"));
     cmd.args(["down", &id]);
     let output = run(cmd).await;

@@ -491,6 +491,17 @@ impl Fleet {
         (clusters, errors)
     }
 
+    /// What SSH reaches as `id`: the pod, or, for a node of a one-pod cluster
+    /// (`<pod>#<rank>`, [`crate::model::cluster::node_pod_id`]), that node as its cluster reads
+    /// it. [`Error::InvalidInput`] naming `pod` when the pod lists no such node (yet).
+    pub async fn get_host(&self, id: &PodId) -> Result<crate::model::Pod> {
+        let Some((pod, rank)) = crate::model::cluster::split_node_pod_id(id) else { return self.get(id).await };
+        let cluster = self.get_cluster(&ClusterId::new(pod.provider(), pod.id())).await?;
+        cluster.node(id).map(|node| node.pod.clone()).ok_or_else(|| {
+            Error::invalid("pod", format!("{id}: {pod} lists no node {rank} (yet): {}", cluster.progress_text()))
+        })
+    }
+
     /// The cluster and its nodes.
     pub async fn get_cluster(&self, id: &ClusterId) -> Result<Cluster> {
         self.provisioner(id.provider())?.get_cluster(id).await
