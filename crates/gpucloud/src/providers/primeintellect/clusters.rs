@@ -43,6 +43,9 @@ pub(super) struct MultiNodePods {
 #[derive(Debug, Clone)]
 struct CreatedCluster {
     nodes: u32,
+    /// GPUs per node as the offer split them: the pod's `gpuCount` is documented as "Number of
+    /// GPUs allocated to the node", which may be read either way for a multi-node pod.
+    gpus_per_node: u32,
     data_center: Option<String>,
 }
 
@@ -144,6 +147,7 @@ fn to_cluster(pod: &Pod, known: Option<&CreatedCluster>) -> Cluster {
     };
     let listed = fields.listed();
     let node_count = known.map(|k| k.nodes).unwrap_or_else(|| u32::try_from(listed).unwrap_or(u32::MAX));
+    let gpus_per_node = known.map_or_else(|| pod.gpu_count.checked_div(node_count).unwrap_or(0), |k| k.gpus_per_node);
     // The nodes are known once every one is listed; until then the pod is still coming up.
     let nodes: Vec<ClusterNode> = if listed > 0 && listed == node_count as usize {
         (0..listed)
@@ -158,7 +162,7 @@ fn to_cluster(pod: &Pod, known: Option<&CreatedCluster>) -> Cluster {
                 }
                 node.price_per_hour = pod.price_per_hour.map(|p| p / f64::from(node_count.max(1)));
                 node.price_now_per_hour = pod.price_now_per_hour.map(|p| p / f64::from(node_count.max(1)));
-                node.gpu_count = pod.gpu_count / node_count.max(1);
+                node.gpu_count = gpus_per_node;
                 ClusterNode {
                     rank: Some(rank),
                     private_address: fields.ip(n).or_else(|| endpoint.map(|e| e.host)),
@@ -199,7 +203,7 @@ fn to_cluster(pod: &Pod, known: Option<&CreatedCluster>) -> Cluster {
         lease_expires_at: pod.lease_expires_at,
         gpu_type: pod.gpu_type.clone(),
         gpu_type_id,
-        gpus_per_node: pod.gpu_count.checked_div(node_count).unwrap_or(0),
+        gpus_per_node,
         node_count,
         data_center: known.and_then(|k| k.data_center.clone()),
         price_per_hour: pod.price_per_hour,
@@ -229,7 +233,11 @@ impl PrimeIntellect {
         launch.launch_tag.clone_from(&spec.launch_tag);
         launch.ttl = spec.ttl;
         let pod = self.create(&launch).await?;
-        let created = CreatedCluster { nodes: spec.nodes, data_center: spec.offer.data_center.clone() };
+        let created = CreatedCluster {
+            nodes: spec.nodes,
+            gpus_per_node: spec.offer.gpu_count,
+            data_center: spec.offer.data_center.clone(),
+        };
         self.multi_node.remember(&pod.id, created.clone());
         Ok(to_cluster(&pod, Some(&created)))
     }
@@ -357,20 +365,20 @@ mod tests {
 
     #[test]
     fn a_provisioning_or_failed_multi_node_pod_is_waited_on_or_failed() {
-        let known = CreatedCluster { nodes: 2, data_center: Some("US-1".into()) };
+        let known = CreatedCluster { nodes: 2, gpus_per_node: 8, data_center: Some("US-1".into()) };
         let provisioning = to_cluster(&multi_node_pod("PROVISIONING", json!(null), json!([null, null])), Some(&known));
         assert!(provisioning.nodes.iter().all(|n| n.pod.ssh.is_none() && n.private_address.is_none()));
         assert_eq!(provisioning.pods_by_status.get("PROVISIONING"), Some(&2));
         assert!(matches!(provisioning.readiness(), crate::model::cluster::Readiness::Waiting(_)));
         // Two of three nodes addressed: not ready, whatever the status says.
-        let partial = CreatedCluster { nodes: 3, data_center: None };
+        let partial = CreatedCluster { nodes: 3, gpus_per_node: 8, data_center: None };
         let short = to_cluster(
             &multi_node_pod("ACTIVE", json!(["root@h -p 1", "root@h -p 2", null]), json!(null)),
             Some(&partial),
         );
         assert!(matches!(short.readiness(), crate::model::cluster::Readiness::Waiting(_)));
         // Two nodes running where four were asked: the offer split otherwise; it fails.
-        let four = CreatedCluster { nodes: 4, data_center: None };
+        let four = CreatedCluster { nodes: 4, gpus_per_node: 4, data_center: None };
         let split =
             to_cluster(&multi_node_pod("ACTIVE", json!(["root@h -p 1", "root@h -p 2"]), json!(null)), Some(&four));
         assert!(matches!(split.readiness(), crate::model::cluster::Readiness::Failed(r) if r.contains("ERROR")));
