@@ -4,7 +4,8 @@
 //!
 //! **Emulated pods run commands on this machine, as the user running the emulator.** They listen
 //! on 127.0.0.1 only, accept nothing but public-key authentication with the keys registered for
-//! the pod (PrimeIntellect: its `sshKeyId`; RunPod: the account's keys at create time), and run
+//! the pod (PrimeIntellect: its `sshKeyId`; RunPod: the account's keys at create time) or, as
+//! sshd does, listed in `~/.ssh/authorized_keys` of the pod's own `HOME` at the time, and run
 //! each exec request with `sh -c` in the pod's own directory (a temporary directory per pod, `HOME`
 //! there, removed when the pod is terminated), with the pod's environment and `bin/` first on
 //! `PATH` (an `nvidia-smi` there reports the utilization set for the pod). Absolute paths reach
@@ -491,6 +492,18 @@ struct ChannelState {
 }
 
 impl PodHost {
+    /// Whether `key` opens this pod: one of the pod's keys (the account's, or the create's), or,
+    /// as with sshd, a line of `~/.ssh/authorized_keys` in the pod's home as it is now (read at
+    /// each attempt, so a key added or removed there counts at once). Lines with options are not
+    /// understood here and are skipped.
+    fn trusts(&self, key: &PublicKey) -> bool {
+        let same = |k: &PublicKey| k.key_data() == key.key_data();
+        self.authorized.iter().any(same)
+            || std::fs::read_to_string(self.home.join(".ssh/authorized_keys")).is_ok_and(|text| {
+                text.lines().filter_map(|line| PublicKey::from_openssh(line.trim()).ok()).any(|k| same(&k))
+            })
+    }
+
     fn new(inner: &Weak<Inner>, api: Api, id: &str, node: usize, link: Link) -> Option<Self> {
         let strong = inner.upgrade()?;
         let state = strong.state();
@@ -689,14 +702,13 @@ impl Handler for PodHost {
     type Error = russh::Error;
 
     async fn auth_publickey_offered(&mut self, _user: &str, key: &PublicKey) -> Result<Auth, Self::Error> {
-        Ok(if self.authorized.iter().any(|k| k.key_data() == key.key_data()) { Auth::Accept } else { Auth::reject() })
+        Ok(if self.trusts(key) { Auth::Accept } else { Auth::reject() })
     }
 
     async fn auth_publickey(&mut self, _user: &str, key: &PublicKey) -> Result<Auth, Self::Error> {
         // Still running, and the key still one the pod trusts.
         let running = answering(&self.inner, self.api, &self.id) == Some(true);
-        let known = self.authorized.iter().any(|k| k.key_data() == key.key_data());
-        Ok(if running && known { Auth::Accept } else { Auth::reject() })
+        Ok(if running && self.trusts(key) { Auth::Accept } else { Auth::reject() })
     }
 
     async fn channel_open_session(&mut self, channel: Channel<Msg>, _: &mut Session) -> Result<bool, Self::Error> {

@@ -53,7 +53,7 @@ use crate::fleet::cluster::ClusterRequest;
 use crate::model::PodId;
 use crate::model::cluster::{Cluster, ClusterId, ClusterNode, ENV_FILE_PATH};
 use crate::model::error::{Error, Result};
-use crate::remote::sync::SyncReport;
+use crate::remote::sync::{SyncMethod, SyncReport};
 use crate::remote::{OutputLine, OutputSink, RemoteCommand, RemoteSession, Stream};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -689,17 +689,26 @@ impl Fleet {
             }
         };
         let phases = async {
-            // 1-2: connect, sync and set up every node at once.
-            let prepared = futures::future::join_all(
-                cluster
-                    .nodes
-                    .iter()
-                    .zip(logs)
-                    .map(|(node, log)| async move { self.prepare_node(job, node, shared, log).await }),
+            // 1: connect to every node at once.
+            let connected = futures::future::join_all(
+                cluster.nodes.iter().map(|node| async move { self.connect_node(job, node, shared).await }),
             )
             .await;
             let sessions: Vec<(u32, RemoteSession)> =
-                cluster.nodes.iter().map(rank_of).zip(prepared).filter_map(|(rank, s)| Some((rank, s?))).collect();
+                cluster.nodes.iter().map(rank_of).zip(connected).filter_map(|(rank, s)| Some((rank, s?))).collect();
+            // 2: the workdir on every node, then the setup on every node at once.
+            if !shared.is_stopped() {
+                sync_nodes(job, &sessions, shared).await;
+            }
+            if let Some(setup) = job.setup.as_ref().filter(|_| !shared.is_stopped()) {
+                futures::future::join_all(
+                    sessions
+                        .iter()
+                        .zip(logs)
+                        .map(|((rank, session), log)| setup_node(job, setup, *rank, session, shared, log)),
+                )
+                .await;
+            }
             if shared.is_stopped() {
                 return (sessions, false);
             }
@@ -755,73 +764,134 @@ impl Fleet {
         (sessions.into_iter().map(|(_, session)| session).collect(), member_left)
     }
 
-    /// Connects to one node, syncs the workdir and runs the setup; `None` when it could not
-    /// connect. A failure (or a stop) is recorded in `shared`.
-    async fn prepare_node(
-        &self,
-        job: &ClusterJob,
-        node: &ClusterNode,
-        shared: &Shared<'_>,
-        log: &Mutex<Option<std::fs::File>>,
-    ) -> Option<RemoteSession> {
-        let rank = rank_of(node);
+    /// Connects to one node; `None` when it could not (the failure recorded in `shared`) or the
+    /// job was stopped first.
+    async fn connect_node(&self, job: &ClusterJob, node: &ClusterNode, shared: &Shared<'_>) -> Option<RemoteSession> {
         let options = job.cluster.session.clone().unwrap_or_default();
         let connected = tokio::select! {
             connected = RemoteSession::connect(&node.pod, &options) => connected,
             () = shared.stopped() => return None,
         };
-        let session = match connected {
-            Ok(session) => session,
+        match connected {
+            Ok(session) => Some(session),
             Err(e) => {
-                shared.fail(rank, None, ClusterPhase::Connect, Some(e.to_string()));
-                return None;
-            }
-        };
-        if let Some(dir) = &job.workdir {
-            let synced = tokio::select! {
-                synced = crate::remote::sync::sync(&session, dir, &job.remote_dir) => synced,
-                () = shared.stopped() => return Some(session),
-            };
-            match synced {
-                Ok(report) => shared.update(rank, |r| r.sync = Some(report)),
-                Err(e) => {
-                    shared.fail(rank, None, ClusterPhase::Sync, Some(e.to_string()));
-                    return Some(session);
-                }
-            }
-        } else {
-            // The command runs in the remote directory: it must exist.
-            let made = session.output(&format!("mkdir -p {}", crate::remote::quote(&job.remote_dir))).await;
-            match made {
-                Ok((0, _, _)) => {}
-                Ok((code, _, stderr)) => {
-                    let error = format!("creating {} exited {code}: {}", job.remote_dir, stderr.trim());
-                    shared.fail(rank, None, ClusterPhase::Sync, Some(error));
-                    return Some(session);
-                }
-                Err(e) => {
-                    shared.fail(rank, None, ClusterPhase::Sync, Some(e.to_string()));
-                    return Some(session);
-                }
+                shared.fail(rank_of(node), None, ClusterPhase::Connect, Some(e.to_string()));
+                None
             }
         }
-        if let Some(setup) = &job.setup {
-            if shared.is_stopped() {
-                return Some(session);
-            }
-            let mut sink = NodeSink { rank, output: shared.output, log };
-            match session.run_interruptible(&in_job_dir(job, setup.clone()), &mut sink, shared.stopped()).await {
-                Ok(result) => {
-                    shared.update(rank, |r| r.setup_exit_code = Some(result.exit_code));
-                    if result.exit_code != 0 {
-                        shared.fail(rank, Some(result.exit_code), ClusterPhase::Setup, None);
+    }
+}
+
+/// The fewest nodes a workdir is relayed to from rank 0 rather than synced to each from here.
+/// Two nodes gain nothing from the relay's extra step (its key, its second copy in a row).
+pub const RELAY_MIN_NODES: usize = 3;
+
+/// Sends the workdir to every node ([`ClusterJob::workdir`]; without one, makes the remote
+/// directory on each). From [`RELAY_MIN_NODES`] nodes on, it is synced to rank 0 alone and
+/// relayed from there to the others ([`crate::remote::relay`]), so this machine's uplink carries
+/// it once; a node the relay could not reach (or every node, when rank 0 cannot relay: no `ssh`,
+/// `ssh-keygen` or `tar` there) is synced from here, as with fewer nodes. Failures are recorded
+/// in `shared`.
+async fn sync_nodes(job: &ClusterJob, sessions: &[(u32, RemoteSession)], shared: &Shared<'_>) {
+    let Some(dir) = &job.workdir else {
+        futures::future::join_all(sessions.iter().map(|(rank, session)| make_remote_dir(job, *rank, session, shared)))
+            .await;
+        return;
+    };
+    async fn direct(job: &ClusterJob, dir: &Path, targets: Vec<&(u32, RemoteSession)>, shared: &Shared<'_>) {
+        futures::future::join_all(
+            targets.into_iter().map(|(rank, session)| sync_node(job, dir, *rank, session, shared)),
+        )
+        .await;
+    }
+    let primary = sessions.iter().find(|(rank, _)| *rank == 0);
+    let Some(primary) = primary.filter(|_| sessions.len() >= RELAY_MIN_NODES) else {
+        direct(job, dir, sessions.iter().collect(), shared).await;
+        return;
+    };
+    let Some(report) = sync_node(job, dir, 0, &primary.1, shared).await else { return };
+    let others: Vec<&(u32, RemoteSession)> = sessions.iter().filter(|(rank, _)| *rank != 0).collect();
+    let targets: Vec<&RemoteSession> = others.iter().map(|(_, session)| session).collect();
+    match crate::remote::relay::relay(&primary.1, &job.remote_dir, &targets, shared.stopped()).await {
+        Ok(results) => {
+            let mut unreached = Vec::new();
+            for (node, result) in others.into_iter().zip(results) {
+                match result {
+                    Ok(()) => shared
+                        .update(node.0, |r| r.sync = Some(SyncReport { method: SyncMethod::Relay, ..report.clone() })),
+                    Err(Error::Cancelled) => {}
+                    Err(error) => {
+                        tracing::info!(rank = node.0, %error, "the relay did not reach this node: syncing it from here");
+                        unreached.push(node);
                     }
                 }
-                Err(Error::Cancelled) => {}
-                Err(e) => shared.fail(rank, None, ClusterPhase::Setup, Some(e.to_string())),
+            }
+            direct(job, dir, unreached, shared).await;
+        }
+        Err(why) => {
+            tracing::info!(%why, "syncing every node from here");
+            direct(job, dir, others, shared).await;
+        }
+    }
+}
+
+/// Syncs the workdir to one node; its report, or `None` when it failed (recorded in `shared`)
+/// or the job was stopped first.
+async fn sync_node(
+    job: &ClusterJob,
+    dir: &Path,
+    rank: u32,
+    session: &RemoteSession,
+    shared: &Shared<'_>,
+) -> Option<SyncReport> {
+    let synced = tokio::select! {
+        synced = crate::remote::sync::sync(session, dir, &job.remote_dir) => synced,
+        () = shared.stopped() => return None,
+    };
+    match synced {
+        Ok(report) => {
+            shared.update(rank, |r| r.sync = Some(report.clone()));
+            Some(report)
+        }
+        Err(e) => {
+            shared.fail(rank, None, ClusterPhase::Sync, Some(e.to_string()));
+            None
+        }
+    }
+}
+
+/// Makes the remote directory on one node (the command runs in it: it must exist).
+async fn make_remote_dir(job: &ClusterJob, rank: u32, session: &RemoteSession, shared: &Shared<'_>) {
+    let made = session.output(&format!("mkdir -p {}", crate::remote::quote(&job.remote_dir))).await;
+    match made {
+        Ok((0, _, _)) => {}
+        Ok((code, _, stderr)) => {
+            let error = format!("creating {} exited {code}: {}", job.remote_dir, stderr.trim());
+            shared.fail(rank, None, ClusterPhase::Sync, Some(error));
+        }
+        Err(e) => shared.fail(rank, None, ClusterPhase::Sync, Some(e.to_string())),
+    }
+}
+
+/// Runs the setup on one node; a non-zero status or an error is recorded in `shared`.
+async fn setup_node(
+    job: &ClusterJob,
+    setup: &str,
+    rank: u32,
+    session: &RemoteSession,
+    shared: &Shared<'_>,
+    log: &Mutex<Option<std::fs::File>>,
+) {
+    let mut sink = NodeSink { rank, output: shared.output, log };
+    match session.run_interruptible(&in_job_dir(job, setup.to_string()), &mut sink, shared.stopped()).await {
+        Ok(result) => {
+            shared.update(rank, |r| r.setup_exit_code = Some(result.exit_code));
+            if result.exit_code != 0 {
+                shared.fail(rank, Some(result.exit_code), ClusterPhase::Setup, None);
             }
         }
-        Some(session)
+        Err(Error::Cancelled) => {}
+        Err(e) => shared.fail(rank, None, ClusterPhase::Setup, Some(e.to_string())),
     }
 }
 

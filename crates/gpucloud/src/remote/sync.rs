@@ -102,6 +102,9 @@ pub enum SyncMethod {
     Rsync,
     /// A `tar` stream over the session.
     Tar,
+    /// Copied from another pod that was synced ([`crate::remote::relay`]: a cluster's rank 0 to
+    /// its other nodes); the report is that pod's.
+    Relay,
 }
 
 /// What a sync moved.
