@@ -131,8 +131,8 @@ fn default_log_dir(name: &str) -> PathBuf {
     gpucloud::remote::state_dir().join("logs").join(format!("{name}-{stamp}-{}", std::process::id()))
 }
 
-/// `gpucloud run --nodes N`: the job on every node of a new RunPod cluster (workdir synced to
-/// every node, setup, the command, downloads), fail fast, each line prefixed with its node's
+/// `gpucloud run --nodes N`: the job on every node of a new cluster (workdir synced to every
+/// node, from rank 0 from 3 nodes on, setup, the command, downloads), fail fast, each line prefixed with its node's
 /// rank and each node's output also in its log file; returns the exit status to leave with (the
 /// first failing node's).
 pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Result<u8, Error> {
@@ -178,8 +178,12 @@ pub async fn run_cluster(session: &Session, args: &RunArgs, nodes: u32) -> Resul
     if !up.json {
         for node in outcome.nodes.values() {
             if let Some(report) = &node.sync {
+                let how = match report.method {
+                    gpucloud::remote::sync::SyncMethod::Relay => "copied from rank 0",
+                    _ => "synced",
+                };
                 eprintln!(
-                    "gpucloud: rank {}: synced {} files ({} bytes, {} unchanged{})",
+                    "gpucloud: rank {}: {how} {} files ({} bytes, {} unchanged{})",
                     node.rank,
                     report.sent.len(),
                     report.bytes,

@@ -1,13 +1,17 @@
-//! Syncing a workdir to every node of a cluster, as [`gpucloud::Fleet::run_on_cluster`] does
-//! (each node's [`gpucloud::remote::sync::sync`] over its own session, all at once), against
-//! syncing it to one node, side by side in one run, against an emulated 8-node RunPod cluster on
-//! loopback. Each round syncs into fresh remote directories (a first sync): one node, then all 8
-//! at once; three rounds, medians printed. The goal: 8 nodes in at most 2x one node's time.
+//! Syncing a workdir to every node of a cluster against syncing it to one node, side by side in
+//! one run, against an emulated 8-node RunPod cluster: each round syncs into fresh remote
+//! directories (a first sync) one node; then all 8 at once, each from here (each node's
+//! [`gpucloud::remote::sync::sync`] over its own session); then as
+//! [`gpucloud::Fleet::run_on_cluster`] does it from 3 nodes on: rank 0 synced from here and
+//! relayed to the others ([`gpucloud::remote::relay`]). Three rounds, medians printed. The issue's
+//! goal: 8 nodes in at most 2x one node's time.
 //!
 //! `cargo bench -p gpucloud --features remote --bench cluster_sync` (1,000 files, 50 MB; sizes
 //! from `GPUCLOUD_CLUSTER_SYNC_BENCH_FILES` and `GPUCLOUD_CLUSTER_SYNC_BENCH_MB`, nodes from
-//! `GPUCLOUD_CLUSTER_SYNC_BENCH_NODES`). Figures in BENCHMARKS.md. A one-shot measurement rather
-//! than a criterion group: one sample is seconds of disk and SSH work.
+//! `GPUCLOUD_CLUSTER_SYNC_BENCH_NODES`). With `GPUCLOUD_CLUSTER_SYNC_BENCH_UPLINK_MBIT=N`, this
+//! machine's sessions go through a modelled uplink of N Mbit/s shared by all of them ([`Uplink`]),
+//! while the nodes reach each other directly, as on a real cluster. Figures in BENCHMARKS.md. A
+//! one-shot measurement rather than a criterion group: one sample is seconds of disk and SSH work.
 
 use gpucloud::remote::{RemoteSession, SessionOptions};
 use gpucloud::{ClusterRequest, Fleet, RunPod, SecretString};
