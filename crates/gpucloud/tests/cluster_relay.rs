@@ -52,6 +52,12 @@ fn a_workdir_is_relayed_from_rank_0_and_a_node_it_cannot_reach_is_synced_from_he
             let homes: Vec<_> =
                 cluster.nodes.iter().map(|node| emulator.node_dir(Api::RunPod, node.pod.id.id(), 0)).collect();
             std::fs::write(homes[2].join(".ssh"), "not a directory").unwrap();
+            // Rank 1's authorized_keys is a link to a file with a key of the user's own: after
+            // the relay it is still a link, and the file holds that key alone.
+            let theirs = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeepMeKeepMeKeepMeKeepMeKeepMeKeepMeKeep0 user@laptop\n";
+            std::fs::create_dir_all(homes[1].join(".ssh")).unwrap();
+            std::fs::write(homes[1].join(".ssh/managed_keys"), theirs).unwrap();
+            std::os::unix::fs::symlink("managed_keys", homes[1].join(".ssh/authorized_keys")).unwrap();
             gpucloud::remote::sync::sync(&sessions[0], &work, "job").await.unwrap();
             let targets: Vec<&RemoteSession> = sessions[1..].iter().collect();
             let results = bounded(
@@ -70,6 +76,12 @@ fn a_workdir_is_relayed_from_rank_0_and_a_node_it_cannot_reach_is_synced_from_he
                 assert!(!authorized.contains("gpucloud-relay"), "rank {rank}'s key removed: {authorized}");
             }
             assert!(!homes[2].join("job").exists(), "nothing reached rank 2");
+            let link = std::fs::symlink_metadata(homes[1].join(".ssh/authorized_keys")).unwrap();
+            assert!(link.file_type().is_symlink(), "rank 1's authorized_keys is still a link");
+            assert_eq!(std::fs::read_to_string(homes[1].join(".ssh/managed_keys")).unwrap(), theirs);
+            let leftovers: Vec<_> =
+                std::fs::read_dir(homes[1].join(".ssh")).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(leftovers.len(), 2, "no temporary file left: {leftovers:?}");
             let left: Vec<_> = std::fs::read_dir(&homes[0])
                 .unwrap()
                 .filter_map(|e| e.ok()?.file_name().into_string().ok())

@@ -14,8 +14,9 @@
 //! 4. For every target at once, the source runs `tar -cf - . | ssh TARGET 'tar -xf -'`, to the
 //!    SSH endpoint gpucloud itself uses (reachable from the source wherever it is reachable from
 //!    here).
-//! 5. Always, whatever happened: the key's line is removed from every target's `authorized_keys`
-//!    and the directory with the key from the source.
+//! 5. Always, whatever happened (each step bounded): the key's line is removed from every
+//!    target's `authorized_keys` (rewritten in place: a link stays a link, other lines stay) and
+//!    the directory with the key from the source.
 //!
 //! Each target's result comes back on its own: a caller sends the directory itself to the
 //! targets the relay could not reach. Nothing here knows of clusters; [`crate::jobs::cluster`]
@@ -135,7 +136,14 @@ pub async fn relay(
     };
 
     // Cleanup, whatever happened: the key out of every target, then off the source.
-    let revoke = format!("test -f ~/.ssh/authorized_keys && sed -i '/ {comment}$/d' ~/.ssh/authorized_keys || true");
+    // Rewritten in place (`cat >`), not replaced as `sed -i` would: a linked `authorized_keys`
+    // stays a link, and the file keeps its owner and mode. A `grep` that failed (status 2)
+    // leaves the file as it was rather than emptying it.
+    let revoke = format!(
+        "f=~/.ssh/authorized_keys; t=~/.ssh/.{comment}; if [ -f \"$f\" ]; then \
+         grep -v ' {comment}$' \"$f\" > \"$t\"; s=$?; if [ $s -le 1 ]; then cat \"$t\" > \"$f\"; fi; \
+         rm -f \"$t\"; [ $s -le 1 ]; fi"
+    );
     let revoked = futures::future::join_all(
         targets.iter().map(|target| tokio::time::timeout(CLEANUP_TIMEOUT, target.output(&revoke))),
     )
