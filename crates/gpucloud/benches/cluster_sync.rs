@@ -222,8 +222,15 @@ fn main() {
         rt.block_on(async {
             gpucloud::remote::sync::sync(sessions[0], &work, &remote).await.unwrap();
             let targets: Vec<&RemoteSession> = direct[1..].iter().collect();
+            let files: Vec<String> = gpucloud::remote::sync::files_to_sync(&work)
+                .unwrap()
+                .into_keys()
+                .chain([gpucloud::remote::sync::MARKER_FILE.to_string()])
+                .collect();
             let results =
-                gpucloud::remote::relay::relay(sessions[0], &remote, &targets, std::future::pending()).await.unwrap();
+                gpucloud::remote::relay::relay(sessions[0], &remote, &files, &targets, std::future::pending())
+                    .await
+                    .unwrap();
             assert!(results.iter().all(Result::is_ok), "{results:?}");
         });
         relayed.push(started.elapsed());

@@ -809,10 +809,11 @@ async fn sync_nodes(job: &ClusterJob, sessions: &[(u32, RemoteSession)], shared:
         direct(job, dir, sessions.iter().collect(), shared).await;
         return;
     };
-    let Some(report) = sync_node(job, dir, 0, &primary.1, shared).await else { return };
+    let Some((report, listing)) = sync_node(job, dir, 0, &primary.1, shared).await else { return };
     let others: Vec<&(u32, RemoteSession)> = sessions.iter().filter(|(rank, _)| *rank != 0).collect();
     let targets: Vec<&RemoteSession> = others.iter().map(|(_, session)| session).collect();
-    match crate::remote::relay::relay(&primary.1, &job.remote_dir, &targets, shared.stopped()).await {
+    // What the sync put there, not whatever else rank 0's remote directory holds.
+    match crate::remote::relay::relay(&primary.1, &job.remote_dir, &listing, &targets, shared.stopped()).await {
         Ok(results) => {
             let mut unreached = Vec::new();
             for (node, result) in others.into_iter().zip(results) {
@@ -835,23 +836,24 @@ async fn sync_nodes(job: &ClusterJob, sessions: &[(u32, RemoteSession)], shared:
     }
 }
 
-/// Syncs the workdir to one node; its report, or `None` when it failed (recorded in `shared`)
-/// or the job was stopped first.
+/// Syncs the workdir to one node; its report and what the remote directory holds of the sync
+/// ([`crate::remote::sync::sync_listing`]), or `None` when it failed (recorded in `shared`) or
+/// the job was stopped first.
 async fn sync_node(
     job: &ClusterJob,
     dir: &Path,
     rank: u32,
     session: &RemoteSession,
     shared: &Shared<'_>,
-) -> Option<SyncReport> {
+) -> Option<(SyncReport, Vec<String>)> {
     let synced = tokio::select! {
-        synced = crate::remote::sync::sync(session, dir, &job.remote_dir) => synced,
+        synced = crate::remote::sync::sync_listing(session, dir, &job.remote_dir) => synced,
         () = shared.stopped() => return None,
     };
     match synced {
-        Ok(report) => {
+        Ok((report, listing)) => {
             shared.update(rank, |r| r.sync = Some(report.clone()));
-            Some(report)
+            Some((report, listing))
         }
         Err(e) => {
             shared.fail(rank, None, ClusterPhase::Sync, Some(e.to_string()));

@@ -270,6 +270,17 @@ struct Synced {
 
 /// Sends `dir` to `remote_dir` on the session's pod. See the [module documentation](self).
 pub async fn sync(session: &RemoteSession, dir: &Path, remote_dir: &str) -> Result<SyncReport> {
+    Ok(sync_listing(session, dir, remote_dir).await?.0)
+}
+
+/// [`sync`], and what the remote directory then holds of it: every file of the sync (sent now
+/// or before) and the marker, relative to the remote directory, e.g. for a
+/// [relay](crate::remote::relay) of exactly that.
+pub(crate) async fn sync_listing(
+    session: &RemoteSession,
+    dir: &Path,
+    remote_dir: &str,
+) -> Result<(SyncReport, Vec<String>)> {
     let SyncPlan { files, left_out } = plan(dir)?;
     let manifest_path = crate::remote::session::manifest_file(session.pod());
     let key = format!("{}\u{0}{remote_dir}", dir.display());
@@ -304,13 +315,14 @@ pub async fn sync(session: &RemoteSession, dir: &Path, remote_dir: &str) -> Resu
     if code != 0 {
         return Err(local_error(session, "writing the sync marker", format!("exit {code}: {}", stderr.trim())));
     }
+    let listing = files.keys().cloned().chain([MARKER_FILE.to_string()]).collect();
     manifests.insert(key, Synced { token, files });
     if let Some(parent) = manifest_path.parent() {
         crate::remote::session::ensure_private(&state_dir_of(parent))?;
         crate::remote::session::ensure_private(parent)?;
     }
     let _ = std::fs::write(&manifest_path, serde_json::to_vec(&manifests).unwrap_or_default());
-    Ok(SyncReport { method, sent: changed, bytes, unchanged, left_out })
+    Ok((SyncReport { method, sent: changed, bytes, unchanged, left_out }, listing))
 }
 
 /// The state directory a manifest's directory is in.
