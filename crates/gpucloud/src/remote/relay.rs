@@ -120,7 +120,7 @@ pub async fn relay(
         let copy = format!(
             "{{ tar -C {src} --null -T {dir}/files -cf - || : > {failed}; }} | ssh -F /dev/null -i {dir}/key -o IdentitiesOnly=yes \
              -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={dir}/known_hosts \
-             -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -p {port} {user}@{host} {extract} \
+             -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -p {port} -l {user} -- {host} {extract} \
              && test ! -e {failed}",
             src = quote(remote_dir),
             port = endpoint.port,
